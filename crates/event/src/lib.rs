@@ -1,0 +1,431 @@
+//! The event contract of botscope.
+//!
+//! Every decoder emits typed events that share one envelope ([`Meta`]):
+//! a capture timestamp, the connection uid and the connection 5-tuple.
+//! Names and meanings follow Zeek's logs (`conn`, `http`, `smtp`, `dns`,
+//! `ssl`, `irc`, `weird`) so analysts can read our output with the tools
+//! they already have. Optional fields are `Option`s: `None` is Zeek's
+//! unset field (`-`), an empty `Vec` is Zeek's `(empty)` set.
+//!
+//! This crate holds only plain data: no I/O, no parsing.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// A point in time, in microseconds since the Unix epoch (UTC).
+///
+/// Microseconds are what Zeek prints and what Parquet consumers (Spark)
+/// accept, so that is the resolution the whole pipeline keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ts(pub i64);
+
+impl Ts {
+    /// Build from whole seconds and a sub-second part in nanoseconds.
+    pub fn from_secs_nanos(secs: i64, nanos: u32) -> Ts {
+        Ts(secs
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(nanos / 1000)))
+    }
+
+    /// Seconds as a float (for display only).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+
+    /// Microseconds elapsed from `earlier` to `self` (never negative).
+    pub fn since(self, earlier: Ts) -> Duration {
+        Duration(self.0.saturating_sub(earlier.0).max(0))
+    }
+}
+
+impl fmt::Display for Ts {
+    /// Zeek's `time` rendering: seconds with six decimals.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let v = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:06}", v / 1_000_000, v % 1_000_000)
+    }
+}
+
+/// A length of time in microseconds (Zeek's `interval`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(pub i64);
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ts(self.0).fmt(f)
+    }
+}
+
+/// Transport protocol of a connection (Zeek's `transport_proto`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Transport {
+    Tcp,
+    Udp,
+    Icmp,
+    /// Any other IP protocol number; logged as `unknown_transport`.
+    Other(u8),
+}
+
+impl Transport {
+    /// The name Zeek logs for this transport.
+    pub fn zeek_name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Icmp => "icmp",
+            Transport::Other(_) => "unknown_transport",
+        }
+    }
+
+    /// The IP protocol number (`ip_proto` column).
+    pub fn ip_proto(self, ipv6: bool) -> u8 {
+        match self {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+            Transport::Icmp => {
+                if ipv6 {
+                    58
+                } else {
+                    1
+                }
+            }
+            Transport::Other(n) => n,
+        }
+    }
+}
+
+/// The 5-tuple of a connection, oriented originator → responder.
+///
+/// For ICMP, `orig_p` is the ICMP type and `resp_p` the code, as in Zeek.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId {
+    pub orig_h: IpAddr,
+    pub orig_p: u16,
+    pub resp_h: IpAddr,
+    pub resp_p: u16,
+    pub proto: Transport,
+}
+
+/// A connection identifier, rendered like Zeek's (`C` + base62).
+///
+/// botscope derives it deterministically from the capture, so the same
+/// input always gives the same uids.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Uid(pub u64);
+
+impl fmt::Display for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const DIGITS: &[u8; 62] =
+            b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut buf = [0u8; 12];
+        let mut n = self.0;
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = DIGITS[(n % 62) as usize];
+            n /= 62;
+            if n == 0 || i == 1 {
+                break;
+            }
+        }
+        i -= 1;
+        buf[i] = b'C';
+        // Only ASCII digits were written.
+        f.write_str(std::str::from_utf8(&buf[i..]).unwrap_or("C0"))
+    }
+}
+
+/// The envelope every connection-bound event carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Capture time of the first packet of this event.
+    pub ts: Ts,
+    pub uid: Uid,
+    pub id: ConnId,
+}
+
+/// Zeek's `conn_state` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnState {
+    S0,
+    S1,
+    SF,
+    REJ,
+    S2,
+    S3,
+    RSTO,
+    RSTR,
+    RSTOS0,
+    RSTRH,
+    SH,
+    SHR,
+    OTH,
+}
+
+impl ConnState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnState::S0 => "S0",
+            ConnState::S1 => "S1",
+            ConnState::SF => "SF",
+            ConnState::REJ => "REJ",
+            ConnState::S2 => "S2",
+            ConnState::S3 => "S3",
+            ConnState::RSTO => "RSTO",
+            ConnState::RSTR => "RSTR",
+            ConnState::RSTOS0 => "RSTOS0",
+            ConnState::RSTRH => "RSTRH",
+            ConnState::SH => "SH",
+            ConnState::SHR => "SHR",
+            ConnState::OTH => "OTH",
+        }
+    }
+}
+
+/// One `conn.log` row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conn {
+    pub meta: Meta,
+    /// Services detected from content, in the order they were confirmed
+    /// (e.g. `["smtp", "ssl"]` after STARTTLS).
+    pub service: Vec<&'static str>,
+    pub duration: Option<Duration>,
+    pub orig_bytes: Option<u64>,
+    pub resp_bytes: Option<u64>,
+    pub conn_state: ConnState,
+    pub local_orig: Option<bool>,
+    pub local_resp: Option<bool>,
+    pub missed_bytes: u64,
+    pub history: String,
+    pub orig_pkts: u64,
+    pub orig_ip_bytes: u64,
+    pub resp_pkts: u64,
+    pub resp_ip_bytes: u64,
+    pub ip_proto: u8,
+}
+
+/// One `http.log` row: a request and, when seen, its response.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Http {
+    pub meta: Option<Meta>,
+    pub trans_depth: u32,
+    pub method: Option<String>,
+    pub host: Option<String>,
+    pub uri: Option<String>,
+    pub referrer: Option<String>,
+    pub version: Option<String>,
+    pub user_agent: Option<String>,
+    pub origin: Option<String>,
+    pub request_body_len: u64,
+    pub response_body_len: u64,
+    pub status_code: Option<u16>,
+    pub status_msg: Option<String>,
+    pub info_code: Option<u16>,
+    pub info_msg: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub proxied: Vec<String>,
+    pub orig_mime_types: Vec<String>,
+    pub resp_mime_types: Vec<String>,
+    /// Request `Content-Type` header as sent (not from magic).
+    pub req_content_type: Option<String>,
+    /// Response `Content-Type` header as sent (not from magic).
+    pub resp_content_type: Option<String>,
+    /// Response `Location` header, for redirects.
+    pub location: Option<String>,
+    /// First bytes of the (de-chunked) request body, capped.
+    pub req_body_prefix: Vec<u8>,
+    /// First bytes of the (de-chunked) response body, capped.
+    pub resp_body_prefix: Vec<u8>,
+    /// SHA-256 of the whole request body as seen (lowercase hex).
+    pub req_body_sha256: Option<String>,
+    /// SHA-256 of the whole response body as seen (lowercase hex).
+    pub resp_body_sha256: Option<String>,
+    /// The body was cut by a gap in the capture or a cap.
+    pub resp_body_incomplete: bool,
+}
+
+/// One `smtp.log` row: one mail transaction of a session.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Smtp {
+    pub meta: Option<Meta>,
+    pub trans_depth: u32,
+    pub helo: Option<String>,
+    pub mailfrom: Option<String>,
+    pub rcptto: Vec<String>,
+    pub date: Option<String>,
+    pub from: Option<String>,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub reply_to: Option<String>,
+    pub msg_id: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub subject: Option<String>,
+    pub x_originating_ip: Option<IpAddr>,
+    pub first_received: Option<String>,
+    pub second_received: Option<String>,
+    pub last_reply: Option<String>,
+    pub path: Vec<IpAddr>,
+    pub user_agent: Option<String>,
+    pub tls: bool,
+    /// Client command verbs in order, as sent (case kept), capped:
+    /// the session's dialect, a feature for family attribution.
+    pub commands: Vec<String>,
+    /// The client sent several commands before reading a reply.
+    pub pipelined: bool,
+    /// Authenticated user name, when AUTH PLAIN/LOGIN was seen in clear.
+    pub auth_user: Option<String>,
+    /// Name of the carved message file (see [`CarvedMessage`]), if any.
+    pub message_file: Option<String>,
+}
+
+/// A message carved from an SMTP DATA phase, dot-unstuffed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CarvedMessage {
+    pub meta: Meta,
+    pub trans_depth: u32,
+    pub helo: Option<String>,
+    pub mailfrom: Option<String>,
+    pub rcptto: Vec<String>,
+    pub data: Vec<u8>,
+    /// The message was cut by a cap or a capture gap.
+    pub truncated: bool,
+}
+
+/// One `dns.log` row: a query and its reply when seen.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dns {
+    pub meta: Option<Meta>,
+    pub trans_id: u16,
+    pub rtt: Option<Duration>,
+    pub query: Option<String>,
+    pub qclass: Option<u16>,
+    pub qclass_name: Option<String>,
+    pub qtype: Option<u16>,
+    pub qtype_name: Option<String>,
+    pub rcode: Option<u8>,
+    pub rcode_name: Option<String>,
+    pub aa: bool,
+    pub tc: bool,
+    pub rd: bool,
+    pub ra: bool,
+    pub z: u8,
+    pub answers: Vec<String>,
+    /// TTL of each answer, seconds.
+    pub ttls: Vec<u32>,
+    pub rejected: bool,
+    pub opcode: Option<u8>,
+    pub opcode_name: Option<String>,
+}
+
+/// One `ssl.log` row.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ssl {
+    pub meta: Option<Meta>,
+    /// e.g. `TLSv12`, `TLSv13`, `SSLv2`.
+    pub version: Option<String>,
+    /// IANA name, e.g. `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`.
+    pub cipher: Option<String>,
+    pub curve: Option<String>,
+    pub server_name: Option<String>,
+    pub resumed: bool,
+    pub last_alert: Option<String>,
+    /// ALPN protocol chosen by the server.
+    pub next_protocol: Option<String>,
+    pub established: bool,
+    pub ssl_history: String,
+    /// ALPN protocols offered by the client.
+    pub client_alpn: Vec<String>,
+    pub ja3: Option<String>,
+    pub ja3s: Option<String>,
+    pub ja4: Option<String>,
+}
+
+/// One `irc.log` row.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Irc {
+    pub meta: Option<Meta>,
+    pub nick: Option<String>,
+    pub user: Option<String>,
+    pub command: Option<String>,
+    pub value: Option<String>,
+    pub addl: Option<String>,
+    pub dcc_file_name: Option<String>,
+    pub dcc_file_size: Option<u64>,
+    pub dcc_mime_type: Option<String>,
+}
+
+/// One `weird.log` row: something unexpected in the traffic or the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weird {
+    pub ts: Ts,
+    pub uid: Option<Uid>,
+    pub id: Option<ConnId>,
+    /// Zeek's weird name where Zeek has one (e.g. `truncated_IP`).
+    pub name: String,
+    pub addl: Option<String>,
+    /// The input file and byte offset, when the anomaly is in the file.
+    pub source: Option<String>,
+}
+
+/// Any event a decoder can produce.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Conn(Conn),
+    Http(Http),
+    Smtp(Smtp),
+    Dns(Dns),
+    Ssl(Ssl),
+    Irc(Irc),
+    Weird(Weird),
+    Message(CarvedMessage),
+}
+
+impl Event {
+    /// The Zeek log (path) this event belongs to.
+    pub fn log_name(&self) -> &'static str {
+        match self {
+            Event::Conn(_) => "conn",
+            Event::Http(_) => "http",
+            Event::Smtp(_) => "smtp",
+            Event::Dns(_) => "dns",
+            Event::Ssl(_) => "ssl",
+            Event::Irc(_) => "irc",
+            Event::Weird(_) => "weird",
+            Event::Message(_) => "mail",
+        }
+    }
+}
+
+/// Where decoders put their events.
+pub trait EventSink {
+    fn emit(&mut self, ev: Event);
+}
+
+impl EventSink for Vec<Event> {
+    fn emit(&mut self, ev: Event) {
+        self.push(ev);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ts_renders_like_zeek() {
+        assert_eq!(Ts(1_258_535_653_123_456).to_string(), "1258535653.123456");
+        assert_eq!(Ts(5).to_string(), "0.000005");
+        assert_eq!(Ts::from_secs_nanos(10, 999_999_999).to_string(), "10.999999");
+    }
+
+    #[test]
+    fn uid_is_c_plus_base62() {
+        let s = Uid(u64::MAX).to_string();
+        assert!(s.starts_with('C'));
+        assert_eq!(s.len(), 12);
+        assert_eq!(Uid(0).to_string(), "C0");
+        assert_eq!(Uid(61).to_string(), "Cz");
+    }
+}
