@@ -136,6 +136,27 @@ impl fmt::Display for Uid {
     }
 }
 
+/// Which side of a connection sent something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dir {
+    /// From the originator (the client).
+    Orig,
+    /// From the responder (the server).
+    Resp,
+}
+
+impl Dir {
+    pub fn flip(self) -> Dir {
+        match self {
+            Dir::Orig => Dir::Resp,
+            Dir::Resp => Dir::Orig,
+        }
+    }
+    pub fn is_orig(self) -> bool {
+        self == Dir::Orig
+    }
+}
+
 /// The envelope every connection-bound event carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Meta {

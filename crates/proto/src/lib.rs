@@ -15,6 +15,7 @@
 
 use std::net::IpAddr;
 
+pub use botscope_event::Dir;
 use botscope_event::{ConnId, Event, EventSink, Meta, Ts, Uid, Weird};
 
 pub mod dns;
@@ -26,26 +27,6 @@ mod util;
 
 pub use util::mime_from_magic;
 
-/// Which side of a connection sent the bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dir {
-    /// From the originator (the client).
-    Orig,
-    /// From the responder (the server).
-    Resp,
-}
-
-impl Dir {
-    pub fn flip(self) -> Dir {
-        match self {
-            Dir::Orig => Dir::Resp,
-            Dir::Resp => Dir::Orig,
-        }
-    }
-    pub fn is_orig(self) -> bool {
-        self == Dir::Orig
-    }
-}
 
 /// A probe's answer about the first bytes of a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

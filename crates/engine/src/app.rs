@@ -1,0 +1,361 @@
+//! The application layer on top of the flow table: detects each
+//! connection's protocol from its content (not only its port), drives the
+//! protocol analyzers, handles STARTTLS upgrades and expected (DCC)
+//! connections, and publishes `conn.log` records with their services.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use botscope_event::{Conn, Dir, Event, EventSink, Irc, Transport, Ts};
+use botscope_flow::{ConnInfo, StreamHandler, Verdict};
+use botscope_proto::{dns, mime_from_magic, Analyzer, Ctx, Expectation, Probe, ProtoConfig, Service, Status};
+
+/// How many bytes per connection are held while protocol detection is
+/// undecided. Default 4 KiB; past it the connection has no service.
+pub const DEFAULT_PROBE_BYTES: usize = 4096;
+
+/// Per-connection application state.
+pub struct AppState {
+    phase: Phase,
+    services: Vec<&'static str>,
+    /// Services still possible while probing (bit per `Service::TCP_ALL`).
+    candidates: u8,
+    /// Bytes held while probing, in arrival order.
+    held: Vec<(Dir, Vec<u8>)>,
+    held_len: usize,
+    /// Expected connection (DCC data): waiting for its first bytes.
+    dcc_key: Option<(IpAddr, u16)>,
+}
+
+enum Phase {
+    Probing,
+    Active(Box<dyn Analyzer>),
+    Off,
+}
+
+/// Events go through here so that carved messages get file names and
+/// SMTP rows point at them.
+pub struct AppHandler<S: EventSink> {
+    pub sink: S,
+    pub config: ProtoConfig,
+    pub probe_bytes: usize,
+    expectations: Vec<Expectation>,
+    /// DCC SEND rows waiting for the data connection's first bytes.
+    pending_dcc: HashMap<(IpAddr, u16), Irc>,
+    scratch: Vec<Event>,
+    /// Carved messages whose SMTP row has not been published yet.
+    carved: Vec<(botscope_event::Uid, u32)>,
+}
+
+impl<S: EventSink> AppHandler<S> {
+    pub fn new(sink: S, config: ProtoConfig) -> Self {
+        AppHandler {
+            sink,
+            config,
+            probe_bytes: DEFAULT_PROBE_BYTES,
+            expectations: Vec::new(),
+            pending_dcc: HashMap::new(),
+            scratch: Vec::new(),
+            carved: Vec::new(),
+        }
+    }
+
+    /// Emit whatever is still pending (DCC rows whose data connection was
+    /// never seen) and return the sink.
+    pub fn into_sink(mut self) -> S {
+        let mut rows: Vec<Irc> = self.pending_dcc.drain().map(|(_, v)| v).collect();
+        rows.sort_by_key(|r| r.meta.map(|m| m.ts));
+        for r in rows {
+            self.sink.emit(Event::Irc(r));
+        }
+        self.sink
+    }
+
+    /// Route events produced by an analyzer call to the sink, fixing up
+    /// cross-references.
+    fn publish(&mut self) {
+        for ev in self.scratch.drain(..) {
+            match ev {
+                Event::Smtp(mut s) => {
+                    if s.message_file.is_none() {
+                        // The message of a transaction, when carved, is
+                        // emitted before its row (see proto::smtp).
+                        if let Some(m) = s.meta {
+                            let key = (m.uid, s.trans_depth);
+                            if let Some(pos) = self.carved.iter().position(|k| *k == key) {
+                                self.carved.swap_remove(pos);
+                                s.message_file = Some(message_file_name(m.uid, s.trans_depth));
+                            }
+                        }
+                    }
+                    self.sink.emit(Event::Smtp(s));
+                }
+                Event::Irc(irc) if irc.command.as_deref() == Some("DCC") && irc.dcc_file_name.is_some() => {
+                    // Hold the row until the data connection shows its
+                    // first bytes (for dcc_mime_type), like Zeek.
+                    if let Some(e) = self.expectations.last() {
+                        if e.service == "irc-dcc-data" {
+                            let key = (e.resp_h, e.resp_p);
+                            if let Some(old) = self.pending_dcc.insert(key, irc) {
+                                self.sink.emit(Event::Irc(old));
+                            }
+                            continue;
+                        }
+                    }
+                    self.sink.emit(Event::Irc(irc));
+                }
+                Event::Message(m) => {
+                    if self.carved.len() >= 256 {
+                        self.carved.remove(0);
+                    }
+                    self.carved.push((m.meta.uid, m.trans_depth));
+                    self.sink.emit(Event::Message(m));
+                }
+                other => self.sink.emit(other),
+            }
+        }
+    }
+
+    fn ctx_call<F>(&mut self, info: &ConnInfo, ts: Ts, f: F) -> Status
+    where
+        F: FnOnce(&mut Ctx<'_>) -> Status,
+    {
+        let mut ctx = Ctx {
+            ts,
+            uid: info.uid,
+            id: info.id,
+            config: &self.config,
+            sink: &mut self.scratch,
+            expectations: &mut self.expectations,
+        };
+        let st = f(&mut ctx);
+        self.publish();
+        st
+    }
+
+    fn start_analyzer(&mut self, st: &mut AppState, info: &ConnInfo, svc: Service, ts: Ts) {
+        let mut an = svc.new_tcp_analyzer(&self.config);
+        st.services.push(svc.name());
+        let held = std::mem::take(&mut st.held);
+        st.held_len = 0;
+        let mut status = Status::Continue;
+        for (dir, bytes) in held {
+            status = self.ctx_call(info, ts, |ctx| an.data(ctx, dir, &bytes));
+            if status != Status::Continue {
+                break;
+            }
+        }
+        st.phase = Phase::Active(an);
+        self.after_status(st, info, ts, status);
+    }
+
+    fn after_status(&mut self, st: &mut AppState, info: &ConnInfo, ts: Ts, status: Status) {
+        match status {
+            Status::Continue => {}
+            Status::StartTls => {
+                if let Phase::Active(mut old) = std::mem::replace(&mut st.phase, Phase::Off) {
+                    self.ctx_call(info, ts, |ctx| {
+                        old.finish(ctx);
+                        Status::Continue
+                    });
+                }
+                st.services.push(Service::Tls.name());
+                st.phase = Phase::Active(Service::Tls.new_tcp_analyzer(&self.config));
+            }
+            Status::Done | Status::Violation => {
+                if let Phase::Active(mut old) = std::mem::replace(&mut st.phase, Phase::Off) {
+                    self.ctx_call(info, ts, |ctx| {
+                        old.finish(ctx);
+                        Status::Continue
+                    });
+                }
+            }
+        }
+    }
+
+    fn probe_tcp(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, ts: Ts, data: &[u8]) {
+        let room = self.probe_bytes.saturating_sub(st.held_len);
+        let take = data.len().min(room);
+        if take > 0 {
+            match st.held.last_mut() {
+                Some((d, v)) if *d == dir => v.extend_from_slice(&data[..take]),
+                _ => st.held.push((dir, data[..take].to_vec())),
+            }
+            st.held_len += take;
+        }
+        // Everything this direction has sent so far.
+        let mut joined: Vec<u8> = Vec::new();
+        for (d, v) in &st.held {
+            if *d == dir {
+                joined.extend_from_slice(v);
+            }
+        }
+        let mut chosen = None;
+        for (i, svc) in Service::TCP_ALL.iter().enumerate() {
+            if st.candidates & (1 << i) == 0 {
+                continue;
+            }
+            match svc.probe_tcp(dir, &joined, info.id.orig_p, info.id.resp_p) {
+                Probe::Certain => {
+                    chosen = Some(*svc);
+                    break;
+                }
+                Probe::Unsure => {}
+                Probe::NotForUs => st.candidates &= !(1 << i),
+            }
+        }
+        if let Some(svc) = chosen {
+            // Bytes beyond the probe window must not be lost.
+            if take < data.len() {
+                st.held.push((dir, data[take..].to_vec()));
+            }
+            self.start_analyzer(st, info, svc, ts);
+        } else if st.candidates == 0 || st.held_len >= self.probe_bytes {
+            st.phase = Phase::Off;
+            st.held = Vec::new();
+        }
+    }
+}
+
+/// File name (under `mail/`) of the message carved from transaction
+/// `depth` of connection `uid`.
+pub fn message_file_name(uid: botscope_event::Uid, depth: u32) -> String {
+    format!("{uid}-{depth}.eml")
+}
+
+impl<S: EventSink> StreamHandler for AppHandler<S> {
+    type State = AppState;
+
+    fn open(&mut self, info: &ConnInfo) -> AppState {
+        let mut st = AppState {
+            phase: Phase::Probing,
+            services: Vec::new(),
+            candidates: (1u8 << Service::TCP_ALL.len()) - 1,
+            held: Vec::new(),
+            held_len: 0,
+            dcc_key: None,
+        };
+        match info.id.proto {
+            Transport::Tcp => {
+                // An announced connection (IRC DCC)?
+                if let Some(pos) = self.expectations.iter().position(|e| {
+                    e.resp_h == info.id.resp_h
+                        && e.resp_p == info.id.resp_p
+                        && e.orig_h.is_none_or(|o| o == info.id.orig_h)
+                }) {
+                    let e = self.expectations.swap_remove(pos);
+                    st.services.push(e.service);
+                    st.dcc_key = Some((e.resp_h, e.resp_p));
+                    st.phase = Phase::Off;
+                }
+            }
+            Transport::Udp => {
+                let p = (info.id.orig_p, info.id.resp_p);
+                let dns_port = |x: u16| matches!(x, 53 | 5353 | 5355);
+                if dns_port(p.0) || dns_port(p.1) {
+                    st.services.push(Service::Dns.name());
+                    st.phase = Phase::Active(Box::new(dns::DnsAnalyzer::new_udp(&self.config)));
+                } else {
+                    st.phase = Phase::Off;
+                }
+            }
+            _ => st.phase = Phase::Off,
+        }
+        // Keep the expectation list bounded.
+        if self.expectations.len() > 1024 {
+            let n = self.expectations.len() - 1024;
+            self.expectations.drain(..n);
+        }
+        st
+    }
+
+    fn data(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, ts: Ts, data: &[u8]) -> Verdict {
+        if let Some(key) = st.dcc_key.take() {
+            if let Some(mut row) = self.pending_dcc.remove(&key) {
+                row.dcc_mime_type = mime_from_magic(data).map(str::to_string);
+                self.sink.emit(Event::Irc(row));
+            }
+            return Verdict::Ignore;
+        }
+        match &mut st.phase {
+            Phase::Off => Verdict::Ignore,
+            Phase::Probing => {
+                self.probe_tcp(st, info, dir, ts, data);
+                match st.phase {
+                    Phase::Off => Verdict::Ignore,
+                    _ => Verdict::Continue,
+                }
+            }
+            Phase::Active(_) => {
+                if info.id.proto == Transport::Udp
+                    && dir == Dir::Orig
+                    && st.services.first() == Some(&"dns")
+                    && dns::is_response(data)
+                    && info.start == ts
+                {
+                    // First datagram is a reply: Zeek flips the roles.
+                    return Verdict::FlipRoles;
+                }
+                let Phase::Active(an) = &mut st.phase else {
+                    return Verdict::Ignore;
+                };
+                let mut an_ptr = std::mem::replace(an, Box::new(Null));
+                let status = self.ctx_call(info, ts, |ctx| an_ptr.data(ctx, dir, data));
+                st.phase = Phase::Active(an_ptr);
+                self.after_status(st, info, ts, status);
+                match st.phase {
+                    Phase::Off => Verdict::Ignore,
+                    _ => Verdict::Continue,
+                }
+            }
+        }
+    }
+
+    fn gap(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, ts: Ts, len: u64) {
+        match std::mem::replace(&mut st.phase, Phase::Off) {
+            Phase::Active(mut an) => {
+                let status = self.ctx_call(info, ts, |ctx| an.gap(ctx, dir, len));
+                st.phase = Phase::Active(an);
+                self.after_status(st, info, ts, status);
+            }
+            Phase::Probing => {
+                // A hole before the protocol is known: give up detection.
+                st.held = Vec::new();
+            }
+            Phase::Off => {}
+        }
+    }
+
+    fn close(&mut self, mut st: AppState, info: &ConnInfo, mut rec: Conn) {
+        if let Phase::Probing = st.phase {
+            // Decide with what we have: a probe that was unsure still
+            // gets the bytes if it is the only candidate left.
+            st.phase = Phase::Off;
+        }
+        if let Phase::Active(mut an) = std::mem::replace(&mut st.phase, Phase::Off) {
+            let end = Ts(info.start.0.saturating_add(rec.duration.map_or(0, |d| d.0)));
+            self.ctx_call(info, end, |ctx| {
+                an.finish(ctx);
+                Status::Continue
+            });
+        }
+        rec.service = st.services;
+        self.sink.emit(Event::Conn(rec));
+    }
+}
+
+/// A placeholder analyzer used while the real one is borrowed.
+struct Null;
+
+impl Analyzer for Null {
+    fn service(&self) -> &'static str {
+        "-"
+    }
+    fn data(&mut self, _ctx: &mut Ctx<'_>, _dir: Dir, _data: &[u8]) -> Status {
+        Status::Done
+    }
+    fn gap(&mut self, _ctx: &mut Ctx<'_>, _dir: Dir, _len: u64) -> Status {
+        Status::Done
+    }
+    fn finish(&mut self, _ctx: &mut Ctx<'_>) {}
+}

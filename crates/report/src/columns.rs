@@ -1,0 +1,260 @@
+//! Which value goes in which column, written once for every format.
+//!
+//! Each log has one function that walks its columns in order and hands
+//! every value to a [`Sink`]; the TSV and JSON writers are sinks. Column
+//! order and the absent/empty choices therefore cannot drift between
+//! formats, and a test sink checks the walk against the `*_FIELDS`
+//! tables.
+
+use std::net::IpAddr;
+
+use botscope_event::{
+    Conn, ConnId, Dns, Duration, Event, Http, Irc, Meta, Smtp, Ssl, Ts, Uid, Weird,
+};
+
+/// How an empty container is logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IfEmpty {
+    /// Zeek leaves the field unset (`&optional` field never assigned):
+    /// TSV `-`, JSON key omitted.
+    Unset,
+    /// Zeek logs an empty container (`&default=set()`/`vector()`):
+    /// TSV `(empty)`, JSON `[]`.
+    Empty,
+}
+
+/// Receives the columns of one row, in order. `None` is an unset field.
+pub(crate) trait Sink {
+    fn time(&mut self, name: &'static str, v: Option<Ts>);
+    fn interval(&mut self, name: &'static str, v: Option<Duration>);
+    fn string(&mut self, name: &'static str, v: Option<&str>);
+    /// A Zeek `enum` value (rendered like a string).
+    fn enumeration(&mut self, name: &'static str, v: Option<&str>);
+    /// A connection uid (Zeek type `string`).
+    fn uid(&mut self, name: &'static str, v: Option<Uid>);
+    fn count(&mut self, name: &'static str, v: Option<u64>);
+    fn port(&mut self, name: &'static str, v: Option<u16>);
+    fn addr(&mut self, name: &'static str, v: Option<IpAddr>);
+    fn boolean(&mut self, name: &'static str, v: Option<bool>);
+    /// A Zeek `string` column holding comma-joined names (conn's
+    /// `service`); unset when `items` is empty.
+    fn joined(&mut self, name: &'static str, items: &[&str]);
+    /// A `set[string]`, `set[enum]` or `vector[string]` column (`ty`).
+    fn strings<T: AsRef<str>>(
+        &mut self,
+        name: &'static str,
+        ty: &'static str,
+        items: &[T],
+        if_empty: IfEmpty,
+    );
+    /// A `vector[addr]` column.
+    fn addrs(&mut self, name: &'static str, items: &[IpAddr], if_empty: IfEmpty);
+    /// A `vector[interval]` column of whole seconds.
+    fn seconds(&mut self, name: &'static str, items: &[u32], if_empty: IfEmpty);
+}
+
+const NONE: &[&str] = &[];
+
+/// Walk the columns of `ev`. Returns `false` (and writes nothing) for
+/// events that have no log row ([`Event::Message`]).
+pub(crate) fn emit<S: Sink>(ev: &Event, s: &mut S) -> bool {
+    match ev {
+        Event::Conn(c) => conn(c, s),
+        Event::Http(h) => http(h, s),
+        Event::Smtp(m) => smtp(m, s),
+        Event::Dns(d) => dns(d, s),
+        Event::Ssl(l) => ssl(l, s),
+        Event::Irc(i) => irc(i, s),
+        Event::Weird(w) => weird(w, s),
+        Event::Message(_) => return false,
+    }
+    true
+}
+
+fn id<S: Sink>(s: &mut S, id: Option<&ConnId>) {
+    s.addr("id.orig_h", id.map(|i| i.orig_h));
+    s.port("id.orig_p", id.map(|i| i.orig_p));
+    s.addr("id.resp_h", id.map(|i| i.resp_h));
+    s.port("id.resp_p", id.map(|i| i.resp_p));
+}
+
+/// `ts uid id.orig_h id.orig_p id.resp_h id.resp_p`.
+fn envelope<S: Sink>(s: &mut S, meta: Option<&Meta>) {
+    s.time("ts", meta.map(|m| m.ts));
+    s.uid("uid", meta.map(|m| m.uid));
+    id(s, meta.map(|m| &m.id));
+}
+
+fn conn<S: Sink>(c: &Conn, s: &mut S) {
+    envelope(s, Some(&c.meta));
+    s.enumeration("proto", Some(c.meta.id.proto.zeek_name()));
+    s.joined("service", &c.service);
+    s.interval("duration", c.duration);
+    s.count("orig_bytes", c.orig_bytes);
+    s.count("resp_bytes", c.resp_bytes);
+    s.string("conn_state", Some(c.conn_state.as_str()));
+    s.boolean("local_orig", c.local_orig);
+    s.boolean("local_resp", c.local_resp);
+    s.count("missed_bytes", Some(c.missed_bytes));
+    s.string("history", Some(&c.history));
+    s.count("orig_pkts", Some(c.orig_pkts));
+    s.count("orig_ip_bytes", Some(c.orig_ip_bytes));
+    s.count("resp_pkts", Some(c.resp_pkts));
+    s.count("resp_ip_bytes", Some(c.resp_ip_bytes));
+    // botscope does not decapsulate tunnels (yet).
+    s.strings("tunnel_parents", "set[string]", NONE, IfEmpty::Unset);
+    s.count("ip_proto", Some(u64::from(c.ip_proto)));
+}
+
+fn http<S: Sink>(h: &Http, s: &mut S) {
+    envelope(s, h.meta.as_ref());
+    s.count("trans_depth", Some(u64::from(h.trans_depth)));
+    s.string("method", h.method.as_deref());
+    s.string("host", h.host.as_deref());
+    s.string("uri", h.uri.as_deref());
+    s.string("referrer", h.referrer.as_deref());
+    s.string("version", h.version.as_deref());
+    s.string("user_agent", h.user_agent.as_deref());
+    s.string("origin", h.origin.as_deref());
+    s.count("request_body_len", Some(h.request_body_len));
+    s.count("response_body_len", Some(h.response_body_len));
+    s.count("status_code", h.status_code.map(u64::from));
+    s.string("status_msg", h.status_msg.as_deref());
+    s.count("info_code", h.info_code.map(u64::from));
+    s.string("info_msg", h.info_msg.as_deref());
+    s.strings("tags", "set[enum]", NONE, IfEmpty::Empty);
+    s.string("username", h.username.as_deref());
+    s.string("password", h.password.as_deref());
+    s.strings("proxied", "set[string]", &h.proxied, IfEmpty::Unset);
+    // No file analysis: Zeek leaves these unset when it saw no file.
+    s.strings("orig_fuids", "vector[string]", NONE, IfEmpty::Unset);
+    s.strings("orig_filenames", "vector[string]", NONE, IfEmpty::Unset);
+    s.strings(
+        "orig_mime_types",
+        "vector[string]",
+        &h.orig_mime_types,
+        IfEmpty::Unset,
+    );
+    s.strings("resp_fuids", "vector[string]", NONE, IfEmpty::Unset);
+    s.strings("resp_filenames", "vector[string]", NONE, IfEmpty::Unset);
+    s.strings(
+        "resp_mime_types",
+        "vector[string]",
+        &h.resp_mime_types,
+        IfEmpty::Unset,
+    );
+    s.string("req_content_type", h.req_content_type.as_deref());
+    s.string("resp_content_type", h.resp_content_type.as_deref());
+    s.string("location", h.location.as_deref());
+    s.string("req_body_sha256", h.req_body_sha256.as_deref());
+    s.string("resp_body_sha256", h.resp_body_sha256.as_deref());
+}
+
+fn smtp<S: Sink>(m: &Smtp, s: &mut S) {
+    envelope(s, m.meta.as_ref());
+    s.count("trans_depth", Some(u64::from(m.trans_depth)));
+    s.string("helo", m.helo.as_deref());
+    s.string("mailfrom", m.mailfrom.as_deref());
+    s.strings("rcptto", "set[string]", &m.rcptto, IfEmpty::Unset);
+    s.string("date", m.date.as_deref());
+    s.string("from", m.from.as_deref());
+    s.strings("to", "set[string]", &m.to, IfEmpty::Unset);
+    s.strings("cc", "set[string]", &m.cc, IfEmpty::Unset);
+    s.string("reply_to", m.reply_to.as_deref());
+    s.string("msg_id", m.msg_id.as_deref());
+    s.string("in_reply_to", m.in_reply_to.as_deref());
+    s.string("subject", m.subject.as_deref());
+    s.addr("x_originating_ip", m.x_originating_ip);
+    s.string("first_received", m.first_received.as_deref());
+    s.string("second_received", m.second_received.as_deref());
+    s.string("last_reply", m.last_reply.as_deref());
+    s.addrs("path", &m.path, IfEmpty::Unset);
+    s.string("user_agent", m.user_agent.as_deref());
+    s.boolean("tls", Some(m.tls));
+    // `&default=vector()` in Zeek: logged as (empty) without files.
+    s.strings("fuids", "vector[string]", NONE, IfEmpty::Empty);
+    s.strings("commands", "vector[string]", &m.commands, IfEmpty::Empty);
+    s.boolean("pipelined", Some(m.pipelined));
+    s.string("auth_user", m.auth_user.as_deref());
+    s.string("message_file", m.message_file.as_deref());
+}
+
+fn dns<S: Sink>(d: &Dns, s: &mut S) {
+    envelope(s, d.meta.as_ref());
+    s.enumeration("proto", d.meta.as_ref().map(|m| m.id.proto.zeek_name()));
+    s.count("trans_id", Some(u64::from(d.trans_id)));
+    s.interval("rtt", d.rtt);
+    s.string("query", d.query.as_deref());
+    s.count("qclass", d.qclass.map(u64::from));
+    s.string("qclass_name", d.qclass_name.as_deref());
+    s.count("qtype", d.qtype.map(u64::from));
+    s.string("qtype_name", d.qtype_name.as_deref());
+    s.count("rcode", d.rcode.map(u64::from));
+    s.string("rcode_name", d.rcode_name.as_deref());
+    s.boolean("AA", Some(d.aa));
+    s.boolean("TC", Some(d.tc));
+    s.boolean("RD", Some(d.rd));
+    s.boolean("RA", Some(d.ra));
+    s.count("Z", Some(u64::from(d.z)));
+    s.strings("answers", "vector[string]", &d.answers, IfEmpty::Unset);
+    s.seconds("TTLs", &d.ttls, IfEmpty::Unset);
+    s.boolean("rejected", Some(d.rejected));
+    s.count("opcode", d.opcode.map(u64::from));
+    s.string("opcode_name", d.opcode_name.as_deref());
+}
+
+fn ssl<S: Sink>(l: &Ssl, s: &mut S) {
+    envelope(s, l.meta.as_ref());
+    s.string("version", l.version.as_deref());
+    s.string("cipher", l.cipher.as_deref());
+    s.string("curve", l.curve.as_deref());
+    s.string("server_name", l.server_name.as_deref());
+    s.boolean("resumed", Some(l.resumed));
+    s.string("last_alert", l.last_alert.as_deref());
+    s.string("next_protocol", l.next_protocol.as_deref());
+    s.boolean("established", Some(l.established));
+    s.string("ssl_history", Some(&l.ssl_history));
+    // No certificate analysis: unset, as Zeek logs a session without
+    // certificates (e.g. TLS 1.3).
+    s.strings("cert_chain_fps", "vector[string]", NONE, IfEmpty::Unset);
+    s.strings(
+        "client_cert_chain_fps",
+        "vector[string]",
+        NONE,
+        IfEmpty::Unset,
+    );
+    s.boolean("sni_matches_cert", None);
+    s.string("ja3", l.ja3.as_deref());
+    s.string("ja3s", l.ja3s.as_deref());
+    s.string("ja4", l.ja4.as_deref());
+    s.strings(
+        "client_alpn",
+        "vector[string]",
+        &l.client_alpn,
+        IfEmpty::Unset,
+    );
+}
+
+fn irc<S: Sink>(i: &Irc, s: &mut S) {
+    envelope(s, i.meta.as_ref());
+    s.string("nick", i.nick.as_deref());
+    s.string("user", i.user.as_deref());
+    s.string("command", i.command.as_deref());
+    s.string("value", i.value.as_deref());
+    s.string("addl", i.addl.as_deref());
+    s.string("dcc_file_name", i.dcc_file_name.as_deref());
+    s.count("dcc_file_size", i.dcc_file_size);
+    s.string("dcc_mime_type", i.dcc_mime_type.as_deref());
+    s.string("fuid", None);
+}
+
+fn weird<S: Sink>(w: &Weird, s: &mut S) {
+    s.time("ts", Some(w.ts));
+    s.uid("uid", w.uid);
+    id(s, w.id.as_ref());
+    s.string("name", Some(&w.name));
+    s.string("addl", w.addl.as_deref());
+    s.boolean("notice", Some(false));
+    s.string("peer", None);
+    s.string("source", w.source.as_deref());
+}
