@@ -153,3 +153,6 @@ impl Default for WireConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod testutil;

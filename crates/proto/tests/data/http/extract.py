@@ -45,7 +45,7 @@ def main():
     cmd = ["tshark", "-r", cap, "-Y", "tcp", "-T", "fields", "-E", "separator=|"] + extra
     for f in fields:
         cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
     streams = defaultdict(list)
     for line in out.splitlines():
         p = line.split("|")
