@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use botscope_event::{Conn, Dir, Event, EventSink, Irc, Transport, Ts};
 use botscope_flow::{ConnInfo, StreamHandler, Verdict};
-use botscope_proto::{dns, mime_from_magic, Analyzer, Ctx, Expectation, Probe, ProtoConfig, Service, Status};
+use botscope_proto::{dns, mime_from_magic, tls, Analyzer, Ctx, Expectation, Probe, ProtoConfig, Service, Status};
 
 /// How many bytes per connection are held while protocol detection is
 /// undecided. Default 4 KiB; past it the connection has no service.
@@ -295,6 +295,15 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
                 {
                     // First datagram is a reply: Zeek flips the roles.
                     return Verdict::FlipRoles;
+                }
+                if dir == Dir::Orig
+                    && matches!(st.services.last(), Some(&("smtp" | "irc" | "pop3" | "imap")))
+                    && tls::probe(dir, data) == Probe::Certain
+                {
+                    // A client that starts TLS without asking (implicit
+                    // TLS after a plaintext greeting, as some spam bots do
+                    // on port 465): follow it as TLS.
+                    self.after_status(st, info, ts, Status::StartTls);
                 }
                 let Phase::Active(an) = &mut st.phase else {
                     return Verdict::Ignore;

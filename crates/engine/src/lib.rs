@@ -37,8 +37,14 @@ pub struct FileSummary {
     /// A file-level error that stopped reading (everything before it was
     /// kept): names the byte offset.
     pub error: Option<String>,
+    /// Anomalies noted on packets that were still decoded.
+    pub weirds: BTreeMap<&'static str, u64>,
     pub flow: FlowStats,
 }
+
+/// At most this many `weird.log` rows per weird name and input file; the
+/// rest are counted in the summary (Zeek rate-limits weirds too).
+pub const MAX_WEIRD_ROWS_PER_NAME: u64 = 1000;
 
 impl FileSummary {
     pub fn skipped_total(&self) -> u64 {
@@ -147,20 +153,44 @@ pub fn analyze_reader<S: EventSink>(
         last_ts = raw.ts;
         match botscope_wire::packet::decode(raw.link, raw.data) {
             Ok(pkt) => {
-                if let L4::Fragment = pkt.l4 {
-                    match defrag.push(raw.ts, pkt.ip_bytes()) {
+                if pkt.ip_len_zero {
+                    skip_note(&mut summary, &mut table, raw.ts, "ip_hdr_len_zero", &name, raw.offset);
+                }
+                if let Some(frag) = &pkt.fragment {
+                    let res = defrag.push(raw.ts, frag.ip_packet);
+                    for note in defrag.notes() {
+                        skip_note(&mut summary, &mut table, raw.ts, note.weird_name(), &name, raw.offset);
+                    }
+                    match res {
                         Ok(Some(datagram)) => match botscope_wire::packet::decode_ip(&datagram) {
                             Ok(whole) => {
                                 if let Some(v) = view(raw.ts, &whole) {
                                     table.process(&v);
                                 }
                             }
-                            Err(e) => {
-                                skip(&mut summary, &mut table, raw.ts, e.weird_name(), e.is_weird(), &name, raw.offset)
-                            }
+                            Err(e) => skip(
+                                &mut summary,
+                                &mut table,
+                                raw.ts,
+                                e.weird_name(),
+                                e.is_weird(),
+                                &name,
+                                raw.offset,
+                            ),
                         },
                         Ok(None) => {}
-                        Err(e) => skip(&mut summary, &mut table, raw.ts, e.weird_name(), e.is_weird(), &name, raw.offset),
+                        Err(e) => skip(
+                            &mut summary,
+                            &mut table,
+                            raw.ts,
+                            e.weird_name(),
+                            e.is_weird(),
+                            &name,
+                            raw.offset,
+                        ),
+                    }
+                    if summary.packets % 4096 == 0 {
+                        defrag.expire(raw.ts);
                     }
                 } else if let Some(v) = view(raw.ts, &pkt) {
                     table.process(&v);
@@ -184,6 +214,29 @@ pub fn analyze_reader<S: EventSink>(
     (handler.into_sink(), summary)
 }
 
+/// A weird that does not drop the packet.
+fn skip_note<S: EventSink>(
+    summary: &mut FileSummary,
+    table: &mut FlowTable<AppHandler<S>>,
+    ts: Ts,
+    name: &'static str,
+    file: &str,
+    offset: u64,
+) {
+    let n = summary.weirds.entry(name).or_insert(0);
+    *n += 1;
+    if *n <= MAX_WEIRD_ROWS_PER_NAME {
+        table.handler_mut().sink.emit(Event::Weird(Weird {
+            ts,
+            uid: None,
+            id: None,
+            name: name.to_string(),
+            addl: None,
+            source: Some(format!("{file}:{offset}")),
+        }));
+    }
+}
+
 fn skip<S: EventSink>(
     summary: &mut FileSummary,
     table: &mut FlowTable<AppHandler<S>>,
@@ -194,7 +247,7 @@ fn skip<S: EventSink>(
     offset: u64,
 ) {
     *summary.skipped.entry(name).or_insert(0) += 1;
-    if is_weird {
+    if is_weird && summary.skipped[name] <= MAX_WEIRD_ROWS_PER_NAME {
         table.handler_mut().sink.emit(Event::Weird(Weird {
             ts,
             uid: None,

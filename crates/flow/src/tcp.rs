@@ -263,7 +263,11 @@ pub(crate) fn on_segment(
 
     // Endpoint state machine (Zeek's TCP_ENDPOINT_* states).
     if f.rst() {
-        me.state = EpState::Reset;
+        // A RST after this side's FIN leaves it closed (Zeek logs such a
+        // connection as SF, see the irc-starttls baseline).
+        if me.state != EpState::Closed {
+            me.state = EpState::Reset;
+        }
         me.reset = true;
     } else if f.syn() {
         if me.base.is_none() || me.expected == 0 {

@@ -142,20 +142,18 @@ fn probe_response(data: &[u8]) -> Probe {
     if data.get(..n) != PAT.get(..n) {
         return Probe::NotForUs;
     }
-    // "HTTP/1.x NNN"
-    let want = |i: usize, ok: fn(u8) -> bool| data.get(i).map(|&b| ok(b));
-    let checks: [(usize, fn(u8) -> bool); 5] = [
-        (7, |b| b.is_ascii_digit()),
-        (8, |b| b == b' '),
-        (9, |b| b.is_ascii_digit()),
-        (10, |b| b.is_ascii_digit()),
-        (11, |b| b.is_ascii_digit()),
-    ];
-    for (i, ok) in checks {
-        match want(i, ok) {
-            Some(true) => {}
-            Some(false) => return Probe::NotForUs,
-            None => return Probe::Unsure,
+    // "HTTP/1.x NNN": a digit, a space and three digits after the prefix.
+    for i in 7..12 {
+        let Some(&b) = data.get(i) else {
+            return Probe::Unsure;
+        };
+        let ok = if i == 8 {
+            b == b' '
+        } else {
+            b.is_ascii_digit()
+        };
+        if !ok {
+            return Probe::NotForUs;
         }
     }
     Probe::Certain
@@ -174,10 +172,9 @@ fn starts_message(is_orig: bool, line: &[u8]) -> Option<bool> {
                 continue;
             }
             if line.starts_with(m) && line.get(n) == Some(&b' ') {
-                return match line.get(n + 1) {
-                    None => None,
-                    Some(&b) => Some(b != b' ' && b != b'\r' && b != b'\n'),
-                };
+                return line
+                    .get(n + 1)
+                    .map(|&b| b != b' ' && b != b'\r' && b != b'\n');
             }
         }
         Some(false)
@@ -316,7 +313,8 @@ impl Body {
         self.sha.update(d);
         if !self.head_frozen && self.head.len() < self.head_cap {
             let take = (self.head_cap - self.head.len()).min(d.len());
-            self.head.extend_from_slice(d.get(..take).unwrap_or_default());
+            self.head
+                .extend_from_slice(d.get(..take).unwrap_or_default());
         }
     }
 
@@ -562,7 +560,8 @@ impl Analyzer for HttpAnalyzer {
                     b.gap(len);
                 }
             }
-            Phase::Body(Framing::Length(rem)) | Phase::Body(Framing::Chunked(ChunkState::Data(rem))) => {
+            Phase::Body(Framing::Length(rem))
+            | Phase::Body(Framing::Chunked(ChunkState::Data(rem))) => {
                 let covered = len.min(rem);
                 if let Some(b) = side.body.as_mut() {
                     b.gap(covered);
@@ -639,10 +638,19 @@ fn emit(ctx: &mut Ctx<'_>, t: Txn) {
 // Header phase
 
 /// Collect a header block; returns how many bytes of `data` were used.
-fn headers(side: &mut Side, other: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, data: &[u8]) -> usize {
+fn headers(
+    side: &mut Side,
+    other: &mut Side,
+    sh: &mut Shared,
+    ctx: &mut Ctx<'_>,
+    data: &[u8],
+) -> usize {
     if side.buf.is_empty() {
         // Blank lines between messages (after a POST body, keep-alive).
-        let skip = data.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let skip = data
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         if skip > 0 {
             return skip;
         }
@@ -651,7 +659,8 @@ fn headers(side: &mut Side, other: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>
     let old_len = side.buf.len();
     let room = sh.max_header.saturating_sub(old_len);
     let take = data.len().min(room);
-    side.buf.extend_from_slice(data.get(..take).unwrap_or_default());
+    side.buf
+        .extend_from_slice(data.get(..take).unwrap_or_default());
 
     let mut end = None;
     loop {
@@ -724,8 +733,10 @@ fn first_line_ok(is_orig: bool, line: &[u8]) -> bool {
             return false;
         };
         sp > 0
-            && line.get(..sp).is_some_and(|m| m.iter().all(|&b| b.is_ascii_graphic()))
-            && trim_blank(line.get(sp..).unwrap_or_default()).first().is_some()
+            && line
+                .get(..sp)
+                .is_some_and(|m| m.iter().all(|&b| b.is_ascii_graphic()))
+            && !trim_blank(line.get(sp..).unwrap_or_default()).is_empty()
     } else {
         line.starts_with(b"HTTP/")
     }
@@ -790,7 +801,9 @@ fn parse_block<'a>(is_orig: bool, block: &'a [u8]) -> Option<Parsed<'a>> {
 fn parse_lenient(is_orig: bool, block: &[u8]) -> Option<Parsed<'_>> {
     let mut lines = block.split(|&b| b == b'\n').map(strip_eol);
     let first = lines.next()?;
-    let mut toks = first.split(|&b| b == b' ' || b == b'\t').filter(|t| !t.is_empty());
+    let mut toks = first
+        .split(|&b| b == b' ' || b == b'\t')
+        .filter(|t| !t.is_empty());
     let (a, b, c): (&[u8], Cow<'_, [u8]>, Cow<'_, [u8]>) = if is_orig {
         let method = toks.next()?;
         let uri = toks.next().unwrap_or_default();
@@ -810,7 +823,10 @@ fn parse_lenient(is_orig: bool, block: &[u8]) -> Option<Parsed<'_>> {
         };
         let ver = ver.strip_prefix(b"HTTP/").unwrap_or(ver);
         let rest = trim_blank(rest);
-        let csp = rest.iter().position(|&b| b == b' ' || b == b'\t').unwrap_or(rest.len());
+        let csp = rest
+            .iter()
+            .position(|&b| b == b' ' || b == b'\t')
+            .unwrap_or(rest.len());
         let code = rest.get(..csp).unwrap_or_default();
         let reason = trim_blank(rest.get(csp..).unwrap_or_default());
         (ver, Cow::Borrowed(code), Cow::Borrowed(reason))
@@ -841,12 +857,7 @@ fn parse_lenient(is_orig: bool, block: &[u8]) -> Option<Parsed<'_>> {
         }
         headers.push((name, Cow::Borrowed(value)));
     }
-    Some(Parsed {
-        a,
-        b,
-        c,
-        headers,
-    })
+    Some(Parsed { a, b, c, headers })
 }
 
 /// Interpretation of the framing headers of one message.
@@ -949,7 +960,9 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
                 http.username = Some(user);
             }
         } else if http.proxied.len() < MAX_PROXIED
-            && PROXY_HEADERS.iter().any(|h| n.eq_ignore_ascii_case(h.as_bytes()))
+            && PROXY_HEADERS
+                .iter()
+                .any(|h| n.eq_ignore_ascii_case(h.as_bytes()))
         {
             let entry = format!(
                 "{} -> {}",
@@ -962,7 +975,10 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
         }
     }
     if sh.pending.len() >= sh.max_pending {
-        ctx.weird("HTTP_too_many_pending_requests", Some(sh.max_pending.to_string()));
+        ctx.weird(
+            "HTTP_too_many_pending_requests",
+            Some(sh.max_pending.to_string()),
+        );
         if let Some(old) = sh.pending.pop_front() {
             emit(ctx, old);
         }
@@ -998,7 +1014,13 @@ fn basic_auth_user(value: &[u8]) -> Option<String> {
     Some(bytes_to_string(user))
 }
 
-fn on_response(side: &mut Side, other: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8]) {
+fn on_response(
+    side: &mut Side,
+    other: &mut Side,
+    sh: &mut Shared,
+    ctx: &mut Ctx<'_>,
+    block: &[u8],
+) {
     let Some(p) = parse_block(false, block) else {
         ctx.weird("bad_HTTP_reply", None);
         side.enter_resync(true);
@@ -1093,7 +1115,13 @@ fn on_response(side: &mut Side, other: &mut Side, sh: &mut Shared, ctx: &mut Ctx
 
 /// The current message of `side` is over (normally or cut). Record its
 /// body, and for a response, emit the transaction.
-fn complete_message(side: &mut Side, other: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, cut: bool) {
+fn complete_message(
+    side: &mut Side,
+    other: &mut Side,
+    sh: &mut Shared,
+    ctx: &mut Ctx<'_>,
+    cut: bool,
+) {
     side.phase = Phase::Headers;
     side.line.clear();
     side.trailer_bytes = 0;
@@ -1230,7 +1258,10 @@ fn chunked(
             let (used, complete) = collect_line(&mut side.line, data, MAX_CHUNK_LINE);
             if !complete {
                 if side.line.len() >= MAX_CHUNK_LINE {
-                    ctx.weird("HTTP_bad_chunk_size", Some("chunk-size line too long".to_string()));
+                    ctx.weird(
+                        "HTTP_bad_chunk_size",
+                        Some("chunk-size line too long".to_string()),
+                    );
                     abort_body(side, other, sh, ctx);
                 }
                 return used;
@@ -1242,9 +1273,9 @@ fn chunked(
                 return used;
             }
             let parsed = parse_chunk_size(size_text);
-            let addl = parsed
-                .is_none()
-                .then(|| bytes_to_string(size_text.get(..size_text.len().min(32)).unwrap_or_default()));
+            let addl = parsed.is_none().then(|| {
+                bytes_to_string(size_text.get(..size_text.len().min(32)).unwrap_or_default())
+            });
             side.line.clear();
             match parsed {
                 Some(0) => {
@@ -1427,7 +1458,10 @@ mod tests {
 
     #[test]
     fn base64() {
-        assert_eq!(base64_decode(b"dXNlcjpwYXNz").as_deref(), Some(&b"user:pass"[..]));
+        assert_eq!(
+            base64_decode(b"dXNlcjpwYXNz").as_deref(),
+            Some(&b"user:pass"[..])
+        );
         assert_eq!(base64_decode(b"YQ==").as_deref(), Some(&b"a"[..]));
         assert_eq!(base64_decode(b"!!"), None);
     }

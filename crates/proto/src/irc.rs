@@ -55,11 +55,30 @@ pub fn probe(_dir: Dir, data: &[u8]) -> Probe {
             Probe::Unsure
         };
     };
-    const CLIENT: [&[u8]; 6] = [b"NICK ", b"USER ", b"PASS ", b"CAP LS", b"CAP REQ ", b"CAP END"];
+    // A client that opens with STARTTLS (IRCv3 tls) is undecided until the
+    // server answers with its `670` numeric.
+    let bare = line.strip_suffix(b"\r").unwrap_or(line);
+    if bare.eq_ignore_ascii_case(b"STARTTLS") {
+        return Probe::Unsure;
+    }
+    const CLIENT: [&[u8]; 6] = [
+        b"NICK ",
+        b"USER ",
+        b"PASS ",
+        b"CAP LS",
+        b"CAP REQ ",
+        b"CAP END",
+    ];
     for k in CLIENT {
         match prefix_match(line, k) {
             Probe::NotForUs => {}
-            p => return if complete && p == Probe::Unsure { Probe::NotForUs } else { p },
+            p => {
+                return if complete && p == Probe::Unsure {
+                    Probe::NotForUs
+                } else {
+                    p
+                }
+            }
         }
     }
     if let Some(rest) = line.strip_prefix(b":") {
@@ -76,9 +95,17 @@ pub fn probe(_dir: Dir, data: &[u8]) -> Probe {
         }
         let cmd = &rest[sp + 1..];
         if let p @ (Probe::Certain | Probe::Unsure) = prefix_match(cmd, b"NOTICE ") {
-            return if complete && p == Probe::Unsure { Probe::NotForUs } else { p };
+            return if complete && p == Probe::Unsure {
+                Probe::NotForUs
+            } else {
+                p
+            };
         }
-        let digits = cmd.iter().take(3).take_while(|b| b.is_ascii_digit()).count();
+        let digits = cmd
+            .iter()
+            .take(3)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         return match cmd.get(3) {
             Some(b' ') if digits == 3 => Probe::Certain,
             None if digits == cmd.len() && !complete => Probe::Unsure,

@@ -21,6 +21,7 @@ use botscope_event::{ConnId, Event, EventSink, Meta, Ts, Uid, Weird};
 pub mod dns;
 pub mod http;
 pub mod irc;
+pub mod mailbox;
 pub mod smtp;
 pub mod tls;
 mod util;
@@ -184,15 +185,20 @@ pub enum Service {
     Dns,
     Tls,
     Irc,
+    Pop3,
+    Imap,
 }
 
 impl Service {
-    pub const TCP_ALL: [Service; 5] = [
+    /// Every protocol probed on TCP, in probing order.
+    pub const TCP_ALL: [Service; 7] = [
         Service::Tls,
         Service::Http,
         Service::Smtp,
         Service::Irc,
         Service::Dns,
+        Service::Pop3,
+        Service::Imap,
     ];
 
     /// Zeek's service name.
@@ -203,6 +209,8 @@ impl Service {
             Service::Dns => "dns",
             Service::Tls => "ssl",
             Service::Irc => "irc",
+            Service::Pop3 => "pop3",
+            Service::Imap => "imap",
         }
     }
 
@@ -214,6 +222,8 @@ impl Service {
             Service::Smtp => smtp::probe(dir, data),
             Service::Tls => tls::probe(dir, data),
             Service::Irc => irc::probe(dir, data),
+            Service::Pop3 => mailbox::probe_pop3(dir, data),
+            Service::Imap => mailbox::probe_imap(dir, data),
             Service::Dns => {
                 if orig_p == 53 || resp_p == 53 || orig_p == 5353 || resp_p == 5353 {
                     dns::probe_tcp(dir, data)
@@ -232,6 +242,8 @@ impl Service {
             Service::Dns => Box::new(dns::DnsAnalyzer::new_tcp(config)),
             Service::Tls => Box::new(tls::TlsAnalyzer::new(config)),
             Service::Irc => Box::new(irc::IrcAnalyzer::new(config)),
+            Service::Pop3 => Box::new(mailbox::MailboxAnalyzer::new(mailbox::Mailbox::Pop3, config)),
+            Service::Imap => Box::new(mailbox::MailboxAnalyzer::new(mailbox::Mailbox::Imap, config)),
         }
     }
 }

@@ -326,8 +326,7 @@ impl TlsAnalyzer {
     }
 
     fn tls13(&self) -> bool {
-        self.version
-            .is_some_and(|v| v == 0x0304 || v >> 8 == 0x7f)
+        self.version.is_some_and(|v| v == 0x0304 || v >> 8 == 0x7f)
     }
 
     fn history(&mut self, dir: Dir, letter: u8) {
@@ -475,13 +474,13 @@ impl TlsAnalyzer {
                 self.sides[usize::from(!dir.is_orig())].ccs = true;
                 self.check_established();
             }
-            CT_ALERT => {
-                // Encrypted alerts are longer than one level/description pair.
-                if body.len() == 2 || (body.len() % 2 == 0 && !self.sides_ccs(dir)) {
-                    for a in body.chunks_exact(2) {
-                        self.history(dir, b'L');
-                        self.row.last_alert = Some(alert_name(a[1]));
-                    }
+            // Encrypted alerts are longer than one level/description pair.
+            CT_ALERT
+                if body.len() == 2 || (body.len().is_multiple_of(2) && !self.sides_ccs(dir)) =>
+            {
+                for a in body.chunks_exact(2) {
+                    self.history(dir, b'L');
+                    self.row.last_alert = Some(alert_name(a[1]));
                 }
             }
             CT_HANDSHAKE => self.handshake_record(ctx, dir, body),
@@ -508,10 +507,7 @@ impl TlsAnalyzer {
             &hs
         };
         let mut rest = input;
-        loop {
-            let [t, a, b, c, ..] = *rest else {
-                break;
-            };
+        while let [t, a, b, c, ..] = *rest {
             let len = (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c);
             if len > self.max_record {
                 ctx.weird("SSL_handshake_too_large", Some(len.to_string()));
@@ -629,11 +625,9 @@ impl TlsAnalyzer {
                 self.version = Some(v);
                 self.row.version = Some(version_name(v));
                 let _ = r.take(usize::from(cert_len));
-                if let Some(cs) = r.take(usize::from(cs_len)) {
-                    if let [a, b, c, ..] = cs {
-                        let id = (u32::from(*a) << 16) | (u32::from(*b) << 8) | u32::from(*c);
-                        self.row.cipher = Some(cipher_name(id));
-                    }
+                if let Some([a, b, c, ..]) = r.take(usize::from(cs_len)) {
+                    let id = (u32::from(*a) << 16) | (u32::from(*b) << 8) | u32::from(*c);
+                    self.row.cipher = Some(cipher_name(id));
                 }
             }
             _ => {}
@@ -658,10 +652,11 @@ impl Analyzer for TlsAnalyzer {
             self.emit(ctx);
             return Status::Done;
         }
+        let nothing_parsed = !self.client_hello_seen && self.version.is_none();
+        if self.sides.iter().any(|s| s.dead) && nothing_parsed {
+            return Status::Violation;
+        }
         if self.sides.iter().all(|s| s.dead) {
-            if !self.client_hello_seen && self.version.is_none() {
-                return Status::Violation;
-            }
             return Status::Done;
         }
         Status::Continue

@@ -103,13 +103,43 @@ fn samples() -> Vec<(Event, &'static [(&'static str, &'static str)])> {
     let m = Some(meta());
     vec![
         (Event::Conn(conn()), CONN_FIELDS),
-        (Event::Http(Http { meta: m, ..Http::default() }), HTTP_FIELDS),
+        (
+            Event::Http(Http {
+                meta: m,
+                ..Http::default()
+            }),
+            HTTP_FIELDS,
+        ),
         (Event::Http(Http::default()), HTTP_FIELDS),
-        (Event::Smtp(Smtp { meta: m, ..Smtp::default() }), SMTP_FIELDS),
-        (Event::Dns(Dns { meta: m, ..Dns::default() }), DNS_FIELDS),
+        (
+            Event::Smtp(Smtp {
+                meta: m,
+                ..Smtp::default()
+            }),
+            SMTP_FIELDS,
+        ),
+        (
+            Event::Dns(Dns {
+                meta: m,
+                ..Dns::default()
+            }),
+            DNS_FIELDS,
+        ),
         (Event::Dns(Dns::default()), DNS_FIELDS),
-        (Event::Ssl(Ssl { meta: m, ..Ssl::default() }), SSL_FIELDS),
-        (Event::Irc(Irc { meta: m, ..Irc::default() }), IRC_FIELDS),
+        (
+            Event::Ssl(Ssl {
+                meta: m,
+                ..Ssl::default()
+            }),
+            SSL_FIELDS,
+        ),
+        (
+            Event::Irc(Irc {
+                meta: m,
+                ..Irc::default()
+            }),
+            IRC_FIELDS,
+        ),
         (Event::Weird(weird()), WEIRD_FIELDS),
     ]
 }
@@ -233,7 +263,9 @@ fn hostile_strings_cannot_add_columns_or_lines() {
 
 #[test]
 fn randomized_strings_keep_the_row_shape() {
-    let alphabet = ["\t", "\n", "\\", ",", "-", "(empty)", "\0", "a", "\u{e9}", "\r", "x27"];
+    let alphabet = [
+        "\t", "\n", "\\", ",", "-", "(empty)", "\0", "a", "\u{e9}", "\r", "x27",
+    ];
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..500 {
         let mut s = String::new();
@@ -279,13 +311,19 @@ fn header_lines() {
     assert_eq!(h, want);
     assert_eq!(h.lines().count(), 8);
     assert_eq!(zeek_header("nope", "x").lines().count(), 8);
-    assert_eq!(zeek_close_line("2026-01-02-03-04-05"), "#close\t2026-01-02-03-04-05\n");
+    assert_eq!(
+        zeek_close_line("2026-01-02-03-04-05"),
+        "#close\t2026-01-02-03-04-05\n"
+    );
 }
 
 #[test]
 fn weird_without_connection() {
     let row = tsv(&Event::Weird(weird()));
-    assert_eq!(row, "0.000005\t-\t-\t-\t-\t-\ttruncated_IP\t-\tF\t-\ta.pcap:1234\n");
+    assert_eq!(
+        row,
+        "0.000005\t-\t-\t-\t-\t-\ttruncated_IP\t-\tF\t-\ta.pcap:1234\n"
+    );
     let j = json(&Event::Weird(weird()));
     let keys: Vec<&str> = j.keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 4, "{keys:?}");
@@ -413,5 +451,7 @@ fn json_numbers_are_exact() {
         }),
         &mut out,
     );
-    assert!(String::from_utf8(out).unwrap().starts_with("{\"ts\":1258535653.000001,"));
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .starts_with("{\"ts\":1258535653.000001,"));
 }

@@ -28,7 +28,12 @@ const EMPTY: &[u8] = b"(empty)";
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn push_hex(out: &mut Vec<u8>, b: u8) {
-    out.extend_from_slice(&[b'\\', b'x', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+    out.extend_from_slice(&[
+        b'\\',
+        b'x',
+        HEX[usize::from(b >> 4)],
+        HEX[usize::from(b & 15)],
+    ]);
 }
 
 fn needs_escape(b: u8, in_container: bool) -> bool {
@@ -148,7 +153,12 @@ impl TsvRow<'_> {
 
     /// Separator, then `-`/`(empty)` for no items, else the items
     /// written by `f` separated by `,`.
-    fn list<T: Copy>(&mut self, items: &[T], if_empty: IfEmpty, mut f: impl FnMut(&mut Vec<u8>, T)) {
+    fn list<T: Copy>(
+        &mut self,
+        items: &[T],
+        if_empty: IfEmpty,
+        mut f: impl FnMut(&mut Vec<u8>, T),
+    ) {
         self.sep();
         if items.is_empty() {
             self.out.extend_from_slice(match if_empty {

@@ -87,7 +87,12 @@ fn compare(baseline: &Path, log: &str, events: &[Event], rules: Rules) {
         Some(r) => &zeek.rows[r],
         None => &zeek.rows[..],
     };
-    assert_eq!(zeek_rows.len(), events.len(), "row count of {}", baseline.display());
+    assert_eq!(
+        zeek_rows.len(),
+        events.len(),
+        "row count of {}",
+        baseline.display()
+    );
     for (i, (ev, want)) in events.iter().zip(zeek_rows).enumerate() {
         let mut out = Vec::new();
         zeek_row(ev, &mut out);
@@ -97,7 +102,10 @@ fn compare(baseline: &Path, log: &str, events: &[Event], rules: Rules) {
         let mut compared = 0;
         for (name, zeek_value) in zeek.fields.iter().zip(want) {
             let Some(col) = fields.iter().position(|f| f.0 == name) else {
-                assert!(rules.not_ours.contains(&name.as_str()), "{log}: no column {name}");
+                assert!(
+                    rules.not_ours.contains(&name.as_str()),
+                    "{log}: no column {name}"
+                );
                 continue;
             };
             let ours = ours[col];
@@ -105,7 +113,10 @@ fn compare(baseline: &Path, log: &str, events: &[Event], rules: Rules) {
                 "ts" => {
                     assert_eq!(zeek_value, "XXXXXXXXXX.XXXXXX");
                     let (s, f) = ours.split_once('.').unwrap();
-                    assert!(s.bytes().all(|b| b.is_ascii_digit()) && f.len() == 6, "{ours}");
+                    assert!(
+                        s.bytes().all(|b| b.is_ascii_digit()) && f.len() == 6,
+                        "{ours}"
+                    );
                 }
                 "uid" => assert!(ours.starts_with('C') && zeek_value.starts_with('C')),
                 _ => {
@@ -219,8 +230,18 @@ fn http_pipelined_requests() {
         return;
     };
     let reqs = [
-        ("/style/enhanced.css", "http://www.mozilla.org/projects/calendar/", 2675, "text/plain"),
-        ("/script/urchin.js", "http://www.mozilla.org/projects/calendar/", 21421, "text/plain"),
+        (
+            "/style/enhanced.css",
+            "http://www.mozilla.org/projects/calendar/",
+            2675,
+            "text/plain",
+        ),
+        (
+            "/script/urchin.js",
+            "http://www.mozilla.org/projects/calendar/",
+            21421,
+            "text/plain",
+        ),
         (
             "/images/template/screen/bullet_utility.png",
             "http://www.mozilla.org/style/screen.css",
@@ -321,7 +342,14 @@ fn smtp_starttls() {
     compare(&p, "smtp", &events, Rules::default());
 }
 
-fn dns_event(m: Option<Meta>, trans_id: u16, query: &str, ra: bool, answers: &[&str], ttls: &[u32]) -> Event {
+fn dns_event(
+    m: Option<Meta>,
+    trans_id: u16,
+    query: &str,
+    ra: bool,
+    answers: &[&str],
+    ttls: &[u32],
+) -> Event {
     Event::Dns(Dns {
         meta: m,
         trans_id,
@@ -379,7 +407,11 @@ fn dns_multiple_txt_strings() {
         28079,
         "flkr._domainkey.flickr.com",
         false,
-        &["fa14._domainkey.flickr.com", "fa14._domainkey.yahoo.com", txt],
+        &[
+            "fa14._domainkey.flickr.com",
+            "fa14._domainkey.yahoo.com",
+            txt,
+        ],
         &[900, 900, 7200],
     )];
     compare(&p, "dns", &events, Rules::default());
@@ -435,7 +467,8 @@ fn ssl_ecdhe() {
 
 #[test]
 fn ssl_smtp_and_irc_starttls() {
-    if let Some(p) = baseline("zeek-tls-smtp-starttls/scripts.base.protocols.smtp.starttls/ssl.log") {
+    if let Some(p) = baseline("zeek-tls-smtp-starttls/scripts.base.protocols.smtp.starttls/ssl.log")
+    {
         let events = [ssl_event(
             tcp("192.168.4.149", 54170, "74.125.142.26", 25),
             "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
@@ -471,8 +504,9 @@ fn ssl_smtp_and_irc_starttls() {
 
 #[test]
 fn ssl_tls13_kyber_from_concatenated_log() {
-    let Some(p) = baseline("zeek-tls-chrome-1250-tls-x25519-kyber/scripts.base.protocols.ssl.tls13/ssl-out.log")
-    else {
+    let Some(p) = baseline(
+        "zeek-tls-chrome-1250-tls-x25519-kyber/scripts.base.protocols.ssl.tls13/ssl-out.log",
+    ) else {
         return;
     };
     // Only the 7th block (its one row, the 11th) is from this pcap. No
@@ -566,7 +600,15 @@ fn irc_basic() {
     ]
     .map(Event::Irc);
     // The DCC row has a file id; the others have none and are compared.
-    compare(&p, "irc", &events[..3], Rules { rows: Some(0..3), ..Rules::default() });
+    compare(
+        &p,
+        "irc",
+        &events[..3],
+        Rules {
+            rows: Some(0..3),
+            ..Rules::default()
+        },
+    );
     let rules = Rules {
         not_modelled: &[("fuid", "-")],
         rows: Some(3..4),
@@ -580,13 +622,31 @@ fn irc_basic() {
 #[test]
 fn headers_equal_zeeks() {
     let cases = [
-        ("conn", "zeek-irc-dcc-send/scripts.base.protocols.irc.basic/conn.log", &[][..]),
-        ("irc", "zeek-irc-dcc-send/scripts.base.protocols.irc.basic/irc.log", &[]),
-        ("dns", "zeek-dns53/scripts.base.protocols.dns.flip/dns.log", &[]),
+        (
+            "conn",
+            "zeek-irc-dcc-send/scripts.base.protocols.irc.basic/conn.log",
+            &[][..],
+        ),
+        (
+            "irc",
+            "zeek-irc-dcc-send/scripts.base.protocols.irc.basic/irc.log",
+            &[],
+        ),
+        (
+            "dns",
+            "zeek-dns53/scripts.base.protocols.dns.flip/dns.log",
+            &[],
+        ),
         (
             "http",
             "zeek-http-pipelined-requests/scripts.base.protocols.http.http-pipelining/http.log",
-            &["req_content_type", "resp_content_type", "location", "req_body_sha256", "resp_body_sha256"],
+            &[
+                "req_content_type",
+                "resp_content_type",
+                "location",
+                "req_body_sha256",
+                "resp_body_sha256",
+            ],
         ),
         (
             "smtp",
@@ -635,8 +695,9 @@ fn headers_equal_zeeks() {
 /// The reader on Zeek's own concatenated log: 7 header blocks, 11 rows.
 #[test]
 fn reader_reads_zeeks_concatenated_ssl_log() {
-    let Some(p) = baseline("zeek-tls-chrome-1250-tls-x25519-kyber/scripts.base.protocols.ssl.tls13/ssl-out.log")
-    else {
+    let Some(p) = baseline(
+        "zeek-tls-chrome-1250-tls-x25519-kyber/scripts.base.protocols.ssl.tls13/ssl-out.log",
+    ) else {
         return;
     };
     let (fields, rows) = read_zeek_tsv(&p).unwrap();

@@ -155,8 +155,17 @@ const BT_EPB: u32 = 6;
 fn is_known_other_block(t: u32) -> bool {
     matches!(
         t,
-        BT_NRB | BT_ISB | 7 | 8 | 9 | 10 | 0x0BAD | 0x4000_0BAD | 0x8000_0001
-            | 0x0000_0101 | 0x0000_0102
+        BT_NRB
+            | BT_ISB
+            | 7
+            | 8
+            | 9
+            | 10
+            | 0x0BAD
+            | 0x4000_0BAD
+            | 0x8000_0001
+            | 0x0000_0101
+            | 0x0000_0102
     )
 }
 
@@ -740,8 +749,7 @@ impl CaptureReader {
                             rd32(body, 16, big),
                         )
                     };
-                    let (Some(if_id), Some(th), Some(tl), Some(caplen), Some(orig)) = fields
-                    else {
+                    let (Some(if_id), Some(th), Some(tl), Some(caplen), Some(orig)) = fields else {
                         return corrupt("packet block too short");
                     };
                     if caplen as usize > body.len() - 20 {
@@ -865,29 +873,4 @@ fn idb_options(mut opts: &[u8], big: bool) -> (TsConv, i64) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tsresol_conversions() {
-        assert_eq!(TsConv::from_tsresol(6).to_us(1_500_000, 0), Ts(1_500_000));
-        assert_eq!(TsConv::from_tsresol(9).to_us(1_500_000_999, 0), Ts(1_500_000));
-        assert_eq!(TsConv::from_tsresol(3).to_us(1_500, 0), Ts(1_500_000));
-        assert_eq!(TsConv::from_tsresol(0).to_us(2, 10), Ts(12_000_000));
-        // 2^-10 s units: 1024 units = 1 s.
-        assert_eq!(TsConv::from_tsresol(0x80 | 10).to_us(1024 * 5 + 512, 0), Ts(5_500_000));
-        // Absurd resolutions saturate instead of overflowing.
-        assert_eq!(TsConv::from_tsresol(127).to_us(u64::MAX, 0), Ts(0));
-        assert_eq!(TsConv::from_tsresol(0xff).to_us(u64::MAX, 0), Ts(0));
-        assert_eq!(TsConv::from_tsresol(0).to_us(u64::MAX, i64::MAX), Ts(i64::MAX));
-    }
-
-    #[test]
-    fn idb_option_walk_is_bounded() {
-        // tsresol=9, then an option whose length runs past the end.
-        let opts = [9, 0, 1, 0, 9, 0, 0, 0, 14, 0, 200, 0, 1, 2];
-        let (conv, off) = idb_options(&opts, false);
-        assert_eq!(conv, TsConv::Div(1000));
-        assert_eq!(off, 0);
-    }
-}
+mod tests;

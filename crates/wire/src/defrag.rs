@@ -284,8 +284,7 @@ impl Defragmenter {
     pub fn expire(&mut self, now: Ts) {
         // Sweep at most 8 times per timeout period (or always when full).
         let period = (self.timeout_us / 8).max(1);
-        if now.0.saturating_sub(self.last_sweep.0) < period
-            && self.table.len() < self.max_in_flight
+        if now.0.saturating_sub(self.last_sweep.0) < period && self.table.len() < self.max_in_flight
         {
             return;
         }

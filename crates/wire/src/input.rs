@@ -82,10 +82,7 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Put a decompressor (if the magic bytes call for one) in front of `raw`.
-pub(crate) fn wrap_reader(
-    raw: Box<dyn Read + Send>,
-    name: &str,
-) -> Result<Opened, Error> {
+pub(crate) fn wrap_reader(raw: Box<dyn Read + Send>, name: &str) -> Result<Opened, Error> {
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let mut counted = Counting {
         inner: raw,
@@ -234,10 +231,7 @@ mod tests {
         assert_eq!(o.compression, c);
         let mut out = Vec::new();
         o.reader.read_to_end(&mut out).unwrap();
-        assert_eq!(
-            o.raw_bytes.load(Ordering::Relaxed),
-            compressed.len() as u64
-        );
+        assert_eq!(o.raw_bytes.load(Ordering::Relaxed), compressed.len() as u64);
         out
     }
 
@@ -272,7 +266,14 @@ mod tests {
         let _ = fs::remove_dir_all(&base);
         fs::create_dir_all(base.join("b/sub")).unwrap();
         fs::create_dir_all(base.join(".hidden")).unwrap();
-        for f in ["b/z.pcap", "b/a.bin", "b/sub/m", "c.pcapng", ".dot", ".hidden/x"] {
+        for f in [
+            "b/z.pcap",
+            "b/a.bin",
+            "b/sub/m",
+            "c.pcapng",
+            ".dot",
+            ".hidden/x",
+        ] {
             fs::write(base.join(f), b"x").unwrap();
         }
         let (files, errs) = collect_inputs(&[base.clone(), base.join("missing")]);

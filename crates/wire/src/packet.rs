@@ -7,8 +7,8 @@
 //!
 //! # No panics, and truncation is a result
 //!
-//! Every read is preceded by a length check (all reads go through
-//! [`Bytes`]-style checked getters), and lengths from headers are compared
+//! Every read is preceded by a length check (all reads go through checked
+//! getters returning `Option`), and lengths from headers are compared
 //! with what was captured before they are used. A packet cut by the
 //! capture's snaplen is decoded as far as the bytes go: TCP's `payload` is
 //! what is present while `payload_len` is what the IP header says. Only
@@ -52,6 +52,10 @@ pub struct Packet<'a> {
     /// Whether the IPv4 header checksum is valid (always true for IPv6 and
     /// for IPv4 headers cut by the snaplen).
     pub ip_checksum_ok: bool,
+    /// The IPv4 total length field was 0 (TCP segmentation offload on the
+    /// capturing host); `ip_len` is then the captured length. Zeek notes
+    /// this as the weird `ip_hdr_len_zero`.
+    pub ip_len_zero: bool,
     /// `Some` when this packet is a fragment needing [`crate::Defragmenter`]
     /// (then `l4` is [`L4::Fragment`]).
     pub fragment: Option<FragInfo<'a>>,
@@ -105,7 +109,10 @@ pub enum L4<'a> {
     },
     /// Any other IP protocol (also ESP, IPv6 "no next header", tunnels):
     /// the captured IP payload.
-    Other { proto: u8, payload: &'a [u8] },
+    Other {
+        proto: u8,
+        payload: &'a [u8],
+    },
     /// A fragment: see [`Packet::fragment`].
     Fragment,
 }
@@ -455,7 +462,14 @@ fn decode_v4(data: &[u8]) -> Result<Packet<'_>, DecodeError> {
     if hl < 20 {
         return Err(DecodeError::InvalidIpHeaderSize);
     }
-    let total_len = usize::from(total);
+    // TCP segmentation offload leaves a zero total length in captures taken
+    // on the sending host: use the captured length, as Zeek and Wireshark do.
+    let len_zero = total == 0;
+    let total_len = if len_zero {
+        data.len().min(65535)
+    } else {
+        usize::from(total)
+    };
     if total_len < hl {
         return Err(DecodeError::InvalidIpHeaderSize);
     }
@@ -477,13 +491,14 @@ fn decode_v4(data: &[u8]) -> Result<Packet<'_>, DecodeError> {
         src: IpAddr::V4(src),
         dst: IpAddr::V4(dst),
         ip_version: 4,
-        ip_len: u32::from(total),
+        ip_len: total_len as u32,
         ttl,
         proto,
         payload_len: 0,
         vlan: None,
         inner_vlan: None,
         ip_checksum_ok: ipv4_checksum_ok(hdr),
+        ip_len_zero: len_zero,
         fragment: None,
         l4: L4::Fragment,
     };
@@ -542,6 +557,7 @@ fn decode_v6(data: &[u8]) -> Result<Packet<'_>, DecodeError> {
         vlan: None,
         inner_vlan: None,
         ip_checksum_ok: true,
+        ip_len_zero: false,
         fragment: None,
         l4: L4::Fragment,
     };
@@ -611,12 +627,7 @@ fn decode_v6(data: &[u8]) -> Result<Packet<'_>, DecodeError> {
 
 /// Decode the transport header. `data` is the captured IP payload,
 /// `total` the IP payload length per the IP header.
-fn transport(
-    proto: u8,
-    v6: bool,
-    data: &[u8],
-    total: u32,
-) -> Result<(L4<'_>, u32), DecodeError> {
+fn transport(proto: u8, v6: bool, data: &[u8], total: u32) -> Result<(L4<'_>, u32), DecodeError> {
     match (proto, v6) {
         (6, _) => {
             let (Some(sp), Some(dp), Some(seq), Some(ack), Some(off), Some(flags), Some(win)) = (
@@ -705,9 +716,15 @@ fn transport(
                 total.saturating_sub(8),
             ))
         }
-        _ => Ok((L4::Other { proto, payload: data }, total)),
+        _ => Ok((
+            L4::Other {
+                proto,
+                payload: data,
+            },
+            total,
+        )),
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

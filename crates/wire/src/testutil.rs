@@ -17,7 +17,15 @@ pub fn csum(data: &[u8]) -> u16 {
 }
 
 /// IPv4 header (+ options) + payload. `frag` is the raw flags/offset word.
-pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, id: u16, frag: u16, opts: &[u8], payload: &[u8]) -> Vec<u8> {
+pub fn ipv4(
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    id: u16,
+    frag: u16,
+    opts: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
     assert_eq!(opts.len() % 4, 0);
     let hl = 20 + opts.len();
     let total = (hl + payload.len()) as u16;
@@ -92,18 +100,40 @@ pub fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
 
 /// A simple IPv4/TCP packet 10.0.0.1:1234 -> 10.0.0.2:80 with `payload`.
 pub fn v4_tcp(payload: &[u8]) -> Vec<u8> {
-    ipv4([10, 0, 0, 1], [10, 0, 0, 2], 6, 1, 0x4000, &[], &tcp(1234, 80, 1000, 0x18, &[], payload))
+    ipv4(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        6,
+        1,
+        0x4000,
+        &[],
+        &tcp(1234, 80, 1000, 0x18, &[], payload),
+    )
 }
 
 fn w16(v: &mut Vec<u8>, x: u16, big: bool) {
-    v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
+    v.extend_from_slice(&if big {
+        x.to_be_bytes()
+    } else {
+        x.to_le_bytes()
+    });
 }
 fn w32(v: &mut Vec<u8>, x: u32, big: bool) {
-    v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
+    v.extend_from_slice(&if big {
+        x.to_be_bytes()
+    } else {
+        x.to_le_bytes()
+    });
 }
 
 /// A legacy pcap file. Records: (secs, frac, data, orig_len).
-pub fn pcap(big: bool, nanos: bool, link: u32, snaplen: u32, recs: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
+pub fn pcap(
+    big: bool,
+    nanos: bool,
+    link: u32,
+    snaplen: u32,
+    recs: &[(u32, u32, &[u8], u32)],
+) -> Vec<u8> {
     let mut v = Vec::new();
     w32(&mut v, if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }, big);
     w16(&mut v, 2, big);
@@ -130,7 +160,10 @@ pub struct Ng {
 
 impl Ng {
     pub fn new(big: bool) -> Ng {
-        let mut n = Ng { buf: Vec::new(), big };
+        let mut n = Ng {
+            buf: Vec::new(),
+            big,
+        };
         n.shb();
         n
     }
@@ -158,7 +191,13 @@ impl Ng {
     }
 
     /// IDB with optional tsresol / tsoffset options.
-    pub fn idb(&mut self, link: u16, snaplen: u32, tsresol: Option<u8>, tsoffset: Option<i64>) -> &mut Self {
+    pub fn idb(
+        &mut self,
+        link: u16,
+        snaplen: u32,
+        tsresol: Option<u8>,
+        tsoffset: Option<i64>,
+    ) -> &mut Self {
         let big = self.big;
         let mut b = Vec::new();
         w16(&mut b, link, big);
@@ -176,7 +215,11 @@ impl Ng {
         if let Some(o) = tsoffset {
             w16(&mut b, 14, big);
             w16(&mut b, 8, big);
-            b.extend_from_slice(&if big { o.to_be_bytes() } else { o.to_le_bytes() });
+            b.extend_from_slice(&if big {
+                o.to_be_bytes()
+            } else {
+                o.to_le_bytes()
+            });
         }
         w16(&mut b, 0, big);
         w16(&mut b, 0, big);

@@ -188,14 +188,20 @@ impl ClientHello {
     pub fn ja3_string(&self) -> String {
         let mut s = String::with_capacity(256);
         let _ = write!(s, "{},", self.version);
-        join_dec(&mut s, self.ciphers.iter().copied().filter(|v| !is_grease(*v)));
+        join_dec(
+            &mut s,
+            self.ciphers.iter().copied().filter(|v| !is_grease(*v)),
+        );
         s.push(',');
         join_dec(
             &mut s,
             self.extensions.iter().copied().filter(|v| !is_grease(*v)),
         );
         s.push(',');
-        join_dec(&mut s, self.groups.iter().copied().filter(|v| !is_grease(*v)));
+        join_dec(
+            &mut s,
+            self.groups.iter().copied().filter(|v| !is_grease(*v)),
+        );
         s.push(',');
         join_dec(&mut s, self.point_formats.iter().map(|&v| u16::from(v)));
         s
@@ -232,7 +238,12 @@ impl ClientHello {
         } else {
             'i'
         };
-        let nc = self.ciphers.iter().filter(|v| !is_grease(**v)).count().min(99);
+        let nc = self
+            .ciphers
+            .iter()
+            .filter(|v| !is_grease(**v))
+            .count()
+            .min(99);
         let ne = self
             .extensions
             .iter()
@@ -332,9 +343,8 @@ fn sha12(s: &str) -> String {
 
 /// The `random` of a HelloRetryRequest (RFC 8446 4.1.3).
 const HRR_RANDOM: [u8; 32] = [
-    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8,
-    0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8,
-    0x33, 0x9c,
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
 
 /// What a ServerHello chose.

@@ -54,7 +54,11 @@ fn parse_bsv(b: &[u8]) -> Option<Vector> {
         let ts = i64::from_le_bytes(p.get(1..9)?.try_into().ok()?);
         let len = u32::from_le_bytes(p.get(9..13)?.try_into().ok()?) as usize;
         p = &p[13..];
-        let dir = if kind == b'>' || kind == b'g' { Dir::Orig } else { Dir::Resp };
+        let dir = if kind == b'>' || kind == b'g' {
+            Dir::Orig
+        } else {
+            Dir::Resp
+        };
         match kind {
             b'>' | b'<' => {
                 recs.push(Rec::Data(dir, Ts(ts), p.get(..len)?.to_vec()));
@@ -208,7 +212,13 @@ pub fn zeek_log(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
             fields = vals.iter().map(|s| s.to_string()).collect();
             continue;
         }
-        rows.push(fields.iter().cloned().zip(vals.iter().map(|s| s.to_string())).collect());
+        rows.push(
+            fields
+                .iter()
+                .cloned()
+                .zip(vals.iter().map(|s| s.to_string()))
+                .collect(),
+        );
     }
     rows
 }

@@ -2,7 +2,7 @@
 """Extract TCP streams of a capture into botscope stream vectors (.bsv).
 
 Usage: extract.py CAPTURE OUT_PREFIX [--decode-as PORT,PROTO] [--max-bytes N]
-       [--streams 0,3,...] [--thin-resp N]
+       [--streams 0,3,...] [--thin-resp N] [--thin-data N]
 
 Runs tshark, reassembles each TCP stream per direction (duplicates and
 overlaps trimmed, holes reported as gaps) and writes OUT_PREFIX-<stream>.bsv.
@@ -26,6 +26,7 @@ def main():
     max_bytes = None
     only = None
     thin = None
+    thin_data = None
     extra = []
     i = 2
     while i < len(args):
@@ -35,6 +36,8 @@ def main():
             only = {int(x) for x in args[i + 1].split(",")}; i += 2
         elif args[i] == "--thin-resp":
             thin = int(args[i + 1]); i += 2
+        elif args[i] == "--thin-data":
+            thin_data = int(args[i + 1]); i += 2
         elif args[i] == "--decode-as":
             extra += ["-d", "tcp.port==%s" % args[i + 1]]; i += 2
         else:
@@ -138,6 +141,29 @@ def main():
                         run += r[2]
                 if kept and r[0] == b"G" and kept[-1][0] == b"G":
                     kept[-1] = (b"G", kept[-1][1], kept[-1][2] + r[2], b"")
+                else:
+                    kept.append(r)
+            recs = kept
+        if thin_data is not None:
+            # SMTP: keep commands, the first `thin_data` bytes after each
+            # DATA and the segment holding the lone "."; the rest of each
+            # message becomes gaps.
+            kept, in_data, run = [], False, 0
+            for r in recs:
+                if r[0] == b">":
+                    seg = r[3]
+                    if not in_data:
+                        low = seg.lower()
+                        if low.startswith(b"data\r\n") or b"\ndata\r\n" in low:
+                            in_data, run = True, 0
+                    elif b"\r\n.\r\n" in seg or seg.startswith(b".\r\n"):
+                        in_data = False
+                    elif run + r[2] > thin_data:
+                        r = (b"g", r[1], r[2], b"")
+                    else:
+                        run += r[2]
+                if kept and r[0] == b"g" and kept[-1][0] == b"g":
+                    kept[-1] = (b"g", kept[-1][1], kept[-1][2] + r[2], b"")
                 else:
                     kept.append(r)
             recs = kept

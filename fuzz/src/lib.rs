@@ -1,0 +1,61 @@
+//! Shared harness for the fuzz targets.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use botscope_event::{ConnId, Dir, Event, Transport, Ts, Uid};
+use botscope_proto::{Analyzer, Ctx, Expectation, ProtoConfig};
+
+/// Feed `data` to an analyzer as a conversation: each chunk is
+/// `[dir/gap byte][len byte][len bytes]`. Bit 0 of the first byte picks
+/// the direction, bit 1 makes it a gap of `len` bytes instead.
+pub fn drive(an: &mut dyn Analyzer, data: &[u8], udp: bool) {
+    let config = ProtoConfig {
+        max_message_bytes: 64 * 1024,
+        ..ProtoConfig::default()
+    };
+    let mut sink: Vec<Event> = Vec::new();
+    let mut exp: Vec<Expectation> = Vec::new();
+    let id = ConnId {
+        orig_h: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        orig_p: 40000,
+        resp_h: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        resp_p: 80,
+        proto: if udp { Transport::Udp } else { Transport::Tcp },
+    };
+    let mut rest = data;
+    let mut ts = 1_000_000i64;
+    while rest.len() >= 2 {
+        let ctl = rest[0];
+        let len = usize::from(rest[1]);
+        rest = &rest[2..];
+        let dir = if ctl & 1 == 0 { Dir::Orig } else { Dir::Resp };
+        ts += 1000;
+        let mut ctx = Ctx {
+            ts: Ts(ts),
+            uid: Uid(1),
+            id,
+            config: &config,
+            sink: &mut sink,
+            expectations: &mut exp,
+        };
+        if ctl & 2 != 0 {
+            let _ = an.gap(&mut ctx, dir, len as u64);
+            continue;
+        }
+        let take = len.min(rest.len());
+        let _ = an.data(&mut ctx, dir, &rest[..take]);
+        rest = &rest[take..];
+        if sink.len() > 10_000 {
+            sink.clear();
+        }
+    }
+    let mut ctx = Ctx {
+        ts: Ts(ts + 1),
+        uid: Uid(1),
+        id,
+        config: &config,
+        sink: &mut sink,
+        expectations: &mut exp,
+    };
+    an.finish(&mut ctx);
+}
