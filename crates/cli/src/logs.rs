@@ -171,10 +171,25 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
             secs,
             bytes as f64 / 1e6 / secs.max(1e-9)
         );
-        let rows: Vec<String> = logs.rows.iter().map(|(k, v)| format!("{k}.log {v}")).collect();
-        eprintln!("  rows: {}", if rows.is_empty() { "none".to_string() } else { rows.join(", ") });
+        let rows: Vec<String> = logs
+            .rows
+            .iter()
+            .map(|(k, v)| format!("{k}.log {v}"))
+            .collect();
+        eprintln!(
+            "  rows: {}",
+            if rows.is_empty() {
+                "none".to_string()
+            } else {
+                rows.join(", ")
+            }
+        );
         if logs.mail_files > 0 {
-            eprintln!("  carved messages: {} (in {}/mail/)", logs.mail_files, args.out.display());
+            eprintln!(
+                "  carved messages: {} (in {}/mail/)",
+                logs.mail_files,
+                args.out.display()
+            );
         }
         if !skipped.is_empty() {
             let s: Vec<String> = skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();

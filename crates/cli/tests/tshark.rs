@@ -24,7 +24,9 @@ fn tshark_rows(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
     for f in fields {
         cmd.args(["-e", f]);
     }
-    let out = cmd.output().expect("tshark must be installed (.ci/run installs it)");
+    let out = cmd
+        .output()
+        .expect("tshark must be installed (.ci/run installs it)");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.split('\t').map(str::to_string).collect())
@@ -52,7 +54,17 @@ fn tshark_http(p: &Path) -> Set {
     for r in tshark_rows(
         p,
         "http.request",
-        &["ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.dstport", "http.request.method", "http.host", "http.request.uri", "http.referer"],
+        &[
+            "ip.src",
+            "ipv6.src",
+            "ip.dst",
+            "ipv6.dst",
+            "tcp.dstport",
+            "http.request.method",
+            "http.host",
+            "http.request.uri",
+            "http.referer",
+        ],
     ) {
         let g = |i: usize| r.get(i).cloned().unwrap_or_default();
         let (src, dst, port) = (addr(&g(0), &g(1)), addr(&g(2), &g(3)), g(4));
@@ -69,7 +81,12 @@ fn tshark_http(p: &Path) -> Set {
                     x
                 }
             };
-            s.insert(format!("{src} -> {dst}:{port} {m} {} {} ref={}", pick(&hosts), pick(&uris), pick(&refs)));
+            s.insert(format!(
+                "{src} -> {dst}:{port} {m} {} {} ref={}",
+                pick(&hosts),
+                pick(&uris),
+                pick(&refs)
+            ));
         }
     }
     s
@@ -109,7 +126,15 @@ fn tshark_smtp(p: &Path) -> Set {
     for r in tshark_rows(
         p,
         "smtp.req.command",
-        &["ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.dstport", "smtp.req.command", "smtp.req.parameter"],
+        &[
+            "ip.src",
+            "ipv6.src",
+            "ip.dst",
+            "ipv6.dst",
+            "tcp.dstport",
+            "smtp.req.command",
+            "smtp.req.parameter",
+        ],
     ) {
         let g = |i: usize| r.get(i).cloned().unwrap_or_default();
         let (src, dst, port) = (addr(&g(0), &g(1)), addr(&g(2), &g(3)), g(4));
@@ -121,9 +146,16 @@ fn tshark_smtp(p: &Path) -> Set {
         for c in &cmds {
             let cu = c.to_ascii_uppercase();
             let with_param = !matches!(cu.as_str(), "DATA" | "QUIT" | "RSET" | "NOOP" | "STARTTLS");
-            let param = if with_param { pi.next().cloned().unwrap_or_default() } else { String::new() };
+            let param = if with_param {
+                pi.next().cloned().unwrap_or_default()
+            } else {
+                String::new()
+            };
             if cu == "MAIL" || cu == "RCPT" {
-                s.insert(format!("{src} -> {dst}:{port} {cu} {}", envelope_addr(&param)));
+                s.insert(format!(
+                    "{src} -> {dst}:{port} {cu} {}",
+                    envelope_addr(&param)
+                ));
             }
         }
     }
@@ -133,7 +165,12 @@ fn tshark_smtp(p: &Path) -> Set {
 fn ours_smtp(dir: &Path) -> Set {
     let mut s = Set::new();
     for r in read_json(&dir.join("smtp.log")) {
-        let k = format!("{} -> {}:{}", jstr(&r, "id.orig_h"), jstr(&r, "id.resp_h"), jstr(&r, "id.resp_p"));
+        let k = format!(
+            "{} -> {}:{}",
+            jstr(&r, "id.orig_h"),
+            jstr(&r, "id.resp_h"),
+            jstr(&r, "id.resp_p")
+        );
         if r.get("mailfrom").is_some() {
             s.insert(format!("{k} MAIL {}", jstr(&r, "mailfrom")));
         }
@@ -148,7 +185,11 @@ fn ours_smtp(dir: &Path) -> Set {
 
 fn tshark_dns(p: &Path) -> Set {
     let mut s = Set::new();
-    for r in tshark_rows(p, "dns.flags.response==0", &["dns.qry.name", "dns.qry.type"]) {
+    for r in tshark_rows(
+        p,
+        "dns.flags.response==0",
+        &["dns.qry.name", "dns.qry.type"],
+    ) {
         let g = |i: usize| r.get(i).cloned().unwrap_or_default();
         s.insert(format!("{} type={}", last(&g(0)), last(&g(1))));
     }
@@ -168,7 +209,14 @@ fn tshark_sni(p: &Path) -> Set {
     for r in tshark_rows(
         p,
         "tls.handshake.type==1",
-        &["ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.dstport", "tls.handshake.extensions_server_name"],
+        &[
+            "ip.src",
+            "ipv6.src",
+            "ip.dst",
+            "ipv6.dst",
+            "tcp.dstport",
+            "tls.handshake.extensions_server_name",
+        ],
     ) {
         let g = |i: usize| r.get(i).cloned().unwrap_or_default();
         let sni = last(&g(5));
@@ -232,12 +280,20 @@ fn logs_match_tshark() {
     let Some(data) = data_dir() else { return };
     let mut pcaps = captures(&data.join("botnet-pcaps"));
     pcaps.extend(captures(&data.join("protocol-pcaps")));
-    assert!(pcaps.len() >= 40, "expected the shared captures, found {}", pcaps.len());
+    assert!(
+        pcaps.len() >= 40,
+        "expected the shared captures, found {}",
+        pcaps.len()
+    );
     let mut problems = Vec::new();
     let mut used_known = BTreeSet::new();
     let mut compared = 0usize;
     for (i, p) in pcaps.iter().enumerate() {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         let (out, code, stderr) = run_logs(p, "json", &format!("tshark-{i}"));
         assert!(code == 0 || code == 1, "{name}: exit {code}: {stderr}");
         let kinds: [(&str, Set, Set); 4] = [
@@ -248,9 +304,15 @@ fn logs_match_tshark() {
         ];
         for (kind, theirs, ours) in kinds {
             compared += theirs.len();
-            for (side, a, b) in [("only tshark", &theirs, &ours), ("only botscope", &ours, &theirs)] {
+            for (side, a, b) in [
+                ("only tshark", &theirs, &ours),
+                ("only botscope", &ours, &theirs),
+            ] {
                 for row in a.difference(b) {
-                    if let Some(k) = KNOWN.iter().position(|(f, kk, r, _)| *f == name && *kk == kind && r == row) {
+                    if let Some(k) = KNOWN
+                        .iter()
+                        .position(|(f, kk, r, _)| *f == name && *kk == kind && r == row)
+                    {
                         used_known.insert(k);
                         continue;
                     }
@@ -265,5 +327,10 @@ fn logs_match_tshark() {
         }
     }
     assert!(compared > 150, "too few tshark rows compared: {compared}");
-    assert!(problems.is_empty(), "{} differences from tshark:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} differences from tshark:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

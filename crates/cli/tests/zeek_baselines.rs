@@ -39,7 +39,15 @@ const HTTP: &[&str] = &[
     "response_body_len",
 ];
 const SMTP: &[&str] = &[
-    "helo", "mailfrom", "rcptto", "from", "to", "subject", "msg_id", "tls", "last_reply",
+    "helo",
+    "mailfrom",
+    "rcptto",
+    "from",
+    "to",
+    "subject",
+    "msg_id",
+    "tls",
+    "last_reply",
 ];
 const DNS: &[&str] = &[
     "proto",
@@ -54,8 +62,24 @@ const DNS: &[&str] = &[
     "answers",
     "TTLs",
 ];
-const SSL: &[&str] = &["version", "cipher", "curve", "server_name", "next_protocol", "established"];
-const IRC: &[&str] = &["nick", "user", "command", "value", "addl", "dcc_file_name", "dcc_file_size", "dcc_mime_type"];
+const SSL: &[&str] = &[
+    "version",
+    "cipher",
+    "curve",
+    "server_name",
+    "next_protocol",
+    "established",
+];
+const IRC: &[&str] = &[
+    "nick",
+    "user",
+    "command",
+    "value",
+    "addl",
+    "dcc_file_name",
+    "dcc_file_size",
+    "dcc_mime_type",
+];
 const CONN: &[&str] = &[
     "proto",
     "service",
@@ -68,7 +92,17 @@ const CONN: &[&str] = &[
     "orig_ip_bytes",
     "resp_ip_bytes",
 ];
-const CONN_CUT: &[&str] = &["service", "orig_bytes", "resp_bytes", "missed_bytes", "history", "orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes"];
+const CONN_CUT: &[&str] = &[
+    "service",
+    "orig_bytes",
+    "resp_bytes",
+    "missed_bytes",
+    "history",
+    "orig_pkts",
+    "resp_pkts",
+    "orig_ip_bytes",
+    "resp_ip_bytes",
+];
 
 const CASES: &[Case] = &[
     Case {
@@ -238,7 +272,11 @@ fn logs_match_zeek_baselines() {
         let out = cache
             .entry(case.pcap)
             .or_insert_with(|| {
-                let (out, code, stderr) = run_logs(&data.join(case.pcap), "zeek", &format!("zeek-baseline-{ci}"));
+                let (out, code, stderr) = run_logs(
+                    &data.join(case.pcap),
+                    "zeek",
+                    &format!("zeek-baseline-{ci}"),
+                );
                 assert_eq!(code, 0, "botscope logs {} failed: {stderr}", case.pcap);
                 out
             })
@@ -249,7 +287,11 @@ fn logs_match_zeek_baselines() {
             Block::First => blocks.into_iter().next().unwrap_or_default(),
             Block::Last => blocks.into_iter().last().unwrap_or_default(),
         };
-        assert!(!expected.is_empty(), "no baseline rows in {}", case.baseline);
+        assert!(
+            !expected.is_empty(),
+            "no baseline rows in {}",
+            case.baseline
+        );
         let ours_path = out.join(format!("{}.log", case.log));
         let ours: Vec<Row> = if ours_path.exists() {
             read_tsv(&ours_path).into_iter().flatten().collect()
@@ -280,10 +322,16 @@ fn logs_match_zeek_baselines() {
             compared_rows += 1;
             for f in case.fields {
                 let Some(want) = exp.get(*f) else { continue };
-                if KNOWN.iter().any(|(b, kf, _)| *b == case.baseline && kf == f) {
+                if KNOWN
+                    .iter()
+                    .any(|(b, kf, _)| *b == case.baseline && kf == f)
+                {
                     continue;
                 }
-                let have = got.get(*f).map(String::as_str).unwrap_or("<missing column>");
+                let have = got
+                    .get(*f)
+                    .map(String::as_str)
+                    .unwrap_or("<missing column>");
                 if norm(f, want) != norm(f, have) {
                     problems.push(format!(
                         "{} {}.log {k} field {f}: zeek {want:?}, botscope {have:?}",
@@ -305,7 +353,12 @@ fn logs_match_zeek_baselines() {
         }
     }
     assert!(compared_rows > 20, "too few rows compared: {compared_rows}");
-    assert!(problems.is_empty(), "{} differences from Zeek:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} differences from Zeek:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -319,7 +372,9 @@ fn every_baseline_folder_is_covered() {
         }
         let name = e.file_name().to_string_lossy().to_string();
         assert!(
-            CASES.iter().any(|c| c.baseline.starts_with(&format!("{name}/"))),
+            CASES
+                .iter()
+                .any(|c| c.baseline.starts_with(&format!("{name}/"))),
             "baseline folder {name} has no case in tests/zeek_baselines.rs"
         );
         let _ = Path::new(&name);

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 
 use botscope_event::{Conn, Dir, Event, EventSink, Irc, Transport, Ts};
 use botscope_flow::{ConnInfo, StreamHandler, Verdict};
-use botscope_proto::{dns, mime_from_magic, tls, Analyzer, Ctx, Expectation, Probe, ProtoConfig, Service, Status};
+use botscope_proto::{
+    dns, mime_from_magic, tls, Analyzer, Ctx, Expectation, Probe, ProtoConfig, Service, Status,
+};
 
 /// How many bytes per connection are held while protocol detection is
 /// undecided. Default 4 KiB; past it the connection has no service.
@@ -90,7 +92,9 @@ impl<S: EventSink> AppHandler<S> {
                     }
                     self.sink.emit(Event::Smtp(s));
                 }
-                Event::Irc(irc) if irc.command.as_deref() == Some("DCC") && irc.dcc_file_name.is_some() => {
+                Event::Irc(irc)
+                    if irc.command.as_deref() == Some("DCC") && irc.dcc_file_name.is_some() =>
+                {
                     // Hold the row until the data connection shows its
                     // first bytes (for dcc_mime_type), like Zeek.
                     if let Some(e) = self.expectations.last() {
@@ -269,7 +273,14 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         st
     }
 
-    fn data(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, ts: Ts, data: &[u8]) -> Verdict {
+    fn data(
+        &mut self,
+        st: &mut AppState,
+        info: &ConnInfo,
+        dir: Dir,
+        ts: Ts,
+        data: &[u8],
+    ) -> Verdict {
         if let Some(key) = st.dcc_key.take() {
             if let Some(mut row) = self.pending_dcc.remove(&key) {
                 row.dcc_mime_type = mime_from_magic(data).map(str::to_string);
@@ -297,7 +308,10 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
                     return Verdict::FlipRoles;
                 }
                 if dir == Dir::Orig
-                    && matches!(st.services.last(), Some(&("smtp" | "irc" | "pop3" | "imap")))
+                    && matches!(
+                        st.services.last(),
+                        Some(&("smtp" | "irc" | "pop3" | "imap"))
+                    )
                     && tls::probe(dir, data) == Probe::Certain
                 {
                     // A client that starts TLS without asking (implicit

@@ -151,15 +151,32 @@ pub fn analyze_reader<S: EventSink>(
         summary.packets += 1;
         summary.bytes += raw.data.len() as u64;
         last_ts = raw.ts;
+        if summary.packets.is_multiple_of(4096) && defrag.in_flight() > 0 {
+            defrag.expire(raw.ts);
+        }
         match botscope_wire::packet::decode(raw.link, raw.data) {
             Ok(pkt) => {
                 if pkt.ip_len_zero {
-                    skip_note(&mut summary, &mut table, raw.ts, "ip_hdr_len_zero", &name, raw.offset);
+                    skip_note(
+                        &mut summary,
+                        &mut table,
+                        raw.ts,
+                        "ip_hdr_len_zero",
+                        &name,
+                        raw.offset,
+                    );
                 }
                 if let Some(frag) = &pkt.fragment {
                     let res = defrag.push(raw.ts, frag.ip_packet);
                     for note in defrag.notes() {
-                        skip_note(&mut summary, &mut table, raw.ts, note.weird_name(), &name, raw.offset);
+                        skip_note(
+                            &mut summary,
+                            &mut table,
+                            raw.ts,
+                            note.weird_name(),
+                            &name,
+                            raw.offset,
+                        );
                     }
                     match res {
                         Ok(Some(datagram)) => match botscope_wire::packet::decode_ip(&datagram) {
@@ -189,14 +206,19 @@ pub fn analyze_reader<S: EventSink>(
                             raw.offset,
                         ),
                     }
-                    if summary.packets % 4096 == 0 {
-                        defrag.expire(raw.ts);
-                    }
                 } else if let Some(v) = view(raw.ts, &pkt) {
                     table.process(&v);
                 }
             }
-            Err(e) => skip(&mut summary, &mut table, raw.ts, e.weird_name(), e.is_weird(), &name, raw.offset),
+            Err(e) => skip(
+                &mut summary,
+                &mut table,
+                raw.ts,
+                e.weird_name(),
+                e.is_weird(),
+                &name,
+                raw.offset,
+            ),
         }
     }
     if let Some(err) = &summary.error {

@@ -116,8 +116,7 @@ pub struct Uid(pub u64);
 
 impl fmt::Display for Uid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const DIGITS: &[u8; 62] =
-            b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         let mut buf = [0u8; 12];
         let mut n = self.0;
         let mut i = buf.len();
@@ -438,7 +437,10 @@ mod tests {
     fn ts_renders_like_zeek() {
         assert_eq!(Ts(1_258_535_653_123_456).to_string(), "1258535653.123456");
         assert_eq!(Ts(5).to_string(), "0.000005");
-        assert_eq!(Ts::from_secs_nanos(10, 999_999_999).to_string(), "10.999999");
+        assert_eq!(
+            Ts::from_secs_nanos(10, 999_999_999).to_string(),
+            "10.999999"
+        );
     }
 
     #[test]

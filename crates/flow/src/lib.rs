@@ -528,7 +528,14 @@ impl<H: StreamHandler> FlowTable<H> {
         (key, dir)
     }
 
-    fn process_dgram(&mut self, pkt: &PacketView<'_>, kind: Kind, sp: u16, dp: u16, payload: &[u8]) {
+    fn process_dgram(
+        &mut self,
+        pkt: &PacketView<'_>,
+        kind: Kind,
+        sp: u16,
+        dp: u16,
+        payload: &[u8],
+    ) {
         let udp = kind == Kind::Udp;
         let (key, src_is_a) = key_for(pkt.src, sp, pkt.dst, dp, Self::proto_num(kind));
         let flip = !self.conns.contains_key(&key)
@@ -570,9 +577,7 @@ impl<H: StreamHandler> FlowTable<H> {
             return;
         }
         let first_packet = e.orig.pkts + e.resp.pkts == 1;
-        let v = self
-            .handler
-            .data(&mut e.app, &e.info, dir, pkt.ts, payload);
+        let v = self.handler.data(&mut e.app, &e.info, dir, pkt.ts, payload);
         match v {
             Verdict::Continue => {}
             Verdict::Ignore => e.ignore = true,
@@ -792,7 +797,7 @@ impl<H: StreamHandler> FlowTable<H> {
             .iter()
             .map(|(k, e)| (e.info.start, e.info.uid, *k))
             .collect();
-        keys.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+        keys.sort_by_key(|k| (k.0, k.1));
         for (_, _, k) in keys {
             self.finish_key(k);
         }

@@ -370,8 +370,7 @@ pub(crate) fn on_segment(
         return;
     }
     // Out of order: buffer what we have, under caps.
-    if me.ooo_bytes + (present - skip) > cfg.max_ooo_bytes || me.ooo.len() >= cfg.max_ooo_segments
-    {
+    if me.ooo_bytes + (present - skip) > cfg.max_ooo_bytes || me.ooo.len() >= cfg.max_ooo_segments {
         out.cap_hit = true;
         let target = me.ooo.keys().next().copied().unwrap_or(rel).min(rel);
         declare_gap(me, hist, dir, target, out);
@@ -463,8 +462,7 @@ pub(crate) fn conn_state(o: &Endpoint, r: &Endpoint, history: &str) -> ConnState
     let o_inactive = matches!(os, Inactive | Partial);
     let r_inactive = matches!(rs, Inactive | Partial);
     if rs == Reset {
-        if matches!(os, SynSent | SynAckSent) || (os == Reset && o.size() == 0 && r.size() == 0)
-        {
+        if matches!(os, SynSent | SynAckSent) || (os == Reset && o.size() == 0 && r.size() == 0) {
             ConnState::REJ
         } else if o_inactive {
             ConnState::RSTRH

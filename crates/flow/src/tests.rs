@@ -115,8 +115,22 @@ fn run(pkts: &[Pkt]) -> Rec {
 fn handshake(isn_c: u32, isn_s: u32) -> Vec<Pkt> {
     vec![
         p(1_000_000, true, isn_c, 0, SYN, b""),
-        p(1_000_100, false, isn_s, isn_c.wrapping_add(1), SYN | ACK, b""),
-        p(1_000_200, true, isn_c.wrapping_add(1), isn_s.wrapping_add(1), ACK, b""),
+        p(
+            1_000_100,
+            false,
+            isn_s,
+            isn_c.wrapping_add(1),
+            SYN | ACK,
+            b"",
+        ),
+        p(
+            1_000_200,
+            true,
+            isn_c.wrapping_add(1),
+            isn_s.wrapping_add(1),
+            ACK,
+            b"",
+        ),
     ]
 }
 
@@ -125,8 +139,22 @@ fn full_connection_sf() {
     let c = 1000u32;
     let s = 5000u32;
     let mut v = handshake(c, s);
-    v.push(p(1_001_000, true, c + 1, s + 1, PA, b"GET / HTTP/1.1\r\n\r\n"));
-    v.push(p(1_002_000, false, s + 1, c + 19, PA, b"HTTP/1.1 200 OK\r\n\r\n"));
+    v.push(p(
+        1_001_000,
+        true,
+        c + 1,
+        s + 1,
+        PA,
+        b"GET / HTTP/1.1\r\n\r\n",
+    ));
+    v.push(p(
+        1_002_000,
+        false,
+        s + 1,
+        c + 19,
+        PA,
+        b"HTTP/1.1 200 OK\r\n\r\n",
+    ));
     v.push(p(1_003_000, true, c + 19, s + 20, FIN | ACK, b""));
     v.push(p(1_004_000, false, s + 20, c + 20, FIN | ACK, b""));
     v.push(p(1_005_000, true, c + 20, s + 21, ACK, b""));
@@ -245,10 +273,16 @@ fn midstream_from_server_port_flips() {
 
 #[test]
 fn rejected_and_unanswered() {
-    let r = run(&[p(1, true, 10, 0, SYN, b""), p(2, false, 0, 11, RST | ACK, b"")]);
+    let r = run(&[
+        p(1, true, 10, 0, SYN, b""),
+        p(2, false, 0, 11, RST | ACK, b""),
+    ]);
     assert_eq!(r.conns[0].conn_state, ConnState::REJ);
     assert_eq!(r.conns[0].history, "Sr");
-    let r = run(&[p(1, true, 10, 0, SYN, b""), p(3_000_000, true, 10, 0, SYN, b"")]);
+    let r = run(&[
+        p(1, true, 10, 0, SYN, b""),
+        p(3_000_000, true, 10, 0, SYN, b""),
+    ]);
     assert_eq!(r.conns.len(), 1);
     assert_eq!(r.conns[0].conn_state, ConnState::S0);
     assert_eq!(r.conns[0].history, "S");

@@ -11,11 +11,14 @@
 //! and paired with responses in order; one [`Http`] event is emitted per
 //! request when its response completes, or at [`Analyzer::finish`].
 //!
-//! Body lengths are transfer-decoded (de-chunked) lengths, as in Zeek.
-//! `Content-Encoding` is not decoded: the lengths, prefixes, hashes and
-//! MIME types describe the encoded bytes on the wire (Zeek would decode
-//! gzip/deflate for its file analysis, so MIME types of compressed bodies
-//! may differ from Zeek's).
+//! Body lengths are transfer-decoded (de-chunked) lengths and, as in Zeek,
+//! `Content-Encoding: gzip` / `deflate` bodies are decompressed on the fly:
+//! lengths, prefixes (content magic) and SHA-256 describe the decoded
+//! content, the way Zeek's file analysis sees it. Decoding is bounded by
+//! [`ProtoConfig::http_max_decoded_body`] (decompression bombs) and input
+//! is fed in small slices so one packet cannot inflate into a huge buffer.
+//! A body that fails to decode, or is cut by a gap, is counted on from
+//! there in wire bytes and reported with a weird.
 //!
 //! **No panics on any input**: every slice of wire bytes is bounds-checked
 //! and wire lengths use checked or saturating arithmetic. Caps that are hit
@@ -273,8 +276,78 @@ fn strip_eol(mut line: &[u8]) -> &[u8] {
 // ---------------------------------------------------------------------------
 // Body accounting
 
+/// Streaming decompressor for a `Content-Encoding`.
+enum Inflate {
+    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
+    Raw(flate2::write::DeflateDecoder<Vec<u8>>),
+    /// `deflate` before its first byte tells zlib from raw deflate.
+    Deflate,
+}
+
+/// Input slice fed to the decompressor at once: deflate expands at most
+/// ~1032:1, so one slice inflates to at most ~4 MiB.
+const INFLATE_SLICE: usize = 4096;
+
+impl Inflate {
+    fn for_encoding(value: &[u8]) -> Option<Inflate> {
+        let v = trim_blank(value);
+        if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") {
+            Some(Inflate::Gzip(flate2::write::GzDecoder::new(Vec::new())))
+        } else if v.eq_ignore_ascii_case(b"deflate") {
+            Some(Inflate::Deflate)
+        } else {
+            None
+        }
+    }
+
+    /// Feed compressed bytes; decoded output is appended to `out`.
+    fn write(&mut self, d: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+        use std::io::Write;
+        if let Inflate::Deflate = self {
+            // RFC 9110 says zlib; many servers send raw deflate.
+            let zlib = d.len() >= 2
+                && d[0] & 0x0f == 8
+                && (u16::from(d[0]) << 8 | u16::from(d[1])) % 31 == 0;
+            *self = if zlib {
+                Inflate::Zlib(flate2::write::ZlibDecoder::new(Vec::new()))
+            } else {
+                Inflate::Raw(flate2::write::DeflateDecoder::new(Vec::new()))
+            };
+        }
+        let buf = match self {
+            Inflate::Gzip(g) => {
+                g.write_all(d)?;
+                g.flush()?;
+                g.get_mut()
+            }
+            Inflate::Zlib(z) => {
+                z.write_all(d)?;
+                z.flush()?;
+                z.get_mut()
+            }
+            Inflate::Raw(r) => {
+                r.write_all(d)?;
+                r.flush()?;
+                r.get_mut()
+            }
+            Inflate::Deflate => return Ok(()),
+        };
+        out.append(buf);
+        Ok(())
+    }
+}
+
 /// A body being streamed: length, leading bytes and running hash.
 struct Body {
+    inflate: Option<Inflate>,
+    /// Scratch for decoded bytes of one slice.
+    decoded: Vec<u8>,
+    max_decoded: u64,
+    /// Decoding stopped: the decompressor failed on the data.
+    decode_failed: bool,
+    /// Decoding stopped: the decoded size cap was reached.
+    decode_capped: bool,
     len: u64,
     head: Vec<u8>,
     head_cap: usize,
@@ -291,11 +364,18 @@ struct BodyOut {
     sha256: Option<String>,
     mime: Option<&'static str>,
     incomplete: bool,
+    decode_failed: bool,
+    decode_capped: bool,
 }
 
 impl Body {
     fn new(prefix_bytes: usize) -> Body {
         Body {
+            inflate: None,
+            decoded: Vec::new(),
+            max_decoded: u64::MAX,
+            decode_failed: false,
+            decode_capped: false,
             len: 0,
             head: Vec::new(),
             head_cap: prefix_bytes.max(MAGIC_BYTES),
@@ -305,8 +385,56 @@ impl Body {
         }
     }
 
+    /// Decode `Content-Encoding` bytes before accounting (gzip/deflate).
+    fn with_encoding(mut self, encoding: Option<&[u8]>, max_decoded: u64) -> Body {
+        self.inflate = encoding.and_then(Inflate::for_encoding);
+        self.max_decoded = max_decoded;
+        self
+    }
+
     fn feed(&mut self, d: &[u8]) {
         if d.is_empty() {
+            return;
+        }
+        let Some(mut inf) = self.inflate.take() else {
+            self.account(d);
+            return;
+        };
+        let mut decoded = std::mem::take(&mut self.decoded);
+        let mut rest = d;
+        while !rest.is_empty() {
+            let n = rest.len().min(INFLATE_SLICE);
+            let (piece, tail) = rest.split_at(n);
+            rest = tail;
+            decoded.clear();
+            if inf.write(piece, &mut decoded).is_err() {
+                // Not really compressed (or corrupt): count the rest on
+                // the wire from here.
+                self.decode_failed = true;
+                self.account(&decoded);
+                self.account(piece);
+                self.account(rest);
+                self.decoded = decoded;
+                return;
+            }
+            let room = self.max_decoded.saturating_sub(self.len);
+            if decoded.len() as u64 > room {
+                decoded.truncate(room as usize);
+                self.account(&decoded);
+                self.decode_capped = true;
+                self.incomplete = true;
+                self.decoded = decoded;
+                return;
+            }
+            self.account(&decoded);
+        }
+        decoded.clear();
+        self.decoded = decoded;
+        self.inflate = Some(inf);
+    }
+
+    fn account(&mut self, d: &[u8]) {
+        if d.is_empty() || self.decode_capped {
             return;
         }
         self.len = self.len.saturating_add(d.len() as u64);
@@ -319,6 +447,8 @@ impl Body {
     }
 
     fn gap(&mut self, n: u64) {
+        // A decompressor cannot continue across missing bytes.
+        self.inflate = None;
         self.len = self.len.saturating_add(n);
         self.incomplete = true;
         self.head_frozen = true;
@@ -338,6 +468,8 @@ impl Body {
             sha256: (self.len > 0).then(|| hex::encode(self.sha.finalize())),
             mime,
             incomplete: self.incomplete,
+            decode_failed: self.decode_failed,
+            decode_capped: self.decode_capped,
         }
     }
 }
@@ -469,6 +601,7 @@ struct Shared {
     next_id: u64,
     max_header: usize,
     prefix_bytes: usize,
+    max_decoded: u64,
     max_pending: usize,
 }
 
@@ -506,6 +639,7 @@ impl HttpAnalyzer {
                 next_id: 0,
                 max_header: config.http_max_header_bytes.max(64),
                 prefix_bytes: config.body_prefix_bytes,
+                max_decoded: config.http_max_decoded_body,
                 max_pending: config.max_pending.max(1),
             },
         }
@@ -865,6 +999,8 @@ fn parse_lenient(is_orig: bool, block: &[u8]) -> Option<Parsed<'_>> {
 struct FramingHeaders {
     chunked: bool,
     content_length: Option<Option<u64>>,
+    /// `Content-Encoding` value, for decoding the body.
+    encoding: Option<Vec<u8>>,
 }
 
 fn parse_content_length(v: &[u8]) -> Option<u64> {
@@ -953,6 +1089,8 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
             fh.content_length = Some(cl);
         } else if n.eq_ignore_ascii_case(b"transfer-encoding") {
             fh.chunked |= has_chunked(value);
+        } else if n.eq_ignore_ascii_case(b"content-encoding") {
+            fh.encoding = Some(value.to_vec());
         } else if n.eq_ignore_ascii_case(b"authorization")
             || n.eq_ignore_ascii_case(b"proxy-authorization")
         {
@@ -992,7 +1130,9 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
     });
     match framing_for(ctx, &fh, true, false) {
         Some(f) => {
-            side.body = Some(Body::new(sh.prefix_bytes));
+            side.body = Some(
+                Body::new(sh.prefix_bytes).with_encoding(fh.encoding.as_deref(), sh.max_decoded),
+            );
             side.phase = Phase::Body(f);
         }
         None => side.phase = Phase::Headers,
@@ -1058,6 +1198,8 @@ fn on_response(
             fh.content_length = Some(cl);
         } else if n.eq_ignore_ascii_case(b"transfer-encoding") {
             fh.chunked |= has_chunked(value);
+        } else if n.eq_ignore_ascii_case(b"content-encoding") {
+            fh.encoding = Some(value.to_vec());
         }
     }
 
@@ -1106,7 +1248,9 @@ fn on_response(
     let no_body = method_head || code == 204 || code == 304;
     match framing_for(ctx, &fh, false, no_body) {
         Some(f) => {
-            side.body = Some(Body::new(sh.prefix_bytes));
+            side.body = Some(
+                Body::new(sh.prefix_bytes).with_encoding(fh.encoding.as_deref(), sh.max_decoded),
+            );
             side.phase = Phase::Body(f);
         }
         None => complete_message(side, other, sh, ctx, false),
@@ -1130,6 +1274,14 @@ fn complete_message(
         o.incomplete |= cut;
         o
     });
+    if let Some(o) = &out {
+        if o.decode_failed {
+            ctx.weird("HTTP_content_decoding_failed", None);
+        }
+        if o.decode_capped {
+            ctx.weird("HTTP_decoded_body_too_large", None);
+        }
+    }
     if side.is_orig {
         if let (Some(t), Some(o)) = (sh.find(side.cur_id), out) {
             t.http.request_body_len = o.len;

@@ -28,7 +28,6 @@ mod util;
 
 pub use util::mime_from_magic;
 
-
 /// A probe's answer about the first bytes of a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Probe {
@@ -74,6 +73,10 @@ pub struct ProtoConfig {
     /// Longest header block (request/status line + headers) an HTTP
     /// parser buffers before giving up on the message. Default 64 KiB.
     pub http_max_header_bytes: usize,
+    /// Most bytes a `Content-Encoding: gzip/deflate` HTTP body may decode
+    /// to; beyond, decoding stops (weird `HTTP_decoded_body_too_large`).
+    /// Default 64 MiB.
+    pub http_max_decoded_body: u64,
     /// How many leading body bytes are kept on each HTTP event for magic
     /// detection and evidence. Default 512.
     pub body_prefix_bytes: usize,
@@ -96,6 +99,7 @@ impl Default for ProtoConfig {
     fn default() -> Self {
         ProtoConfig {
             http_max_header_bytes: 64 * 1024,
+            http_max_decoded_body: 64 * 1024 * 1024,
             body_prefix_bytes: 512,
             max_line_bytes: 16 * 1024,
             max_message_bytes: 32 * 1024 * 1024,
@@ -242,8 +246,14 @@ impl Service {
             Service::Dns => Box::new(dns::DnsAnalyzer::new_tcp(config)),
             Service::Tls => Box::new(tls::TlsAnalyzer::new(config)),
             Service::Irc => Box::new(irc::IrcAnalyzer::new(config)),
-            Service::Pop3 => Box::new(mailbox::MailboxAnalyzer::new(mailbox::Mailbox::Pop3, config)),
-            Service::Imap => Box::new(mailbox::MailboxAnalyzer::new(mailbox::Mailbox::Imap, config)),
+            Service::Pop3 => Box::new(mailbox::MailboxAnalyzer::new(
+                mailbox::Mailbox::Pop3,
+                config,
+            )),
+            Service::Imap => Box::new(mailbox::MailboxAnalyzer::new(
+                mailbox::Mailbox::Imap,
+                config,
+            )),
         }
     }
 }

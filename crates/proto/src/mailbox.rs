@@ -250,9 +250,15 @@ mod tests {
         assert_eq!(probe_pop3(Dir::Resp, b"+O"), Probe::Unsure);
         assert_eq!(probe_pop3(Dir::Orig, b"USER bob\r\n"), Probe::Unsure);
         assert_eq!(probe_pop3(Dir::Resp, b"220 smtp\r\n"), Probe::NotForUs);
-        assert_eq!(probe_imap(Dir::Resp, b"* OK [CAPABILITY IMAP4rev1] ready\r\n"), Probe::Certain);
+        assert_eq!(
+            probe_imap(Dir::Resp, b"* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+            Probe::Certain
+        );
         assert_eq!(probe_imap(Dir::Orig, b"a1 STARTTLS\r\n"), Probe::Unsure);
-        assert_eq!(probe_imap(Dir::Orig, b"GET / HTTP/1.1\r\n"), Probe::NotForUs);
+        assert_eq!(
+            probe_imap(Dir::Orig, b"GET / HTTP/1.1\r\n"),
+            Probe::NotForUs
+        );
         assert_eq!(probe_imap(Dir::Resp, b"+OK"), Probe::NotForUs);
     }
 
@@ -286,6 +292,14 @@ mod tests {
                 (Dir::Resp, b"a2 OK Begin TLS negotiation now\r\n"),
             ],
         );
-        assert_eq!(st, vec![Status::Continue, Status::Continue, Status::Continue, Status::StartTls]);
+        assert_eq!(
+            st,
+            vec![
+                Status::Continue,
+                Status::Continue,
+                Status::Continue,
+                Status::StartTls
+            ]
+        );
     }
 }

@@ -8,7 +8,10 @@ pub fn mime_from_magic(data: &[u8]) -> Option<&'static str> {
     const SIGS: &[(&[u8], &str)] = &[
         (b"MZ", "application/x-dosexec"),
         (b"\x7fELF", "application/x-executable"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+            "application/x-ole-storage",
+        ),
         (b"PK\x03\x04", "application/zip"),
         (b"PK\x05\x06", "application/zip"),
         (b"Rar!\x1a\x07", "application/x-rar"),
@@ -56,16 +59,18 @@ pub fn mime_from_magic(data: &[u8]) -> Option<&'static str> {
         .take(64)
         .map(|b| b.to_ascii_lowercase())
         .collect();
-    if lower.starts_with(b"<!doctype html") || lower.starts_with(b"<html") || lower.starts_with(b"<head") || lower.starts_with(b"<script") {
+    if lower.starts_with(b"<!doctype html")
+        || lower.starts_with(b"<html")
+        || lower.starts_with(b"<head")
+        || lower.starts_with(b"<script")
+    {
         return Some("text/html");
     }
     if lower.starts_with(b"<?xml") {
         return Some("application/xml");
     }
-    if lower.starts_with(b"{") || lower.starts_with(b"[") {
-        if looks_textual(head) {
-            return Some("text/json");
-        }
+    if (lower.starts_with(b"{") || lower.starts_with(b"[")) && looks_textual(head) {
+        return Some("text/json");
     }
     if looks_textual(&data[..data.len().min(512)]) {
         return Some("text/plain");
@@ -102,10 +107,16 @@ mod tests {
 
     #[test]
     fn magic() {
-        assert_eq!(mime_from_magic(b"MZ\x90\x00"), Some("application/x-dosexec"));
+        assert_eq!(
+            mime_from_magic(b"MZ\x90\x00"),
+            Some("application/x-dosexec")
+        );
         assert_eq!(mime_from_magic(b"GIF89a...."), Some("image/gif"));
         assert_eq!(mime_from_magic(b"  <html><body>"), Some("text/html"));
-        assert_eq!(mime_from_magic(b"body { color: red }\n"), Some("text/plain"));
+        assert_eq!(
+            mime_from_magic(b"body { color: red }\n"),
+            Some("text/plain")
+        );
         assert_eq!(mime_from_magic(b"\x00\x01\x02\x03\x04"), None);
         assert_eq!(mime_from_magic(b""), None);
     }

@@ -30,19 +30,22 @@ fn run_vec(name: &str) -> Run {
     whole
 }
 
+/// (nick, user, command, value, addl) of one irc.log row.
+type RowKey = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 fn row(
     nick: Option<&str>,
     user: Option<&str>,
     command: &str,
     value: &str,
     addl: Option<&str>,
-) -> (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-) {
+) -> RowKey {
     (
         nick.map(str::to_string),
         user.map(str::to_string),
@@ -52,15 +55,7 @@ fn row(
     )
 }
 
-fn key(
-    r: &Irc,
-) -> (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-) {
+fn key(r: &Irc) -> RowKey {
     (
         r.nick.clone(),
         r.user.clone(),

@@ -489,7 +489,11 @@ fn random_input_never_panics() {
     for round in 0..300 {
         let mut recs = Vec::new();
         for _ in 0..(xorshift(&mut s) % 24) {
-            let dir = if xorshift(&mut s).is_multiple_of(2) { C } else { S };
+            let dir = if xorshift(&mut s).is_multiple_of(2) {
+                C
+            } else {
+                S
+            };
             match xorshift(&mut s) % 8 {
                 0 => recs.push(Rec::Gap(dir, Ts(round), xorshift(&mut s) % 300)),
                 1 => {

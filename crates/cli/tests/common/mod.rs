@@ -65,8 +65,8 @@ pub type Row = HashMap<String, String>;
 /// file), btest's `###` first line, and `zeek-cut -m` files whose first
 /// line is the field names.
 pub fn read_tsv(path: &Path) -> Vec<Vec<Row>> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let mut blocks: Vec<Vec<Row>> = Vec::new();
     let mut fields: Option<Vec<String>> = None;
     for line in text.lines() {
@@ -106,7 +106,10 @@ pub fn read_json(path: &Path) -> Vec<serde_json::Value> {
     };
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: bad JSON {e}: {l}", path.display())))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: bad JSON {e}: {l}", path.display()))
+        })
         .collect()
 }
 
