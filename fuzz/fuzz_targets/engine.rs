@@ -12,6 +12,5 @@ fuzz_target!(|data: &[u8]| {
     let Ok(reader) = CaptureReader::from_reader(r, "fuzz", &cfg.wire) else {
         return;
     };
-    let sink: Vec<Event> = Vec::new();
-    let _ = analyze_reader(reader, &cfg, sink);
+    let _ = analyze_reader(reader, &cfg, |_| Vec::<Event>::new());
 });

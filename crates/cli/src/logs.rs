@@ -1,9 +1,16 @@
 //! `botscope logs`: captures → Zeek-compatible logs.
+//!
+//! Files are decoded in parallel (one worker per core, each taking the
+//! next file in order) and their rows are written in input order, so the
+//! same inputs always give the same logs. Rows of a file that finishes
+//! before an earlier one are held back under a cap; past it, workers
+//! wait before starting another file (memory stays bounded).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use botscope_engine::{analyze_file, EngineConfig, FileSummary};
@@ -11,54 +18,113 @@ use botscope_event::{Event, EventSink};
 use botscope_report::{LogFormat, LogWriterSet};
 use crossbeam_channel::Sender;
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use serde_json::json;
 
 use crate::{Format, LogsArgs, EXIT_INPUT_ERRORS, EXIT_OK};
 
-/// Batches events from a worker to the single writer thread.
-struct ChannelSink {
-    tx: Sender<Vec<Event>>,
-    buf: Vec<Event>,
-}
-
+/// Events held back (waiting for earlier files) before workers pause.
+const MAX_HELD_EVENTS: usize = 1 << 20;
 const BATCH: usize = 2048;
 
-impl EventSink for ChannelSink {
+enum Msg {
+    Batch(usize, Vec<Event>),
+    Done(usize, FileSummary),
+}
+
+/// Batches events from a worker to the single writer thread.
+struct ChannelSink<'a> {
+    file: usize,
+    tx: Sender<Msg>,
+    buf: Vec<Event>,
+    held: &'a AtomicUsize,
+}
+
+impl EventSink for ChannelSink<'_> {
     fn emit(&mut self, ev: Event) {
         self.buf.push(ev);
         if self.buf.len() >= BATCH {
-            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
-            // The writer only goes away on a fatal error; dropping the
-            // batch then is fine, the run is failing anyway.
-            let _ = self.tx.send(full);
+            self.send();
         }
     }
 }
 
-impl ChannelSink {
-    fn flush(mut self) {
-        if !self.buf.is_empty() {
-            let _ = self.tx.send(std::mem::take(&mut self.buf));
+impl ChannelSink<'_> {
+    fn send(&mut self) {
+        if self.buf.is_empty() {
+            return;
         }
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
+        self.held.fetch_add(full.len(), Ordering::Relaxed);
+        // The writer only goes away on a fatal error; the run is failing
+        // then and the batch does not matter.
+        let _ = self.tx.send(Msg::Batch(self.file, full));
+    }
+}
+
+/// Writes batches in file order, holding back later files' batches.
+struct OrderedWriter<'a> {
+    writer: &'a mut LogWriterSet,
+    current: usize,
+    held_batches: BTreeMap<usize, Vec<Vec<Event>>>,
+    done: BTreeMap<usize, FileSummary>,
+    summaries: Vec<FileSummary>,
+    held: &'a AtomicUsize,
+}
+
+impl OrderedWriter<'_> {
+    fn write_batch(&mut self, batch: &[Event]) -> Result<()> {
+        for ev in batch {
+            self.writer.write(ev).context("cannot write logs")?;
+        }
+        self.held.fetch_sub(batch.len(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn on(&mut self, msg: Msg) -> Result<()> {
+        match msg {
+            Msg::Batch(i, b) if i == self.current => self.write_batch(&b)?,
+            Msg::Batch(i, b) => self.held_batches.entry(i).or_default().push(b),
+            Msg::Done(i, s) => {
+                self.done.insert(i, s);
+            }
+        }
+        // Advance over finished files, flushing what they held.
+        while let Some(s) = self.done.remove(&self.current) {
+            if let Some(bs) = self.held_batches.remove(&self.current) {
+                for b in bs {
+                    self.write_batch(&b)?;
+                }
+            }
+            self.summaries.push(s);
+            self.current += 1;
+            if let Some(bs) = self.held_batches.remove(&self.current) {
+                for b in bs {
+                    self.write_batch(&b)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     let started = Instant::now();
     let mut files: Vec<PathBuf> = Vec::new();
+    let mut explicit: BTreeSet<PathBuf> = BTreeSet::new();
     let mut input_errors: Vec<String> = Vec::new();
-    let mut walk: Vec<PathBuf> = Vec::new();
     for p in &args.inputs {
         if p.as_os_str() == "-" {
             files.push(p.clone());
-        } else {
-            walk.push(p.clone());
+            explicit.insert(p.clone());
+            continue;
         }
+        if !p.is_dir() {
+            explicit.insert(p.clone());
+        }
+        let (found, errs) = botscope_wire::collect_inputs(std::slice::from_ref(p));
+        files.extend(found);
+        input_errors.extend(errs.iter().map(|e| e.to_string()));
     }
-    let (found, errs) = botscope_wire::collect_inputs(&walk);
-    files.extend(found);
-    input_errors.extend(errs.iter().map(|e| e.to_string()));
 
     let format = match args.format {
         Format::Zeek => LogFormat::Zeek,
@@ -70,11 +136,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("cannot start worker threads")?;
+        .clamp(1, 256);
 
     let progress = if tty && !args.quiet {
         let pb = ProgressBar::new(files.len() as u64);
@@ -87,55 +149,80 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
         ProgressBar::hidden()
     };
 
-    let cfg = EngineConfig::default();
-    let summaries: Mutex<Vec<FileSummary>> = Mutex::new(Vec::new());
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(64);
-    let mut write_error: Option<anyhow::Error> = None;
+    // Fewer files than cores: split each file across flow-hash shards.
+    let workers = threads.min(files.len().max(1));
+    let cfg = EngineConfig {
+        shards: (threads / workers).max(1),
+        ..EngineConfig::default()
+    };
+    let next = AtomicUsize::new(0);
+    let held = AtomicUsize::new(0);
+    let (tx, rx) = crossbeam_channel::bounded::<Msg>(256);
+    let mut out = OrderedWriter {
+        writer: &mut writer,
+        current: 0,
+        held_batches: BTreeMap::new(),
+        done: BTreeMap::new(),
+        summaries: Vec::new(),
+        held: &held,
+    };
+    let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|s| {
-        let files = &files;
-        let cfg = &cfg;
-        let summaries = &summaries;
-        let progress = &progress;
-        s.spawn(move || {
-            pool.install(|| {
-                files.par_iter().for_each(|f| {
-                    let sink = ChannelSink {
-                        tx: tx.clone(),
-                        buf: Vec::with_capacity(BATCH),
-                    };
-                    let (sink, summary) = analyze_file(f, cfg, sink);
-                    sink.flush();
-                    if let Ok(mut v) = summaries.lock() {
-                        v.push(summary);
-                    }
-                    progress.inc(1);
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (files, cfg, next, held, progress) = (&files, &cfg, &next, &held, &progress);
+            s.spawn(move || loop {
+                // Back-pressure: wait while too many rows are held back.
+                while held.load(Ordering::Relaxed) > MAX_HELD_EVENTS {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(f) = files.get(i) else { break };
+                let (sinks, summary) = analyze_file(f, cfg, |_| ChannelSink {
+                    file: i,
+                    tx: tx.clone(),
+                    buf: Vec::with_capacity(BATCH),
+                    held,
                 });
-            });
-            drop(tx);
-        });
-        for batch in rx {
-            if write_error.is_some() {
-                continue;
-            }
-            for ev in &batch {
-                if let Err(e) = writer.write(ev) {
-                    write_error = Some(anyhow::Error::new(e).context("cannot write logs"));
+                for mut sink in sinks {
+                    sink.send();
+                }
+                progress.inc(1);
+                if tx.send(Msg::Done(i, summary)).is_err() {
                     break;
                 }
+            });
+        }
+        drop(tx);
+        for msg in rx {
+            if let Err(e) = out.on(msg) {
+                if let Ok(mut f) = failed.lock() {
+                    f.get_or_insert(e);
+                }
+                // Unblock workers and let them finish quickly.
+                held.store(0, Ordering::Relaxed);
+                next.store(usize::MAX / 2, Ordering::Relaxed);
+                break;
             }
         }
     });
     progress.finish_and_clear();
-    if let Some(e) = write_error {
+    if let Some(e) = failed.into_inner().ok().flatten() {
         return Err(e);
     }
+    let summaries = std::mem::take(&mut out.summaries);
     let logs = writer.finish().context("cannot finish logs")?;
 
-    let mut summaries = summaries.into_inner().unwrap_or_default();
-    summaries.sort_by(|a, b| a.path.cmp(&b.path));
     let mut skipped: BTreeMap<&str, u64> = BTreeMap::new();
-    let (mut packets, mut bytes, mut conns) = (0u64, 0u64, 0u64);
+    let mut not_captures: Vec<String> = Vec::new();
+    let (mut packets, mut bytes, mut conns, mut read) = (0u64, 0u64, 0u64, 0usize);
     for s in &summaries {
+        if s.not_a_capture && !explicit.contains(&PathBuf::from(&s.path)) {
+            // Found while walking a folder: not ours to read.
+            not_captures.push(s.path.clone());
+            continue;
+        }
+        read += 1;
         packets += s.packets;
         bytes += s.bytes;
         conns += s.flow.connections;
@@ -149,13 +236,14 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     let secs = started.elapsed().as_secs_f64();
     if args.json {
         let v = json!({
-            "files": summaries.len(),
+            "files": read,
             "packets": packets,
             "bytes": bytes,
             "connections": conns,
             "rows": logs.rows,
             "mail_files": logs.mail_files,
             "skipped_packets": skipped,
+            "skipped_files_not_captures": not_captures,
             "errors": input_errors,
             "seconds": secs,
         });
@@ -164,7 +252,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     if !args.quiet {
         eprintln!(
             "botscope logs: {} files, {} packets, {} bytes, {} connections in {:.2}s ({:.1} MB/s)",
-            summaries.len(),
+            read,
             packets,
             bytes,
             conns,
@@ -194,6 +282,12 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
         if !skipped.is_empty() {
             let s: Vec<String> = skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
             eprintln!("  skipped packets: {}", s.join(", "));
+        }
+        if !not_captures.is_empty() {
+            eprintln!(
+                "  skipped files (not a capture): {}",
+                not_captures.join(", ")
+            );
         }
         for e in &input_errors {
             eprintln!("  error: {e}");

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use botscope_event::{Conn, Dir, Event, EventSink, Irc, Transport, Ts};
 use botscope_flow::{ConnInfo, StreamHandler, Verdict};
@@ -35,15 +36,29 @@ enum Phase {
     Off,
 }
 
+/// State that links connections to each other (an IRC DCC offer and its
+/// data connection). One per capture, shared by all its shards: the two
+/// connections may hash to different shards.
+#[derive(Default)]
+pub struct Linker {
+    expectations: Vec<Expectation>,
+    /// DCC SEND rows waiting for the data connection's first bytes.
+    pending_dcc: HashMap<(IpAddr, u16), Irc>,
+}
+
+/// Most expectations remembered per capture (oldest dropped first).
+const MAX_EXPECTATIONS: usize = 1024;
+
 /// Events go through here so that carved messages get file names and
 /// SMTP rows point at them.
 pub struct AppHandler<S: EventSink> {
     pub sink: S,
     pub config: ProtoConfig,
     pub probe_bytes: usize,
+    /// Expectations made by the analyzer call in progress.
     expectations: Vec<Expectation>,
-    /// DCC SEND rows waiting for the data connection's first bytes.
-    pending_dcc: HashMap<(IpAddr, u16), Irc>,
+    /// Shared with the other shards of the same capture.
+    linker: Arc<Mutex<Linker>>,
     scratch: Vec<Event>,
     /// Carved messages whose SMTP row has not been published yet.
     carved: Vec<(botscope_event::Uid, u32)>,
@@ -51,12 +66,17 @@ pub struct AppHandler<S: EventSink> {
 
 impl<S: EventSink> AppHandler<S> {
     pub fn new(sink: S, config: ProtoConfig) -> Self {
+        Self::with_linker(sink, config, Arc::default())
+    }
+
+    /// A handler sharing its linker with the other shards of a capture.
+    pub fn with_linker(sink: S, config: ProtoConfig, linker: Arc<Mutex<Linker>>) -> Self {
         AppHandler {
             sink,
             config,
             probe_bytes: DEFAULT_PROBE_BYTES,
             expectations: Vec::new(),
-            pending_dcc: HashMap::new(),
+            linker,
             scratch: Vec::new(),
             carved: Vec::new(),
         }
@@ -65,7 +85,10 @@ impl<S: EventSink> AppHandler<S> {
     /// Emit whatever is still pending (DCC rows whose data connection was
     /// never seen) and return the sink.
     pub fn into_sink(mut self) -> S {
-        let mut rows: Vec<Irc> = self.pending_dcc.drain().map(|(_, v)| v).collect();
+        let mut rows: Vec<Irc> = match self.linker.lock() {
+            Ok(mut l) => l.pending_dcc.drain().map(|(_, v)| v).collect(),
+            Err(_) => Vec::new(),
+        };
         rows.sort_by_key(|r| r.meta.map(|m| m.ts));
         for r in rows {
             self.sink.emit(Event::Irc(r));
@@ -100,7 +123,11 @@ impl<S: EventSink> AppHandler<S> {
                     if let Some(e) = self.expectations.last() {
                         if e.service == "irc-dcc-data" {
                             let key = (e.resp_h, e.resp_p);
-                            if let Some(old) = self.pending_dcc.insert(key, irc) {
+                            let old = match self.linker.lock() {
+                                Ok(mut l) => l.pending_dcc.insert(key, irc),
+                                Err(_) => Some(irc),
+                            };
+                            if let Some(old) = old {
                                 self.sink.emit(Event::Irc(old));
                             }
                             continue;
@@ -134,6 +161,14 @@ impl<S: EventSink> AppHandler<S> {
         };
         let st = f(&mut ctx);
         self.publish();
+        if !self.expectations.is_empty() {
+            if let Ok(mut l) = self.linker.lock() {
+                l.expectations.append(&mut self.expectations);
+                let n = l.expectations.len().saturating_sub(MAX_EXPECTATIONS);
+                l.expectations.drain(..n);
+            }
+            self.expectations.clear();
+        }
         st
     }
 
@@ -242,12 +277,15 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         match info.id.proto {
             Transport::Tcp => {
                 // An announced connection (IRC DCC)?
-                if let Some(pos) = self.expectations.iter().position(|e| {
-                    e.resp_h == info.id.resp_h
-                        && e.resp_p == info.id.resp_p
-                        && e.orig_h.is_none_or(|o| o == info.id.orig_h)
-                }) {
-                    let e = self.expectations.swap_remove(pos);
+                let expected = self.linker.lock().ok().and_then(|mut l| {
+                    let pos = l.expectations.iter().position(|e| {
+                        e.resp_h == info.id.resp_h
+                            && e.resp_p == info.id.resp_p
+                            && e.orig_h.is_none_or(|o| o == info.id.orig_h)
+                    })?;
+                    Some(l.expectations.swap_remove(pos))
+                });
+                if let Some(e) = expected {
                     st.services.push(e.service);
                     st.dcc_key = Some((e.resp_h, e.resp_p));
                     st.phase = Phase::Off;
@@ -265,11 +303,6 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
             }
             _ => st.phase = Phase::Off,
         }
-        // Keep the expectation list bounded.
-        if self.expectations.len() > 1024 {
-            let n = self.expectations.len() - 1024;
-            self.expectations.drain(..n);
-        }
         st
     }
 
@@ -282,7 +315,12 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         data: &[u8],
     ) -> Verdict {
         if let Some(key) = st.dcc_key.take() {
-            if let Some(mut row) = self.pending_dcc.remove(&key) {
+            let row = self
+                .linker
+                .lock()
+                .ok()
+                .and_then(|mut l| l.pending_dcc.remove(&key));
+            if let Some(mut row) = row {
                 row.dcc_mime_type = mime_from_magic(data).map(str::to_string);
                 self.sink.emit(Event::Irc(row));
             }

@@ -6,23 +6,40 @@
 //! what was read and what was skipped ([`FileSummary`]).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::Path;
 
 use botscope_event::{Event, EventSink, Ts, Weird};
 use botscope_flow::{FlowConfig, FlowStats, FlowTable, L4View, PacketView, TcpFlagBits};
 use botscope_proto::ProtoConfig;
-use botscope_wire::{CaptureReader, Defragmenter, Packet, WireConfig, L4};
+use botscope_wire::{CaptureReader, Defragmenter, LinkType, Packet, WireConfig, L4};
 
 mod app;
+mod shard;
 
-pub use app::{message_file_name, AppHandler, DEFAULT_PROBE_BYTES};
+pub use app::{message_file_name, AppHandler, Linker, DEFAULT_PROBE_BYTES};
 
 /// Every knob of the engine, grouped by stage.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct EngineConfig {
     pub wire: WireConfig,
     pub flow: FlowConfig,
     pub proto: ProtoConfig,
+    /// Flow-hash shards one capture is split into (each a thread with its
+    /// own connection table). 1 decodes on the calling thread only.
+    /// Default 1; `botscope logs` sets it from the free cores.
+    pub shards: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            wire: WireConfig::default(),
+            flow: FlowConfig::default(),
+            proto: ProtoConfig::default(),
+            shards: 1,
+        }
+    }
 }
 
 /// What happened while reading one input.
@@ -37,6 +54,9 @@ pub struct FileSummary {
     /// A file-level error that stopped reading (everything before it was
     /// kept): names the byte offset.
     pub error: Option<String>,
+    /// The input is not a pcap/pcapng capture at all (unknown magic
+    /// number): nothing was read from it.
+    pub not_a_capture: bool,
     /// Anomalies noted on packets that were still decoded.
     pub weirds: BTreeMap<&'static str, u64>,
     pub flow: FlowStats,
@@ -108,122 +128,76 @@ fn view<'a>(ts: Ts, p: &Packet<'a>) -> Option<PacketView<'a>> {
     })
 }
 
-/// Decode one capture file (or `-` for stdin) into `sink`.
-pub fn analyze_file<S: EventSink>(path: &Path, cfg: &EngineConfig, sink: S) -> (S, FileSummary) {
+/// Decode one capture file (or `-` for stdin).
+///
+/// `make_sink(i)` is called once per shard (`i` in `0..cfg.shards`) and
+/// once more with `i == cfg.shards` for file-level events (weirds of the
+/// capture itself). Rows of one shard keep their order; rows of different
+/// shards interleave in the sinks' own order.
+pub fn analyze_file<S, F>(path: &Path, cfg: &EngineConfig, make_sink: F) -> (Vec<S>, FileSummary)
+where
+    S: EventSink + Send,
+    F: FnMut(usize) -> S,
+{
     let name = path.display().to_string();
     match CaptureReader::open(path, &cfg.wire) {
-        Ok(reader) => analyze_reader(reader, cfg, sink),
+        Ok(reader) => analyze_reader(reader, cfg, make_sink),
         Err(e) => {
             let summary = FileSummary {
                 path: name,
+                not_a_capture: matches!(e.kind, botscope_wire::ErrorKind::BadMagic),
                 error: Some(e.to_string()),
                 ..FileSummary::default()
             };
-            (sink, summary)
+            (Vec::new(), summary)
         }
     }
 }
 
-/// Decode every packet of an open capture into `sink`.
-pub fn analyze_reader<S: EventSink>(
+/// Decode every packet of an open capture (see [`analyze_file`]).
+pub fn analyze_reader<S, F>(
     mut reader: CaptureReader,
     cfg: &EngineConfig,
-    sink: S,
-) -> (S, FileSummary) {
+    mut make_sink: F,
+) -> (Vec<S>, FileSummary)
+where
+    S: EventSink + Send,
+    F: FnMut(usize) -> S,
+{
     let name = reader.name().to_string();
     let mut summary = FileSummary {
         path: name.clone(),
         ..FileSummary::default()
     };
-    let handler = AppHandler::new(sink, cfg.proto.clone());
-    let mut table = FlowTable::new(cfg.flow.clone(), handler, seed_of(&name));
-    let mut defrag = Defragmenter::new(&cfg.wire);
-    let mut last_ts = Ts(0);
-    loop {
-        let raw = match reader.next_packet() {
-            Ok(Some(raw)) => raw,
-            Ok(None) => break,
-            Err(e) => {
-                summary.error = Some(e.to_string());
-                break;
+    let shards = cfg.shards.max(1);
+    let mut front = Front::new(cfg, &name);
+    let mut sinks: Vec<S>;
+    if shards == 1 {
+        let handler = AppHandler::new(make_sink(0), cfg.proto.clone());
+        let mut table = FlowTable::new(cfg.flow.clone(), handler, seed_of(&name));
+        front.run(&mut reader, &mut summary, |ts, _, _, pkt| {
+            if let Some(v) = view(ts, pkt) {
+                table.process(&v);
             }
-        };
-        summary.packets += 1;
-        summary.bytes += raw.data.len() as u64;
-        last_ts = raw.ts;
-        if summary.packets.is_multiple_of(4096) && defrag.in_flight() > 0 {
-            defrag.expire(raw.ts);
-        }
-        match botscope_wire::packet::decode(raw.link, raw.data) {
-            Ok(pkt) => {
-                if pkt.ip_len_zero {
-                    skip_note(
-                        &mut summary,
-                        &mut table,
-                        raw.ts,
-                        "ip_hdr_len_zero",
-                        &name,
-                        raw.offset,
-                    );
-                }
-                if let Some(frag) = &pkt.fragment {
-                    let res = defrag.push(raw.ts, frag.ip_packet);
-                    for note in defrag.notes() {
-                        skip_note(
-                            &mut summary,
-                            &mut table,
-                            raw.ts,
-                            note.weird_name(),
-                            &name,
-                            raw.offset,
-                        );
-                    }
-                    match res {
-                        Ok(Some(datagram)) => match botscope_wire::packet::decode_ip(&datagram) {
-                            Ok(whole) => {
-                                if let Some(v) = view(raw.ts, &whole) {
-                                    table.process(&v);
-                                }
-                            }
-                            Err(e) => skip(
-                                &mut summary,
-                                &mut table,
-                                raw.ts,
-                                e.weird_name(),
-                                e.is_weird(),
-                                &name,
-                                raw.offset,
-                            ),
-                        },
-                        Ok(None) => {}
-                        Err(e) => skip(
-                            &mut summary,
-                            &mut table,
-                            raw.ts,
-                            e.weird_name(),
-                            e.is_weird(),
-                            &name,
-                            raw.offset,
-                        ),
-                    }
-                } else if let Some(v) = view(raw.ts, &pkt) {
-                    table.process(&v);
-                }
-            }
-            Err(e) => skip(
-                &mut summary,
-                &mut table,
-                raw.ts,
-                e.weird_name(),
-                e.is_weird(),
-                &name,
-                raw.offset,
-            ),
-        }
+        });
+        let (handler, stats) = table.finish();
+        summary.flow = stats;
+        sinks = vec![handler.into_sink()];
+    } else {
+        let makers: Vec<S> = (0..shards).map(&mut make_sink).collect();
+        let (out, stats) = shard::run(cfg, seed_of(&name), makers, |deliver| {
+            front.run(&mut reader, &mut summary, deliver);
+        });
+        summary.flow = stats;
+        sinks = out;
+    }
+    let mut file_sink = make_sink(shards);
+    for w in front.weirds.drain(..) {
+        file_sink.emit(w);
     }
     if let Some(err) = &summary.error {
-        table.handler_mut().sink.emit(Event::Weird(Weird {
-            ts: last_ts,
+        file_sink.emit(Event::Weird(Weird {
+            ts: front.last_ts,
             uid: None,
             id: None,
             name: "capture_read_error".to_string(),
@@ -231,52 +205,137 @@ pub fn analyze_reader<S: EventSink>(
             source: Some(name.clone()),
         }));
     }
-    let (handler, stats) = table.finish();
-    summary.flow = stats;
-    (handler.into_sink(), summary)
+    sinks.push(file_sink);
+    (sinks, summary)
 }
 
-/// A weird that does not drop the packet.
-fn skip_note<S: EventSink>(
-    summary: &mut FileSummary,
-    table: &mut FlowTable<AppHandler<S>>,
-    ts: Ts,
-    name: &'static str,
-    file: &str,
-    offset: u64,
-) {
-    let n = summary.weirds.entry(name).or_insert(0);
-    *n += 1;
-    if *n <= MAX_WEIRD_ROWS_PER_NAME {
-        table.handler_mut().sink.emit(Event::Weird(Weird {
+/// Symmetric hash of a packet's host pair (same value both ways).
+///
+/// Hosts only, not ports: every connection between two hosts lands in
+/// the same shard, so a connection that announces another (IRC DCC)
+/// usually meets it in capture order; a shared [`Linker`] covers the rest.
+fn flow_hash(p: &Packet<'_>) -> u64 {
+    fn ip(a: IpAddr) -> u64 {
+        match a {
+            IpAddr::V4(v) => u64::from(u32::from(v)),
+            IpAddr::V6(v) => {
+                let x = u128::from(v);
+                (x as u64) ^ ((x >> 64) as u64)
+            }
+        }
+    }
+    let a = ip(p.src).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let b = ip(p.dst).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut h = (a ^ b).wrapping_add(a.wrapping_add(b).rotate_left(29));
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+/// Reading, link/IP decoding and defragmentation: everything before the
+/// flow table. Anomalies are collected as weird events.
+struct Front<'a> {
+    name: &'a str,
+    defrag: Defragmenter,
+    weirds: Vec<Event>,
+    last_ts: Ts,
+}
+
+impl<'a> Front<'a> {
+    fn new(cfg: &EngineConfig, name: &'a str) -> Self {
+        Front {
+            name,
+            defrag: Defragmenter::new(&cfg.wire),
+            weirds: Vec::new(),
+            last_ts: Ts(0),
+        }
+    }
+
+    /// Read every packet; hand each decoded one (with its link type and
+    /// bytes, for re-decoding elsewhere) to `deliver`.
+    fn run<D>(&mut self, reader: &mut CaptureReader, summary: &mut FileSummary, mut deliver: D)
+    where
+        D: FnMut(Ts, LinkType, &[u8], &Packet<'_>),
+    {
+        loop {
+            let raw = match reader.next_packet() {
+                Ok(Some(raw)) => raw,
+                Ok(None) => break,
+                Err(e) => {
+                    summary.error = Some(e.to_string());
+                    break;
+                }
+            };
+            summary.packets += 1;
+            summary.bytes += raw.data.len() as u64;
+            self.last_ts = raw.ts;
+            if summary.packets.is_multiple_of(4096) && self.defrag.in_flight() > 0 {
+                self.defrag.expire(raw.ts);
+            }
+            let pkt = match botscope_wire::packet::decode(raw.link, raw.data) {
+                Ok(pkt) => pkt,
+                Err(e) => {
+                    self.skip(summary, raw.ts, e.weird_name(), e.is_weird(), raw.offset);
+                    continue;
+                }
+            };
+            if pkt.ip_len_zero {
+                self.note(summary, raw.ts, "ip_hdr_len_zero", raw.offset);
+            }
+            let Some(frag) = &pkt.fragment else {
+                deliver(raw.ts, raw.link, raw.data, &pkt);
+                continue;
+            };
+            let res = self.defrag.push(raw.ts, frag.ip_packet);
+            let notes: Vec<&'static str> =
+                self.defrag.notes().iter().map(|n| n.weird_name()).collect();
+            for n in notes {
+                self.note(summary, raw.ts, n, raw.offset);
+            }
+            match res {
+                Ok(Some(datagram)) => match botscope_wire::packet::decode_ip(&datagram) {
+                    Ok(whole) => deliver(raw.ts, LinkType::RAW, &datagram, &whole),
+                    Err(e) => self.skip(summary, raw.ts, e.weird_name(), e.is_weird(), raw.offset),
+                },
+                Ok(None) => {}
+                Err(e) => self.skip(summary, raw.ts, e.weird_name(), e.is_weird(), raw.offset),
+            }
+        }
+    }
+
+    fn weird(&mut self, ts: Ts, name: &'static str, offset: u64) {
+        self.weirds.push(Event::Weird(Weird {
             ts,
             uid: None,
             id: None,
             name: name.to_string(),
             addl: None,
-            source: Some(format!("{file}:{offset}")),
+            source: Some(format!("{}:{offset}", self.name)),
         }));
     }
-}
 
-fn skip<S: EventSink>(
-    summary: &mut FileSummary,
-    table: &mut FlowTable<AppHandler<S>>,
-    ts: Ts,
-    name: &'static str,
-    is_weird: bool,
-    file: &str,
-    offset: u64,
-) {
-    *summary.skipped.entry(name).or_insert(0) += 1;
-    if is_weird && summary.skipped[name] <= MAX_WEIRD_ROWS_PER_NAME {
-        table.handler_mut().sink.emit(Event::Weird(Weird {
-            ts,
-            uid: None,
-            id: None,
-            name: name.to_string(),
-            addl: None,
-            source: Some(format!("{file}:{offset}")),
-        }));
+    /// A weird that does not drop the packet.
+    fn note(&mut self, summary: &mut FileSummary, ts: Ts, name: &'static str, offset: u64) {
+        let n = summary.weirds.entry(name).or_insert(0);
+        *n += 1;
+        if *n <= MAX_WEIRD_ROWS_PER_NAME {
+            self.weird(ts, name, offset);
+        }
+    }
+
+    /// A packet that could not be decoded.
+    fn skip(
+        &mut self,
+        summary: &mut FileSummary,
+        ts: Ts,
+        name: &'static str,
+        is_weird: bool,
+        offset: u64,
+    ) {
+        let n = summary.skipped.entry(name).or_insert(0);
+        *n += 1;
+        if is_weird && *n <= MAX_WEIRD_ROWS_PER_NAME {
+            self.weird(ts, name, offset);
+        }
     }
 }

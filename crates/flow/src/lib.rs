@@ -183,6 +183,20 @@ pub struct FlowStats {
     pub time_regressions: u64,
 }
 
+impl FlowStats {
+    /// Add another table's counters (shards of one capture).
+    pub fn add(&mut self, o: &FlowStats) {
+        self.packets += o.packets;
+        self.connections += o.connections;
+        self.tcp_gaps += o.tcp_gaps;
+        self.tcp_gap_bytes += o.tcp_gap_bytes;
+        self.ooo_cap_hits += o.ooo_cap_hits;
+        self.table_evictions += o.table_evictions;
+        self.timeouts += o.timeouts;
+        self.time_regressions += o.time_regressions;
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct FlowKey {
     a: IpAddr,
@@ -386,6 +400,17 @@ impl<H: StreamHandler> FlowTable<H> {
             Kind::Tcp => self.cfg.tcp_inactivity_us,
             Kind::Udp => self.cfg.udp_inactivity_us,
             Kind::Icmp | Kind::Other(_) => self.cfg.icmp_inactivity_us,
+        }
+    }
+
+    /// Move capture time forward to `now` (finishing connections whose
+    /// timeout passed) without a packet. Used when one capture is split
+    /// across several tables: each is told the capture's time, so
+    /// timeouts fire exactly as with a single table.
+    pub fn advance(&mut self, now: Ts) {
+        if now > self.now {
+            self.now = now;
+            self.expire(now);
         }
     }
 

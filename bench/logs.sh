@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Benchmark `botscope logs` against tshark on the same capture, in the
+# same run. Not a test: prints a Markdown table row for BENCHMARKS.md.
+#
+#   bash bench/logs.sh                 # 256 MB capture (default)
+#   SIZE_MB=1024 bash bench/logs.sh    # any size
+#
+# The capture is the shared botnet and protocol captures concatenated
+# (mergecap -a) as many times as needed, so every protocol parser works.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${BOTSCOPE_DATA:-../shared/data}
+WORK=${BENCH_DIR:-/tmp/botscope-bench}
+SIZE_MB=${SIZE_MB:-256}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/botscope-target}"
+mkdir -p "$WORK"
+BIG="$WORK/shared-x-${SIZE_MB}MB.pcapng"
+
+if [ ! -s "$BIG" ]; then
+    # mergecap stops at a truncated file: copy each capture's complete
+    # packets first (editcap writes what it could read).
+    mkdir -p "$WORK/clean"
+    for f in "$DATA"/botnet-pcaps/*.pcap* "$DATA"/protocol-pcaps/*.pcap* "$DATA"/protocol-pcaps/*.cap; do
+        editcap -F pcapng "$f" "$WORK/clean/$(basename "$f").pcapng" 2>/dev/null || true
+    done
+    mapfile -t ONE < <(ls "$WORK"/clean/*.pcapng | sort)
+    mergecap -a -w "$WORK/one.pcapng" "${ONE[@]}"
+    one_kb=$(du -k "$WORK/one.pcapng" | cut -f1)
+    reps=$(( SIZE_MB * 1024 / one_kb + 1 ))
+    # Each copy is shifted one day later, so its connections are new ones
+    # (the previous copy's have timed out), as on a real sensor.
+    LIST=()
+    for r in $(seq 0 $((reps - 1))); do
+        editcap -t $((r * 86400)) "$WORK/one.pcapng" "$WORK/rep-$r.pcapng"
+        LIST+=("$WORK/rep-$r.pcapng")
+    done
+    echo "building $BIG from ${#ONE[@]} captures x $reps" >&2
+    mergecap -a -w "$BIG" "${LIST[@]}"
+    rm -f "${LIST[@]}"
+fi
+size=$(stat -c %s "$BIG")
+
+cargo build --release -q -p botscope
+BS="$CARGO_TARGET_DIR/release/botscope"
+
+measure() { # prints "seconds maxrss_kb"
+    /usr/bin/time -f '%e %M' -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt" || true
+    cat "$WORK/time.txt"
+}
+# Warm the page cache.
+cat "$BIG" >/dev/null
+
+read -r bs1_s bs1_kb < <(measure "$BS" logs --quiet -j 1 --out "$WORK/out1" "$BIG")
+read -r bs2_s bs2_kb < <(measure "$BS" logs --quiet --out "$WORK/out2" "$BIG")
+read -r ts_s ts_kb < <(measure tshark -r "$BIG" -T fields -e http.host -e http.request.uri -e http.referer \
+    -e smtp.req.command -e dns.qry.name -e tls.handshake.extensions_server_name)
+
+python3 - "$size" "$bs1_s" "$bs1_kb" "$bs2_s" "$bs2_kb" "$ts_s" "$ts_kb" <<'PY'
+import sys
+size, b1, m1, b2, m2, t, mt = sys.argv[1:]
+size = int(size); b1, b2, t = float(b1), float(b2), float(t)
+mb = size / 1e6
+print(f"| capture | {mb:.0f} MB |")
+print(f"| botscope logs, 1 thread | {b1:.2f} s, {mb/b1:.0f} MB/s, peak RSS {int(m1)//1024} MiB |")
+print(f"| botscope logs, all cores | {b2:.2f} s, {mb/b2:.0f} MB/s, peak RSS {int(m2)//1024} MiB |")
+print(f"| tshark -T fields | {t:.2f} s, {mb/t:.1f} MB/s, peak RSS {int(mt)//1024} MiB |")
+print(f"| ratio tshark / botscope (1 thread) | {t/b1:.1f}x |")
+print(f"| ratio tshark / botscope (all cores) | {t/b2:.1f}x |")
+PY

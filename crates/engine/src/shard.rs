@@ -1,0 +1,138 @@
+//! One capture split across threads by flow hash.
+//!
+//! The calling thread reads and decodes (the "front"); each packet is
+//! copied into a batch for the shard its symmetric flow hash picks, and
+//! each shard thread runs its own connection table and analyzers. Both
+//! directions of a connection hash alike, so a connection never spans
+//! shards. Batches are recycled, so steady-state work allocates nothing.
+
+use botscope_event::{EventSink, Ts};
+use botscope_flow::{FlowStats, FlowTable};
+use botscope_wire::{LinkType, Packet};
+
+use crate::{flow_hash, view, AppHandler, EngineConfig};
+
+/// Packets per batch before it is handed to its shard.
+const BATCH_PACKETS: usize = 1024;
+/// Bytes per batch before it is handed to its shard.
+const BATCH_BYTES: usize = 512 * 1024;
+/// Full batches queued per shard (back-pressure on the reader).
+const QUEUE: usize = 8;
+
+struct Batch {
+    /// (capture time, the capture's latest time so far, link type, start,
+    /// length) of each packet in `bytes`.
+    meta: Vec<(Ts, Ts, LinkType, usize, usize)>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            meta: Vec::with_capacity(BATCH_PACKETS),
+            bytes: Vec::with_capacity(BATCH_BYTES + 65_536),
+        }
+    }
+
+    fn push(&mut self, ts: Ts, now: Ts, link: LinkType, data: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(data);
+        self.meta.push((ts, now, link, start, data.len()));
+    }
+
+    fn full(&self) -> bool {
+        self.meta.len() >= BATCH_PACKETS || self.bytes.len() >= BATCH_BYTES
+    }
+}
+
+/// Run `front` on this thread, feeding one worker thread per sink.
+/// Returns the sinks (in shard order) and the summed flow statistics.
+pub(crate) fn run<S, R>(
+    cfg: &EngineConfig,
+    seed: u64,
+    sinks: Vec<S>,
+    front: R,
+) -> (Vec<S>, FlowStats)
+where
+    S: EventSink + Send,
+    R: FnOnce(&mut dyn FnMut(Ts, LinkType, &[u8], &Packet<'_>)),
+{
+    std::thread::scope(|sc| {
+        let (free_tx, free_rx) = crossbeam_channel::unbounded::<Batch>();
+        let mut txs = Vec::new();
+        let mut handles = Vec::new();
+        let linker = std::sync::Arc::new(std::sync::Mutex::new(crate::app::Linker::default()));
+        for sink in sinks {
+            let linker = linker.clone();
+            let (tx, rx) = crossbeam_channel::bounded::<Batch>(QUEUE);
+            let free_tx = free_tx.clone();
+            handles.push(sc.spawn(move || {
+                let handler = AppHandler::with_linker(sink, cfg.proto.clone(), linker);
+                let mut table = FlowTable::new(cfg.flow.clone(), handler, seed);
+                for mut b in rx {
+                    for &(ts, now, link, start, len) in &b.meta {
+                        let Some(bytes) = b.bytes.get(start..start + len) else {
+                            continue;
+                        };
+                        // Timeouts run on the capture's clock, not this
+                        // shard's share of it.
+                        table.advance(now);
+                        // Decoded once already by the front: cannot fail.
+                        if let Ok(pkt) = botscope_wire::packet::decode(link, bytes) {
+                            if let Some(v) = view(ts, &pkt) {
+                                table.process(&v);
+                            }
+                        }
+                    }
+                    b.meta.clear();
+                    b.bytes.clear();
+                    let _ = free_tx.send(b);
+                }
+                let (handler, stats) = table.finish();
+                (handler.into_sink(), stats)
+            }));
+            txs.push(tx);
+        }
+        drop(free_tx);
+        let n = txs.len().max(1);
+        let mut cur: Vec<Batch> = (0..n).map(|_| Batch::new()).collect();
+        let mut now = Ts(i64::MIN);
+        {
+            let mut deliver = |ts: Ts, link: LinkType, data: &[u8], pkt: &Packet<'_>| {
+                let i = (flow_hash(pkt) % n as u64) as usize;
+                let Some(b) = cur.get_mut(i) else { return };
+                now = now.max(ts);
+                b.push(ts, now, link, data);
+                if b.full() {
+                    let fresh = free_rx.try_recv().unwrap_or_else(|_| Batch::new());
+                    let full = std::mem::replace(b, fresh);
+                    if let Some(tx) = txs.get(i) {
+                        let _ = tx.send(full);
+                    }
+                }
+            };
+            front(&mut deliver);
+        }
+        for (i, b) in cur.into_iter().enumerate() {
+            if !b.meta.is_empty() {
+                if let Some(tx) = txs.get(i) {
+                    let _ = tx.send(b);
+                }
+            }
+        }
+        drop(txs);
+        let mut sinks = Vec::new();
+        let mut total = FlowStats::default();
+        for h in handles {
+            match h.join() {
+                Ok((sink, stats)) => {
+                    total.add(&stats);
+                    sinks.push(sink);
+                }
+                // A shard that panicked is a bug: surface it.
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        (sinks, total)
+    })
+}
