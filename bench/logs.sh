@@ -5,8 +5,9 @@
 #   bash bench/logs.sh                 # 256 MB capture (default)
 #   SIZE_MB=1024 bash bench/logs.sh    # any size
 #
-# The capture is the shared botnet and protocol captures concatenated
-# (mergecap -a) as many times as needed, so every protocol parser works.
+# The capture is the shared botnet and protocol captures written as many
+# times as needed (crates/wire/examples/replicate.rs: each copy with its
+# own hosts, a day later), so every protocol parser works.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${BOTSCOPE_DATA:-../shared/data}
@@ -17,26 +18,12 @@ mkdir -p "$WORK"
 BIG="$WORK/shared-x-${SIZE_MB}MB.pcapng"
 
 if [ ! -s "$BIG" ]; then
-    # mergecap stops at a truncated file: copy each capture's complete
-    # packets first (editcap writes what it could read).
-    mkdir -p "$WORK/clean"
-    for f in "$DATA"/botnet-pcaps/*.pcap* "$DATA"/protocol-pcaps/*.pcap* "$DATA"/protocol-pcaps/*.cap; do
-        editcap -F pcapng "$f" "$WORK/clean/$(basename "$f").pcapng" 2>/dev/null || true
-    done
-    mapfile -t ONE < <(ls "$WORK"/clean/*.pcapng | sort)
-    mergecap -a -w "$WORK/one.pcapng" "${ONE[@]}"
-    one_kb=$(du -k "$WORK/one.pcapng" | cut -f1)
+    mapfile -t ONE < <(ls "$DATA"/botnet-pcaps/*.pcap* "$DATA"/protocol-pcaps/*.pcap* "$DATA"/protocol-pcaps/*.cap | sort)
+    one_kb=$(du -ck "${ONE[@]}" | tail -1 | cut -f1)
     reps=$(( SIZE_MB * 1024 / one_kb + 1 ))
-    # Each copy is shifted one day later, so its connections are new ones
-    # (the previous copy's have timed out), as on a real sensor.
-    LIST=()
-    for r in $(seq 0 $((reps - 1))); do
-        editcap -t $((r * 86400)) "$WORK/one.pcapng" "$WORK/rep-$r.pcapng"
-        LIST+=("$WORK/rep-$r.pcapng")
-    done
-    echo "building $BIG from ${#ONE[@]} captures x $reps" >&2
-    mergecap -a -w "$BIG" "${LIST[@]}"
-    rm -f "${LIST[@]}"
+    # Each copy gets its own hosts and is shifted a day later: new
+    # connections, not the same flows replayed (see the example's docs).
+    cargo run --release -q -p botscope-wire --example replicate -- --reps "$reps" --out "$BIG" "${ONE[@]}"
 fi
 size=$(stat -c %s "$BIG")
 

@@ -112,6 +112,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     let mut files: Vec<PathBuf> = Vec::new();
     let mut explicit: BTreeSet<PathBuf> = BTreeSet::new();
     let mut input_errors: Vec<String> = Vec::new();
+    let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     for p in &args.inputs {
         if p.as_os_str() == "-" {
             files.push(p.clone());
@@ -122,7 +123,14 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
             explicit.insert(p.clone());
         }
         let (found, errs) = botscope_wire::collect_inputs(std::slice::from_ref(p));
-        files.extend(found);
+        // The same file named twice (or also found in a folder) is read
+        // once: reading it again would log every connection twice.
+        for f in found {
+            let key = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
+            if seen.insert(key) {
+                files.push(f);
+            }
+        }
         input_errors.extend(errs.iter().map(|e| e.to_string()));
     }
 
@@ -170,7 +178,8 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     std::thread::scope(|s| {
         for _ in 0..workers {
             let tx = tx.clone();
-            let (files, cfg, next, held, progress) = (&files, &cfg, &next, &held, &progress);
+            let (files, cfg, next, held, progress, explicit) =
+                (&files, &cfg, &next, &held, &progress, &explicit);
             s.spawn(move || loop {
                 // Back-pressure: wait while too many rows are held back.
                 while held.load(Ordering::Relaxed) > MAX_HELD_EVENTS {
@@ -184,8 +193,13 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
                     buf: Vec::with_capacity(BATCH),
                     held,
                 });
+                // A non-capture met while walking a folder is not an
+                // input: drop its rows (its file-level weird).
+                let ignored = summary.not_a_capture && !explicit.contains(f);
                 for mut sink in sinks {
-                    sink.send();
+                    if !ignored {
+                        sink.send();
+                    }
                 }
                 progress.inc(1);
                 if tx.send(Msg::Done(i, summary)).is_err() {
@@ -289,9 +303,10 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
                 not_captures.join(", ")
             );
         }
-        for e in &input_errors {
-            eprintln!("  error: {e}");
-        }
+    }
+    // Errors are the reason for a non-zero exit: printed even with --quiet.
+    for e in &input_errors {
+        eprintln!("  error: {e}");
     }
     Ok(if input_errors.is_empty() {
         EXIT_OK

@@ -61,7 +61,7 @@ pub struct LogsArgs {
     /// Worker threads (default: number of cores).
     #[arg(long, short = 'j')]
     pub threads: Option<usize>,
-    /// No summary on stderr.
+    /// No summary on stderr (errors are still printed).
     #[arg(long, short)]
     pub quiet: bool,
     /// Capture files or folders; `-` reads one capture from stdin.

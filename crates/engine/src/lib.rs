@@ -134,7 +134,11 @@ fn view<'a>(ts: Ts, p: &Packet<'a>) -> Option<PacketView<'a>> {
 /// once more with `i == cfg.shards` for file-level events (weirds of the
 /// capture itself). Rows of one shard keep their order; rows of different
 /// shards interleave in the sinks' own order.
-pub fn analyze_file<S, F>(path: &Path, cfg: &EngineConfig, make_sink: F) -> (Vec<S>, FileSummary)
+pub fn analyze_file<S, F>(
+    path: &Path,
+    cfg: &EngineConfig,
+    mut make_sink: F,
+) -> (Vec<S>, FileSummary)
 where
     S: EventSink + Send,
     F: FnMut(usize) -> S,
@@ -144,12 +148,21 @@ where
         Ok(reader) => analyze_reader(reader, cfg, make_sink),
         Err(e) => {
             let summary = FileSummary {
-                path: name,
+                path: name.clone(),
                 not_a_capture: matches!(e.kind, botscope_wire::ErrorKind::BadMagic),
                 error: Some(e.to_string()),
                 ..FileSummary::default()
             };
-            (Vec::new(), summary)
+            let mut sink = make_sink(cfg.shards.max(1));
+            sink.emit(Event::Weird(Weird {
+                ts: Ts(0),
+                uid: None,
+                id: None,
+                name: "capture_read_error".to_string(),
+                addl: Some(e.to_string()),
+                source: Some(name),
+            }));
+            (vec![sink], summary)
         }
     }
 }

@@ -1,10 +1,11 @@
 //! One capture split across threads by flow hash.
 //!
-//! The calling thread reads and decodes (the "front"); each packet is
-//! copied into a batch for the shard its symmetric flow hash picks, and
-//! each shard thread runs its own connection table and analyzers. Both
-//! directions of a connection hash alike, so a connection never spans
-//! shards. Batches are recycled, so steady-state work allocates nothing.
+//! The calling thread reads and decodes (the "front") and runs shard 0
+//! itself; a packet for another shard (picked by the symmetric host-pair
+//! hash) is copied into a batch for that shard's thread, which runs its
+//! own connection table and analyzers. Both directions of a connection
+//! hash alike, so a connection never spans shards. Batches are recycled,
+//! so steady-state work allocates nothing.
 
 use botscope_event::{EventSink, Ts};
 use botscope_flow::{FlowStats, FlowTable};
@@ -62,6 +63,15 @@ where
         let mut txs = Vec::new();
         let mut handles = Vec::new();
         let linker = std::sync::Arc::new(std::sync::Mutex::new(crate::app::Linker::default()));
+        let mut sinks = sinks.into_iter();
+        let Some(first) = sinks.next() else {
+            return (Vec::new(), FlowStats::default());
+        };
+        let mut inline = FlowTable::new(
+            cfg.flow.clone(),
+            AppHandler::with_linker(first, cfg.proto.clone(), linker.clone()),
+            seed,
+        );
         for sink in sinks {
             let linker = linker.clone();
             let (tx, rx) = crossbeam_channel::bounded::<Batch>(QUEUE);
@@ -94,19 +104,27 @@ where
             txs.push(tx);
         }
         drop(free_tx);
-        let n = txs.len().max(1);
-        let mut cur: Vec<Batch> = (0..n).map(|_| Batch::new()).collect();
+        // Shard 0 runs here; shards 1.. are the threads behind `txs`.
+        let n = txs.len() + 1;
+        let mut cur: Vec<Batch> = (0..txs.len()).map(|_| Batch::new()).collect();
         let mut now = Ts(i64::MIN);
         {
             let mut deliver = |ts: Ts, link: LinkType, data: &[u8], pkt: &Packet<'_>| {
-                let i = (flow_hash(pkt) % n as u64) as usize;
-                let Some(b) = cur.get_mut(i) else { return };
                 now = now.max(ts);
+                let i = (flow_hash(pkt) % n as u64) as usize;
+                if i == 0 {
+                    inline.advance(now);
+                    if let Some(v) = view(ts, pkt) {
+                        inline.process(&v);
+                    }
+                    return;
+                }
+                let Some(b) = cur.get_mut(i - 1) else { return };
                 b.push(ts, now, link, data);
                 if b.full() {
                     let fresh = free_rx.try_recv().unwrap_or_else(|_| Batch::new());
                     let full = std::mem::replace(b, fresh);
-                    if let Some(tx) = txs.get(i) {
+                    if let Some(tx) = txs.get(i - 1) {
                         let _ = tx.send(full);
                     }
                 }
@@ -121,8 +139,9 @@ where
             }
         }
         drop(txs);
-        let mut sinks = Vec::new();
-        let mut total = FlowStats::default();
+        let (handler, stats) = inline.finish();
+        let mut sinks = vec![handler.into_sink()];
+        let mut total = stats;
         for h in handles {
             match h.join() {
                 Ok((sink, stats)) => {
