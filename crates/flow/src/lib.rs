@@ -311,6 +311,7 @@ pub struct FlowTable<H: StreamHandler> {
     serial: u64,
     stats: FlowStats,
     scratch: Vec<u8>,
+    deliveries: tcp::Deliveries,
 }
 
 /// FlowKey wrapped with an order so it can live in the heap.
@@ -361,6 +362,7 @@ impl<H: StreamHandler> FlowTable<H> {
             serial: 0,
             stats: FlowStats::default(),
             scratch: Vec::new(),
+            deliveries: tcp::Deliveries::default(),
         }
     }
 
@@ -561,14 +563,22 @@ impl<H: StreamHandler> FlowTable<H> {
         dp: u16,
         payload: &[u8],
     ) {
-        let udp = kind == Kind::Udp;
         let (key, src_is_a) = key_for(pkt.src, sp, pkt.dst, dp, Self::proto_num(kind));
-        let flip = !self.conns.contains_key(&key)
-            && udp
-            && is_likely_server_port(sp, true)
-            && !is_likely_server_port(dp, true);
-        let _ = src_is_a;
-        let (key, dir) = self.lookup_or_create(pkt, kind, sp, dp, flip);
+        let dir = match self.conns.get(&key) {
+            Some(e) => {
+                if src_is_a == e.a_is_orig {
+                    Dir::Orig
+                } else {
+                    Dir::Resp
+                }
+            }
+            None => {
+                let flip = kind == Kind::Udp
+                    && is_likely_server_port(sp, true)
+                    && !is_likely_server_port(dp, true);
+                self.lookup_or_create(pkt, kind, sp, dp, flip).1
+            }
+        };
         self.deliver_dgram(key, dir, pkt, payload);
     }
 
@@ -636,7 +646,7 @@ impl<H: StreamHandler> FlowTable<H> {
         else {
             return;
         };
-        let (key, _) = key_for(pkt.src, src_port, pkt.dst, dst_port, 6);
+        let (key, src_is_a) = key_for(pkt.src, src_port, pkt.dst, dst_port, 6);
         // A fresh SYN on a finished connection starts a new connection.
         if flags.syn() && !flags.ack() {
             if let Some(e) = self.conns.get(&key) {
@@ -648,17 +658,23 @@ impl<H: StreamHandler> FlowTable<H> {
                 }
             }
         }
-        let exists = self.conns.contains_key(&key);
-        let flip = !exists
-            && ((flags.syn() && flags.ack())
-                || (!flags.syn()
-                    && is_likely_server_port(src_port, false)
-                    && !is_likely_server_port(dst_port, false)));
-        let (key, dir) = self.lookup_or_create(pkt, Kind::Tcp, src_port, dst_port, flip);
-        let Some(e) = self.conns.get_mut(&key) else {
-            return;
+        let dir = match self.conns.get(&key) {
+            Some(e) => {
+                if src_is_a == e.a_is_orig {
+                    Dir::Orig
+                } else {
+                    Dir::Resp
+                }
+            }
+            None => {
+                let flip = (flags.syn() && flags.ack())
+                    || (!flags.syn()
+                        && is_likely_server_port(src_port, false)
+                        && !is_likely_server_port(dst_port, false));
+                self.lookup_or_create(pkt, Kind::Tcp, src_port, dst_port, flip)
+                    .1
+            }
         };
-        e.last = pkt.ts;
         let seg = tcp::Segment {
             seq,
             ack,
@@ -668,37 +684,43 @@ impl<H: StreamHandler> FlowTable<H> {
             payload_len,
             ip_len: pkt.ip_len,
         };
-        let mut out = tcp::Deliveries::default();
+        // Reused across packets: no allocation per packet.
+        let mut out = std::mem::take(&mut self.deliveries);
+        out.items.clear();
+        out.cap_hit = false;
+        let FlowTable {
+            conns,
+            cfg,
+            scratch,
+            stats,
+            handler,
+            serial,
+            timers,
+            ..
+        } = self;
+        let Some(e) = conns.get_mut(&key) else {
+            self.deliveries = out;
+            return;
+        };
+        e.last = pkt.ts;
         {
             let (me, peer) = match dir {
                 Dir::Orig => (&mut e.orig, &mut e.resp),
                 Dir::Resp => (&mut e.resp, &mut e.orig),
             };
-            tcp::on_segment(
-                &self.cfg,
-                me,
-                peer,
-                &mut e.history,
-                dir,
-                &seg,
-                &mut out,
-                &mut self.scratch,
-            );
+            tcp::on_segment(cfg, me, peer, &mut e.history, dir, &seg, &mut out, scratch);
         }
         if out.cap_hit {
-            self.stats.ooo_cap_hits += 1;
+            stats.ooo_cap_hits += 1;
         }
         // Deliver: peer gaps (ack-detected) first, then our own stream.
-        let Some(e) = self.conns.get_mut(&key) else {
-            return;
-        };
         for item in out.items.drain(..) {
             match item {
                 tcp::Delivery::Gap(d, len) => {
-                    self.stats.tcp_gaps += 1;
-                    self.stats.tcp_gap_bytes += len;
+                    stats.tcp_gaps += 1;
+                    stats.tcp_gap_bytes += len;
                     if !e.ignore {
-                        self.handler.gap(&mut e.app, &e.info, d, pkt.ts, len);
+                        handler.gap(&mut e.app, &e.info, d, pkt.ts, len);
                     }
                 }
                 tcp::Delivery::Data(d, range) => {
@@ -707,30 +729,30 @@ impl<H: StreamHandler> FlowTable<H> {
                     }
                     let bytes = match range {
                         tcp::DataRef::Payload(s, l) => payload.get(s..s + l).unwrap_or(&[]),
-                        tcp::DataRef::Scratch(s, l) => self.scratch.get(s..s + l).unwrap_or(&[]),
+                        tcp::DataRef::Scratch(s, l) => scratch.get(s..s + l).unwrap_or(&[]),
                     };
                     if bytes.is_empty() {
                         continue;
                     }
                     e.payload_dirs |= if d == Dir::Orig { 1 } else { 2 };
-                    let v = self.handler.data(&mut e.app, &e.info, d, pkt.ts, bytes);
+                    let v = handler.data(&mut e.app, &e.info, d, pkt.ts, bytes);
                     if v == Verdict::Ignore {
                         e.ignore = true;
                     }
                 }
             }
         }
-        self.scratch.clear();
-        if e.orig.is_done() && e.resp.is_done() || e.orig.reset || e.resp.reset {
+        scratch.clear();
+        if (e.orig.is_done() && e.resp.is_done() || e.orig.reset || e.resp.reset)
+            && e.orig.close_deadline.is_none()
+        {
             // Linger a little to count the last ACKs, like Zeek.
-            let deadline = pkt.ts.0.saturating_add(self.cfg.tcp_close_delay_us);
-            if e.orig.close_deadline.is_none() {
-                e.orig.close_deadline = Some(deadline);
-                self.serial += 1;
-                self.timers
-                    .push(Reverse((deadline, self.serial, FlowKeyOrd(key))));
-            }
+            let deadline = pkt.ts.0.saturating_add(cfg.tcp_close_delay_us);
+            e.orig.close_deadline = Some(deadline);
+            *serial += 1;
+            timers.push(Reverse((deadline, *serial, FlowKeyOrd(key))));
         }
+        self.deliveries = out;
     }
 
     fn deadline_of(&self, e: &Entry<H::State>) -> i64 {
