@@ -2,9 +2,10 @@
 //!
 //! Files are decoded in parallel (one worker per core, each taking the
 //! next file in order) and their rows are written in input order, so the
-//! same inputs always give the same logs. Rows of a file that finishes
-//! before an earlier one are held back under a cap; past it, workers
-//! wait before starting another file (memory stays bounded).
+//! same inputs always give the same logs. Rows of a file that is ahead of
+//! the one being written are held back under a byte cap; past it, its
+//! worker waits (the file being written never waits, so this cannot
+//! deadlock) and no new file is started: memory stays bounded.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -22,13 +23,25 @@ use serde_json::json;
 
 use crate::{Format, LogsArgs, EXIT_INPUT_ERRORS, EXIT_OK};
 
-/// Events held back (waiting for earlier files) before workers pause.
-const MAX_HELD_EVENTS: usize = 1 << 20;
+/// Bytes of rows held back (waiting for earlier files) before workers
+/// pause. A row weighs [`ROW_WEIGHT`] plus its carved message, if any.
+const MAX_HELD_BYTES: usize = 256 << 20;
+const ROW_WEIGHT: usize = 256;
 const BATCH: usize = 2048;
+/// Bytes of rows (see [`weight`]) per batch.
+const BATCH_BYTES: usize = 8 << 20;
 
 enum Msg {
-    Batch(usize, Vec<Event>),
+    /// File index, rows, their weight in bytes.
+    Batch(usize, Vec<Event>, usize),
     Done(usize, FileSummary),
+}
+
+fn weight(ev: &Event) -> usize {
+    match ev {
+        Event::Message(m) => ROW_WEIGHT + m.data.len(),
+        _ => ROW_WEIGHT,
+    }
 }
 
 /// Batches events from a worker to the single writer thread.
@@ -36,13 +49,17 @@ struct ChannelSink<'a> {
     file: usize,
     tx: Sender<Msg>,
     buf: Vec<Event>,
+    weight: usize,
     held: &'a AtomicUsize,
+    /// Index of the file being written.
+    current: &'a AtomicUsize,
 }
 
 impl EventSink for ChannelSink<'_> {
     fn emit(&mut self, ev: Event) {
+        self.weight += weight(&ev);
         self.buf.push(ev);
-        if self.buf.len() >= BATCH {
+        if self.buf.len() >= BATCH || self.weight >= BATCH_BYTES {
             self.send();
         }
     }
@@ -53,11 +70,24 @@ impl ChannelSink<'_> {
         if self.buf.is_empty() {
             return;
         }
+        // Ahead of the file being written and over the cap: wait.
+        loop {
+            let cur = self.current.load(Ordering::Acquire);
+            // usize::MAX: the writer failed and is gone; stop waiting.
+            if cur == self.file
+                || cur == usize::MAX
+                || self.held.load(Ordering::Acquire) <= MAX_HELD_BYTES
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let full = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
-        self.held.fetch_add(full.len(), Ordering::Relaxed);
+        let w = std::mem::take(&mut self.weight);
+        self.held.fetch_add(w, Ordering::AcqRel);
         // The writer only goes away on a fatal error; the run is failing
         // then and the batch does not matter.
-        let _ = self.tx.send(Msg::Batch(self.file, full));
+        let _ = self.tx.send(Msg::Batch(self.file, full, w));
     }
 }
 
@@ -65,25 +95,27 @@ impl ChannelSink<'_> {
 struct OrderedWriter<'a> {
     writer: &'a mut LogWriterSet,
     current: usize,
-    held_batches: BTreeMap<usize, Vec<Vec<Event>>>,
+    held_batches: BTreeMap<usize, Vec<(Vec<Event>, usize)>>,
     done: BTreeMap<usize, FileSummary>,
     summaries: Vec<FileSummary>,
     held: &'a AtomicUsize,
+    /// Shared with the workers: the file being written.
+    current_shared: &'a AtomicUsize,
 }
 
 impl OrderedWriter<'_> {
-    fn write_batch(&mut self, batch: &[Event]) -> Result<()> {
+    fn write_batch(&mut self, batch: &[Event], w: usize) -> Result<()> {
         for ev in batch {
             self.writer.write(ev).context("cannot write logs")?;
         }
-        self.held.fetch_sub(batch.len(), Ordering::Relaxed);
+        self.held.fetch_sub(w, Ordering::AcqRel);
         Ok(())
     }
 
     fn on(&mut self, msg: Msg) -> Result<()> {
         match msg {
-            Msg::Batch(i, b) if i == self.current => self.write_batch(&b)?,
-            Msg::Batch(i, b) => self.held_batches.entry(i).or_default().push(b),
+            Msg::Batch(i, b, w) if i == self.current => self.write_batch(&b, w)?,
+            Msg::Batch(i, b, w) => self.held_batches.entry(i).or_default().push((b, w)),
             Msg::Done(i, s) => {
                 self.done.insert(i, s);
             }
@@ -91,15 +123,16 @@ impl OrderedWriter<'_> {
         // Advance over finished files, flushing what they held.
         while let Some(s) = self.done.remove(&self.current) {
             if let Some(bs) = self.held_batches.remove(&self.current) {
-                for b in bs {
-                    self.write_batch(&b)?;
+                for (b, w) in bs {
+                    self.write_batch(&b, w)?;
                 }
             }
             self.summaries.push(s);
             self.current += 1;
+            self.current_shared.store(self.current, Ordering::Release);
             if let Some(bs) = self.held_batches.remove(&self.current) {
-                for b in bs {
-                    self.write_batch(&b)?;
+                for (b, w) in bs {
+                    self.write_batch(&b, w)?;
                 }
             }
         }
@@ -165,6 +198,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     };
     let next = AtomicUsize::new(0);
     let held = AtomicUsize::new(0);
+    let current = AtomicUsize::new(0);
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(256);
     let mut out = OrderedWriter {
         writer: &mut writer,
@@ -173,16 +207,19 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
         done: BTreeMap::new(),
         summaries: Vec::new(),
         held: &held,
+        current_shared: &current,
     };
     let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..workers {
             let tx = tx.clone();
-            let (files, cfg, next, held, progress, explicit) =
-                (&files, &cfg, &next, &held, &progress, &explicit);
+            let (files, cfg, next, held, progress, explicit, current) =
+                (&files, &cfg, &next, &held, &progress, &explicit, &current);
             s.spawn(move || loop {
                 // Back-pressure: wait while too many rows are held back.
-                while held.load(Ordering::Relaxed) > MAX_HELD_EVENTS {
+                while held.load(Ordering::Acquire) > MAX_HELD_BYTES
+                    && current.load(Ordering::Acquire) != usize::MAX
+                {
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -191,7 +228,9 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
                     file: i,
                     tx: tx.clone(),
                     buf: Vec::with_capacity(BATCH),
+                    weight: 0,
                     held,
+                    current,
                 });
                 // A non-capture met while walking a folder is not an
                 // input: drop its rows (its file-level weird).
@@ -214,7 +253,8 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
                     f.get_or_insert(e);
                 }
                 // Unblock workers and let them finish quickly.
-                held.store(0, Ordering::Relaxed);
+                held.store(0, Ordering::Release);
+                current.store(usize::MAX, Ordering::Release);
                 next.store(usize::MAX / 2, Ordering::Relaxed);
                 break;
             }
@@ -228,6 +268,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     let logs = writer.finish().context("cannot finish logs")?;
 
     let mut skipped: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut weirds: BTreeMap<String, u64> = BTreeMap::new();
     let mut not_captures: Vec<String> = Vec::new();
     let (mut packets, mut bytes, mut conns, mut read) = (0u64, 0u64, 0u64, 0usize);
     for s in &summaries {
@@ -243,6 +284,12 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
         for (k, v) in &s.skipped {
             *skipped.entry(k).or_insert(0) += v;
         }
+        for (k, v) in &s.weirds {
+            *weirds.entry(k.to_string()).or_insert(0) += v;
+        }
+        for (k, v) in &s.analyzer_weirds {
+            *weirds.entry(k.clone()).or_insert(0) += v;
+        }
         if let Some(e) = &s.error {
             input_errors.push(e.clone());
         }
@@ -257,6 +304,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
             "rows": logs.rows,
             "mail_files": logs.mail_files,
             "skipped_packets": skipped,
+            "weirds": weirds,
             "skipped_files_not_captures": not_captures,
             "errors": input_errors,
             "seconds": secs,
@@ -296,6 +344,10 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
         if !skipped.is_empty() {
             let s: Vec<String> = skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
             eprintln!("  skipped packets: {}", s.join(", "));
+        }
+        if !weirds.is_empty() {
+            let s: Vec<String> = weirds.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            eprintln!("  weirds: {}", s.join(", "));
         }
         if !not_captures.is_empty() {
             eprintln!(

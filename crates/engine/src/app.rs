@@ -3,7 +3,7 @@
 //! protocol analyzers, handles STARTTLS upgrades and expected (DCC)
 //! connections, and publishes `conn.log` records with their services.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +28,9 @@ pub struct AppState {
     held_len: usize,
     /// Expected connection (DCC data): waiting for its first bytes.
     dcc_key: Option<(IpAddr, u16)>,
+    /// The client has sent bytes to the active analyzer (implicit TLS is
+    /// only recognised in its very first bytes, never inside a message).
+    orig_spoke: bool,
 }
 
 enum Phase {
@@ -62,6 +65,9 @@ pub struct AppHandler<S: EventSink> {
     scratch: Vec<Event>,
     /// Carved messages whose SMTP row has not been published yet.
     carved: Vec<(botscope_event::Uid, u32)>,
+    /// Analyzer weirds seen, by name (rows beyond
+    /// [`crate::MAX_WEIRD_ROWS_PER_NAME`] per name are counted, not logged).
+    weirds: BTreeMap<String, u64>,
 }
 
 impl<S: EventSink> AppHandler<S> {
@@ -79,7 +85,14 @@ impl<S: EventSink> AppHandler<S> {
             linker,
             scratch: Vec::new(),
             carved: Vec::new(),
+            weirds: BTreeMap::new(),
         }
+    }
+
+    /// Analyzer weirds seen so far, by name (including those not logged
+    /// because of the per-name row limit).
+    pub fn weird_counts(&self) -> &BTreeMap<String, u64> {
+        &self.weirds
     }
 
     /// Emit whatever is still pending (DCC rows whose data connection was
@@ -99,7 +112,17 @@ impl<S: EventSink> AppHandler<S> {
     /// Route events produced by an analyzer call to the sink, fixing up
     /// cross-references.
     fn publish(&mut self) {
-        for ev in self.scratch.drain(..) {
+        // DCC rows pair with the DCC expectations of the same call, in
+        // order (one call may carry several offers).
+        let mut dcc_expectations = self
+            .expectations
+            .iter()
+            .filter(|e| e.service == "irc-dcc-data")
+            .map(|e| (e.resp_h, e.resp_p))
+            .collect::<Vec<_>>()
+            .into_iter();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for ev in scratch.drain(..) {
             match ev {
                 Event::Smtp(mut s) => {
                     if s.message_file.is_none() {
@@ -120,20 +143,32 @@ impl<S: EventSink> AppHandler<S> {
                 {
                     // Hold the row until the data connection shows its
                     // first bytes (for dcc_mime_type), like Zeek.
-                    if let Some(e) = self.expectations.last() {
-                        if e.service == "irc-dcc-data" {
-                            let key = (e.resp_h, e.resp_p);
-                            let old = match self.linker.lock() {
-                                Ok(mut l) => l.pending_dcc.insert(key, irc),
-                                Err(_) => Some(irc),
-                            };
-                            if let Some(old) = old {
-                                self.sink.emit(Event::Irc(old));
+                    let Some(key) = dcc_expectations.next() else {
+                        self.sink.emit(Event::Irc(irc));
+                        continue;
+                    };
+                    let evicted = match self.linker.lock() {
+                        Ok(mut l) => {
+                            let mut out = l
+                                .pending_dcc
+                                .insert(key, irc)
+                                .into_iter()
+                                .collect::<Vec<_>>();
+                            // Bounded: offers whose data connection never
+                            // comes are logged without a MIME type.
+                            while l.pending_dcc.len() > MAX_EXPECTATIONS {
+                                let Some(k) = l.pending_dcc.keys().next().copied() else {
+                                    break;
+                                };
+                                out.extend(l.pending_dcc.remove(&k));
                             }
-                            continue;
+                            out
                         }
+                        Err(_) => vec![irc],
+                    };
+                    for row in evicted {
+                        self.sink.emit(Event::Irc(row));
                     }
-                    self.sink.emit(Event::Irc(irc));
                 }
                 Event::Message(m) => {
                     if self.carved.len() >= 256 {
@@ -142,9 +177,17 @@ impl<S: EventSink> AppHandler<S> {
                     self.carved.push((m.meta.uid, m.trans_depth));
                     self.sink.emit(Event::Message(m));
                 }
+                Event::Weird(w) => {
+                    let n = self.weirds.entry(w.name.clone()).or_insert(0);
+                    *n += 1;
+                    if *n <= crate::MAX_WEIRD_ROWS_PER_NAME {
+                        self.sink.emit(Event::Weird(w));
+                    }
+                }
                 other => self.sink.emit(other),
             }
         }
+        self.scratch = scratch;
     }
 
     fn ctx_call<F>(&mut self, info: &ConnInfo, ts: Ts, f: F) -> Status
@@ -179,6 +222,7 @@ impl<S: EventSink> AppHandler<S> {
         st.held_len = 0;
         let mut status = Status::Continue;
         for (dir, bytes) in held {
+            st.orig_spoke |= dir == Dir::Orig;
             status = self.ctx_call(info, ts, |ctx| an.data(ctx, dir, &bytes));
             if status != Status::Continue {
                 break;
@@ -273,6 +317,7 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
             held: Vec::new(),
             held_len: 0,
             dcc_key: None,
+            orig_spoke: false,
         };
         match info.id.proto {
             Transport::Tcp => {
@@ -346,15 +391,17 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
                     return Verdict::FlipRoles;
                 }
                 if dir == Dir::Orig
+                    && !st.orig_spoke
                     && matches!(
                         st.services.last(),
                         Some(&("smtp" | "irc" | "pop3" | "imap"))
                     )
                     && tls::probe(dir, data) == Probe::Certain
                 {
-                    // A client that starts TLS without asking (implicit
+                    // A client whose very first bytes are TLS (implicit
                     // TLS after a plaintext greeting, as some spam bots do
-                    // on port 465): follow it as TLS.
+                    // on port 465): follow it as TLS. Only then: TLS-like
+                    // bytes later (inside a message) must not switch.
                     self.after_status(st, info, ts, Status::StartTls);
                 }
                 let Phase::Active(an) = &mut st.phase else {
@@ -362,6 +409,9 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
                 };
                 let mut an_ptr = std::mem::replace(an, Box::new(Null));
                 let status = self.ctx_call(info, ts, |ctx| an_ptr.data(ctx, dir, data));
+                if dir == Dir::Orig {
+                    st.orig_spoke = true;
+                }
                 st.phase = Phase::Active(an_ptr);
                 self.after_status(st, info, ts, status);
                 match st.phase {
@@ -388,11 +438,8 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
     }
 
     fn close(&mut self, mut st: AppState, info: &ConnInfo, mut rec: Conn) {
-        if let Phase::Probing = st.phase {
-            // Decide with what we have: a probe that was unsure still
-            // gets the bytes if it is the only candidate left.
-            st.phase = Phase::Off;
-        }
+        // A connection still undecided at its end has no service: an
+        // unsure probe is not enough to name one.
         if let Phase::Active(mut an) = std::mem::replace(&mut st.phase, Phase::Off) {
             let end = Ts(info.start.0.saturating_add(rec.duration.map_or(0, |d| d.0)));
             self.ctx_call(info, end, |ctx| {

@@ -59,6 +59,9 @@ pub struct FileSummary {
     pub not_a_capture: bool,
     /// Anomalies noted on packets that were still decoded.
     pub weirds: BTreeMap<&'static str, u64>,
+    /// Anomalies the protocol analyzers reported, by weird name (all of
+    /// them, including rows past the per-name limit that were not logged).
+    pub analyzer_weirds: BTreeMap<String, u64>,
     pub flow: FlowStats,
 }
 
@@ -195,13 +198,16 @@ where
         });
         let (handler, stats) = table.finish();
         summary.flow = stats;
+        add_counts(&mut summary.analyzer_weirds, handler.weird_counts());
         sinks = vec![handler.into_sink()];
     } else {
         let makers: Vec<S> = (0..shards).map(&mut make_sink).collect();
-        let (out, stats) = shard::run(cfg, seed_of(&name), makers, |deliver| {
+        let mut weirds = BTreeMap::new();
+        let (out, stats) = shard::run(cfg, seed_of(&name), makers, &mut weirds, |deliver| {
             front.run(&mut reader, &mut summary, deliver);
         });
         summary.flow = stats;
+        summary.analyzer_weirds = weirds;
         sinks = out;
     }
     let mut file_sink = make_sink(shards);
@@ -220,6 +226,12 @@ where
     }
     sinks.push(file_sink);
     (sinks, summary)
+}
+
+fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_insert(0) += v;
+    }
 }
 
 /// Symmetric hash of a packet's host pair (same value both ways).

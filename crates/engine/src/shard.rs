@@ -7,6 +7,8 @@
 //! hash alike, so a connection never spans shards. Batches are recycled,
 //! so steady-state work allocates nothing.
 
+use std::collections::BTreeMap;
+
 use botscope_event::{EventSink, Ts};
 use botscope_flow::{FlowStats, FlowTable};
 use botscope_wire::{LinkType, Packet};
@@ -52,6 +54,7 @@ pub(crate) fn run<S, R>(
     cfg: &EngineConfig,
     seed: u64,
     sinks: Vec<S>,
+    weirds: &mut BTreeMap<String, u64>,
     front: R,
 ) -> (Vec<S>, FlowStats)
 where
@@ -99,7 +102,8 @@ where
                     let _ = free_tx.send(b);
                 }
                 let (handler, stats) = table.finish();
-                (handler.into_sink(), stats)
+                let counts = handler.weird_counts().clone();
+                (handler.into_sink(), stats, counts)
             }));
             txs.push(tx);
         }
@@ -140,12 +144,14 @@ where
         }
         drop(txs);
         let (handler, stats) = inline.finish();
+        crate::add_counts(weirds, handler.weird_counts());
         let mut sinks = vec![handler.into_sink()];
         let mut total = stats;
         for h in handles {
             match h.join() {
-                Ok((sink, stats)) => {
+                Ok((sink, stats, counts)) => {
                     total.add(&stats);
+                    crate::add_counts(weirds, &counts);
                     sinks.push(sink);
                 }
                 // A shard that panicked is a bug: surface it.

@@ -288,6 +288,9 @@ struct Entry<S> {
     flipped: bool,
     ignore: bool,
     payload_dirs: u8,
+    /// Generation: timer entries of an earlier connection with the same
+    /// key carry another value and are dropped.
+    gen: u64,
     ipv6: bool,
     app: S,
 }
@@ -378,6 +381,21 @@ impl<H: StreamHandler> FlowTable<H> {
         &self.stats
     }
 
+    /// Most out-of-order bytes any direction holds now (for tests and
+    /// memory accounting).
+    pub fn max_buffered(&self) -> usize {
+        self.conns
+            .values()
+            .map(|e| e.orig.buffered().max(e.resp.buffered()))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Pending timer entries (bounded by a multiple of the table size).
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
     /// Connections currently tracked.
     pub fn len(&self) -> usize {
         self.conns.len()
@@ -419,7 +437,7 @@ impl<H: StreamHandler> FlowTable<H> {
     /// Feed one packet.
     pub fn process(&mut self, pkt: &PacketView<'_>) {
         self.stats.packets += 1;
-        if pkt.ts.0 + 1_000_000 < self.now.0 {
+        if pkt.ts.0.saturating_add(1_000_000) < self.now.0 {
             self.stats.time_regressions += 1;
         }
         if pkt.ts > self.now {
@@ -543,14 +561,15 @@ impl<H: StreamHandler> FlowTable<H> {
             flipped: flip_hint,
             ignore: false,
             payload_dirs: 0,
+            gen: self.serial,
             ipv6: pkt.src.is_ipv6(),
             app,
         };
+        let gen = entry.gen;
         self.conns.insert(key, entry);
         self.stats.connections += 1;
         let deadline = pkt.ts.0.saturating_add(self.timeout_for(kind));
-        self.timers
-            .push(Reverse((deadline, self.serial, FlowKeyOrd(key))));
+        self.push_timer(deadline, gen, key);
         let dir = if src_is_orig { Dir::Orig } else { Dir::Resp };
         (key, dir)
     }
@@ -694,7 +713,6 @@ impl<H: StreamHandler> FlowTable<H> {
             scratch,
             stats,
             handler,
-            serial,
             timers,
             ..
         } = self;
@@ -749,8 +767,7 @@ impl<H: StreamHandler> FlowTable<H> {
             // Linger a little to count the last ACKs, like Zeek.
             let deadline = pkt.ts.0.saturating_add(cfg.tcp_close_delay_us);
             e.orig.close_deadline = Some(deadline);
-            *serial += 1;
-            timers.push(Reverse((deadline, *serial, FlowKeyOrd(key))));
+            timers.push(Reverse((deadline, e.gen, FlowKeyOrd(key))));
         }
         self.deliveries = out;
     }
@@ -763,9 +780,23 @@ impl<H: StreamHandler> FlowTable<H> {
         }
     }
 
+    /// Schedule a deadline check; keeps the heap near the table's size
+    /// (entries of finished connections are dropped when it grows).
+    fn push_timer(&mut self, deadline: i64, gen: u64, key: FlowKey) {
+        self.timers.push(Reverse((deadline, gen, FlowKeyOrd(key))));
+        if self.timers.len() > 4 * self.conns.len() + 4096 {
+            let live: Vec<Reverse<(i64, u64, FlowKeyOrd)>> = self
+                .conns
+                .iter()
+                .map(|(k, e)| Reverse((self.deadline_of(e), e.gen, FlowKeyOrd(*k))))
+                .collect();
+            self.timers = BinaryHeap::from(live);
+        }
+    }
+
     /// Finish every connection whose deadline is at or before `now`.
     pub fn expire(&mut self, now: Ts) {
-        while let Some(Reverse((deadline, _, FlowKeyOrd(key)))) = self.timers.peek().copied() {
+        while let Some(Reverse((deadline, gen, FlowKeyOrd(key)))) = self.timers.peek().copied() {
             if deadline > now.0 {
                 break;
             }
@@ -773,12 +804,13 @@ impl<H: StreamHandler> FlowTable<H> {
             let Some(e) = self.conns.get(&key) else {
                 continue;
             };
+            if e.gen != gen {
+                continue; // an earlier connection's timer
+            }
             let real = self.deadline_of(e);
             if real > now.0 {
                 // Activity since: re-arm with the true deadline.
-                self.serial += 1;
-                self.timers
-                    .push(Reverse((real, self.serial, FlowKeyOrd(key))));
+                self.push_timer(real, gen, key);
                 continue;
             }
             self.stats.timeouts += 1;
@@ -787,12 +819,17 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 
     fn evict_one(&mut self) {
-        while let Some(Reverse((_, _, FlowKeyOrd(key)))) = self.timers.pop() {
-            if self.conns.contains_key(&key) {
+        while let Some(Reverse((_, gen, FlowKeyOrd(key)))) = self.timers.pop() {
+            if self.conns.get(&key).is_some_and(|e| e.gen == gen) {
                 self.stats.table_evictions += 1;
                 self.finish_key(key);
                 return;
             }
+        }
+        // No live timer (cannot happen while entries exist): evict any.
+        if let Some(key) = self.conns.keys().next().copied() {
+            self.stats.table_evictions += 1;
+            self.finish_key(key);
         }
     }
 

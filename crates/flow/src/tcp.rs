@@ -75,6 +75,11 @@ impl Endpoint {
         self.max_end
     }
 
+    /// Bytes held out of order.
+    pub fn buffered(&self) -> usize {
+        self.ooo_bytes
+    }
+
     pub fn is_done(&self) -> bool {
         matches!(self.state, EpState::Closed | EpState::Reset)
     }
@@ -352,54 +357,150 @@ pub(crate) fn on_segment(
     if end <= me.expected {
         return; // complete retransmission
     }
+    let bytes = seg.payload.get(skip..present).unwrap_or(&[]);
     if rel <= me.expected {
-        let start = (me.expected - rel) as usize;
-        let have = present - skip;
-        if start < have {
-            out.items.push(Delivery::Data(
-                dir,
-                DataRef::Payload(skip + start, have - start),
-            ));
-            me.expected = present_end;
+        // In order. Deliver up to the first buffered byte: buffered bytes
+        // came first, and first copy wins.
+        let first_buf = me.ooo.keys().next().copied().unwrap_or(u64::MAX);
+        let stop = present_end.min(first_buf);
+        if me.expected < stop {
+            let start = (me.expected - rel) as usize;
+            let n = (stop - me.expected) as usize;
+            out.items
+                .push(Delivery::Data(dir, DataRef::Payload(skip + start, n)));
+            me.expected = stop;
         }
-        if end > me.expected {
-            // Cut by snaplen: the rest is missing.
-            declare_gap(me, hist, dir, end, out);
+        if present_end > me.expected {
+            // The rest overlaps buffered bytes: keep only what is new.
+            let from = (me.expected - rel) as usize;
+            let at = me.expected;
+            buffer(
+                cfg,
+                me,
+                hist,
+                dir,
+                at,
+                bytes.get(from..).unwrap_or(&[]),
+                out,
+                scratch,
+            );
+        }
+        drain(me, dir, out, scratch);
+    } else {
+        buffer(cfg, me, hist, dir, rel, bytes, out, scratch);
+    }
+    if end > present_end && me.expected >= present_end {
+        // Cut by snaplen: the rest of this segment is missing.
+        declare_gap(me, hist, dir, end, out);
+        drain(me, dir, out, scratch);
+    }
+}
+
+/// Store `bytes` (stream offset `off`, beyond `expected`) out of order,
+/// keeping only bytes no buffered segment already holds, within the caps.
+/// When a cap is hit, the oldest hole is given up (a gap) until there is
+/// room — the caps hold after every segment.
+#[allow(clippy::too_many_arguments)]
+fn buffer(
+    cfg: &FlowConfig,
+    me: &mut Endpoint,
+    hist: &mut History,
+    dir: Dir,
+    off: u64,
+    bytes: &[u8],
+    out: &mut Deliveries,
+    scratch: &mut Vec<u8>,
+) {
+    if bytes.is_empty() {
+        return;
+    }
+    let over = |me: &Endpoint| {
+        me.ooo_bytes + bytes.len() > cfg.max_ooo_bytes || me.ooo.len() >= cfg.max_ooo_segments
+    };
+    while over(me) && off > me.expected {
+        out.cap_hit = true;
+        let first = me.ooo.keys().next().copied().unwrap_or(off).min(off);
+        declare_gap(me, hist, dir, first, out);
+        drain(me, dir, out, scratch);
+    }
+    if off <= me.expected {
+        // Now in order (the holes before it were given up): deliver a copy
+        // of what is new, up to the next buffered byte.
+        let first_buf = me.ooo.keys().next().copied().unwrap_or(u64::MAX);
+        let end = off + bytes.len() as u64;
+        let stop = end.min(first_buf);
+        if me.expected < stop {
+            let from = (me.expected - off) as usize;
+            let to = (stop - off) as usize;
+            let s = scratch.len();
+            scratch.extend_from_slice(bytes.get(from..to).unwrap_or(&[]));
+            out.items
+                .push(Delivery::Data(dir, DataRef::Scratch(s, to - from)));
+            me.expected = stop;
+        }
+        if end > me.expected && bytes.len() <= cfg.max_ooo_bytes {
+            let from = (me.expected - off) as usize;
+            let at = me.expected;
+            insert_new(cfg, me, at, bytes.get(from..).unwrap_or(&[]), out);
         }
         drain(me, dir, out, scratch);
         return;
     }
-    // Out of order: buffer what we have, under caps.
-    if me.ooo_bytes + (present - skip) > cfg.max_ooo_bytes || me.ooo.len() >= cfg.max_ooo_segments {
+    if bytes.len() > cfg.max_ooo_bytes {
+        // One segment larger than the whole buffer: skip to it.
         out.cap_hit = true;
-        let target = me.ooo.keys().next().copied().unwrap_or(rel).min(rel);
-        declare_gap(me, hist, dir, target, out);
+        declare_gap(me, hist, dir, off, out);
         drain(me, dir, out, scratch);
-        if rel <= me.expected {
-            let start = (me.expected - rel) as usize;
-            let have = present - skip;
-            if start < have {
-                out.items.push(Delivery::Data(
-                    dir,
-                    DataRef::Payload(skip + start, have - start),
-                ));
-                me.expected = present_end;
-            }
-            drain(me, dir, out, scratch);
-            return;
+        let from = (me.expected.saturating_sub(off)) as usize;
+        if let Some(rest) = bytes.get(from..) {
+            let s = scratch.len();
+            scratch.extend_from_slice(rest);
+            out.items
+                .push(Delivery::Data(dir, DataRef::Scratch(s, rest.len())));
+            me.expected = off + bytes.len() as u64;
+        }
+        drain(me, dir, out, scratch);
+        return;
+    }
+    insert_new(cfg, me, off, bytes, out);
+}
+
+/// Insert the parts of `bytes` (at `off`) that no buffered segment covers.
+fn insert_new(cfg: &FlowConfig, me: &mut Endpoint, off: u64, bytes: &[u8], out: &mut Deliveries) {
+    let end = off + bytes.len() as u64;
+    let mut pieces: Vec<(u64, u64)> = Vec::new();
+    let mut cur = off;
+    for (&k, v) in me.ooo.range(..end) {
+        let kend = k + v.len() as u64;
+        if kend <= cur {
+            continue;
+        }
+        if k > cur {
+            pieces.push((cur, k));
+        }
+        cur = cur.max(kend);
+        if cur >= end {
+            break;
         }
     }
-    if present > skip {
-        let bytes = seg.payload.get(skip..present).unwrap_or(&[]);
-        // First copy wins: keep an existing segment at the same offset
-        // unless the new one is longer.
-        let keep_existing = me.ooo.get(&rel).is_some_and(|old| old.len() >= bytes.len());
-        if !keep_existing {
-            if let Some(old) = me.ooo.insert(rel, bytes.to_vec()) {
-                me.ooo_bytes -= old.len();
-            }
-            me.ooo_bytes += bytes.len();
+    if cur < end {
+        pieces.push((cur, end));
+    }
+    for (a, b) in pieces {
+        if me.ooo.len() >= cfg.max_ooo_segments
+            || me.ooo_bytes + (b - a) as usize > cfg.max_ooo_bytes
+        {
+            out.cap_hit = true;
+            return;
         }
+        let piece = bytes
+            .get((a - off) as usize..(b - off) as usize)
+            .unwrap_or(&[]);
+        if piece.is_empty() {
+            continue;
+        }
+        me.ooo_bytes += piece.len();
+        me.ooo.insert(a, piece.to_vec());
     }
 }
 

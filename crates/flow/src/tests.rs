@@ -464,3 +464,90 @@ fn garbage_sequence_numbers_do_not_panic() {
     let (h, _) = t.finish();
     assert!(!h.conns.is_empty());
 }
+
+/// Review finding: buffered bytes came first and must win over a later,
+/// longer copy and over an in-order segment that overlaps them.
+#[test]
+fn first_copy_wins_over_later_and_in_order_overlaps() {
+    let mut v = handshake(0, 0);
+    v.push(p(2, true, 11, 1, PA, b"AAAA"));
+    v.push(p(3, true, 11, 1, PA, b"BBBBBB"));
+    v.push(p(4, true, 1, 1, PA, b"0123456789"));
+    let r = run(&v);
+    assert_eq!(r.stream(Dir::Orig), b"0123456789AAAABB");
+}
+
+/// Review finding: the out-of-order cap must hold after every segment,
+/// even when big segments keep arriving behind many small holes.
+#[test]
+fn ooo_byte_cap_holds_after_every_segment() {
+    let cfg = FlowConfig::default();
+    let cap = cfg.max_ooo_bytes;
+    let mut t = FlowTable::new(cfg, Rec::default(), 1);
+    feed(&mut t, &handshake(0, 0), 40000, 80);
+    let mut off = 1_000u32;
+    for i in 0..511 {
+        feed(&mut t, &[p(10 + i, true, off, 1, PA, b"x")], 40000, 80);
+        off += 2;
+    }
+    let big = vec![7u8; 65_000];
+    for i in 0..600 {
+        feed(&mut t, &[p(1_000 + i, true, off, 1, PA, &big)], 40000, 80);
+        off += 65_001;
+        assert!(
+            t.max_buffered() <= cap,
+            "segment {i}: {} > {cap}",
+            t.max_buffered()
+        );
+    }
+    let (_, stats) = t.finish();
+    assert!(stats.ooo_cap_hits > 0);
+}
+
+/// Review finding: a timestamp near i64::MAX (clamped by the reader)
+/// must not overflow.
+#[test]
+fn extreme_timestamps_do_not_overflow() {
+    let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 1);
+    udp(&mut t, i64::MAX - 5, C, 1, S, 53, b"a");
+    udp(&mut t, 0, C, 2, S, 53, b"b");
+    udp(&mut t, i64::MAX, C, 3, S, 53, b"c");
+    let (h, _) = t.finish();
+    assert_eq!(h.conns.len(), 3);
+}
+
+/// Review finding: timers of finished connections must not pile up when
+/// one 5-tuple is reused over and over (SYN/RST floods).
+#[test]
+fn timer_heap_stays_bounded_under_syn_rst_flood() {
+    let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 1);
+    for i in 0..200_000u32 {
+        let ts = i64::from(i) * 10;
+        feed(
+            &mut t,
+            &[p(ts, true, i.wrapping_mul(7919), 0, SYN, b"")],
+            40000,
+            80,
+        );
+        feed(
+            &mut t,
+            &[p(
+                ts + 1,
+                false,
+                0,
+                i.wrapping_mul(7919) + 1,
+                RST | ACK,
+                b"",
+            )],
+            40000,
+            80,
+        );
+        assert!(
+            t.timer_entries() <= 4 * t.len() + 4096 + 2,
+            "{} timers",
+            t.timer_entries()
+        );
+    }
+    let (h, _) = t.finish();
+    assert_eq!(h.conns.len(), 200_000);
+}

@@ -1,0 +1,206 @@
+//! The application layer on synthetic conversations: protocol detection,
+//! upgrades, cross-connection links and limits.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use botscope_engine::{AppHandler, MAX_WEIRD_ROWS_PER_NAME};
+use botscope_event::{Event, Ts};
+use botscope_flow::{FlowConfig, FlowTable, L4View, PacketView, TcpFlagBits};
+use botscope_proto::ProtoConfig;
+
+type Table = FlowTable<AppHandler<Vec<Event>>>;
+
+fn ip(x: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, x))
+}
+
+/// A TCP conversation builder: handshake, then data in either direction
+/// with correct sequence numbers.
+struct Conv {
+    c: (IpAddr, u16),
+    s: (IpAddr, u16),
+    cseq: u32,
+    sseq: u32,
+    ts: i64,
+}
+
+impl Conv {
+    fn open(t: &mut Table, c: (IpAddr, u16), s: (IpAddr, u16), ts: i64) -> Conv {
+        let mut v = Conv {
+            c,
+            s,
+            cseq: 1000,
+            sseq: 9000,
+            ts,
+        };
+        v.pkt(t, true, TcpFlagBits::SYN, b"");
+        v.cseq += 1;
+        v.pkt(t, false, TcpFlagBits::SYN | TcpFlagBits::ACK, b"");
+        v.sseq += 1;
+        v.pkt(t, true, TcpFlagBits::ACK, b"");
+        v
+    }
+
+    fn pkt(&mut self, t: &mut Table, from_client: bool, flags: u8, data: &[u8]) {
+        self.ts += 1000;
+        let (src, dst, seq, ack) = if from_client {
+            (self.c, self.s, self.cseq, self.sseq)
+        } else {
+            (self.s, self.c, self.sseq, self.cseq)
+        };
+        t.process(&PacketView {
+            ts: Ts(self.ts),
+            src: src.0,
+            dst: dst.0,
+            ip_len: 40 + data.len() as u32,
+            l4: L4View::Tcp {
+                src_port: src.1,
+                dst_port: dst.1,
+                seq,
+                ack,
+                flags: TcpFlagBits(flags),
+                window: 1000,
+                payload: data,
+                payload_len: data.len() as u32,
+            },
+        });
+        if from_client {
+            self.cseq = self.cseq.wrapping_add(data.len() as u32);
+        } else {
+            self.sseq = self.sseq.wrapping_add(data.len() as u32);
+        }
+    }
+
+    fn client(&mut self, t: &mut Table, d: &[u8]) {
+        self.pkt(t, true, TcpFlagBits::PSH | TcpFlagBits::ACK, d);
+    }
+    fn server(&mut self, t: &mut Table, d: &[u8]) {
+        self.pkt(t, false, TcpFlagBits::PSH | TcpFlagBits::ACK, d);
+    }
+}
+
+fn table() -> Table {
+    FlowTable::new(
+        FlowConfig::default(),
+        AppHandler::new(Vec::new(), ProtoConfig::default()),
+        1,
+    )
+}
+
+fn finish(t: Table) -> Vec<Event> {
+    let (h, _) = t.finish();
+    h.into_sink()
+}
+
+/// A TLS ClientHello record header + handshake type.
+const TLS_HELLO: &[u8] = b"\x16\x03\x01\x00\x2f\x01\x00\x00\x2b\x03\x03";
+
+#[test]
+fn implicit_tls_right_after_the_greeting_is_followed() {
+    let mut t = table();
+    let mut c = Conv::open(&mut t, (ip(1), 40000), (ip(2), 465), 0);
+    c.server(&mut t, b"220 mail.example ESMTP\r\n");
+    c.client(&mut t, TLS_HELLO);
+    let ev = finish(t);
+    let conn = ev.iter().find_map(|e| match e {
+        Event::Conn(c) => Some(c),
+        _ => None,
+    });
+    assert_eq!(conn.map(|c| c.service.clone()), Some(vec!["smtp", "ssl"]));
+}
+
+#[test]
+fn tls_looking_bytes_inside_a_message_do_not_switch() {
+    let mut t = table();
+    let mut c = Conv::open(&mut t, (ip(1), 40001), (ip(2), 25), 0);
+    c.server(&mut t, b"220 mail.example ESMTP\r\n");
+    c.client(&mut t, b"HELO bot\r\n");
+    c.server(&mut t, b"250 ok\r\n");
+    c.client(&mut t, b"MAIL FROM:<a@b>\r\n");
+    c.server(&mut t, b"250 ok\r\n");
+    c.client(&mut t, b"RCPT TO:<c@d>\r\n");
+    c.server(&mut t, b"250 ok\r\n");
+    c.client(&mut t, b"DATA\r\n");
+    c.server(&mut t, b"354 go\r\n");
+    c.client(&mut t, b"Subject: hi\r\n\r\n");
+    c.client(&mut t, TLS_HELLO);
+    c.client(&mut t, b"\r\nhidden text\r\n.\r\n");
+    c.server(&mut t, b"250 queued\r\n");
+    let ev = finish(t);
+    let conn = ev.iter().find_map(|e| match e {
+        Event::Conn(c) => Some(c),
+        _ => None,
+    });
+    assert_eq!(conn.map(|c| c.service.clone()), Some(vec!["smtp"]));
+    let msg = ev.iter().find_map(|e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    });
+    let msg = msg.expect("carved message");
+    assert!(!msg.truncated);
+    assert!(msg.data.windows(11).any(|w| w == b"hidden text"));
+}
+
+#[test]
+fn analyzer_weirds_are_rate_limited_and_counted() {
+    let mut t = table();
+    let mut c = Conv::open(&mut t, (ip(1), 40002), (ip(2), 25), 0);
+    c.server(&mut t, b"220 mail.example ESMTP\r\n");
+    c.client(&mut t, b"HELO bot\r\n");
+    // Commands that are never answered: every one past the pending cap
+    // is an anomaly.
+    for _ in 0..200 {
+        c.client(&mut t, &b"NOOP\r\n".repeat(100));
+    }
+    let (h, _) = t.finish();
+    let counts = h.weird_counts().clone();
+    let ev = h.into_sink();
+    let rows = ev.iter().filter(|e| matches!(e, Event::Weird(_))).count() as u64;
+    let total: u64 = counts.values().sum();
+    assert!(total > MAX_WEIRD_ROWS_PER_NAME, "counted {total}");
+    assert!(
+        rows <= MAX_WEIRD_ROWS_PER_NAME * counts.len() as u64,
+        "{rows} rows"
+    );
+}
+
+#[test]
+fn several_dcc_offers_in_one_segment_each_get_their_data_connection() {
+    let mut t = table();
+    let (a, b) = (ip(7), ip(22));
+    let mut irc = Conv::open(&mut t, (a, 50000), (b, 6667), 0);
+    irc.client(&mut t, b"NICK n\r\nUSER u 0 * :r\r\n");
+    irc.server(&mut t, b":srv 001 n :welcome\r\n");
+    // 10.0.0.22 offers two files in one segment.
+    let ip22 = u32::from(Ipv4Addr::new(10, 0, 0, 22));
+    let offers = format!(
+        ":n!u@h PRIVMSG x :\x01DCC SEND a.exe {ip22} 5000 10\x01\r\n:n!u@h PRIVMSG x :\x01DCC SEND b.txt {ip22} 5001 10\x01\r\n"
+    );
+    irc.server(&mut t, offers.as_bytes());
+    let mut d1 = Conv::open(&mut t, (a, 50001), (b, 5000), 10_000);
+    d1.server(&mut t, b"MZ\x90\x00\x03\x00\x00\x00");
+    let mut d2 = Conv::open(&mut t, (a, 50002), (b, 5001), 20_000);
+    d2.server(&mut t, b"plain text here\n");
+    let ev = finish(t);
+    let mut dcc: Vec<(String, Option<String>)> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Irc(i) if i.command.as_deref() == Some("DCC") => Some((
+                i.dcc_file_name.clone().unwrap_or_default(),
+                i.dcc_mime_type.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    dcc.sort();
+    assert_eq!(
+        dcc,
+        vec![
+            (
+                "a.exe".to_string(),
+                Some("application/x-dosexec".to_string())
+            ),
+            ("b.txt".to_string(), Some("text/plain".to_string())),
+        ]
+    );
+}
