@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use botscope_event::{ConnId, Event, Transport, Ts, Uid};
 use botscope_proto::{Analyzer, Ctx, Dir, Expectation, ProtoConfig, Status};
@@ -12,13 +12,18 @@ use botscope_proto::{Analyzer, Ctx, Dir, Expectation, ProtoConfig, Status};
 /// One payload of a flow: capture time, direction, bytes.
 pub type Seg = (Ts, Dir, Vec<u8>);
 
-/// Root of the shared data set (baselines and pcaps).
-pub const SHARED: &str = "/work/shared/data";
+/// Root of the shared data set (baselines and pcaps): `../shared/data`
+/// beside the repository, or `$BOTSCOPE_DATA`.
+pub fn shared_root() -> PathBuf {
+    std::env::var_os("BOTSCOPE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+}
 
 /// A file of the shared data set. Missing: a test failure when `CI=true`,
 /// otherwise `None` (the caller skips with a message).
 pub fn shared(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(SHARED).join(rel);
+    let p = shared_root().join(rel);
     if p.exists() {
         return Some(p);
     }

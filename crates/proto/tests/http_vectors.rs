@@ -1,6 +1,6 @@
 //! HTTP analyzer on streams extracted from real captures (by
 //! `tests/data/http/extract.py`), compared with Zeek's own logs
-//! (`/work/shared/data/zeek-baselines`) and with what tshark reports for
+//! (`../shared/data/zeek-baselines`) and with what tshark reports for
 //! the same captures (values written down below).
 
 mod http_support;

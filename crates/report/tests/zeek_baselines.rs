@@ -19,7 +19,7 @@ use botscope_event::*;
 use botscope_report::*;
 
 fn data_root() -> PathBuf {
-    match std::env::var_os("BOTSCOPE_SHARED_DATA") {
+    match std::env::var_os("BOTSCOPE_DATA") {
         Some(p) => PathBuf::from(p),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
     }

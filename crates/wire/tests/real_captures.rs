@@ -1,4 +1,5 @@
-//! End-to-end tests over the real captures in `/work/shared/data`.
+//! End-to-end tests over the real captures in `../shared/data` (beside the
+//! repository; `$BOTSCOPE_DATA` overrides).
 //!
 //! Expected numbers are independent of this crate: they were collected once
 //! with Wireshark 4's command-line tools and hard-coded here:
@@ -24,7 +25,14 @@ use std::path::{Path, PathBuf};
 use botscope_wire::packet::{decode, L4};
 use botscope_wire::{collect_inputs, CaptureReader, Error, ErrorKind, LinkType, WireConfig};
 
-const DATA: &str = "/work/shared/data";
+/// `../shared/data` beside the repository, or `$BOTSCOPE_DATA`.
+fn shared_root() -> std::path::PathBuf {
+    std::env::var_os("BOTSCOPE_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+        })
+}
 const INFOSTEALER: &str = "botnet-pcaps/infostealer-payload-dll-download-2019.pcap";
 /// Offset of the incomplete last record of the infostealer capture: the file
 /// is 2,715,460 bytes and its 2,696 complete records end at 2,715,459.
@@ -238,14 +246,17 @@ const EXPECTED: &[(&str, u64, u64, u64, u64)] = &[
 /// The shared data folder, or `None` (with a message) when it is absent.
 /// Under `CI=true` a missing folder is a failure, not a skip.
 fn data_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(DATA);
+    let dir = shared_root();
     if dir.join("botnet-pcaps").is_dir() && dir.join("protocol-pcaps").is_dir() {
         return Some(dir);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("test data missing at {DATA} (required when CI=true)");
+        panic!(
+            "test data missing at {} (required when CI=true)",
+            dir.display()
+        );
     }
-    eprintln!("skipping: test data not found at {DATA}");
+    eprintln!("skipping: test data not found at {}", dir.display());
     None
 }
 

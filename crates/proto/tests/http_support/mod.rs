@@ -1,7 +1,7 @@
 //! Test harness shared by the `http_*` and `smtp_*` integration tests:
 //! stream vectors (`.bsv`, written by `tests/data/http/extract.py` from
 //! real captures), feeding analyzers whole or in small pieces, and access
-//! to `/work/shared/data` that fails under CI when the data is missing.
+//! to `../shared/data` (beside the repository) that fails under CI when the data is missing.
 #![allow(dead_code)]
 
 use std::net::IpAddr;
@@ -179,10 +179,13 @@ pub fn run(an: &mut dyn Analyzer, cfg: &ProtoConfig, v: &Vector, feed: Feed) -> 
     Outcome { events, stopped }
 }
 
-/// A file under `/work/shared/data`. Missing: skip with a message, or
+/// A file under `../shared/data` (beside the repository). Missing: skip with a message, or
 /// fail when `CI=true`.
 pub fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new("/work/shared/data").join(rel);
+    let root = std::env::var_os("BOTSCOPE_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let p = root.join(rel);
     if p.exists() {
         return Some(p);
     }
