@@ -15,7 +15,12 @@
 //! **No panics on any input**: every read is bounds-checked, compression
 //! pointers must point strictly backwards (so pointer chains terminate),
 //! names are capped at 255 wire bytes, and the pending query/reply tables
-//! are capped by [`ProtoConfig::max_pending`].
+//! are capped by [`ProtoConfig::max_pending`]. A message keeps at most
+//! [`ProtoConfig::dns_max_answers`] answers, each rendered to at most
+//! [`ProtoConfig::dns_max_answer_bytes`] (a 64 KiB reply could otherwise
+//! hold thousands of answers, or one TXT rendering of ~256 KiB); answers
+//! dropped or cut are counted and reported (weirds `DNS_too_many_answers`,
+//! `DNS_answer_too_long`).
 //!
 //! Zeek semantics kept here (see `scripts/base/protocols/dns/main.zeek`):
 //! - queries and replies are told apart by the QR bit, paired by
@@ -46,6 +51,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use botscope_event::{Dns, Event, Ts};
 
+use crate::util::truncate_str;
 use crate::{Analyzer, Ctx, Dir, Probe, ProtoConfig, Status};
 
 /// Length of the fixed DNS header.
@@ -249,9 +255,14 @@ pub struct Message {
     pub question: Option<Question>,
     /// Owner name of the first answer record.
     pub first_owner: Option<String>,
-    /// Rendered answers (answer section only) and their TTLs.
+    /// Rendered answers (answer section only) and their TTLs, at most
+    /// [`AnswerCaps::max_answers`].
     pub answers: Vec<String>,
     pub ttls: Vec<u32>,
+    /// Answers read but not kept: past [`AnswerCaps::max_answers`].
+    pub answers_dropped: usize,
+    /// Answers kept but cut to [`AnswerCaps::max_answer_bytes`].
+    pub answers_cut: usize,
     /// The first problem met, as a Zeek weird name and detail.
     pub weird: Option<(&'static str, Option<String>)>,
 }
@@ -266,9 +277,41 @@ fn be32(msg: &[u8], pos: usize) -> Option<u32> {
     Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// Parse header, questions and the answer section of `msg`. Never fails:
-/// what could not be read is missing and `weird` says why.
+/// Caps on the answers one message may produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerCaps {
+    /// Most answers kept ([`ProtoConfig::dns_max_answers`]).
+    pub max_answers: usize,
+    /// Longest rendering of one answer
+    /// ([`ProtoConfig::dns_max_answer_bytes`]).
+    pub max_answer_bytes: usize,
+}
+
+impl AnswerCaps {
+    pub fn from_config(config: &ProtoConfig) -> Self {
+        AnswerCaps {
+            max_answers: config.dns_max_answers,
+            max_answer_bytes: config.dns_max_answer_bytes,
+        }
+    }
+}
+
+impl Default for AnswerCaps {
+    /// The caps of [`ProtoConfig::default`].
+    fn default() -> Self {
+        Self::from_config(&ProtoConfig::default())
+    }
+}
+
+/// Parse header, questions and the answer section of `msg`, with the
+/// default [`AnswerCaps`]. Never fails: what could not be read is missing
+/// and `weird` says why.
 pub fn parse_message(msg: &[u8]) -> Message {
+    parse_message_capped(msg, AnswerCaps::default())
+}
+
+/// [`parse_message`] with explicit caps on the answers.
+pub fn parse_message_capped(msg: &[u8], caps: AnswerCaps) -> Message {
     let mut m = Message::default();
     let Some(h) = Header::parse(msg) else {
         m.weird = Some(("DNS_truncated_len_lt_hdr_len", None));
@@ -309,7 +352,7 @@ pub fn parse_message(msg: &[u8]) -> Message {
         }
     }
     for _ in 0..h.ancount {
-        match parse_rr(msg, pos, &mut m) {
+        match parse_rr(msg, pos, &mut m, caps) {
             Some(next) => pos = next,
             None => return m,
         }
@@ -317,9 +360,10 @@ pub fn parse_message(msg: &[u8]) -> Message {
     m
 }
 
-/// Parse one answer record at `pos`, appending its rendering to `m`.
-/// Returns the offset after the record, `None` when it cannot go on.
-fn parse_rr(msg: &[u8], pos: usize, m: &mut Message) -> Option<usize> {
+/// Parse one answer record at `pos`, appending its rendering to `m`
+/// (within `caps`). Returns the offset after the record, `None` when it
+/// cannot go on.
+fn parse_rr(msg: &[u8], pos: usize, m: &mut Message, caps: AnswerCaps) -> Option<usize> {
     let mut owner = String::new();
     let after_name = match read_name(msg, pos, &mut owner) {
         Ok(n) => n,
@@ -345,8 +389,18 @@ fn parse_rr(msg: &[u8], pos: usize, m: &mut Message) -> Option<usize> {
     if m.first_owner.is_none() {
         m.first_owner = Some(owner.clone());
     }
+    if m.answers.len() >= caps.max_answers {
+        // Full: count what would have been logged, without rendering it.
+        if !unrendered_type(rtype) {
+            m.answers_dropped += 1;
+        }
+        return Some(rend);
+    }
     match render_rdata(msg, rtype, rstart, rdata, &owner) {
-        Ok(Some(s)) => {
+        Ok(Some(mut s)) => {
+            if truncate_str(&mut s, caps.max_answer_bytes) {
+                m.answers_cut += 1;
+            }
             m.answers.push(s);
             m.ttls.push(ttl);
         }
@@ -358,6 +412,12 @@ fn parse_rr(msg: &[u8], pos: usize, m: &mut Message) -> Option<usize> {
         }
     }
     Some(rend)
+}
+
+/// Record types Zeek parses but its base scripts do not render (HINFO,
+/// CAA, OPT, TSIG, WKS).
+fn unrendered_type(rtype: u16) -> bool {
+    matches!(rtype, 11 | 13 | 41 | 250 | 257)
 }
 
 /// Zeek's rendering of one answer. `Ok(None)`: a type Zeek does not log.
@@ -373,6 +433,9 @@ fn render_rdata(
         read_name(msg, off, &mut s).map_err(NameError::weird_name)?;
         Ok(s)
     };
+    if unrendered_type(rtype) {
+        return Ok(None);
+    }
     let s = match rtype {
         1 => {
             let b: [u8; 4] = rdata.try_into().map_err(|_| "DNS_RR_bad_length")?;
@@ -452,8 +515,6 @@ fn render_rdata(
             };
             format!("LOC:  {size} {h} {v}")
         }
-        // Parsed by Zeek but not rendered by its base scripts.
-        11 | 13 | 41 | 250 | 257 => return Ok(None),
         _ => format!("<unknown type={rtype}>"),
     };
     Ok(Some(s))
@@ -684,6 +745,9 @@ pub struct DnsAnalyzer {
     tcp: bool,
     max_pending: usize,
     max_tcp_message: usize,
+    caps: AnswerCaps,
+    answers_dropped: u64,
+    answers_cut: u64,
     framers: [TcpFramer; 2],
     pending_queries: VecDeque<Pending>,
     pending_replies: VecDeque<Pending>,
@@ -706,11 +770,24 @@ impl DnsAnalyzer {
             tcp,
             max_pending: config.max_pending.max(1),
             max_tcp_message: config.dns_max_tcp_message,
+            caps: AnswerCaps::from_config(config),
+            answers_dropped: 0,
+            answers_cut: 0,
             framers: Default::default(),
             pending_queries: VecDeque::new(),
             pending_replies: VecDeque::new(),
             pending_cap_reported: false,
         }
+    }
+
+    /// Answers not kept so far: past [`ProtoConfig::dns_max_answers`].
+    pub fn answers_dropped(&self) -> u64 {
+        self.answers_dropped
+    }
+
+    /// Answers cut so far to [`ProtoConfig::dns_max_answer_bytes`].
+    pub fn answers_cut(&self) -> u64 {
+        self.answers_cut
     }
 
     fn emit(ctx: &mut Ctx<'_>, p: Pending) {
@@ -731,9 +808,32 @@ impl DnsAnalyzer {
 
     /// Handle one whole DNS message.
     fn message(&mut self, ctx: &mut Ctx<'_>, msg: &[u8]) {
-        let m = parse_message(msg);
+        let m = parse_message_capped(msg, self.caps);
         if let Some((name, addl)) = &m.weird {
             ctx.weird(name, addl.clone());
+        }
+        if m.answers_dropped > 0 {
+            self.answers_dropped = self
+                .answers_dropped
+                .saturating_add(m.answers_dropped as u64);
+            ctx.weird(
+                "DNS_too_many_answers",
+                Some(format!(
+                    "{} kept, {} dropped",
+                    m.answers.len(),
+                    m.answers_dropped
+                )),
+            );
+        }
+        if m.answers_cut > 0 {
+            self.answers_cut = self.answers_cut.saturating_add(m.answers_cut as u64);
+            ctx.weird(
+                "DNS_answer_too_long",
+                Some(format!(
+                    "{} cut to {} bytes",
+                    m.answers_cut, self.caps.max_answer_bytes
+                )),
+            );
         }
         let Some(h) = m.header else {
             return;

@@ -281,8 +281,9 @@ enum Inflate {
     Gzip(flate2::write::GzDecoder<Vec<u8>>),
     Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
     Raw(flate2::write::DeflateDecoder<Vec<u8>>),
-    /// `deflate` before its first byte tells zlib from raw deflate.
-    Deflate,
+    /// `deflate` before its first two bytes tell zlib from raw deflate;
+    /// holds the first byte when it came alone.
+    Deflate(Option<u8>),
 }
 
 /// Input slice fed to the decompressor at once: deflate expands at most
@@ -295,7 +296,7 @@ impl Inflate {
         if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") {
             Some(Inflate::Gzip(flate2::write::GzDecoder::new(Vec::new())))
         } else if v.eq_ignore_ascii_case(b"deflate") {
-            Some(Inflate::Deflate)
+            Some(Inflate::Deflate(None))
         } else {
             None
         }
@@ -303,18 +304,31 @@ impl Inflate {
 
     /// Feed compressed bytes; decoded output is appended to `out`.
     fn write(&mut self, d: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
-        use std::io::Write;
-        if let Inflate::Deflate = self {
-            // RFC 9110 says zlib; many servers send raw deflate.
-            let zlib = d.len() >= 2
-                && d[0] & 0x0f == 8
-                && (u16::from(d[0]) << 8 | u16::from(d[1])) % 31 == 0;
+        if let Inflate::Deflate(held) = *self {
+            // RFC 9110 says zlib; many servers send raw deflate. Telling
+            // them apart takes the first two bytes, which may come in
+            // separate writes (a 1-byte first chunk).
+            let first = held.or_else(|| d.first().copied());
+            let second = if held.is_some() { d.first() } else { d.get(1) };
+            let (Some(b0), Some(&b1)) = (first, second) else {
+                *self = Inflate::Deflate(first);
+                return Ok(());
+            };
+            let zlib = b0 & 0x0f == 8 && (u16::from(b0) << 8 | u16::from(b1)) % 31 == 0;
             *self = if zlib {
                 Inflate::Zlib(flate2::write::ZlibDecoder::new(Vec::new()))
             } else {
                 Inflate::Raw(flate2::write::DeflateDecoder::new(Vec::new()))
             };
+            if let Some(b) = held {
+                self.decode(&[b], out)?;
+            }
         }
+        self.decode(d, out)
+    }
+
+    fn decode(&mut self, d: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+        use std::io::Write;
         let buf = match self {
             Inflate::Gzip(g) => {
                 g.write_all(d)?;
@@ -331,7 +345,7 @@ impl Inflate {
                 r.flush()?;
                 r.get_mut()
             }
-            Inflate::Deflate => return Ok(()),
+            Inflate::Deflate(_) => return Ok(()),
         };
         out.append(buf);
         Ok(())

@@ -30,6 +30,13 @@
 //! Other commands are not logged (Zeek's set); PRIVMSG/NOTICE lines are
 //! counted ([`IrcAnalyzer::privmsg_count`]) for C&C hunting.
 //!
+//! Caps (every row copies the session, so one line must not fan out into
+//! many large rows): at most [`ProtoConfig::irc_max_join_channels`] rows
+//! per `JOIN` (weird `irc_too_many_channels` with the count of the rest),
+//! and nick, user, value, addl and DCC file name are cut to
+//! [`ProtoConfig::irc_max_field_bytes`] (weird `irc_field_too_long`, once
+//! per connection).
+//!
 //! STARTTLS: the client's `STARTTLS` followed by the server's `670`
 //! numeric returns [`Status::StartTls`].
 
@@ -37,6 +44,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use botscope_event::{Event, Irc};
 
+use crate::util::truncate_str;
 use crate::{Analyzer, Ctx, Dir, Expectation, Probe, ProtoConfig, Status};
 
 /// Service name given to announced DCC data connections.
@@ -196,6 +204,11 @@ struct LineBuf {
 /// `irc.log` producer for one connection.
 pub struct IrcAnalyzer {
     max_line: usize,
+    /// Most rows per JOIN line.
+    max_join: usize,
+    /// Longest text field kept in the session or a row.
+    max_field: usize,
+    field_cap_reported: bool,
     bufs: [LineBuf; 2],
     /// Zeek's session record: nick, user and the last command's fields.
     session: Irc,
@@ -210,6 +223,9 @@ impl IrcAnalyzer {
     pub fn new(config: &ProtoConfig) -> Self {
         IrcAnalyzer {
             max_line: config.max_line_bytes.max(16),
+            max_join: config.irc_max_join_channels,
+            max_field: config.irc_max_field_bytes,
+            field_cap_reported: false,
             bufs: Default::default(),
             session: Irc::default(),
             session_ts: None,
@@ -223,6 +239,26 @@ impl IrcAnalyzer {
     /// PRIVMSG and NOTICE lines seen (both directions).
     pub fn privmsg_count(&self) -> u64 {
         self.privmsgs
+    }
+
+    /// A logged text field, cut to the field cap.
+    fn field(&mut self, ctx: &mut Ctx<'_>, b: &[u8]) -> String {
+        let mut t = text(b.get(..self.max_field).unwrap_or(b));
+        self.cap_field(ctx, &mut t, b.len());
+        t
+    }
+
+    /// Cut `t` (`len` bytes before conversion) to the field cap; the
+    /// first cut of the connection is reported.
+    fn cap_field(&mut self, ctx: &mut Ctx<'_>, t: &mut String, len: usize) {
+        let cut = truncate_str(t, self.max_field) || len > self.max_field;
+        if cut && !self.field_cap_reported {
+            self.field_cap_reported = true;
+            ctx.weird(
+                "irc_field_too_long",
+                Some(format!("{len} bytes, cut to {}", self.max_field)),
+            );
+        }
     }
 
     fn log(&mut self, ctx: &mut Ctx<'_>) {
@@ -243,10 +279,11 @@ impl IrcAnalyzer {
             if orig {
                 let nick = words(line.params).next().unwrap_or_default();
                 let nick = nick.strip_prefix(b":").unwrap_or(nick);
+                let nick = self.field(ctx, nick);
                 self.session.command = Some("NICK".into());
-                self.session.value = Some(text(nick));
+                self.session.value = Some(nick.clone());
                 self.log(ctx);
-                self.session.nick = Some(text(nick));
+                self.session.nick = Some(nick);
             }
         } else if cmd.eq_ignore_ascii_case(b"USER") {
             self.session_ts = Some(ctx.ts);
@@ -261,10 +298,13 @@ impl IrcAnalyzer {
                     }
                 }
                 let real = real.strip_prefix(b":").unwrap_or(&real);
-                let user = get(0);
+                let user = self.field(ctx, parts.first().copied().unwrap_or_default());
+                let mut addl = format!("{} {} {}", get(1), get(2), text(real));
+                let addl_len = addl.len();
+                self.cap_field(ctx, &mut addl, addl_len);
                 self.session.command = Some("USER".into());
                 self.session.value = Some(user.clone());
-                self.session.addl = Some(format!("{} {} {}", get(1), get(2), text(real)));
+                self.session.addl = Some(addl);
                 self.log(ctx);
                 self.session.user = Some(user);
             }
@@ -277,18 +317,35 @@ impl IrcAnalyzer {
                 let chans = chans.strip_prefix(b":").unwrap_or(chans);
                 let keys = w.next().unwrap_or_default();
                 let mut keys = keys.split(|&c| c == b',');
+                let (mut logged, mut dropped) = (0usize, 0usize);
                 for ch in chans.split(|&c| c == b',') {
                     let key = keys.next().unwrap_or_default();
                     if ch.is_empty() {
                         continue;
                     }
-                    self.session.value = Some(text(ch));
-                    self.session.addl = Some(if key.is_empty() {
+                    if logged >= self.max_join {
+                        dropped += 1;
+                        continue;
+                    }
+                    logged += 1;
+                    let value = self.field(ctx, ch);
+                    let addl = if key.is_empty() {
                         String::new()
                     } else {
-                        format!(" with channel key: '{}'", text(key))
-                    });
+                        let mut a = format!(" with channel key: '{}'", text(key));
+                        let len = a.len();
+                        self.cap_field(ctx, &mut a, len);
+                        a
+                    };
+                    self.session.value = Some(value);
+                    self.session.addl = Some(addl);
                     self.log(ctx);
+                }
+                if dropped > 0 {
+                    ctx.weird(
+                        "irc_too_many_channels",
+                        Some(format!("{logged} logged, {dropped} not")),
+                    );
                 }
             }
         } else if cmd.eq_ignore_ascii_case(b"PRIVMSG") || cmd.eq_ignore_ascii_case(b"NOTICE") {
@@ -335,7 +392,7 @@ impl IrcAnalyzer {
         let size = rest.first().and_then(|s| num(s));
         let mut row = self.session.clone();
         row.command = Some("DCC".into());
-        row.dcc_file_name = Some(text(name));
+        row.dcc_file_name = Some(self.field(ctx, name));
         row.dcc_file_size = size;
         row.meta = Some(ctx.meta());
         ctx.emit(Event::Irc(row));

@@ -93,6 +93,21 @@ pub struct ProtoConfig {
     pub tls_max_record_bytes: usize,
     /// Largest DNS-over-TCP message. Default 65535.
     pub dns_max_tcp_message: usize,
+    /// Most answers kept per DNS message; the rest are counted and
+    /// dropped (weird `DNS_too_many_answers`). Default 100.
+    pub dns_max_answers: usize,
+    /// Longest rendering of one DNS answer (a TXT record can render to
+    /// ~256 KiB); longer ones are cut (weird `DNS_answer_too_long`).
+    /// Default 1024 bytes.
+    pub dns_max_answer_bytes: usize,
+    /// Most `irc.log` rows written for one `JOIN` line (one per channel);
+    /// the remaining channels are counted (weird `irc_too_many_channels`).
+    /// Default 16.
+    pub irc_max_join_channels: usize,
+    /// Longest nick, user, value, addl or DCC file name an IRC session
+    /// keeps (every row copies them); longer ones are cut (weird
+    /// `irc_field_too_long`, once per connection). Default 512 bytes.
+    pub irc_max_field_bytes: usize,
 }
 
 impl Default for ProtoConfig {
@@ -106,6 +121,10 @@ impl Default for ProtoConfig {
             max_pending: 64,
             tls_max_record_bytes: 64 * 1024,
             dns_max_tcp_message: 65535,
+            dns_max_answers: 100,
+            dns_max_answer_bytes: 1024,
+            irc_max_join_channels: 16,
+            irc_max_field_bytes: 512,
         }
     }
 }

@@ -7,7 +7,10 @@
 //! JA3/JA4 are logged.
 //!
 //! Line-based, both directions; lines are capped at
-//! [`ProtoConfig::max_line_bytes`]. Never panics.
+//! [`ProtoConfig::max_line_bytes`]: a longer line is reported
+//! (`line_too_long`) and dropped up to its newline, so its tail is never
+//! read as a command. After a gap, bytes up to the next newline are
+//! dropped too. Never panics.
 
 use crate::{Analyzer, Ctx, Dir, Probe, ProtoConfig, Status};
 
@@ -91,11 +94,20 @@ pub fn probe_imap(dir: Dir, data: &[u8]) -> Probe {
     }
 }
 
+/// Per-direction line assembly.
+#[derive(Default)]
+struct LineBuf {
+    buf: Vec<u8>,
+    /// Dropping the rest of an over-long line (or of the line a gap cut),
+    /// up to its newline.
+    skipping: bool,
+}
+
 /// Follows a POP3 or IMAP session until TLS starts.
 pub struct MailboxAnalyzer {
     kind: Mailbox,
     max_line: usize,
-    bufs: [Vec<u8>; 2],
+    bufs: [LineBuf; 2],
     /// The client asked for TLS (IMAP: with this tag).
     tls_requested: Option<Vec<u8>>,
     /// Login attempts seen in clear (POP3 `PASS`, IMAP `LOGIN`).
@@ -107,7 +119,7 @@ impl MailboxAnalyzer {
         MailboxAnalyzer {
             kind,
             max_line: config.max_line_bytes,
-            bufs: [Vec::new(), Vec::new()],
+            bufs: Default::default(),
             tls_requested: None,
             logins: 0,
         }
@@ -174,7 +186,18 @@ impl Analyzer for MailboxAnalyzer {
         while !rest.is_empty() {
             match memchr::memchr(b'\n', rest) {
                 Some(nl) => {
-                    let mut buf = std::mem::take(&mut self.bufs[i]);
+                    let lb = &mut self.bufs[i];
+                    if std::mem::take(&mut lb.skipping) {
+                        rest = &rest[nl + 1..];
+                        continue;
+                    }
+                    if lb.buf.len() + nl > self.max_line {
+                        lb.buf.clear();
+                        ctx.weird("line_too_long", Some(self.service().to_string()));
+                        rest = &rest[nl + 1..];
+                        continue;
+                    }
+                    let mut buf = std::mem::take(&mut lb.buf);
                     let st = if buf.is_empty() {
                         self.line(dir, &rest[..nl])
                     } else {
@@ -183,18 +206,22 @@ impl Analyzer for MailboxAnalyzer {
                         buf.clear();
                         st
                     };
-                    self.bufs[i] = buf;
+                    self.bufs[i].buf = buf;
                     rest = &rest[nl + 1..];
                     if st != Status::Continue {
                         return st;
                     }
                 }
                 None => {
-                    if self.bufs[i].len() + rest.len() > self.max_line {
+                    let lb = &mut self.bufs[i];
+                    if lb.skipping {
+                        // Still inside a dropped line.
+                    } else if lb.buf.len() + rest.len() > self.max_line {
+                        lb.buf.clear();
+                        lb.skipping = true;
                         ctx.weird("line_too_long", Some(self.service().to_string()));
-                        self.bufs[i].clear();
                     } else {
-                        self.bufs[i].extend_from_slice(rest);
+                        lb.buf.extend_from_slice(rest);
                     }
                     rest = &[];
                 }
@@ -204,7 +231,11 @@ impl Analyzer for MailboxAnalyzer {
     }
 
     fn gap(&mut self, _ctx: &mut Ctx<'_>, dir: Dir, _len: u64) -> Status {
-        self.bufs[usize::from(dir == Dir::Resp)].clear();
+        // Where the next line starts is unknown: resynchronise after the
+        // next newline.
+        let lb = &mut self.bufs[usize::from(dir == Dir::Resp)];
+        lb.buf.clear();
+        lb.skipping = true;
         Status::Continue
     }
 
@@ -218,11 +249,19 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     fn feed(an: &mut MailboxAnalyzer, script: &[(Dir, &[u8])]) -> Vec<Status> {
+        feed_weirds(an, script).0
+    }
+
+    /// Statuses of each call, and the weirds reported.
+    fn feed_weirds(
+        an: &mut MailboxAnalyzer,
+        script: &[(Dir, &[u8])],
+    ) -> (Vec<Status>, Vec<String>) {
         let cfg = ProtoConfig::default();
         let mut sink: Vec<Event> = Vec::new();
         let mut exp = Vec::new();
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        script
+        let st = script
             .iter()
             .map(|(d, b)| {
                 let mut ctx = Ctx {
@@ -241,7 +280,74 @@ mod tests {
                 };
                 an.data(&mut ctx, *d, b)
             })
-            .collect()
+            .collect();
+        let weirds = sink
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Weird(w) => Some(w.name),
+                _ => None,
+            })
+            .collect();
+        (st, weirds)
+    }
+
+    /// Review finding: after `line_too_long` the buffer was cleared and the
+    /// tail of the long line was later read as a line of its own, so a
+    /// tail of `STLS` asked for TLS.
+    #[test]
+    fn mailbox_long_line_tail_is_not_a_command() {
+        use Status::{Continue, StartTls};
+        let cfg = ProtoConfig {
+            max_line_bytes: 64,
+            ..ProtoConfig::default()
+        };
+        let long = [b'A'; 100];
+        let mut an = MailboxAnalyzer::new(Mailbox::Pop3, &cfg);
+        let (st, weirds) = feed_weirds(
+            &mut an,
+            &[
+                (Dir::Resp, b"+OK ready\r\n"),
+                (Dir::Orig, &long),
+                (Dir::Orig, b"STLS\r\n"),
+                (Dir::Resp, b"+OK Begin TLS\r\n"),
+                // A real STLS on a line of its own still works.
+                (Dir::Orig, b"STLS\r\n"),
+                (Dir::Resp, b"+OK Begin TLS\r\n"),
+            ],
+        );
+        assert_eq!(
+            st,
+            [Continue, Continue, Continue, Continue, Continue, StartTls]
+        );
+        assert_eq!(weirds, ["line_too_long"]);
+
+        // The same, one byte per call: one weird, not one per byte.
+        let mut an = MailboxAnalyzer::new(Mailbox::Pop3, &cfg);
+        let mut script: Vec<(Dir, &[u8])> = long.chunks(1).map(|c| (Dir::Orig, c)).collect();
+        script.push((Dir::Orig, b"STLS\r\n"));
+        script.push((Dir::Resp, b"+OK Begin TLS\r\n"));
+        let (st, weirds) = feed_weirds(&mut an, &script);
+        assert!(st.iter().all(|s| *s == Continue));
+        assert_eq!(weirds, ["line_too_long"]);
+
+        // IMAP: a tagged STARTTLS as the tail, and an over-long line that
+        // ends in the same call.
+        let mut an = MailboxAnalyzer::new(Mailbox::Imap, &cfg);
+        let mut whole = long.to_vec();
+        whole.extend_from_slice(b" a2 STARTTLS\r\n");
+        let (st, weirds) = feed_weirds(
+            &mut an,
+            &[
+                (Dir::Resp, b"* OK ready\r\n"),
+                (Dir::Orig, &long),
+                (Dir::Orig, b"a1 STARTTLS\r\n"),
+                (Dir::Resp, b"a1 OK Begin TLS negotiation now\r\n"),
+                (Dir::Orig, &whole),
+                (Dir::Resp, b"a2 OK Begin TLS negotiation now\r\n"),
+            ],
+        );
+        assert!(st.iter().all(|s| *s == Continue), "{st:?}");
+        assert_eq!(weirds, ["line_too_long", "line_too_long"]);
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //! lengths read from the wire (`BDAT`) use checked arithmetic, and every
 //! buffer is capped.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
 
 use botscope_event::{CarvedMessage, Event, Smtp, Ts};
@@ -147,6 +147,16 @@ struct Lines {
     skip: bool,
 }
 
+/// The distinct values already in the row's `rcptto`, `to` and `cc`, so
+/// that de-duplication is one hash lookup, not a scan of up to 1,024
+/// strings as long as a line (or a header).
+#[derive(Default)]
+struct SeenAddrs {
+    rcpt: HashSet<String>,
+    to: HashSet<String>,
+    cc: HashSet<String>,
+}
+
 /// A message being carved.
 struct Message {
     ts: Ts,
@@ -168,6 +178,8 @@ pub struct SmtpAnalyzer {
     /// Row being filled, and when it was started.
     cur: Smtp,
     cur_ts: Option<Ts>,
+    /// What `cur`'s address lists hold.
+    seen: SeenAddrs,
     received_ips: Vec<IpAddr>,
     activity: bool,
     messages: u32,
@@ -205,6 +217,7 @@ impl SmtpAnalyzer {
                 ..Smtp::default()
             },
             cur_ts: None,
+            seen: SeenAddrs::default(),
             received_ips: Vec::new(),
             activity: false,
             messages: 0,
@@ -437,14 +450,15 @@ impl SmtpAnalyzer {
             b"RCPT" if starts_with_ci(arg, b"TO:") => {
                 for a in extract_email_addrs(arg) {
                     let a = a.replace("ORCPT=rfc822;", "").replace("ORCPT=rfc822", "");
-                    if !self.cur.rcptto.contains(&a) {
-                        if self.cur.rcptto.len() < MAX_RCPT {
-                            self.cur.rcptto.push(a);
-                        } else {
-                            ctx.weird("smtp_too_many_recipients", Some(MAX_RCPT.to_string()));
-                            break;
-                        }
+                    if self.seen.rcpt.contains(&a) {
+                        continue;
                     }
+                    if self.cur.rcptto.len() >= MAX_RCPT {
+                        ctx.weird("smtp_too_many_recipients", Some(MAX_RCPT.to_string()));
+                        break;
+                    }
+                    self.seen.rcpt.insert(a.clone());
+                    self.cur.rcptto.push(a);
                 }
                 self.activity = true;
                 Cmd::Other
@@ -601,6 +615,7 @@ impl SmtpAnalyzer {
                         line_start: true,
                         dot: DotState::None,
                     };
+                    self.partial_line_to_message(ctx);
                 }
             }
             Cmd::EndOfData | Cmd::Bdat { last: true } => {
@@ -635,6 +650,33 @@ impl SmtpAnalyzer {
     }
 
     // -- message carving ----------------------------------------------------
+
+    /// The 354 arrived while part of a client line was buffered: those
+    /// bytes were sent after `DATA`, so they start the message (at a line
+    /// start), not a command.
+    fn partial_line_to_message(&mut self, ctx: &mut Ctx<'_>) {
+        if self.orig.buf.is_empty() {
+            return;
+        }
+        let buf = std::mem::take(&mut self.orig.buf);
+        self.orig.overflow = false;
+        let mut rest = buf.as_slice();
+        while !rest.is_empty() {
+            // The buffer holds no newline, so the message takes it all;
+            // stay correct should that change.
+            let used = if self.client == Client::Commands {
+                self.line_bytes(ctx, Dir::Orig, rest)
+            } else {
+                self.message_bytes(ctx, rest)
+            };
+            rest = rest.get(used..).unwrap_or_default();
+        }
+        if self.orig.buf.is_empty() {
+            let mut buf = buf;
+            buf.clear();
+            self.orig.buf = buf;
+        }
+    }
 
     fn start_message(&mut self, ctx: &mut Ctx<'_>) {
         self.msg = Some(Message {
@@ -852,9 +894,9 @@ impl SmtpAnalyzer {
         } else if is("date") {
             self.cur.date = Some(v());
         } else if is("to") {
-            add_addrs(&mut self.cur.to, value);
+            add_addrs(&mut self.cur.to, &mut self.seen.to, value);
         } else if is("cc") {
-            add_addrs(&mut self.cur.cc, value);
+            add_addrs(&mut self.cur.cc, &mut self.seen.cc, value);
         } else if is("x-originating-ip") {
             if let Some(&ip) = extract_ips(value).first() {
                 self.cur.x_originating_ip = Some(ip);
@@ -888,6 +930,7 @@ impl SmtpAnalyzer {
         row.pipelined = self.pipelined;
         row.auth_user = self.auth_user.clone();
         row.message_file = None;
+        self.seen = SeenAddrs::default();
         // Zeek: trans_depth is fixed when the row starts.
         self.cur = Smtp {
             trans_depth: self.messages.saturating_add(1),
@@ -979,6 +1022,11 @@ fn looks_like_header(line: &[u8]) -> bool {
 
 /// Zeek's `extract_email_addrs_vec`: `local@domain` tokens delimited by
 /// `<`, `,`, `:`, blanks on the left and `>`, `,`, `;`, blanks on the right.
+///
+/// Linear in `s`: the scan left from an `@` stops at the previous `@`, and
+/// the scan right only runs when the local part is valid, after which the
+/// search resumes at the end of the match (or right after the `@` when
+/// the domain is empty, having looked at one byte).
 fn extract_email_addrs(s: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut from = 0;
@@ -991,16 +1039,20 @@ fn extract_email_addrs(s: &[u8]) -> Vec<String> {
                 Some(_) => start -= 1,
             }
         }
-        let left_ok =
-            start == 0 || matches!(s.get(start - 1), Some(b'<' | b',' | b':' | b' ' | b'\t'));
-        let mut end = at + 1;
-        while let Some(&b) = s.get(end) {
-            if matches!(b, b'>' | b',' | b';' | b' ' | b'\t') {
-                break;
-            }
-            end += 1;
+        let left_ok = start < at
+            && (start == 0 || matches!(s.get(start - 1), Some(b'<' | b',' | b':' | b' ' | b'\t')));
+        if !left_ok {
+            from = at + 1;
+            continue;
         }
-        if left_ok && start < at && end > at + 1 {
+        let end = s
+            .get(at + 1..)
+            .and_then(|r| {
+                r.iter()
+                    .position(|b| matches!(b, b'>' | b',' | b';' | b' ' | b'\t'))
+            })
+            .map_or(s.len(), |p| at + 1 + p);
+        if end > at + 1 {
             if let Some(addr) = s.get(start..end) {
                 out.push(bytes_to_string(addr));
             }
@@ -1016,31 +1068,32 @@ fn extract_email_addrs(s: &[u8]) -> Vec<String> {
 }
 
 /// Zeek's `split_mime_email_addresses`: split on commas outside double
-/// quotes, trim, keep distinct values.
-fn add_addrs(set: &mut Vec<String>, value: &[u8]) {
+/// quotes, trim, keep distinct values (`seen` holds what `list` holds).
+fn add_addrs(list: &mut Vec<String>, seen: &mut HashSet<String>, value: &[u8]) {
     let mut in_quote = false;
     let mut start = 0;
-    let push = |set: &mut Vec<String>, part: &[u8]| {
+    let mut push = |part: &[u8]| {
         let p = trim_blank(part);
-        if p.is_empty() || set.len() >= MAX_ADDRS {
+        if p.is_empty() || list.len() >= MAX_ADDRS {
             return;
         }
         let s = bytes_to_string(p);
-        if !set.contains(&s) {
-            set.push(s);
+        if !seen.contains(&s) {
+            seen.insert(s.clone());
+            list.push(s);
         }
     };
     for (i, &b) in value.iter().enumerate() {
         match b {
             b'"' => in_quote = !in_quote,
             b',' if !in_quote => {
-                push(set, value.get(start..i).unwrap_or_default());
+                push(value.get(start..i).unwrap_or_default());
                 start = i + 1;
             }
             _ => {}
         }
     }
-    push(set, value.get(start..).unwrap_or_default());
+    push(value.get(start..).unwrap_or_default());
 }
 
 /// IP addresses mentioned in a header value, in order.
@@ -1146,9 +1199,11 @@ mod tests {
 
     #[test]
     fn address_lists() {
-        let mut v = Vec::new();
-        add_addrs(&mut v, b"\"Doe, John\" <j@d>, a@b ,a@b,, c@d");
+        let (mut v, mut seen) = (Vec::new(), HashSet::new());
+        add_addrs(&mut v, &mut seen, b"\"Doe, John\" <j@d>, a@b ,a@b,, c@d");
         assert_eq!(v, ["\"Doe, John\" <j@d>", "a@b", "c@d"]);
+        add_addrs(&mut v, &mut seen, b"c@d, e@f");
+        assert_eq!(v, ["\"Doe, John\" <j@d>", "a@b", "c@d", "e@f"]);
     }
 
     #[test]

@@ -494,37 +494,72 @@ impl TlsAnalyzer {
         self.sides[usize::from(!dir.is_orig())].ccs
     }
 
+    /// One handshake record body. Messages spanning records are buffered
+    /// in `Side::hs`; each byte is copied there once, and the buffer is
+    /// parsed again only once the length its first message announced has
+    /// arrived, so tiny records cost linear time.
     fn handshake_record(&mut self, ctx: &mut Ctx<'_>, dir: Dir, body: &[u8]) {
         let si = usize::from(!dir.is_orig());
-        if self.sides[si].hs_dead {
+        let max = self.max_record;
+        let side = &mut self.sides[si];
+        if side.hs_dead {
             return;
         }
-        let mut hs = std::mem::take(&mut self.sides[si].hs);
-        let input: &[u8] = if hs.is_empty() {
-            body
-        } else {
-            hs.extend_from_slice(body);
-            &hs
+        if side.hs.is_empty() {
+            let used = self.handshake_messages(ctx, dir, body);
+            let side = &mut self.sides[si];
+            if !side.hs_dead {
+                side.hs
+                    .extend_from_slice(body.get(used..).unwrap_or_default());
+            }
+            return;
+        }
+        side.hs.extend_from_slice(body);
+        let need = match *side.hs.as_slice() {
+            [_, a, b, c, ..] => {
+                let len = (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c);
+                // Over the cap: parse now, which reports it.
+                if len > max {
+                    0
+                } else {
+                    4 + len
+                }
+            }
+            _ => 4,
         };
-        let mut rest = input;
-        while let [t, a, b, c, ..] = *rest {
+        if side.hs.len() < need {
+            return;
+        }
+        let hs = std::mem::take(&mut side.hs);
+        let used = self.handshake_messages(ctx, dir, &hs);
+        let side = &mut self.sides[si];
+        if !side.hs_dead {
+            let mut hs = hs;
+            // Only the consumed prefix goes; what stays is at most what
+            // this record added.
+            hs.drain(..used.min(hs.len()));
+            side.hs = hs;
+        }
+    }
+
+    /// Handle the whole handshake messages at the start of `input`;
+    /// returns how many bytes they took.
+    fn handshake_messages(&mut self, ctx: &mut Ctx<'_>, dir: Dir, input: &[u8]) -> usize {
+        let mut pos = 0;
+        while let Some(&[t, a, b, c]) = input.get(pos..).and_then(|r| r.get(..4)) {
             let len = (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c);
             if len > self.max_record {
                 ctx.weird("SSL_handshake_too_large", Some(len.to_string()));
-                self.sides[si].hs_dead = true;
-                rest = &[];
-                break;
+                self.sides[usize::from(!dir.is_orig())].hs_dead = true;
+                return input.len();
             }
-            let Some(msg) = rest.get(4..4 + len) else {
+            let Some(msg) = input.get(pos + 4..pos + 4 + len) else {
                 break;
             };
-            rest = &rest[4 + len..];
+            pos += 4 + len;
             self.handshake(ctx, dir, t, msg);
         }
-        let leftover = rest.to_vec();
-        hs.clear();
-        hs.extend_from_slice(&leftover);
-        self.sides[si].hs = hs;
+        pos
     }
 
     fn handshake(&mut self, ctx: &mut Ctx<'_>, dir: Dir, t: u8, msg: &[u8]) {

@@ -78,6 +78,17 @@ pub fn mime_from_magic(data: &[u8]) -> Option<&'static str> {
     None
 }
 
+/// Cut `s` to at most `max` bytes (at a character boundary). `true` when
+/// something was cut.
+pub(crate) fn truncate_str(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let end = s.floor_char_boundary(max);
+    s.truncate(end);
+    true
+}
+
 fn trim_ascii_start(mut d: &[u8]) -> &[u8] {
     while let [first, rest @ ..] = d {
         if first.is_ascii_whitespace() {
@@ -119,5 +130,15 @@ mod tests {
         );
         assert_eq!(mime_from_magic(b"\x00\x01\x02\x03\x04"), None);
         assert_eq!(mime_from_magic(b""), None);
+    }
+
+    #[test]
+    fn truncate_at_char_boundary() {
+        let mut s = "aé".to_string();
+        assert!(truncate_str(&mut s, 2));
+        assert_eq!(s, "a");
+        let mut s = "abc".to_string();
+        assert!(!truncate_str(&mut s, 3));
+        assert_eq!(s, "abc");
     }
 }

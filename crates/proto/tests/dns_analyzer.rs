@@ -319,6 +319,77 @@ fn answer_renderings() {
     assert!(r[0].aa && r[0].ra);
 }
 
+/// Review finding: one 65,533-byte reply of 14-byte pointer RRs gave
+/// 4,662 answers of ~1,000 characters each (4.7 MB of text per row, and
+/// 64 such rows may wait per flow). Answers are capped in number and in
+/// rendered length, and both caps are reported.
+#[test]
+fn dns_answers_capped_in_number_and_length() {
+    // A question whose name renders to ~1,000 characters (bytes 0x01
+    // are written `\x01`): 255 bytes on the wire.
+    let mut q = Vec::new();
+    for len in [63u8, 63, 63, 61] {
+        q.push(len);
+        q.extend_from_slice(&vec![1u8; usize::from(len)]);
+    }
+    q.extend_from_slice(b"\x00\x00\x0c\x00\x01");
+    let mut body = q.clone();
+    // A TXT answer rendering to more than 1,024 bytes.
+    let mut txt = vec![255u8];
+    txt.extend_from_slice(&[1u8; 255]);
+    body.extend_from_slice(b"\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x05");
+    body.extend_from_slice(&(txt.len() as u16).to_be_bytes());
+    body.extend_from_slice(&txt);
+    // Then PTR answers pointing at the long name, 14 bytes each, up to a
+    // UDP message of 65,533 bytes.
+    let ptr = b"\xc0\x0c\x00\x0c\x00\x01\x00\x00\x00\x05\x00\x02\xc0\x0c";
+    let mut n = 1u16;
+    while 12 + body.len() + ptr.len() <= 65_533 {
+        body.extend_from_slice(ptr);
+        n += 1;
+    }
+    let m = msg(9, 0x8180, [1, n, 0, 0], &body);
+    assert!(m.len() > 65_000 && n > 4_000);
+    let cfg = ProtoConfig::default();
+    let mut an = DnsAnalyzer::new_udp(&cfg);
+    let r = run(&mut an, &[(Ts(1), Dir::Resp, m.clone())], None, &cfg);
+    let d = rows(&r);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].answers.len(), 100, "at most dns_max_answers");
+    assert_eq!(d[0].ttls.len(), 100);
+    assert!(d[0].answers[0].starts_with("TXT 255 \\x01"));
+    assert_eq!(d[0].answers[0].len(), 1024, "cut to dns_max_answer_bytes");
+    assert!(d[0].answers[1].len() > 900, "PTR answers are kept whole");
+    let text: usize = d[0].answers.iter().map(String::len).sum();
+    assert!(text <= 100 * 1024, "{text} bytes of answers");
+    let mut w = r.weirds();
+    w.sort();
+    assert_eq!(w, ["DNS_answer_too_long", "DNS_too_many_answers"]);
+    assert_eq!(an.answers_dropped(), u64::from(n) - 100);
+    assert_eq!(an.answers_cut(), 1);
+    // The same caps hold for the message parser on its own, and smaller
+    // caps from the config are honoured.
+    let p = dns::parse_message(&m);
+    assert_eq!(
+        (p.answers.len(), p.answers_dropped),
+        (100, usize::from(n) - 100)
+    );
+    let small = ProtoConfig {
+        dns_max_answers: 3,
+        dns_max_answer_bytes: 10,
+        ..ProtoConfig::default()
+    };
+    let r = run(
+        &mut DnsAnalyzer::new_udp(&small),
+        &[(Ts(1), Dir::Resp, m)],
+        None,
+        &small,
+    );
+    let d = rows(&r);
+    assert_eq!(d[0].answers.len(), 3);
+    assert!(d[0].answers.iter().all(|a| a.len() == 10));
+}
+
 #[test]
 fn malformed_messages_still_log_what_was_read() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![

@@ -113,6 +113,38 @@ fn deflate_zlib_and_raw_are_both_accepted() {
     }
 }
 
+/// Review finding: a chunked `deflate` response whose first chunk is one
+/// byte was guessed to be raw deflate (a zlib header needs two bytes), so
+/// the zlib body failed to decode and was counted as wire bytes.
+#[test]
+fn deflate_first_chunk_of_one_byte() {
+    let page = b"hello deflate world ".repeat(20);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&page).unwrap();
+    let zlib = z.finish().unwrap();
+    let mut r = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    r.write_all(&page).unwrap();
+    let raw = r.finish().unwrap();
+    for body in [zlib, raw] {
+        let mut resp =
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .to_vec();
+        for chunk in [&body[..1], &body[1..2], &body[2..]] {
+            resp.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            resp.extend_from_slice(chunk);
+            resp.extend_from_slice(b"\r\n");
+        }
+        resp.extend_from_slice(b"0\r\n\r\n");
+        let (rows, weirds) = run(
+            &ProtoConfig::default(),
+            &[(Dir::Orig, REQ.to_vec()), (Dir::Resp, resp)],
+        );
+        assert!(weirds.is_empty(), "{weirds:?}");
+        assert_eq!(rows[0].response_body_len, page.len() as u64);
+        assert!(rows[0].resp_body_prefix.starts_with(b"hello deflate"));
+    }
+}
+
 #[test]
 fn decompression_bomb_is_capped() {
     let bomb = gzip(&vec![0u8; 8 << 20]);

@@ -178,6 +178,90 @@ fn bot_channel_key_is_logged() {
     assert_eq!(rows[2].addl.as_deref(), Some(" with channel key: 'l03dx'"));
 }
 
+/// Review finding: 48 KB of input (a 16 KB NICK, a 16 KB USER and
+/// `JOIN a,a,a,...` of 16 KB) gave 7,992 rows that each copied the whole
+/// session (192 MB). Rows per JOIN and the session's text fields are
+/// capped; the DCC row, a copy of the session too, obeys the same caps.
+#[test]
+fn irc_join_fan_out_and_session_fields_capped() {
+    let cfg = ProtoConfig::default();
+    let mut nick = b"NICK ".to_vec();
+    nick.extend(std::iter::repeat_n(b'n', 16_000));
+    nick.extend_from_slice(b"\r\n");
+    let mut user = b"USER ".to_vec();
+    user.extend(std::iter::repeat_n(b'u', 8_000));
+    user.extend_from_slice(b" h s :");
+    user.extend(std::iter::repeat_n(b'r', 8_000));
+    user.extend_from_slice(b"\r\n");
+    let mut join = b"JOIN a".to_vec();
+    while join.len() < 16_000 {
+        join.extend_from_slice(b",a");
+    }
+    join.extend_from_slice(b"\r\n");
+    let mut dcc = b"PRIVMSG x :\x01DCC SEND ".to_vec();
+    dcc.extend(std::iter::repeat_n(b'f', 10_000));
+    dcc.extend_from_slice(b" 16909060 5000 10\x01\r\n");
+    let segs = vec![
+        (Ts(1), Dir::Orig, nick),
+        (Ts(2), Dir::Orig, user),
+        (Ts(3), Dir::Orig, join),
+        (Ts(4), Dir::Orig, dcc),
+    ];
+    for chunk in [None, Some(997)] {
+        let r = run(&mut IrcAnalyzer::new(&cfg), &segs, chunk, &cfg);
+        let rows = irc_rows(&r);
+        let cmds: Vec<_> = rows.iter().map(|r| r.command.clone().unwrap()).collect();
+        let mut want = vec!["NICK", "USER"];
+        want.extend(["JOIN"; 16]);
+        want.push("DCC");
+        assert_eq!(cmds, want, "{chunk:?}");
+        for row in &rows {
+            for f in [
+                &row.nick,
+                &row.user,
+                &row.value,
+                &row.addl,
+                &row.dcc_file_name,
+            ] {
+                assert!(f.as_ref().is_none_or(|f| f.len() <= 512), "{chunk:?}");
+            }
+        }
+        assert_eq!(rows[1].nick.as_deref().map(str::len), Some(512));
+        assert_eq!(rows[18].dcc_file_name.as_deref().map(str::len), Some(512));
+        assert_eq!(r.expectations.len(), 1);
+        assert_eq!(
+            r.weirds(),
+            vec!["irc_field_too_long", "irc_too_many_channels"],
+            "{chunk:?}"
+        );
+    }
+    // Smaller caps from the config are honoured.
+    let small = ProtoConfig {
+        irc_max_join_channels: 2,
+        irc_max_field_bytes: 4,
+        ..ProtoConfig::default()
+    };
+    let r = run(
+        &mut IrcAnalyzer::new(&small),
+        &[(
+            Ts(1),
+            Dir::Orig,
+            b"NICK abcdef\r\nJOIN #a,#b,#c k1\r\n".to_vec(),
+        )],
+        None,
+        &small,
+    );
+    let keys: Vec<_> = irc_rows(&r).iter().map(key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            row(None, None, "NICK", "abcd", None),
+            row(Some("abcd"), None, "JOIN", "#a", Some(" wit")),
+            row(Some("abcd"), None, "JOIN", "#b", Some("")),
+        ]
+    );
+}
+
 #[test]
 fn starttls() {
     let segs = vectors("irc/starttls.txt");
