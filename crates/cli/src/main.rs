@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod logs;
+mod sim;
 
 /// Exit status when every input was read completely.
 pub const EXIT_OK: u8 = 0;
@@ -33,6 +34,28 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Run the whole pipeline on a simulated winter of 2010-11 (Rustock,
+    /// Lethic, Xarvester, Cutwail, Grum, Bagle) and print what it finds.
+    #[command(after_help = "\
+Examples:
+  botscope demo                      # writes ./botscope-demo/ (world/ and logs/)
+  botscope demo --out /tmp/demo --seed 7
+
+It simulates the winter's spam-trap mail and a week of sandbox captures around
+Christmas 2010, decodes every capture, and prints the decoded services, the HTTP
+hosts and Referers, and the simulated world's ground truth (family shares per
+month, scripted events).")]
+    Demo(DemoArgs),
+    /// Generate a labelled botnet world: trap mail (mbox per day), sandbox
+    /// captures (pcap per family per day) and ground truth (CSV).
+    #[command(after_help = "\
+Examples:
+  botscope simulate --scenario winter-2010 --seed 1 --out world/
+  botscope simulate --scenario winter-2010 --seed 1 --out world/ --from 2010-12-20 --to 2010-12-31
+  botscope simulate --scenario my-world.toml --seed 3 --scale 20 --out big/ --no-mail   # benchmark captures
+
+Scenario files are TOML; docs/scenario.md describes every field.")]
+    Simulate(SimulateArgs),
     /// Decode captures into Zeek-compatible logs (conn, http, smtp, dns,
     /// ssl, irc, weird) and carve SMTP messages into mail/.
     #[command(after_help = "\
@@ -69,6 +92,50 @@ pub struct LogsArgs {
     pub inputs: Vec<PathBuf>,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct SimulateArgs {
+    /// Built-in scenario name (`winter-2010`) or a scenario file.
+    #[arg(long, default_value = "winter-2010")]
+    pub scenario: String,
+    /// Seed: the same seed gives byte-identical output.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output folder (mail/, pcap/, truth/).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Multiply every volume (messages, connections) by this factor.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// First day (YYYY-MM-DD); default: the scenario's start.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day (YYYY-MM-DD); default: the scenario's end.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Do not write sandbox captures.
+    #[arg(long)]
+    pub no_pcaps: bool,
+    /// Do not write trap mail.
+    #[arg(long)]
+    pub no_mail: bool,
+    /// No summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Output folder.
+    #[arg(long, short, default_value = "botscope-demo")]
+    pub out: PathBuf,
+    /// Seed of the simulated world.
+    #[arg(long, default_value_t = 2010)]
+    pub seed: u64,
+    /// Volume factor of the simulated world.
+    #[arg(long, default_value_t = 0.2)]
+    pub scale: f64,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Format {
     Zeek,
@@ -86,6 +153,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.cmd {
         Cmd::Logs(args) => logs::run(&args, std::io::stderr().is_terminal()),
+        Cmd::Simulate(args) => sim::simulate(&args),
+        Cmd::Demo(args) => sim::demo(&args, std::io::stderr().is_terminal()),
     };
     match result.context("botscope") {
         Ok(code) => ExitCode::from(code),

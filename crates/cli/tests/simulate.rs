@@ -1,0 +1,188 @@
+//! `botscope simulate` and `botscope demo` end to end: the world is made,
+//! decoded by `botscope logs`, and the decoded connections are the
+//! simulator's ground truth.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{botscope, read_tsv, temp_dir};
+
+fn simulate(out: &Path, extra: &[&str]) {
+    let o = botscope()
+        .args([
+            "simulate",
+            "--quiet",
+            "--scenario",
+            "winter-2010",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("run simulate");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn decoded_connections_are_the_ground_truth() {
+    let world = temp_dir("sim-world");
+    simulate(
+        &world,
+        &[
+            "--from",
+            "2010-12-23",
+            "--to",
+            "2010-12-24",
+            "--scale",
+            "0.3",
+        ],
+    );
+    let logs = temp_dir("sim-logs");
+    let o = botscope()
+        .args(["logs", "--quiet", "--out"])
+        .arg(&logs)
+        .arg(world.join("pcap"))
+        .output()
+        .expect("run logs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let conns: Vec<_> = read_tsv(&logs.join("conn.log"))
+        .into_iter()
+        .flatten()
+        .collect();
+    let ours: BTreeSet<String> = conns
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}>{}:{}/{}",
+                r["id.orig_h"], r["id.orig_p"], r["id.resp_h"], r["id.resp_p"], r["proto"]
+            )
+        })
+        .collect();
+    let truth = std::fs::read_to_string(world.join("truth/connections.csv")).expect("truth");
+    let mut lines = truth.lines();
+    let head: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).expect(n);
+    let (oh, op, rh, rp, pr, cl) = (
+        col("orig_h"),
+        col("orig_p"),
+        col("resp_h"),
+        col("resp_p"),
+        col("proto"),
+        col("class"),
+    );
+    let mut classes = BTreeSet::new();
+    let mut truth_set = BTreeSet::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        truth_set.insert(format!("{}:{}>{}:{}/{}", f[oh], f[op], f[rh], f[rp], f[pr]));
+        classes.insert(f[cl].to_string());
+    }
+    assert!(
+        truth_set.len() > 100,
+        "{} truth connections",
+        truth_set.len()
+    );
+    assert_eq!(
+        ours, truth_set,
+        "conn.log 5-tuples differ from truth/connections.csv"
+    );
+    for c in ["spam", "c2", "download", "click_fraud", "benign", "dns"] {
+        assert!(classes.contains(c), "no {c} connection in the truth");
+    }
+    // Every conn closed cleanly or was reset on purpose: nothing half-seen.
+    for r in &conns {
+        assert!(matches!(r["conn_state"].as_str(), "SF" | "RSTO"), "{:?}", r);
+    }
+}
+
+#[test]
+fn same_seed_same_world() {
+    let a = temp_dir("sim-a");
+    let b = temp_dir("sim-b");
+    for d in [&a, &b] {
+        simulate(
+            d,
+            &[
+                "--from",
+                "2010-12-31",
+                "--to",
+                "2010-12-31",
+                "--scale",
+                "0.2",
+            ],
+        );
+    }
+    for rel in [
+        "mail/2010-12-31.mbox",
+        "truth/messages.csv",
+        "truth/connections.csv",
+        "pcap/rustock/2010-12-31.pcap",
+    ] {
+        let x = std::fs::read(a.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let y = std::fs::read(b.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert!(x == y, "{rel} differs between two runs with the same seed");
+    }
+}
+
+#[test]
+fn demo_runs_and_shows_the_winter() {
+    let out = temp_dir("demo");
+    let o = botscope()
+        .args(["demo", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for want in [
+        "share of spam by family and month",
+        "2010-12",
+        "Rustock",
+        "silence",
+        "return",
+        "service",
+    ] {
+        assert!(
+            stdout.contains(want),
+            "demo output lacks {want:?}:\n{stdout}"
+        );
+    }
+    assert!(out.join("logs/conn.log").exists());
+    assert!(out.join("world/truth/messages.csv").exists());
+}
+
+#[test]
+fn bad_scenario_and_options_are_usage_errors() {
+    let out = temp_dir("sim-bad");
+    let o = botscope()
+        .args(["simulate", "--scenario", "no-such-world", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let o = botscope()
+        .args(["simulate", "--scale", "-1", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+}
