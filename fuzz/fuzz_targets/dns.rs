@@ -15,4 +15,7 @@ fuzz_target!(|data: &[u8]| {
         botscope_fuzz::drive(&mut an, rest, false);
     }
     let _ = dns::is_response(rest);
+    let _ = dns::parse_message(rest);
+    botscope_fuzz::probe_openings(rest, dns::probe);
+    botscope_fuzz::probe_openings(rest, dns::probe_tcp);
 });

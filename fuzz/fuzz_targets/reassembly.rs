@@ -5,7 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use botscope_event::{Conn, Dir, Ts};
-use botscope_flow::{ConnInfo, FlowConfig, FlowTable, L4View, PacketView, StreamHandler, TcpFlagBits, Verdict};
+use botscope_flow::{
+    ConnInfo, FlowConfig, FlowTable, L4View, PacketView, StreamHandler, TcpFlagBits, Verdict,
+};
 use libfuzzer_sys::fuzz_target;
 
 struct Count(u64);
@@ -37,9 +39,20 @@ fuzz_target!(|data: &[u8]| {
         let ack = u32::from_le_bytes([c[5], c[6], c[7], c[8]]);
         let flags = TcpFlagBits(c[9]);
         let len = usize::from(c[10]);
-        let wire = if c[11] & 1 == 1 { len as u32 + u32::from(c[11]) } else { len as u32 };
-        let (a, b) = (IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)), IpAddr::V4(Ipv4Addr::new(2, 2, 2, 2)));
-        let (src, dst, sp, dp) = if from_client { (a, b, port, 80) } else { (b, a, 80, port) };
+        let wire = if c[11] & 1 == 1 {
+            len as u32 + u32::from(c[11])
+        } else {
+            len as u32
+        };
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)),
+            IpAddr::V4(Ipv4Addr::new(2, 2, 2, 2)),
+        );
+        let (src, dst, sp, dp) = if from_client {
+            (a, b, port, 80)
+        } else {
+            (b, a, 80, port)
+        };
         t.process(&PacketView {
             ts: Ts(i as i64 * (i64::from(c[11]) << 16)),
             src,

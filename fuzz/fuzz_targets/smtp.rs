@@ -6,4 +6,5 @@ fuzz_target!(|data: &[u8]| {
     let cfg = ProtoConfig::default();
     let mut an = smtp::SmtpAnalyzer::new(&cfg);
     botscope_fuzz::drive(&mut an, data, false);
+    botscope_fuzz::probe_openings(data, smtp::probe);
 });

@@ -5,6 +5,38 @@ use std::net::{IpAddr, Ipv4Addr};
 use botscope_event::{ConnId, Dir, Event, Transport, Ts, Uid};
 use botscope_proto::{Analyzer, Ctx, Expectation, ProtoConfig};
 
+/// The bytes of each direction's data chunks in `data` (harness format of
+/// [`drive`]), at most `cap` bytes each: what a protocol probe would see
+/// at the start of a connection.
+pub fn openings(data: &[u8], cap: usize) -> (Vec<u8>, Vec<u8>) {
+    let (mut orig, mut resp) = (Vec::new(), Vec::new());
+    let mut rest = data;
+    while let [ctl, len, tail @ ..] = rest {
+        if ctl & 2 != 0 {
+            rest = tail;
+            continue;
+        }
+        let take = usize::from(*len).min(tail.len());
+        let side = if ctl & 1 == 0 { &mut orig } else { &mut resp };
+        let room = cap.saturating_sub(side.len());
+        side.extend_from_slice(&tail[..take.min(room)]);
+        rest = &tail[take..];
+    }
+    (orig, resp)
+}
+
+/// Ask `probe` about both openings of `data` and their short prefixes,
+/// as the engine does while bytes trickle in.
+pub fn probe_openings(data: &[u8], probe: impl Fn(Dir, &[u8]) -> botscope_proto::Probe) {
+    let (orig, resp) = openings(data, 1024);
+    for (dir, bytes) in [(Dir::Orig, &orig), (Dir::Resp, &resp)] {
+        for n in 0..bytes.len().min(32) {
+            let _ = probe(dir, &bytes[..n]);
+        }
+        let _ = probe(dir, bytes);
+    }
+}
+
 /// Feed `data` to an analyzer as a conversation: each chunk is
 /// `[dir/gap byte][len byte][len bytes]`. Bit 0 of the first byte picks
 /// the direction, bit 1 makes it a gap of `len` bytes instead.
