@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -44,8 +44,33 @@ fn weight(ev: &Event) -> usize {
     }
 }
 
+/// Carved messages, written by the decoding workers themselves: they
+/// need no ordering, and the single log writer stays free for rows.
+struct MailOut {
+    dir: PathBuf,
+    written: AtomicU64,
+    error: Mutex<Option<String>>,
+}
+
+impl MailOut {
+    fn write(&self, m: &botscope_event::CarvedMessage) {
+        match botscope_report::write_mail_file(&self.dir, m) {
+            Ok(_) => {
+                self.written.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if let Ok(mut slot) = self.error.lock() {
+                    slot.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+    }
+}
+
 /// Batches events from a worker to the single writer thread.
 struct ChannelSink<'a> {
+    /// Carved messages are written here directly by the worker.
+    mail: &'a MailOut,
     file: usize,
     tx: Sender<Msg>,
     buf: Vec<Event>,
@@ -57,6 +82,10 @@ struct ChannelSink<'a> {
 
 impl EventSink for ChannelSink<'_> {
     fn emit(&mut self, ev: Event) {
+        if let Event::Message(m) = &ev {
+            self.mail.write(m);
+            return;
+        }
         self.weight += weight(&ev);
         self.buf.push(ev);
         if self.buf.len() >= BATCH || self.weight >= BATCH_BYTES {
@@ -192,6 +221,11 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
 
     // Fewer files than cores: split each file across flow-hash shards.
     let workers = threads.min(files.len().max(1));
+    let mail = MailOut {
+        dir: args.out.join("mail"),
+        written: AtomicU64::new(0),
+        error: Mutex::new(None),
+    };
     let cfg = EngineConfig {
         shards: (threads / workers).max(1),
         ..EngineConfig::default()
@@ -213,8 +247,9 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     std::thread::scope(|s| {
         for _ in 0..workers {
             let tx = tx.clone();
-            let (files, cfg, next, held, progress, explicit, current) =
-                (&files, &cfg, &next, &held, &progress, &explicit, &current);
+            let (files, cfg, next, held, progress, explicit, current, mail) = (
+                &files, &cfg, &next, &held, &progress, &explicit, &current, &mail,
+            );
             s.spawn(move || loop {
                 // Back-pressure: wait while too many rows are held back.
                 while held.load(Ordering::Acquire) > MAX_HELD_BYTES
@@ -225,6 +260,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(f) = files.get(i) else { break };
                 let (sinks, summary) = analyze_file(f, cfg, |_| ChannelSink {
+                    mail,
                     file: i,
                     tx: tx.clone(),
                     buf: Vec::with_capacity(BATCH),
@@ -265,7 +301,11 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
         return Err(e);
     }
     let summaries = std::mem::take(&mut out.summaries);
-    let logs = writer.finish().context("cannot finish logs")?;
+    if let Some(e) = mail.error.lock().ok().and_then(|mut e| e.take()) {
+        anyhow::bail!("cannot write carved messages: {e}");
+    }
+    let mut logs = writer.finish().context("cannot finish logs")?;
+    logs.mail_files += mail.written.load(Ordering::Relaxed);
 
     let mut skipped: BTreeMap<&str, u64> = BTreeMap::new();
     let mut weirds: BTreeMap<String, u64> = BTreeMap::new();

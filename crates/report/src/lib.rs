@@ -37,7 +37,9 @@ pub use fields::{
 pub use json::json_row;
 pub use reader::{read_zeek_tsv, read_zeek_tsv_raw, zeek_split_container, zeek_unescape, ZeekTsv};
 pub use tsv::{zeek_close_line, zeek_escape, zeek_header, zeek_header_with, zeek_row};
-pub use writer::{mail_file_name, LogFormat, LogSummary, LogWriterSet, LOG_BUFFER_BYTES};
+pub use writer::{
+    mail_file_name, write_mail_file, LogFormat, LogSummary, LogWriterSet, LOG_BUFFER_BYTES,
+};
 
 #[cfg(test)]
 mod tests;

@@ -45,6 +45,16 @@ pub fn mail_file_name(uid: Uid, trans_depth: u32) -> String {
     format!("{uid}-{trans_depth}.eml")
 }
 
+/// Write one carved message to `mail_dir/<uid>-<depth>.eml` (the folder
+/// [`LogWriterSet::create`] makes), from any thread: messages need no
+/// ordering, so decoding workers write them directly. Returns the name.
+pub fn write_mail_file(mail_dir: &Path, m: &CarvedMessage) -> Result<String, Error> {
+    let name = mail_file_name(m.meta.uid, m.trans_depth);
+    let path = mail_dir.join(&name);
+    fs::write(&path, &m.data).map_err(|e| Error::write(path, e))?;
+    Ok(name)
+}
+
 struct LogFile {
     path: PathBuf,
     out: BufWriter<File>,
