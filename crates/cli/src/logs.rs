@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use botscope_engine::{analyze_file, EngineConfig, FileSummary};
-use botscope_event::{Event, EventSink};
+use botscope_event::{CarvedMessage, Event, EventSink};
 use botscope_report::{LogFormat, LogWriterSet};
 use crossbeam_channel::Sender;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -44,33 +44,27 @@ fn weight(ev: &Event) -> usize {
     }
 }
 
-/// Carved messages, written by the decoding workers themselves: they
-/// need no ordering, and the single log writer stays free for rows.
-struct MailOut {
+/// Carved messages go to their own writer thread: they need no ordering,
+/// so they are never held back behind an earlier file, and the log writer
+/// stays free for rows. Returns (messages written, first error).
+fn mail_writer(
     dir: PathBuf,
-    written: AtomicU64,
-    error: Mutex<Option<String>>,
-}
-
-impl MailOut {
-    fn write(&self, m: &botscope_event::CarvedMessage) {
-        match botscope_report::write_mail_file(&self.dir, m) {
-            Ok(_) => {
-                self.written.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                if let Ok(mut slot) = self.error.lock() {
-                    slot.get_or_insert_with(|| e.to_string());
-                }
-            }
+    rx: crossbeam_channel::Receiver<CarvedMessage>,
+) -> (u64, Option<String>) {
+    let mut written = 0;
+    for m in rx {
+        match botscope_report::write_mail_file(&dir, &m) {
+            Ok(_) => written += 1,
+            Err(e) => return (written, Some(e.to_string())),
         }
     }
+    (written, None)
 }
 
 /// Batches events from a worker to the single writer thread.
 struct ChannelSink<'a> {
-    /// Carved messages are written here directly by the worker.
-    mail: &'a MailOut,
+    /// Carved messages go to the mail writer thread.
+    mail: &'a Sender<CarvedMessage>,
     file: usize,
     tx: Sender<Msg>,
     buf: Vec<Event>,
@@ -82,8 +76,10 @@ struct ChannelSink<'a> {
 
 impl EventSink for ChannelSink<'_> {
     fn emit(&mut self, ev: Event) {
-        if let Event::Message(m) = &ev {
-            self.mail.write(m);
+        if let Event::Message(m) = ev {
+            // The mail thread only stops on a write error, reported at
+            // the end of the run.
+            let _ = self.mail.send(m);
             return;
         }
         self.weight += weight(&ev);
@@ -221,11 +217,9 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
 
     // Fewer files than cores: split each file across flow-hash shards.
     let workers = threads.min(files.len().max(1));
-    let mail = MailOut {
-        dir: args.out.join("mail"),
-        written: AtomicU64::new(0),
-        error: Mutex::new(None),
-    };
+    let (mail_tx, mail_rx) = crossbeam_channel::bounded::<CarvedMessage>(64);
+    let mail_dir = args.out.join("mail");
+    let mut mail_result = (0u64, None);
     let cfg = EngineConfig {
         shards: (threads / workers).max(1),
         ..EngineConfig::default()
@@ -245,11 +239,12 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     };
     let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|s| {
+        let mail_thread = s.spawn(move || mail_writer(mail_dir, mail_rx));
         for _ in 0..workers {
             let tx = tx.clone();
-            let (files, cfg, next, held, progress, explicit, current, mail) = (
-                &files, &cfg, &next, &held, &progress, &explicit, &current, &mail,
-            );
+            let mail_tx = mail_tx.clone();
+            let (files, cfg, next, held, progress, explicit, current) =
+                (&files, &cfg, &next, &held, &progress, &explicit, &current);
             s.spawn(move || loop {
                 // Back-pressure: wait while too many rows are held back.
                 while held.load(Ordering::Acquire) > MAX_HELD_BYTES
@@ -260,7 +255,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(f) = files.get(i) else { break };
                 let (sinks, summary) = analyze_file(f, cfg, |_| ChannelSink {
-                    mail,
+                    mail: &mail_tx,
                     file: i,
                     tx: tx.clone(),
                     buf: Vec::with_capacity(BATCH),
@@ -283,6 +278,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
             });
         }
         drop(tx);
+        drop(mail_tx);
         for msg in rx {
             if let Err(e) = out.on(msg) {
                 if let Ok(mut f) = failed.lock() {
@@ -295,17 +291,20 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
                 break;
             }
         }
+        mail_result = mail_thread
+            .join()
+            .unwrap_or((0, Some("mail writer thread failed".to_string())));
     });
     progress.finish_and_clear();
     if let Some(e) = failed.into_inner().ok().flatten() {
         return Err(e);
     }
     let summaries = std::mem::take(&mut out.summaries);
-    if let Some(e) = mail.error.lock().ok().and_then(|mut e| e.take()) {
+    if let (_, Some(e)) = &mail_result {
         anyhow::bail!("cannot write carved messages: {e}");
     }
     let mut logs = writer.finish().context("cannot finish logs")?;
-    logs.mail_files += mail.written.load(Ordering::Relaxed);
+    logs.mail_files += mail_result.0;
 
     let mut skipped: BTreeMap<&str, u64> = BTreeMap::new();
     let mut weirds: BTreeMap<String, u64> = BTreeMap::new();
