@@ -48,6 +48,7 @@ size, b1, m1, b2, m2, t, mt = sys.argv[1:]
 size = int(size); b1, b2, t = float(b1), float(b2), float(t)
 mb = size / 1e6
 print(f"| capture | {mb:.0f} MB |")
+print("| --- | --- |")
 print(f"| botscope logs, 1 thread | {b1:.2f} s, {mb/b1:.0f} MB/s, peak RSS {int(m1)//1024} MiB |")
 print(f"| botscope logs, all cores | {b2:.2f} s, {mb/b2:.0f} MB/s, peak RSS {int(m2)//1024} MiB |")
 print(f"| tshark -T fields | {t:.2f} s, {mb/t:.1f} MB/s, peak RSS {int(mt)//1024} MiB |")
