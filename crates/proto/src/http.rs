@@ -1017,6 +1017,27 @@ struct FramingHeaders {
     encoding: Option<Vec<u8>>,
 }
 
+impl FramingHeaders {
+    /// Record `name: value` if it is a framing header (requests and
+    /// responses alike); `false` for any other header.
+    fn take(&mut self, ctx: &mut Ctx<'_>, name: &[u8], value: &[u8]) -> bool {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let cl = parse_content_length(value);
+            if cl.is_none() {
+                ctx.weird("HTTP_bad_content_length", Some(bytes_to_string(value)));
+            }
+            self.content_length = Some(cl);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.chunked |= has_chunked(value);
+        } else if name.eq_ignore_ascii_case(b"content-encoding") {
+            self.encoding = Some(value.to_vec());
+        } else {
+            return false;
+        }
+        true
+    }
+}
+
 fn parse_content_length(v: &[u8]) -> Option<u64> {
     let v = trim_blank(v);
     // "5, 5" (duplicated by proxies): accept when every value agrees.
@@ -1095,16 +1116,8 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
             http.origin = Some(bytes_to_string(value));
         } else if n.eq_ignore_ascii_case(b"content-type") {
             http.req_content_type = Some(bytes_to_string(value));
-        } else if n.eq_ignore_ascii_case(b"content-length") {
-            let cl = parse_content_length(value);
-            if cl.is_none() {
-                ctx.weird("HTTP_bad_content_length", Some(bytes_to_string(value)));
-            }
-            fh.content_length = Some(cl);
-        } else if n.eq_ignore_ascii_case(b"transfer-encoding") {
-            fh.chunked |= has_chunked(value);
-        } else if n.eq_ignore_ascii_case(b"content-encoding") {
-            fh.encoding = Some(value.to_vec());
+        } else if fh.take(ctx, n, value) {
+            // A framing header: recorded for the body.
         } else if n.eq_ignore_ascii_case(b"authorization")
             || n.eq_ignore_ascii_case(b"proxy-authorization")
         {
@@ -1204,16 +1217,8 @@ fn on_response(
             head.content_type = Some(bytes_to_string(value));
         } else if n.eq_ignore_ascii_case(b"location") {
             head.location = Some(bytes_to_string(value));
-        } else if n.eq_ignore_ascii_case(b"content-length") {
-            let cl = parse_content_length(value);
-            if cl.is_none() {
-                ctx.weird("HTTP_bad_content_length", Some(bytes_to_string(value)));
-            }
-            fh.content_length = Some(cl);
-        } else if n.eq_ignore_ascii_case(b"transfer-encoding") {
-            fh.chunked |= has_chunked(value);
-        } else if n.eq_ignore_ascii_case(b"content-encoding") {
-            fh.encoding = Some(value.to_vec());
+        } else {
+            fh.take(ctx, n, value);
         }
     }
 
