@@ -1,0 +1,163 @@
+//! Per-host activity analysis over the decoding engine's events: what is
+//! each host doing, and what is hidden under its biggest activity?
+//!
+//! [`analyze`] takes the events of one or more captures (or Zeek logs
+//! turned into events) and gives
+//! - one [`ConnVerdict`] per connection: a single [`Class`], chosen by
+//!   priority `download > click_fraud > c2 > spam > scan > benign`;
+//! - one [`HostReport`] per originating host, with one [`Activity`] for
+//!   **every** class present, however small its share: a class never
+//!   vanishes because another one is large (M86 missed Rustock's click
+//!   fraud in December 2010 because its spam drowned it).
+//!
+//! DNS connections (service `dns`, a `dns` event, or port 53) are
+//! classed [`Class::Benign`] and marked [`ConnVerdict::is_dns`]; the
+//! simulator's truth labels them `dns`, so comparisons with it skip them.
+//!
+//! # Detectors (thresholds in [`ActivityConfig`])
+//! - **download**: an HTTP response whose content, judged by magic (the
+//!   `resp_mime_types` the engine fills from the first body bytes, or the
+//!   body prefix itself), is a PE (`application/x-dosexec`), an ELF, an
+//!   OLE/MSI file, a Java class or a ZIP whose first entry is a PE or a
+//!   JAR. Never by extension or `Content-Type`. Evidence: URL, type,
+//!   SHA-256.
+//! - **click fraud**: HTTP requests whose `Referer` names a site the host
+//!   never fetched earlier in the trace: not the request's own site, no
+//!   earlier request to it, no earlier redirect to it, no earlier TLS
+//!   connection (SNI) or DNS lookup of it, and not an `https` Referer
+//!   (an HTTPS origin is invisible). Sites compare by registrable domain
+//!   (`www.a.com` = `a.com` = `img.a.com`). A landing page whose
+//!   sub-resources the host then fetched (a later request with the page's
+//!   URL as Referer) is a person arriving from outside the capture, not a
+//!   click ([`ActivityConfig::click_exclude_with_subresources`]). A host
+//!   needs [`ActivityConfig::click_min_forged`] such requests. Evidence:
+//!   URL, forged Referer, and matches in the shipped ad/banner domain list
+//!   (`data/ad-domains.txt`, evidence only).
+//! - **C&C**: per host and server (address, port), at least
+//!   [`ActivityConfig::c2_min_connections`] connections that either score
+//!   as a beacon ([`beacon`]) or poll with opaque data (binary POST
+//!   bodies, long hex/base64 queries); also IRC sessions that `JOIN` a
+//!   channel and exchange `PRIVMSG`. SMTP and DNS connections are never
+//!   C&C candidates. Evidence: server, interval mean/stddev, score.
+//! - **spam**: SMTP connections to a remote mail port carrying `MAIL
+//!   FROM`/`RCPT TO`; once a host has sent mail, its other connections to
+//!   mail ports (refused greetings, no answer) are spam attempts too.
+//!   Evidence: HELO names, distinct MX hosts, MX lookups.
+//! - **scan**: failed connections (`S0`, `REJ`, `RSTOS0`, or `RSTO`/
+//!   `RSTR`/`SH`/`OTH` without payload) to at least
+//!   [`ActivityConfig::scan_min_targets`] distinct destinations.
+//! - **benign**: everything else, DNS included.
+//!
+//! The analysis never panics on any event content; every list it returns
+//! is capped ([`ActivityConfig::max_peers`], `max_evidence`).
+
+pub mod beacon;
+mod config;
+mod detect;
+mod url;
+
+use std::net::IpAddr;
+
+use botscope_event::{ConnId, Event, Ts, Uid};
+
+pub use config::{parse_domain_list, ActivityConfig, AD_DOMAINS};
+pub use detect::analyze;
+
+/// What a connection was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    Spam,
+    C2,
+    Download,
+    ClickFraud,
+    Scan,
+    Benign,
+}
+
+impl Class {
+    /// Every class, in report order.
+    pub const ALL: [Class; 6] = [
+        Class::Spam,
+        Class::C2,
+        Class::Download,
+        Class::ClickFraud,
+        Class::Scan,
+        Class::Benign,
+    ];
+
+    /// The name used in reports, JSON and CSV.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Spam => "spam",
+            Class::C2 => "c2",
+            Class::Download => "download",
+            Class::ClickFraud => "click_fraud",
+            Class::Scan => "scan",
+            Class::Benign => "benign",
+        }
+    }
+
+    /// The class named `s` (as [`Class::as_str`] prints it).
+    pub fn parse(s: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Class {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The class of one connection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnVerdict {
+    pub uid: Uid,
+    pub id: ConnId,
+    /// Start of the connection.
+    pub ts: Ts,
+    pub class: Class,
+    /// A DNS connection (classed [`Class::Benign`]; the simulator's truth
+    /// calls it `dns`).
+    pub is_dns: bool,
+}
+
+/// One activity class of one host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activity {
+    pub class: Class,
+    pub connections: u64,
+    /// Application requests: HTTP requests, mail transactions, DNS queries,
+    /// IRC commands.
+    pub requests: u64,
+    /// Payload bytes both ways (`orig_bytes + resp_bytes`).
+    pub bytes: u64,
+    /// Share of the host's connections, 0..1.
+    pub share: f64,
+    pub first: Ts,
+    pub last: Ts,
+    /// The most contacted peers (host name when known, else address), capped.
+    pub peers: Vec<String>,
+    /// A sample of the evidence behind the verdict, capped.
+    pub evidence: Vec<String>,
+}
+
+/// Every activity of one originating host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostReport {
+    pub host: IpAddr,
+    /// One entry per class present, the largest first.
+    pub activities: Vec<Activity>,
+}
+
+impl HostReport {
+    /// The activity of class `c`, if present.
+    pub fn activity(&self, c: Class) -> Option<&Activity> {
+        self.activities.iter().find(|a| a.class == c)
+    }
+}
+
+/// Flatten per-shard event vectors (as `analyze_file` returns them).
+pub fn flatten(shards: Vec<Vec<Event>>) -> Vec<Event> {
+    shards.into_iter().flatten().collect()
+}
