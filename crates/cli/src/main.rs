@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod logs;
 mod sim;
+mod trace;
 
 /// Exit status when every input was read completely.
 pub const EXIT_OK: u8 = 0;
@@ -68,6 +69,31 @@ Exit status: 0 all inputs read completely; 1 some input could not be read comple
 (missing, not a capture, truncated, corrupt — the rest was still decoded and written);
 2 usage error or the output could not be written.")]
     Logs(LogsArgs),
+    /// Say what each host in the captures does: spam, C&C, downloads,
+    /// click fraud, scanning — every activity on its own line, however
+    /// small next to the biggest.
+    #[command(after_help = "\
+Examples:
+  botscope trace ../shared/data/botnet-pcaps/infostealer-payload-dll-download-2019.pcap
+  botscope trace --json sandbox/pcap/rustock/
+  botscope trace --connections verdicts.csv captures/   # one CSV row per connection
+
+Input today: pcap/pcapng captures (Zeek logs and CTU-13 flows are the next step).
+Exit status as for `botscope logs`.")]
+    Trace(TraceArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TraceArgs {
+    /// Print JSON (`{\"hosts\": [...], \"skipped\": {...}}`) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Write one CSV row per connection: orig_h,orig_p,resp_h,resp_p,proto,ts,class.
+    #[arg(long)]
+    pub connections: Option<PathBuf>,
+    /// Capture files or folders.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -154,6 +180,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Logs(args) => logs::run(&args, std::io::stderr().is_terminal()),
         Cmd::Simulate(args) => sim::simulate(&args),
+        Cmd::Trace(args) => trace::run(&args),
         Cmd::Demo(args) => sim::demo(&args, std::io::stderr().is_terminal()),
     };
     match result.context("botscope") {

@@ -197,6 +197,22 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
         }
     }
 
+    // What the Rustock sandbox host did that week, by the activity
+    // analysis: click fraud stays visible under the spam.
+    let rustock = sandbox.join("pcap").join("rustock");
+    if rustock.is_dir() {
+        let (hosts, _, _) = crate::trace::trace_inputs(
+            std::slice::from_ref(&rustock),
+            &botscope_activity::ActivityConfig::default(),
+        );
+        println!();
+        println!(
+            "What the Rustock sandbox host did, 21-27 Dec 2010 (botscope trace {}):",
+            rustock.display()
+        );
+        print!("{}", crate::trace::render(&hosts));
+    }
+
     // The simulated world's own ground truth: what the analyses to come
     // (mail attribution, activity, timelines) must find.
     let (head, rows) = read_csv(&world.join("truth/messages.csv"))?;
@@ -252,7 +268,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
     }
     println!();
     println!(
-        "Wrote {} (world/, sandbox/, logs/) in {:.1}s. Mail attribution, activity analysis and timelines are the next issues.",
+        "Wrote {} (world/, sandbox/, logs/) in {:.1}s. Mail attribution and timelines are the next issues.",
         out.display(),
         started.elapsed().as_secs_f64()
     );

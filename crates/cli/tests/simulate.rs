@@ -186,3 +186,69 @@ fn bad_scenario_and_options_are_usage_errors() {
         .expect("run");
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn trace_finds_rustocks_clicks_under_its_spam() {
+    let world = temp_dir("trace-world");
+    simulate(
+        &world,
+        &[
+            "--from",
+            "2010-12-22",
+            "--to",
+            "2010-12-22",
+            "--scale",
+            "2",
+            "--no-mail",
+        ],
+    );
+    let pcap = world.join("pcap/rustock/2010-12-22.pcap");
+    let csv = world.join("verdicts.csv");
+    let o = botscope()
+        .args(["trace", "--json", "--connections"])
+        .arg(&csv)
+        .arg(&pcap)
+        .output()
+        .expect("run trace");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("trace --json");
+    let acts = v["hosts"][0]["activities"].as_array().expect("activities");
+    let class = |c: &str| acts.iter().find(|a| a["class"] == c);
+    let clicks = class("click_fraud").expect("click fraud is listed, however small");
+    assert!(clicks["share"].as_f64().unwrap_or(1.0) < 0.05);
+    assert!(class("spam").is_some());
+    // Per-connection verdicts against the simulator's truth.
+    let truth = std::fs::read_to_string(world.join("truth/connections.csv")).expect("truth");
+    let key = |f: &[&str], a: usize| format!("{}:{}>{}:{}", f[a], f[a + 1], f[a + 2], f[a + 3]);
+    let mut want = std::collections::BTreeMap::new();
+    for l in truth.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if f[0].ends_with("rustock/2010-12-22.pcap") {
+            want.insert(key(&f, 1), f[7].to_string());
+        }
+    }
+    let got = std::fs::read_to_string(&csv).expect("verdicts");
+    let (mut tp, mut fp, mut fnn) = (0, 0, 0);
+    for l in got.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let t = want.get(&key(&f, 0)).map(String::as_str).unwrap_or("?");
+        match (f[6] == "click_fraud", t == "click_fraud") {
+            (true, true) => tp += 1,
+            (true, false) => fp += 1,
+            (false, true) => fnn += 1,
+            _ => {}
+        }
+    }
+    assert!(tp > 0);
+    let precision = tp as f64 / (tp + fp) as f64;
+    let recall = tp as f64 / (tp + fnn) as f64;
+    assert!(
+        precision >= 0.95 && recall >= 0.95,
+        "click fraud precision {precision} recall {recall}"
+    );
+}

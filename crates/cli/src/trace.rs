@@ -1,0 +1,172 @@
+//! `botscope trace`: what each infected host does, every activity on its
+//! own line however small.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use botscope_activity::{analyze, ActivityConfig, Class, HostReport};
+use botscope_engine::{analyze_file, EngineConfig};
+use botscope_event::Event;
+use serde_json::json;
+
+use crate::{TraceArgs, EXIT_INPUT_ERRORS, EXIT_OK};
+
+/// Activities under this share of a host's connections are repeated in
+/// the "small activities" section, so none hides under a big one.
+const SMALL_SHARE: f64 = 0.05;
+
+/// Decode the inputs and analyse every host. Returns the reports and the
+/// input errors.
+pub fn trace_inputs(
+    inputs: &[PathBuf],
+    cfg: &ActivityConfig,
+) -> (
+    Vec<HostReport>,
+    Vec<botscope_activity::ConnVerdict>,
+    Vec<String>,
+) {
+    let (files, errs) = botscope_wire::collect_inputs(inputs);
+    let mut errors: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    let mut events: Vec<Event> = Vec::new();
+    let engine = EngineConfig::default();
+    for f in &files {
+        let (sinks, summary) = analyze_file(f, &engine, |_| Vec::<Event>::new());
+        if summary.not_a_capture && !inputs.contains(f) {
+            continue;
+        }
+        if let Some(e) = summary.error {
+            errors.push(e);
+        }
+        for s in sinks {
+            // Carved message bodies are not needed here.
+            events.extend(s.into_iter().filter(|e| !matches!(e, Event::Message(_))));
+        }
+    }
+    let (hosts, verdicts) = analyze(&events, cfg);
+    (hosts, verdicts, errors)
+}
+
+fn ts(t: botscope_event::Ts) -> String {
+    chrono::DateTime::from_timestamp_micros(t.0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// The per-host table an analyst reads.
+pub fn render(hosts: &[HostReport]) -> String {
+    let mut out = String::new();
+    for h in hosts {
+        let _ = writeln!(out, "host {}", h.host);
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>7} {:>8} {:>7} {:>12}  {:<19}  {:<19}  peers",
+            "activity", "conns", "requests", "share", "bytes", "first", "last"
+        );
+        for a in &h.activities {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:>7} {:>8} {:>6.1}% {:>12}  {:<19}  {:<19}  {}",
+                a.class.as_str(),
+                a.connections,
+                a.requests,
+                100.0 * a.share,
+                a.bytes,
+                ts(a.first),
+                ts(a.last),
+                a.peers.join(", ")
+            );
+        }
+        let small: Vec<_> = h
+            .activities
+            .iter()
+            .filter(|a| a.share < SMALL_SHARE && a.class != Class::Benign)
+            .collect();
+        if !small.is_empty() {
+            let _ = writeln!(
+                out,
+                "  small activities (under {:.0}% of this host's connections):",
+                100.0 * SMALL_SHARE
+            );
+            for a in small {
+                let _ = writeln!(
+                    out,
+                    "    {} — {} connections ({:.2}%), e.g. {}",
+                    a.class.as_str(),
+                    a.connections,
+                    100.0 * a.share,
+                    a.evidence.first().map(String::as_str).unwrap_or("-")
+                );
+            }
+        }
+        for a in &h.activities {
+            if a.class == Class::Benign || a.evidence.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "  evidence, {}:", a.class.as_str());
+            for e in a.evidence.iter().take(3) {
+                let _ = writeln!(out, "    {e}");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub fn run(args: &TraceArgs) -> Result<u8> {
+    let cfg = ActivityConfig::default();
+    let (hosts, verdicts, errors) = trace_inputs(&args.inputs, &cfg);
+    if args.json {
+        let v = json!({
+            "hosts": hosts.iter().map(|h| json!({
+                "host": h.host.to_string(),
+                "activities": h.activities.iter().map(|a| json!({
+                    "class": a.class.as_str(),
+                    "connections": a.connections,
+                    "requests": a.requests,
+                    "bytes": a.bytes,
+                    "share": a.share,
+                    "first": a.first.as_secs_f64(),
+                    "last": a.last.as_secs_f64(),
+                    "peers": a.peers,
+                    "evidence": a.evidence,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "skipped": { "errors": errors },
+        });
+        println!("{v}");
+    } else {
+        print!("{}", render(&hosts));
+    }
+    if let Some(path) = &args.connections {
+        let mut w = std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        );
+        writeln!(w, "orig_h,orig_p,resp_h,resp_p,proto,ts,class")?;
+        for v in &verdicts {
+            let class = if v.is_dns { "dns" } else { v.class.as_str() };
+            writeln!(
+                w,
+                "{},{},{},{},{},{},{}",
+                v.id.orig_h,
+                v.id.orig_p,
+                v.id.resp_h,
+                v.id.resp_p,
+                v.id.proto.zeek_name(),
+                v.ts,
+                class
+            )?;
+        }
+        w.flush()?;
+    }
+    for e in &errors {
+        eprintln!("  error: {e}");
+    }
+    Ok(if errors.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_INPUT_ERRORS
+    })
+}
