@@ -1,9 +1,10 @@
 //! `botscope trace`: what each infected host does, every activity on its
 //! own line however small.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::PathBuf;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use botscope_activity::{analyze, ActivityConfig, Class, HostReport};
@@ -27,11 +28,51 @@ pub fn trace_inputs(
     Vec<botscope_activity::ConnVerdict>,
     Vec<String>,
 ) {
+    let t = trace_inputs_full(inputs, cfg);
+    (t.hosts, t.verdicts, t.errors)
+}
+
+/// What [`trace_inputs_full`] found.
+pub struct Traced {
+    pub hosts: Vec<HostReport>,
+    pub verdicts: Vec<botscope_activity::ConnVerdict>,
+    /// Input errors (unreadable files, bad log lines with file and line).
+    pub errors: Vec<String>,
+    /// Rows of imported logs not imported (or imported with a loss), by
+    /// reason, summed over the files.
+    pub skipped: BTreeMap<String, u64>,
+}
+
+/// [`trace_inputs`], with the skip counts of imported logs. Each input
+/// is sniffed by content: Zeek logs (TSV or JSON lines) and CTU-13
+/// binetflow files are imported, everything else goes to the decoding
+/// engine.
+pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
     let (files, errs) = botscope_wire::collect_inputs(inputs);
     let mut errors: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     let mut events: Vec<Event> = Vec::new();
+    let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
     let engine = EngineConfig::default();
     for f in &files {
+        let kind = sniff(f);
+        if kind != Sniffed::Other {
+            let res = if kind == Sniffed::ZeekLog {
+                botscope_report::read_zeek_log(f)
+            } else {
+                botscope_report::read_binetflow(f)
+            };
+            match res {
+                Ok(r) => {
+                    errors.extend(r.errors);
+                    for (reason, n) in r.skipped {
+                        *skipped.entry(reason).or_insert(0) += n;
+                    }
+                    events.extend(r.events);
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+            continue;
+        }
         let (sinks, summary) = analyze_file(f, &engine, |_| Vec::<Event>::new());
         if summary.not_a_capture && !inputs.contains(f) {
             continue;
@@ -45,7 +86,49 @@ pub fn trace_inputs(
         }
     }
     let (hosts, verdicts) = analyze(&events, cfg);
-    (hosts, verdicts, errors)
+    Traced {
+        hosts,
+        verdicts,
+        errors,
+        skipped,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sniffed {
+    ZeekLog,
+    Binetflow,
+    /// A capture (or anything else): the decoding engine decides.
+    Other,
+}
+
+/// What an input file is, by its (decompressed) first bytes: a Zeek log
+/// (`#separator`/`#fields` first line, or JSON lines with an `id.orig_h`
+/// key), a CTU-13 binetflow (`StartTime,` header) or else a capture.
+fn sniff(path: &Path) -> Sniffed {
+    let Ok(r) = botscope_wire::open_input(path) else {
+        return Sniffed::Other;
+    };
+    let mut head = Vec::with_capacity(4096);
+    if r.take(4096).read_to_end(&mut head).is_err() {
+        return Sniffed::Other;
+    }
+    let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    if first_line.starts_with(b"#separator") || first_line.starts_with(b"#fields") {
+        return Sniffed::ZeekLog;
+    }
+    if first_line.starts_with(b"StartTime,") {
+        return Sniffed::Binetflow;
+    }
+    let trimmed = head.iter().position(|b| !b.is_ascii_whitespace());
+    if trimmed.is_some_and(|i| head[i] == b'{')
+        && head
+            .windows(b"\"id.orig_h\"".len())
+            .any(|w| w == b"\"id.orig_h\"")
+    {
+        return Sniffed::ZeekLog;
+    }
+    Sniffed::Other
 }
 
 fn ts(t: botscope_event::Ts) -> String {
@@ -116,7 +199,12 @@ pub fn render(hosts: &[HostReport]) -> String {
 
 pub fn run(args: &TraceArgs) -> Result<u8> {
     let cfg = ActivityConfig::default();
-    let (hosts, verdicts, errors) = trace_inputs(&args.inputs, &cfg);
+    let Traced {
+        hosts,
+        verdicts,
+        errors,
+        skipped,
+    } = trace_inputs_full(&args.inputs, &cfg);
     if args.json {
         let v = json!({
             "hosts": hosts.iter().map(|h| json!({
@@ -133,7 +221,7 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
                     "evidence": a.evidence,
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
-            "skipped": { "errors": errors },
+            "skipped": { "errors": errors, "rows": skipped },
         });
         println!("{v}");
     } else {
@@ -163,6 +251,9 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
     }
     for e in &errors {
         eprintln!("  error: {e}");
+    }
+    for (reason, n) in &skipped {
+        eprintln!("  skipped {n} rows: {reason}");
     }
     Ok(if errors.is_empty() {
         EXIT_OK

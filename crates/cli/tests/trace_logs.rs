@@ -1,0 +1,220 @@
+//! `botscope trace` on Zeek logs and CTU-13 binetflow files, and a round
+//! trip: our own logs (`botscope logs`) imported back equal the events.
+
+mod common;
+
+use std::path::Path;
+
+use botscope_engine::{analyze_file, EngineConfig};
+use botscope_event::{Dns, Event, Http};
+use botscope_report::{import::uid_from_str, read_zeek_log};
+use common::{botscope, data_dir, run_logs, temp_dir};
+use serde_json::Value;
+
+fn trace_json(inputs: &[&Path]) -> (Value, i32) {
+    let o = botscope()
+        .args(["trace", "--json"])
+        .args(inputs)
+        .output()
+        .expect("run botscope");
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", String::from_utf8_lossy(&o.stderr)));
+    (v, o.status.code().unwrap_or(-1))
+}
+
+fn activity<'a>(v: &'a Value, host: &str, class: &str) -> Option<&'a Value> {
+    v["hosts"].as_array()?.iter().find(|h| h["host"] == host)?["activities"]
+        .as_array()?
+        .iter()
+        .find(|a| a["class"] == class)
+}
+
+#[test]
+fn simda_click_fraud_from_zeek_logs() {
+    let Some(data) = data_dir() else { return };
+    let d = data.join("stratosphere-zeek-logs");
+    let files = ["conn", "http", "dns"].map(|k| d.join(format!("simda-005-{k}.log")));
+    let (v, code) = trace_json(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{}", v["skipped"]);
+    let host = "192.168.1.116";
+    let http = read_zeek_log(&files[1]).expect("http.log");
+    let requests = http
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(e, Event::Http(h) if h.meta.is_some_and(|m| m.id.orig_h.to_string() == host))
+        })
+        .count() as f64;
+    let cf = activity(&v, host, "click_fraud").expect("no click_fraud for the Simda host");
+    let share = cf["requests"].as_f64().unwrap() / requests;
+    eprintln!(
+        "simda: click_fraud covers {} of {requests} HTTP requests ({:.1}%)",
+        cf["requests"],
+        100.0 * share
+    );
+    assert!(share >= 0.95, "click_fraud share {share}");
+}
+
+#[test]
+fn njrat_labelled_conn_log_traces() {
+    let Some(data) = data_dir() else { return };
+    let p = data.join("stratosphere-zeek-logs/njrat-001-labeled-conn.log");
+    let r = read_zeek_log(&p).expect("import");
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let out = temp_dir("njrat-trace");
+    let csv = out.join("conns.csv");
+    let o = botscope()
+        .args(["trace", "--connections"])
+        .arg(&csv)
+        .arg(&p)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0));
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let rows = text.lines().count() - 1;
+    let c2 = text.lines().filter(|l| l.ends_with(",c2")).count();
+    let labelled_cc = r.labels.iter().filter(|(_, l)| l == "Malicious").count();
+    eprintln!(
+        "njrat: {} rows imported, {rows} connections traced, {c2} classed c2 \
+         ({labelled_cc} labelled Malicious CC)",
+        r.events.len()
+    );
+    assert_eq!(rows, r.events.len());
+}
+
+#[test]
+fn ctu13_binetflow_traces() {
+    let Some(data) = data_dir() else { return };
+    let p = data.join("ctu13/capture20110818-2.window-154750-154920.binetflow");
+    let (v, code) = trace_json(&[&p]);
+    assert_eq!(code, 0, "{}", v["skipped"]);
+    assert!(!v["hosts"].as_array().unwrap().is_empty());
+    assert!(v["skipped"]["rows"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .any(|k| k.contains("proto")));
+
+    // Broken lines are input errors with file and line, and the rest is
+    // still traced.
+    let dir = temp_dir("binetflow-trace");
+    let text = std::fs::read_to_string(&p).expect("read");
+    let mut lines: Vec<&str> = text.lines().take(50).collect();
+    lines[2] = "garbage";
+    let broken = dir.join("broken.binetflow");
+    std::fs::write(&broken, lines.join("\n")).unwrap();
+    let (v, code) = trace_json(&[&broken]);
+    assert_ne!(code, 0);
+    let errs = v["skipped"]["errors"].as_array().unwrap();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].as_str().unwrap().contains("broken.binetflow:3: "));
+    assert!(!v["hosts"].as_array().unwrap().is_empty());
+}
+
+fn http_key(h: &Http) -> impl PartialEq + std::fmt::Debug {
+    let m = h.meta.expect("meta");
+    (
+        m.ts,
+        m.id,
+        h.trans_depth,
+        h.method.clone(),
+        h.host.clone(),
+        h.uri.clone(),
+        h.referrer.clone(),
+        h.version.clone(),
+        h.user_agent.clone(),
+        (
+            h.status_code,
+            h.request_body_len,
+            h.response_body_len,
+            h.resp_mime_types.clone(),
+            h.location.clone(),
+            h.resp_body_sha256.clone(),
+        ),
+    )
+}
+
+fn dns_key(d: &Dns) -> impl PartialEq + std::fmt::Debug {
+    let m = d.meta.expect("meta");
+    (
+        m.ts,
+        m.id,
+        d.trans_id,
+        d.query.clone(),
+        d.qtype,
+        d.qtype_name.clone(),
+        d.rcode,
+        d.rcode_name.clone(),
+        (d.aa, d.tc, d.rd, d.ra),
+        d.answers.clone(),
+        d.ttls.clone(),
+        d.rtt,
+    )
+}
+
+#[test]
+fn our_logs_round_trip_through_the_importer() {
+    let Some(data) = data_dir() else { return };
+    for pcap in [
+        "zeek-http-bro.org.pcap",
+        "zeek-dns53.pcap",
+        "sanders-ppa1e-dns.cap",
+        "zeek-dns-txt-multiple.pcap",
+    ] {
+        let input = data.join("protocol-pcaps").join(pcap);
+        let (sinks, summary) =
+            analyze_file(&input, &EngineConfig::default(), |_| Vec::<Event>::new());
+        assert!(summary.error.is_none(), "{:?}", summary.error);
+        let events: Vec<Event> = sinks.into_iter().flatten().collect();
+        let mut orig_http: Vec<&Http> = Vec::new();
+        let mut orig_dns: Vec<&Dns> = Vec::new();
+        for e in &events {
+            match e {
+                Event::Http(h) if h.meta.is_some() => orig_http.push(h),
+                Event::Dns(d) if d.meta.is_some() => orig_dns.push(d),
+                _ => {}
+            }
+        }
+        for format in ["zeek", "json"] {
+            let (out, code, err) = run_logs(&input, format, &format!("rt-{pcap}-{format}"));
+            assert_eq!(code, 0, "{err}");
+            for (log, n) in [("http", orig_http.len()), ("dns", orig_dns.len())] {
+                let p = out.join(format!("{log}.log"));
+                if !p.exists() {
+                    assert_eq!(n, 0, "{pcap}: no {log}.log");
+                    continue;
+                }
+                let r = read_zeek_log(&p).expect("import");
+                assert!(r.errors.is_empty(), "{pcap} {format}: {:?}", r.errors);
+                assert_eq!(r.events.len(), n, "{pcap} {format} {log}");
+                for (i, e) in r.events.iter().enumerate() {
+                    match e {
+                        Event::Http(h) => {
+                            let o = orig_http
+                                .iter()
+                                .find(|o| {
+                                    uid_from_str(&o.meta.unwrap().uid.to_string())
+                                        == h.meta.unwrap().uid
+                                        && o.trans_depth == h.trans_depth
+                                })
+                                .unwrap_or_else(|| panic!("{pcap} {format}: http row {i}"));
+                            assert_eq!(http_key(o), http_key(h), "{pcap} {format} http {i}");
+                        }
+                        Event::Dns(d) => {
+                            let o = orig_dns
+                                .iter()
+                                .filter(|o| {
+                                    uid_from_str(&o.meta.unwrap().uid.to_string())
+                                        == d.meta.unwrap().uid
+                                })
+                                .find(|o| dns_key(o) == dns_key(d));
+                            assert!(o.is_some(), "{pcap} {format}: dns row {i} {d:?}");
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                eprintln!("{pcap} {format} {log}: {n} rows round-tripped");
+            }
+        }
+    }
+}
