@@ -77,8 +77,10 @@ Examples:
   botscope trace ../shared/data/botnet-pcaps/infostealer-payload-dll-download-2019.pcap
   botscope trace --json sandbox/pcap/rustock/
   botscope trace --connections verdicts.csv captures/   # one CSV row per connection
+  botscope trace simda-005-conn.log simda-005-http.log   # Zeek logs
 
-Input today: pcap/pcapng captures (Zeek logs and CTU-13 flows are the next step).
+Inputs are recognised by content: pcap/pcapng captures, Zeek logs (conn, http,
+dns, smtp, ssl; TSV or JSON) and CTU-13 .binetflow files, compressed or not.
 Exit status as for `botscope logs`.")]
     Trace(TraceArgs),
 }
@@ -91,7 +93,7 @@ pub struct TraceArgs {
     /// Write one CSV row per connection: orig_h,orig_p,resp_h,resp_p,proto,ts,class.
     #[arg(long)]
     pub connections: Option<PathBuf>,
-    /// Capture files or folders.
+    /// Captures, Zeek logs, binetflow files, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
 }
