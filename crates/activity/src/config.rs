@@ -23,6 +23,10 @@ pub struct ActivityConfig {
     /// body or a long encoded query needed for HTTP polling to be C&C,
     /// whatever its timing. Default 4.
     pub c2_min_opaque_requests: usize,
+    /// Unanswered attempts (no payload either way) from a host to one
+    /// server port needed before their timing is scored: a bot retrying
+    /// a dead or sinkholed C&C on a schedule. Default 10.
+    pub c2_min_failed_attempts: usize,
     /// Share of bytes in a request body that must be outside printable
     /// text for the body to be opaque. Default 0.3.
     pub opaque_min_binary_share: f64,
@@ -78,6 +82,7 @@ impl Default for ActivityConfig {
             c2_min_connections: 4,
             c2_min_score: 0.8,
             c2_min_opaque_requests: 4,
+            c2_min_failed_attempts: 10,
             opaque_min_binary_share: 0.3,
             opaque_min_query_len: 64,
             click_min_forged: 1,

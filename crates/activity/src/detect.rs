@@ -482,16 +482,52 @@ fn opaque_request(x: &Http, cfg: &ActivityConfig) -> bool {
 
 fn c2(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
     let mut groups: FxHashMap<(IpAddr, u16, Transport), Vec<usize>> = FxHashMap::default();
+    let mut failed: FxHashMap<(IpAddr, u16, Transport), Vec<usize>> = FxHashMap::default();
     for &i in &h.conns {
         let r = &recs[i];
         let mail = cfg.spam_ports.contains(&r.id.resp_p) && (r.smtp_service || !r.smtp.is_empty());
-        if r.is_dns() || mail || h.label.contains_key(&i) || !r.payload {
+        if r.is_dns() || mail || h.label.contains_key(&i) {
             continue;
         }
-        groups
-            .entry((r.id.resp_h, r.id.resp_p, r.id.proto))
-            .or_default()
-            .push(i);
+        let key = (r.id.resp_h, r.id.resp_p, r.id.proto);
+        if r.payload {
+            groups.entry(key).or_default().push(i);
+        } else if r.id.proto == Transport::Tcp {
+            failed.entry(key).or_default().push(i);
+        }
+    }
+    // A bot retrying one server on a schedule, never answered (a dead or
+    // sinkholed C&C): many attempts to the same port with beacon timing.
+    // Scanning is many targets; this is one target, regularly.
+    let mut fkeys: Vec<_> = failed.keys().copied().collect();
+    fkeys.sort();
+    for key in fkeys {
+        let Some(g) = failed.get(&key) else { continue };
+        if g.len() < cfg.c2_min_failed_attempts.max(3) {
+            continue;
+        }
+        let pts: Vec<(i64, u64)> = g.iter().map(|&i| (recs[i].ts.0, 0)).collect();
+        let Some(b) = beacon::score(&pts) else {
+            continue;
+        };
+        if b.timing < cfg.c2_min_score {
+            continue;
+        }
+        let mut n = 0;
+        for &i in g {
+            n += usize::from(label(h, i, Class::C2));
+        }
+        h.note(Class::C2, cfg.max_evidence, || {
+            format!(
+                "{}:{} {} unanswered attempts ({n} not otherwise classed): interval mean {:.1}s stddev {:.1}s, timing score {:.2} (retrying a silent C&C)",
+                key.0,
+                key.1,
+                g.len(),
+                b.interval_mean,
+                b.interval_stddev,
+                b.timing,
+            )
+        });
     }
     let mut keys: Vec<_> = groups.keys().copied().collect();
     keys.sort();

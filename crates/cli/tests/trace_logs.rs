@@ -80,6 +80,59 @@ fn njrat_labelled_conn_log_traces() {
         r.events.len()
     );
     assert_eq!(rows, r.events.len());
+
+    // C&C precision and recall against the capture's own labels.
+    let log = std::fs::read_to_string(&p).expect("read log");
+    let mut fields: Vec<&str> = Vec::new();
+    let mut truth = std::collections::BTreeSet::new();
+    for l in log.lines() {
+        if let Some(f) = l.strip_prefix("#fields\t") {
+            fields = f.split('\t').collect();
+            continue;
+        }
+        if l.starts_with('#') {
+            continue;
+        }
+        let v: Vec<&str> = l.split('\t').collect();
+        let get = |n: &str| {
+            fields
+                .iter()
+                .position(|f| *f == n)
+                .and_then(|i| v.get(i))
+                .copied()
+                .unwrap_or("")
+        };
+        if get("label") == "Malicious" {
+            truth.insert(format!(
+                "{}:{}>{}:{}",
+                get("id.orig_h"),
+                get("id.orig_p"),
+                get("id.resp_h"),
+                get("id.resp_p")
+            ));
+        }
+    }
+    let ours: std::collections::BTreeSet<String> = text
+        .lines()
+        .skip(1)
+        .filter(|l| l.ends_with(",c2"))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{}:{}>{}:{}", f[0], f[1], f[2], f[3])
+        })
+        .collect();
+    let tp = ours.intersection(&truth).count() as f64;
+    let precision = tp / ours.len().max(1) as f64;
+    let recall = tp / truth.len().max(1) as f64;
+    eprintln!(
+        "njrat C&C: precision {precision:.3} recall {recall:.3} ({} labelled)",
+        truth.len()
+    );
+    assert!(truth.len() > 100, "{} labelled 4-tuples", truth.len());
+    assert!(
+        precision >= 0.9 && recall >= 0.9,
+        "njrat C&C precision {precision:.3} recall {recall:.3}"
+    );
 }
 
 #[test]
