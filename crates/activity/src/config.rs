@@ -27,6 +27,10 @@ pub struct ActivityConfig {
     /// server port needed before their timing is scored: a bot retrying
     /// a dead or sinkholed C&C on a schedule. Default 10.
     pub c2_min_failed_attempts: usize,
+    /// Mean interval (seconds) below which connections to one server are a
+    /// stream or a flood, not check-ins: never scored as a beacon.
+    /// Default 1.0.
+    pub c2_min_interval_s: f64,
     /// Share of bytes in a request body that must be outside printable
     /// text for the body to be opaque. Default 0.3.
     pub opaque_min_binary_share: f64,
@@ -83,6 +87,7 @@ impl Default for ActivityConfig {
             c2_min_score: 0.8,
             c2_min_opaque_requests: 4,
             c2_min_failed_attempts: 10,
+            c2_min_interval_s: 1.0,
             opaque_min_binary_share: 0.3,
             opaque_min_query_len: 64,
             click_min_forged: 1,

@@ -510,7 +510,7 @@ fn c2(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
         let Some(b) = beacon::score(&pts) else {
             continue;
         };
-        if b.timing < cfg.c2_min_score {
+        if b.timing < cfg.c2_min_score || b.interval_mean < cfg.c2_min_interval_s {
             continue;
         }
         let mut n = 0;
@@ -542,7 +542,7 @@ fn c2(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
             .iter()
             .filter(|&&i| recs[i].http.iter().any(|x| opaque_request(x, cfg)))
             .count();
-        let beaconing = b.score >= cfg.c2_min_score;
+        let beaconing = b.score >= cfg.c2_min_score && b.interval_mean >= cfg.c2_min_interval_s;
         let polling = opaque >= cfg.c2_min_opaque_requests;
         if !(beaconing || polling) {
             continue;
