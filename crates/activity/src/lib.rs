@@ -54,6 +54,7 @@
 pub mod beacon;
 mod config;
 mod detect;
+pub mod ioc;
 mod url;
 
 use std::net::IpAddr;

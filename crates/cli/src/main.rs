@@ -77,6 +77,7 @@ Examples:
   botscope trace ../shared/data/botnet-pcaps/infostealer-payload-dll-download-2019.pcap
   botscope trace --json sandbox/pcap/rustock/
   botscope trace --connections verdicts.csv captures/   # one CSV row per connection
+  botscope trace --iocs iocs.stix.json captures/        # also .misp.json, or .csv
   botscope trace simda-005-conn.log simda-005-http.log   # Zeek logs
 
 Inputs are recognised by content: pcap/pcapng captures, Zeek logs (conn, http,
@@ -93,6 +94,11 @@ pub struct TraceArgs {
     /// Write one CSV row per connection: orig_h,orig_p,resp_h,resp_p,proto,ts,class.
     #[arg(long)]
     pub connections: Option<PathBuf>,
+    /// Write indicators (clicked sites, forged Referers, C&C servers, payload
+    /// hashes, spam HELOs and MX hosts): CSV, or a STIX 2.1 bundle for
+    /// `*.stix.json`, or a MISP event for `*.misp.json`.
+    #[arg(long)]
+    pub iocs: Option<PathBuf>,
     /// Captures, Zeek logs, binetflow files, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,

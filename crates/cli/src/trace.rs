@@ -41,6 +41,8 @@ pub struct Traced {
     /// Rows of imported logs not imported (or imported with a loss), by
     /// reason, summed over the files.
     pub skipped: BTreeMap<String, u64>,
+    /// Indicators of compromise from the verdicts.
+    pub iocs: Vec<botscope_activity::ioc::Ioc>,
 }
 
 /// [`trace_inputs`], with the skip counts of imported logs. Each input
@@ -86,11 +88,13 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
         }
     }
     let (hosts, verdicts) = analyze(&events, cfg);
+    let iocs = botscope_activity::ioc::iocs(&events, &verdicts);
     Traced {
         hosts,
         verdicts,
         errors,
         skipped,
+        iocs,
     }
 }
 
@@ -204,7 +208,12 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         verdicts,
         errors,
         skipped,
+        iocs,
     } = trace_inputs_full(&args.inputs, &cfg);
+    if let Some(path) = &args.iocs {
+        botscope_report::ioc::write_iocs(path, &iocs)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if args.json {
         let v = json!({
             "hosts": hosts.iter().map(|h| json!({

@@ -252,3 +252,79 @@ fn trace_finds_rustocks_clicks_under_its_spam() {
         "click fraud precision {precision} recall {recall}"
     );
 }
+
+#[test]
+fn trace_exports_indicators_as_csv_stix_and_misp() {
+    let world = temp_dir("ioc-world");
+    simulate(
+        &world,
+        &[
+            "--from",
+            "2010-12-26",
+            "--to",
+            "2010-12-26",
+            "--scale",
+            "1",
+            "--no-mail",
+        ],
+    );
+    let pcap = world.join("pcap/rustock/2010-12-26.pcap");
+    let run = |name: &str| {
+        let path = world.join(name);
+        let o = botscope()
+            .args(["trace", "--iocs"])
+            .arg(&path)
+            .arg(&pcap)
+            .output()
+            .expect("trace");
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::fs::read_to_string(&path).expect("iocs written")
+    };
+    let csv = run("iocs.csv");
+    assert!(csv.starts_with("kind,value,class,host,first,last,count\n"));
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("referer,http://playdrom.com/,click_fraud,")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("sha256,") && l.contains(",download,"))
+            || !csv.contains(",download,")
+    );
+
+    let stix: serde_json::Value = serde_json::from_str(&run("iocs.stix.json")).expect("STIX JSON");
+    assert_eq!(stix["type"], "bundle");
+    let objects = stix["objects"].as_array().expect("objects");
+    assert!(objects.len() > 5);
+    for o in objects {
+        assert_eq!(o["spec_version"], "2.1");
+        let id = o["id"].as_str().unwrap_or_default();
+        let (ty, uuid) = id.split_once("--").expect("type--uuid");
+        assert_eq!(ty, o["type"].as_str().unwrap_or_default());
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(&uuid[14..15], "5", "name-based UUID version in {id}");
+        if ty == "indicator" {
+            assert_eq!(o["pattern_type"], "stix");
+            assert!(o["pattern"].as_str().unwrap_or_default().starts_with('['));
+        }
+    }
+    assert!(objects.iter().any(|o| o["pattern"]
+        .as_str()
+        .is_some_and(|p| p.contains("url:value = 'http://playdrom.com/'"))));
+
+    let misp: serde_json::Value = serde_json::from_str(&run("iocs.misp.json")).expect("MISP JSON");
+    let attrs = misp["Event"]["Attribute"].as_array().expect("attributes");
+    assert!(attrs.iter().any(|a| a["type"] == "domain"
+        && a["comment"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("click_fraud")));
+    // Deterministic: the same input gives the same bundle.
+    assert_eq!(run("iocs.stix.json"), run("again.stix.json"));
+}

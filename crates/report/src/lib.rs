@@ -24,6 +24,7 @@ mod columns;
 mod error;
 mod fields;
 pub mod import;
+pub mod ioc;
 mod json;
 mod reader;
 mod tsv;
