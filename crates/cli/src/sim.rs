@@ -201,7 +201,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
     // analysis: click fraud stays visible under the spam.
     let rustock = sandbox.join("pcap").join("rustock");
     if rustock.is_dir() {
-        let (hosts, _, _) = crate::trace::trace_inputs(
+        let t = crate::trace::trace_inputs_full(
             std::slice::from_ref(&rustock),
             &botscope_activity::ActivityConfig::default(),
         );
@@ -210,7 +210,15 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
             "What the Rustock sandbox host did, 21-27 Dec 2010 (botscope trace {}):",
             rustock.display()
         );
-        print!("{}", crate::trace::render(&hosts));
+        print!("{}", crate::trace::render(&t.hosts));
+        for name in ["iocs.csv", "iocs.stix.json", "iocs.misp.json"] {
+            botscope_report::ioc::write_iocs(&out.join(name), &t.iocs)?;
+        }
+        println!(
+            "{} indicators written to {} (iocs.csv, iocs.stix.json, iocs.misp.json)",
+            t.iocs.len(),
+            out.display()
+        );
     }
 
     // The simulated world's own ground truth: what the analyses to come

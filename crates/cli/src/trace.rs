@@ -18,20 +18,6 @@ use crate::{TraceArgs, EXIT_INPUT_ERRORS, EXIT_OK};
 /// the "small activities" section, so none hides under a big one.
 const SMALL_SHARE: f64 = 0.05;
 
-/// Decode the inputs and analyse every host. Returns the reports and the
-/// input errors.
-pub fn trace_inputs(
-    inputs: &[PathBuf],
-    cfg: &ActivityConfig,
-) -> (
-    Vec<HostReport>,
-    Vec<botscope_activity::ConnVerdict>,
-    Vec<String>,
-) {
-    let t = trace_inputs_full(inputs, cfg);
-    (t.hosts, t.verdicts, t.errors)
-}
-
 /// What [`trace_inputs_full`] found.
 pub struct Traced {
     pub hosts: Vec<HostReport>,
@@ -45,7 +31,7 @@ pub struct Traced {
     pub iocs: Vec<botscope_activity::ioc::Ioc>,
 }
 
-/// [`trace_inputs`], with the skip counts of imported logs. Each input
+/// Decode or import the inputs and analyse every host. Each input
 /// is sniffed by content: Zeek logs (TSV or JSON lines) and CTU-13
 /// binetflow files are imported, everything else goes to the decoding
 /// engine.

@@ -167,6 +167,11 @@ fn demo_runs_and_shows_the_winter() {
         );
     }
     assert!(out.join("logs/conn.log").exists());
+    let stix: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("iocs.stix.json")).expect("demo IOCs"),
+    )
+    .expect("STIX JSON");
+    assert_eq!(stix["type"], "bundle");
     assert!(out.join("world/truth/messages.csv").exists());
 }
 
