@@ -116,15 +116,21 @@ fn read_all(path: &Path) -> Result<Vec<u8>, Error> {
 /// the result.
 pub fn read_zeek_log(path: &Path) -> Result<ImportResult, Error> {
     let bytes = read_all(path)?;
+    Ok(parse_zeek_log(path, &bytes))
+}
+
+/// [`read_zeek_log`] on bytes already in memory; `path` names them in
+/// messages and gives the log kind when the content does not.
+pub fn parse_zeek_log(path: &Path, bytes: &[u8]) -> ImportResult {
     let mut res = ImportResult::default();
     let file_kind = kind_from_file_name(path);
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {
-        read_json_lines(path, &bytes, file_kind, &mut res);
+        read_json_lines(path, bytes, file_kind, &mut res);
     } else {
-        read_tsv(path, &bytes, file_kind, &mut res);
+        read_tsv(path, bytes, file_kind, &mut res);
     }
-    Ok(res)
+    res
 }
 
 /// The log kind named by a file name: the first of `conn`, `http`, `dns`,
@@ -671,6 +677,12 @@ const BINETFLOW_COLUMNS: [&str; 11] = [
 /// lines are reported in the result.
 pub fn read_binetflow(path: &Path) -> Result<ImportResult, Error> {
     let bytes = read_all(path)?;
+    parse_binetflow(path, &bytes)
+}
+
+/// [`read_binetflow`] on bytes already in memory; `path` names them in
+/// messages.
+pub fn parse_binetflow(path: &Path, bytes: &[u8]) -> Result<ImportResult, Error> {
     let mut res = ImportResult::default();
     let mut lines = bytes.split(|&b| b == b'\n');
     let header = String::from_utf8_lossy(lines.next().unwrap_or_default());

@@ -36,9 +36,11 @@ pub use fields::{
     fields_for, CONN_FIELDS, DNS_FIELDS, HTTP_FIELDS, IRC_FIELDS, LOG_NAMES, SMTP_FIELDS,
     SSL_FIELDS, WEIRD_FIELDS,
 };
-pub use import::{read_binetflow, read_zeek_log, ImportResult};
+pub use import::{parse_binetflow, parse_zeek_log, read_binetflow, read_zeek_log, ImportResult};
 pub use json::json_row;
-pub use reader::{read_zeek_tsv, read_zeek_tsv_raw, zeek_split_container, zeek_unescape, ZeekTsv};
+pub use reader::{
+    parse_zeek_tsv, read_zeek_tsv, read_zeek_tsv_raw, zeek_split_container, zeek_unescape, ZeekTsv,
+};
 pub use tsv::{zeek_close_line, zeek_escape, zeek_header, zeek_header_with, zeek_row};
 pub use writer::{
     mail_file_name, write_mail_file, LogFormat, LogSummary, LogWriterSet, LOG_BUFFER_BYTES,

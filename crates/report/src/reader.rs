@@ -109,7 +109,9 @@ struct Block {
     cols: Option<Vec<usize>>,
 }
 
-fn parse_zeek_tsv(bytes: &[u8]) -> Result<ZeekTsv, (u64, String)> {
+/// Parse Zeek TSV bytes (see [`read_zeek_tsv_raw`]); a malformed file
+/// gives the line number and the reason.
+pub fn parse_zeek_tsv(bytes: &[u8]) -> Result<ZeekTsv, (u64, String)> {
     let mut log = ZeekTsv::default();
     let mut block = Block {
         sep: b"\t".to_vec(),
