@@ -266,13 +266,23 @@ impl<S: EventSink> AppHandler<S> {
             }
             st.held_len += take;
         }
-        // Everything this direction has sent so far.
-        let mut joined: Vec<u8> = Vec::new();
-        for (d, v) in &st.held {
-            if *d == dir {
-                joined.extend_from_slice(v);
-            }
-        }
+        // Everything this direction has sent so far (consecutive chunks of
+        // one direction are already merged: usually one slice, no copy).
+        let mut mine = st
+            .held
+            .iter()
+            .filter(|(d, _)| *d == dir)
+            .map(|(_, v)| v.as_slice());
+        let joined: std::borrow::Cow<'_, [u8]> = match (mine.next(), mine.next()) {
+            (Some(one), None) => std::borrow::Cow::Borrowed(one),
+            _ => std::borrow::Cow::Owned(
+                st.held
+                    .iter()
+                    .filter(|(d, _)| *d == dir)
+                    .flat_map(|(_, v)| v.iter().copied())
+                    .collect(),
+            ),
+        };
         let mut chosen = None;
         for (i, svc) in Service::TCP_ALL.iter().enumerate() {
             if st.candidates & (1 << i) == 0 {
