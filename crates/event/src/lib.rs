@@ -389,6 +389,52 @@ pub struct Weird {
     pub source: Option<String>,
 }
 
+/// One analysed spam-trap message: a row of the `mail` table.
+///
+/// Produced by the `mail` crate from mbox/Maildir/.eml files, from messages
+/// carved out of SMTP sessions, and from the live trap. `received_ts` is
+/// the trap's time (top `Received:` header, envelope or mbox `From_` line);
+/// the sender's `Date:` header is kept as a feature only (`date_header`,
+/// `date_ts`) because bots forge it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MailMessage {
+    /// Where the message came from: `FILE#INDEX` (index from 0 within an
+    /// mbox or folder), or the trap's stored file name.
+    pub source: String,
+    /// Receive time at the trap; `None` when no trustworthy time exists.
+    pub received_ts: Option<Ts>,
+    pub message_id: Option<String>,
+    /// The connecting client's address as the trap saw it.
+    pub sender_ip: Option<IpAddr>,
+    pub helo: Option<String>,
+    pub mail_from: Option<String>,
+    pub rcpt_to: Vec<String>,
+    /// Decoded subject.
+    pub subject: Option<String>,
+    /// The raw `Date:` header, as sent.
+    pub date_header: Option<String>,
+    /// The `Date:` header parsed, when it parses to a plausible time.
+    pub date_ts: Option<Ts>,
+    /// Attributed botnet family, or `unknown`.
+    pub family: String,
+    /// Confidence of `family` in `[0, 1]`.
+    pub family_confidence: f64,
+    /// Stable campaign id (same input, same id).
+    pub campaign: Option<String>,
+    /// `pharma`, `replica`, `dating`, `casino`, `stock`, `phishing`,
+    /// `malware`, `advance_fee` or `other`.
+    pub category: String,
+    /// Brand or affiliate program, e.g. `Canadian Pharmacy`.
+    pub brand: Option<String>,
+    pub urls: Vec<String>,
+    /// Registrable domains of `urls` (Public Suffix List).
+    pub domains: Vec<String>,
+    /// Message size in bytes, as received.
+    pub size: u64,
+    /// Why the message could not be analysed (the row still exists).
+    pub error: Option<String>,
+}
+
 /// Any event a decoder can produce.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
