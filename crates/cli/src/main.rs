@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod logs;
 mod sim;
 mod trace;
+mod trap;
 
 /// Exit status when every input was read completely.
 pub const EXIT_OK: u8 = 0;
@@ -84,6 +85,24 @@ Inputs are recognised by content: pcap/pcapng captures, Zeek logs (conn, http,
 dns, smtp, ssl; TSV or JSON) and CTU-13 .binetflow files, compressed or not.
 Exit status as for `botscope logs`.")]
     Trace(TraceArgs),
+    /// Run a live SMTP spam trap: accept every message, relay nothing,
+    /// store each one durably (Maildir) before saying 250, record each
+    /// session's SMTP dialect.
+    #[command(after_help = "\
+Examples:
+  botscope trap --listen 127.0.0.1:2525 --store store/
+  swaks --to x@trap.example --server 127.0.0.1:2525          # in another terminal
+  swaks --to x@trap.example --server 127.0.0.1:2525 -tls --pipeline
+  botscope trap --listen 0.0.0.0:25 --store /var/lib/botscope --hostname mx.trap.example \\
+      --domains trap.example,trap2.example --max-size 2000000 --config trap.toml
+
+Messages go to STORE/trap/maildir/new/ (our Received: header, then the message as
+sent), one JSON line per session to STORE/trap/sessions.jsonl. The trap never
+relays and makes no outbound connection. Every limit (sizes, recipients, line
+length, sessions in total and per IP, timeouts, session deadline, memory per
+session) is in the --config TOML file; docs/trap.md lists them. Stop with
+Ctrl-C or SIGTERM; --json prints the counters at exit.")]
+    Trap(trap::TrapArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -189,6 +208,7 @@ fn main() -> ExitCode {
         Cmd::Logs(args) => logs::run(&args, std::io::stderr().is_terminal()),
         Cmd::Simulate(args) => sim::simulate(&args),
         Cmd::Trace(args) => trace::run(&args),
+        Cmd::Trap(args) => trap::run(&args),
         Cmd::Demo(args) => sim::demo(&args, std::io::stderr().is_terminal()),
     };
     match result.context("botscope") {

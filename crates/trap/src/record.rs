@@ -1,0 +1,166 @@
+//! What the trap keeps about each session and message, and the hook that
+//! hands stored messages on (to mail analysis and the event store).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use botscope_event::{MailMessage, Ts};
+use serde::{Deserialize, Serialize};
+
+/// One command as the client sent it: a feature for family attribution
+/// (bots differ in case, spacing, order and pipelining).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandRecord {
+    /// Milliseconds since the connection was accepted.
+    pub t_ms: u64,
+    /// The verb with its case kept (`ehlo`, `EHLO`, `Ehlo`).
+    pub verb: String,
+    /// The whole line, CRLF removed, at most 256 characters; `AUTH` lines
+    /// keep only the mechanism (no credentials are recorded).
+    pub line: String,
+    /// Sent before the reply to the previous command was written.
+    pub pipelined: bool,
+    /// Our reply code.
+    pub reply: u16,
+    /// The line ended in a bare LF.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bare_lf: bool,
+}
+
+/// The envelope of one message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Envelope {
+    /// `MAIL FROM` address (empty for the null sender `<>`).
+    pub mail_from: String,
+    /// Accepted `RCPT TO` addresses, in order.
+    pub rcpt_to: Vec<String>,
+    /// `SIZE=` announced in `MAIL FROM`, if any.
+    pub size_announced: Option<u64>,
+    /// `BODY=` parameter as given (`8BITMIME`, `7BIT`), if any.
+    pub body: Option<String>,
+    /// `SMTPUTF8` was given.
+    #[serde(default)]
+    pub smtputf8: bool,
+}
+
+/// One message the client tried to send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// The trap's id (the stored file's base name), or empty if nothing was
+    /// stored.
+    pub id: String,
+    pub envelope: Envelope,
+    /// Message size in bytes after dot-unstuffing, our `Received:` excluded.
+    pub size: u64,
+    /// When `DATA` was accepted (RFC 3339, UTC).
+    pub received: String,
+    /// Path of the stored file relative to the store folder, if stored.
+    pub path: Option<String>,
+    /// `stored`, `too_big`, `store_error`, `aborted` (the session ended
+    /// inside DATA).
+    pub outcome: String,
+    /// Lines ended by a bare LF.
+    pub bare_lf_lines: u64,
+    /// Message bytes arrived before our `354` reply (pipelined into DATA).
+    pub data_before_354: bool,
+}
+
+/// Everything recorded about one SMTP session: one line of
+/// `sessions.jsonl`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Unique per trap run and store (`S<unix-secs>P<pid>N<seq>`).
+    pub session: String,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_port: u16,
+    /// Connection accepted (RFC 3339, UTC).
+    pub start: String,
+    pub duration_ms: u64,
+    /// The first HELO/EHLO argument, as sent.
+    pub helo: Option<String>,
+    /// `HELO` or `EHLO` (or another case of them), as sent first.
+    pub helo_verb: Option<String>,
+    /// STARTTLS completed.
+    pub tls: bool,
+    /// Commands in order (at most `max_recorded_commands`).
+    pub commands: Vec<CommandRecord>,
+    /// All commands, recorded or not.
+    pub command_count: u64,
+    /// Commands sent before the reply to the previous one.
+    pub pipelined_commands: u64,
+    /// Bytes arrived before our greeting (only seen with `greet_delay_ms`).
+    pub early_talker: bool,
+    /// The client sent QUIT.
+    pub quit: bool,
+    /// `quit`, `client_closed`, `command_timeout`, `data_timeout`,
+    /// `session_deadline`, `too_many_errors`, `too_many_messages`,
+    /// `io_error`, `tls_error`, `shutdown`.
+    pub end: String,
+    pub messages: Vec<MessageRecord>,
+    /// Limits this session hit, in order (names as in [`crate::Stats`]).
+    pub limits_hit: Vec<String>,
+    pub bytes_in: u64,
+    pub errors: u32,
+}
+
+/// A message that is durably in the Maildir.
+#[derive(Clone, Debug)]
+pub struct StoredMessage {
+    /// Absolute path of the file in `new/`.
+    pub path: PathBuf,
+    /// The trap's id (file base name without `,S=`).
+    pub id: String,
+    pub session: String,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub helo: Option<String>,
+    pub tls: bool,
+    pub envelope: Envelope,
+    /// Size after unstuffing, our `Received:` excluded.
+    pub size: u64,
+    pub received: SystemTime,
+}
+
+impl StoredMessage {
+    /// The row of the `mail` table known without reading the message:
+    /// envelope, client and receive time. Mail analysis fills the rest
+    /// (subject, family, URLs ...) from the file at `path`.
+    pub fn mail_row(&self) -> MailMessage {
+        let d = self.received.duration_since(UNIX_EPOCH).unwrap_or_default();
+        MailMessage {
+            source: self.path.display().to_string(),
+            received_ts: Some(Ts::from_secs_nanos(
+                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                d.subsec_nanos(),
+            )),
+            sender_ip: Some(self.client_ip),
+            helo: self.helo.clone(),
+            mail_from: Some(self.envelope.mail_from.clone()),
+            rcpt_to: self.envelope.rcpt_to.clone(),
+            family: "unknown".into(),
+            category: "other".into(),
+            size: self.size,
+            ..MailMessage::default()
+        }
+    }
+}
+
+/// Where stored messages and finished sessions go next.
+///
+/// Both methods run on the trap's committer thread right after the data is
+/// durable (a message's rename into `new/` and directory fsync; a session's
+/// line in `sessions.jsonl` and its fsync), in commit order. They must be
+/// quick — hand real work to a channel — because the next commit waits.
+pub trait Sink: Send + Sync + 'static {
+    /// A message is durably stored; its `250` is about to be sent.
+    fn message_stored(&self, _msg: &StoredMessage) {}
+    /// A session ended and its record is durably in `sessions.jsonl`.
+    fn session_closed(&self, _rec: &SessionRecord) {}
+}
+
+/// A sink that does nothing (the Maildir and session log are the output).
+pub struct NoSink;
+
+impl Sink for NoSink {}

@@ -1,0 +1,456 @@
+//! Durable storage: a Maildir and a JSON-lines session log.
+//!
+//! ```text
+//! STORE/trap/.lock                    one trap per store (flock)
+//! STORE/trap/maildir/tmp/ID           a message being received
+//! STORE/trap/maildir/new/ID,S=BYTES   a stored message (our Received: + the message as sent)
+//! STORE/trap/maildir/cur/             (left to readers, Maildir convention)
+//! STORE/trap/sessions.jsonl           one SessionRecord per line, appended when a session ends
+//! ```
+//!
+//! `ID` is `SECS.MUSECSPpidQseq.HOSTNAME`: made by the trap from its clock,
+//! process id, a counter and its configured host name, never from anything
+//! the client sent.
+//!
+//! A message is durable before its `250`: the session writes `tmp/ID` and
+//! fdatasyncs it (many sessions do this at once, so their fsyncs share
+//! journal commits), then hands it to the committer thread, which renames a
+//! whole batch into `new/` and makes all the renames durable with one fsync
+//! of `new/` (group commit) before acknowledging each. After a crash, `new/`
+//! holds exactly whole messages; files left in `tmp/` were never
+//! acknowledged and are removed at the next start.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::record::{SessionRecord, Sink, StoredMessage};
+use crate::stats::Stats;
+
+/// The store's folders and files.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// `STORE/trap`
+    pub root: PathBuf,
+    /// `STORE/trap/maildir`
+    pub maildir: PathBuf,
+    pub tmp: PathBuf,
+    pub new: PathBuf,
+    pub cur: PathBuf,
+    /// `STORE/trap/sessions.jsonl`
+    pub sessions: PathBuf,
+}
+
+impl Layout {
+    pub fn new(store: &Path) -> Layout {
+        let root = store.join("trap");
+        let maildir = root.join("maildir");
+        Layout {
+            tmp: maildir.join("tmp"),
+            new: maildir.join("new"),
+            cur: maildir.join("cur"),
+            sessions: root.join("sessions.jsonl"),
+            maildir,
+            root,
+        }
+    }
+}
+
+/// A storage failure at start.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{0}: another trap is using this store")]
+    Locked(PathBuf),
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+enum Job {
+    Message {
+        tmp: PathBuf,
+        new: PathBuf,
+        stored: Box<StoredMessage>,
+        ack: tokio::sync::oneshot::Sender<io::Result<()>>,
+    },
+    Session(Box<SessionRecord>),
+}
+
+/// The Maildir writer; cheap to share (`Arc`).
+pub struct Store {
+    pub layout: Layout,
+    hostname: String,
+    pid: u32,
+    seq: AtomicU64,
+    jobs: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
+    committer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    _lock: File,
+}
+
+/// A message being received into `tmp/`.
+pub struct PendingMessage {
+    pub id: String,
+    pub tmp: PathBuf,
+    file: Option<File>,
+    /// Bytes written to the file so far.
+    pub written: u64,
+}
+
+impl PendingMessage {
+    /// Appends bytes to the tmp file (creating it on first use). Blocking:
+    /// call from `spawn_blocking`.
+    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&self.tmp)?,
+            );
+        }
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(bytes)?;
+        }
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the rest and makes the file's data durable. Blocking.
+    pub fn finish(&mut self, rest: &[u8]) -> io::Result<()> {
+        self.append(rest)?;
+        if let Some(f) = self.file.take() {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Removes the tmp file (message refused or session gone). Blocking.
+    pub fn discard(mut self) {
+        if self.file.take().is_some() || self.written > 0 {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating) the store under `store`, takes its lock, removes
+    /// incomplete messages of a previous run and repairs a session log cut
+    /// mid-line, then starts the committer thread.
+    pub fn open(
+        store: &Path,
+        hostname: &str,
+        max_batch: usize,
+        stats: Arc<Stats>,
+        sink: Arc<dyn Sink>,
+    ) -> Result<Arc<Store>, StoreError> {
+        let layout = Layout::new(store);
+        for d in [
+            &layout.root,
+            &layout.maildir,
+            &layout.tmp,
+            &layout.new,
+            &layout.cur,
+        ] {
+            fs::create_dir_all(d).map_err(io_at(d))?;
+        }
+        let lock_path = layout.root.join(".lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_at(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(layout.root)),
+            Err(fs::TryLockError::Error(e)) => return Err(io_at(&lock_path)(e)),
+        }
+        // Our directory entries themselves must survive a crash.
+        for d in [&layout.maildir, &layout.root, store] {
+            if let Ok(f) = File::open(d) {
+                let _ = f.sync_all();
+            }
+        }
+        let mut cleaned = 0;
+        for e in fs::read_dir(&layout.tmp)
+            .map_err(io_at(&layout.tmp))?
+            .flatten()
+        {
+            if fs::remove_file(e.path()).is_ok() {
+                cleaned += 1;
+            }
+        }
+        stats.tmp_cleaned.store(cleaned, Ordering::Relaxed);
+        repair_log_tail(&layout.sessions).map_err(io_at(&layout.sessions))?;
+        let sessions_log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&layout.sessions)
+            .map_err(io_at(&layout.sessions))?;
+        let new_dir = File::open(&layout.new).map_err(io_at(&layout.new))?;
+        let (tx, rx) = mpsc::channel();
+        let committer = Committer {
+            rx,
+            new_dir,
+            sessions_log,
+            max_batch: max_batch.max(1),
+            stats,
+            sink,
+        };
+        let handle = std::thread::Builder::new()
+            .name("trap-committer".into())
+            .spawn(move || committer.run())
+            .map_err(io_at(&layout.root))?;
+        Ok(Arc::new(Store {
+            layout,
+            hostname: hostname.to_string(),
+            pid: std::process::id(),
+            seq: AtomicU64::new(0),
+            jobs: std::sync::Mutex::new(Some(tx)),
+            committer: std::sync::Mutex::new(Some(handle)),
+            _lock: lock,
+        }))
+    }
+
+    /// A fresh unique id: `SECS.MUSECSPpidQseq.HOSTNAME`.
+    pub fn new_id(&self, now: SystemTime) -> String {
+        let d = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let q = self.seq.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{}.M{}P{}Q{}.{}",
+            d.as_secs(),
+            d.subsec_micros(),
+            self.pid,
+            q,
+            self.hostname
+        )
+    }
+
+    /// Starts a message in `tmp/`; nothing touches the disk until
+    /// [`PendingMessage::append`] or [`PendingMessage::finish`].
+    pub fn begin(&self, now: SystemTime) -> PendingMessage {
+        let id = self.new_id(now);
+        PendingMessage {
+            tmp: self.layout.tmp.join(&id),
+            id,
+            file: None,
+            written: 0,
+        }
+    }
+
+    /// Moves a finished (fdatasynced) message into `new/` and returns once
+    /// the rename is durable. Returns the final path.
+    pub async fn commit(
+        &self,
+        pending: PendingMessage,
+        mut stored: StoredMessage,
+    ) -> io::Result<PathBuf> {
+        let new = self
+            .layout
+            .new
+            .join(format!("{},S={}", pending.id, pending.written));
+        stored.path = new.clone();
+        stored.id = pending.id.clone();
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.send(Job::Message {
+            tmp: pending.tmp.clone(),
+            new: new.clone(),
+            stored: Box::new(stored),
+            ack,
+        })?;
+        match done.await {
+            Ok(Ok(())) => Ok(new),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::other("committer stopped")),
+        }
+    }
+
+    /// Appends a session record to `sessions.jsonl` (durable with the next
+    /// batch; nothing waits for it).
+    pub fn log_session(&self, rec: SessionRecord) {
+        let _ = self.send(Job::Session(Box::new(rec)));
+    }
+
+    fn send(&self, job: Job) -> io::Result<()> {
+        let guard = self
+            .jobs
+            .lock()
+            .map_err(|_| io::Error::other("store poisoned"))?;
+        match guard.as_ref() {
+            Some(tx) => tx
+                .send(job)
+                .map_err(|_| io::Error::other("committer stopped")),
+            None => Err(io::Error::other("store closed")),
+        }
+    }
+
+    /// Stops the committer after it has made everything queued durable.
+    pub fn close(&self) {
+        if let Ok(mut g) = self.jobs.lock() {
+            g.take();
+        }
+        if let Some(h) = self.committer.lock().ok().and_then(|mut g| g.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A session log cut mid-line by a crash: drop the partial last line so
+/// every line stays a whole JSON record.
+fn repair_log_tail(path: &Path) -> io::Result<()> {
+    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = usize::try_from(end - start).unwrap_or(buf.len());
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = memchr::memrchr(b'\n', &buf[..n]) {
+            let keep = start + i as u64 + 1;
+            if keep != len {
+                f.set_len(keep)?;
+                f.sync_all()?;
+            }
+            return Ok(());
+        }
+        if start == 0 {
+            f.set_len(0)?;
+            f.sync_all()?;
+            return Ok(());
+        }
+        end = start;
+    }
+}
+
+struct Committer {
+    rx: mpsc::Receiver<Job>,
+    new_dir: File,
+    sessions_log: File,
+    max_batch: usize,
+    stats: Arc<Stats>,
+    sink: Arc<dyn Sink>,
+}
+
+impl Committer {
+    fn run(mut self) {
+        while let Ok(first) = self.rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(j) => batch.push(j),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<Job>) {
+        let mut messages = Vec::new();
+        let mut sessions = Vec::new();
+        for job in batch {
+            match job {
+                Job::Message {
+                    tmp,
+                    new,
+                    stored,
+                    ack,
+                } => {
+                    let r = fs::rename(&tmp, &new);
+                    if r.is_err() {
+                        let _ = fs::remove_file(&tmp);
+                    }
+                    messages.push((r, stored, ack));
+                }
+                Job::Session(rec) => sessions.push(rec),
+            }
+        }
+        if messages.iter().any(|(r, _, _)| r.is_ok()) {
+            if let Err(e) = self.new_dir.sync_all() {
+                // The renames may not survive a crash: refuse them all.
+                for (r, _, _) in messages.iter_mut() {
+                    if r.is_ok() {
+                        *r = Err(io::Error::new(e.kind(), format!("fsync new/: {e}")));
+                    }
+                }
+            }
+        }
+        for (r, stored, ack) in messages {
+            match &r {
+                Ok(()) => {
+                    self.stats.messages_stored.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .bytes_stored
+                        .fetch_add(stored.size, Ordering::Relaxed);
+                    self.sink.message_stored(&stored);
+                }
+                Err(e) => {
+                    self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .log(&format!("cannot store {}: {e}", stored.path.display()));
+                }
+            }
+            let _ = ack.send(r);
+        }
+        if !sessions.is_empty() {
+            let mut text = Vec::new();
+            for rec in &sessions {
+                if serde_json::to_writer(&mut text, rec).is_ok() {
+                    text.push(b'\n');
+                }
+            }
+            let r = self
+                .sessions_log
+                .write_all(&text)
+                .and_then(|()| self.sessions_log.sync_data());
+            if let Err(e) = r {
+                self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .log(&format!("cannot write the session log: {e}"));
+            }
+            for rec in &sessions {
+                self.sink.session_closed(rec);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_tail_repair_keeps_whole_lines() {
+        let dir = std::env::temp_dir().join(format!("trap-repair-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.jsonl");
+        fs::write(&p, b"{\"a\":1}\n{\"b\":").unwrap();
+        repair_log_tail(&p).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"{\"a\":1}\n");
+        fs::write(&p, b"{\"b\":").unwrap();
+        repair_log_tail(&p).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"");
+        fs::write(&p, b"x\n").unwrap();
+        repair_log_tail(&p).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"x\n");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
