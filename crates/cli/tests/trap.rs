@@ -1,0 +1,390 @@
+//! `botscope trap` with real mail clients from Debian: swaks (single
+//! sessions, STARTTLS, pipelining), Postfix's smtp-source (load), and a
+//! SIGKILL in the middle of a run (nothing that got a 250 may be lost).
+//!
+//! The clients must be installed (`.ci/run` installs them); without them
+//! the tests skip with a message, except under `CI=true` where they fail.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{botscope, temp_dir};
+
+/// The path of a client program, or `None` (skip) when it is missing
+/// outside CI.
+fn tool(name: &str) -> Option<PathBuf> {
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{name} not installed (CI=true: .ci/run must install it)");
+    }
+    eprintln!("SKIP: {name} not installed (apt-get install swaks postfix)");
+    None
+}
+
+struct TrapProc {
+    child: Child,
+    addr: String,
+    stderr: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TrapProc {
+    fn start(store: &Path, extra: &[&str]) -> TrapProc {
+        let mut child = botscope()
+            .args([
+                "trap",
+                "--listen",
+                "127.0.0.1:0",
+                "--hostname",
+                "trap.example",
+                "--store",
+            ])
+            .arg(store)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start botscope trap");
+        let err = child.stderr.take().unwrap();
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                if let Some(rest) = l.strip_prefix("botscope trap: listening on ") {
+                    let addr = rest.split(',').next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                keep.lock().unwrap().push(l);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("trap did not start: {:?}", lines.lock().unwrap()));
+        TrapProc {
+            child,
+            addr,
+            stderr: lines,
+        }
+    }
+
+    fn port(&self) -> &str {
+        self.addr.rsplit(':').next().unwrap()
+    }
+
+    /// SIGTERM and wait: the trap finishes its sessions and exits 0.
+    fn stop(mut self) -> (i32, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let out = self.child.wait_with_output().expect("wait for trap");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+}
+
+fn stored(store: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(store.join("trap/maildir/new"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn sessions(store: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(store.join("trap/sessions.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line of sessions.jsonl is JSON"))
+        .collect()
+}
+
+/// What follows our Received: header.
+fn after_received(msg: &[u8]) -> &[u8] {
+    assert!(msg.starts_with(b"Received: from "));
+    let mut rest = msg;
+    loop {
+        let i = rest.iter().position(|&b| b == b'\n').unwrap() + 1;
+        rest = &rest[i..];
+        if !rest.starts_with(b"\t") {
+            return rest;
+        }
+    }
+}
+
+/// The id in swaks' transcript line `<~  250 2.0.0 Ok: queued as ID`.
+fn queued_id(transcript: &str) -> Option<String> {
+    transcript
+        .lines()
+        .find_map(|l| l.split("250 2.0.0 Ok: queued as ").nth(1))
+        .map(|s| s.trim().to_string())
+}
+
+fn swaks(server: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("swaks")
+        .args(["--server", server, "--timeout", "20"])
+        .args(args)
+        .output()
+        .expect("run swaks");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn swaks_plain_starttls_and_pipelining() {
+    if tool("swaks").is_none() {
+        return;
+    }
+    let store = temp_dir("trap-swaks");
+    let trap = TrapProc::start(&store, &[]);
+    let server = trap.addr.clone();
+    let mut ids = Vec::new();
+    for (name, extra) in [
+        ("plain", &[][..]),
+        ("tls", &["-tls"][..]),
+        ("pipeline", &["--pipeline"][..]),
+        ("tls+pipeline", &["-tls", "--pipeline"][..]),
+    ] {
+        let mut args = vec![
+            "--to",
+            "x@trap.example",
+            "--from",
+            "bot@spam.example",
+            "--ehlo",
+            "bot.example",
+        ];
+        args.extend_from_slice(extra);
+        let (ok, t) = swaks(&server, &args);
+        assert!(ok, "swaks {name} failed:\n{t}");
+        let id = queued_id(&t).unwrap_or_else(|| panic!("no 250 for {name}:\n{t}"));
+        ids.push((name, id));
+    }
+    let (code, _) = trap.stop();
+    assert_eq!(code, 0);
+    let files = stored(&store);
+    assert_eq!(files.len(), 4);
+    for (name, id) in &ids {
+        let (_, msg) = files
+            .iter()
+            .find(|(f, _)| f.starts_with(&format!("{id},S=")))
+            .unwrap_or_else(|| panic!("{name}: {id} not in new/"));
+        let text = String::from_utf8_lossy(msg);
+        let with = if name.starts_with("tls") {
+            "ESMTPS"
+        } else {
+            "ESMTP "
+        };
+        assert!(text.contains(&format!("with {with}")), "{name}: {text}");
+        assert!(text.contains("from bot.example ([127.0.0.1]"), "{text}");
+        assert!(text.contains("\r\nSubject: test "), "{text}");
+        assert!(text.contains("\r\nX-Mailer: swaks"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\nThis is a test mailing\r\n\r\n\r\n"),
+            "{text:?}"
+        );
+    }
+    let recs = sessions(&store);
+    assert_eq!(recs.len(), 4);
+    let tls: Vec<bool> = recs.iter().map(|r| r["tls"].as_bool().unwrap()).collect();
+    assert_eq!(tls, [false, true, false, true]);
+    let pipelined: Vec<u64> = recs
+        .iter()
+        .map(|r| r["pipelined_commands"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pipelined[0], 0);
+    assert!(pipelined[2] >= 2 && pipelined[3] >= 2, "{pipelined:?}");
+    for r in &recs {
+        assert_eq!(r["quit"], true);
+        assert_eq!(r["helo"], "bot.example");
+        assert_eq!(
+            r["messages"][0]["envelope"]["mail_from"],
+            "bot@spam.example"
+        );
+    }
+}
+
+#[test]
+fn smtp_source_load_is_stored_completely() {
+    if tool("smtp-source").is_none() {
+        return;
+    }
+    let store = temp_dir("trap-smtp-source");
+    let trap = TrapProc::start(&store, &["--max-size", "100000"]);
+    let st = Command::new(tool("smtp-source").unwrap())
+        .args([
+            "-s",
+            "10",
+            "-m",
+            "300",
+            "-l",
+            "3000",
+            "-f",
+            "bot@spam.example",
+            "-t",
+            "x@trap.example",
+        ])
+        .arg(&trap.addr)
+        .status()
+        .expect("run smtp-source");
+    assert!(st.success());
+    let (code, _) = trap.stop();
+    assert_eq!(code, 0);
+    let files = stored(&store);
+    assert_eq!(files.len(), 300, "every message smtp-source sent");
+    for (name, msg) in &files {
+        let body = after_received(msg);
+        // smtp-source's message: its headers, then -l bytes of "NXXX..." lines.
+        assert!(body.starts_with(b"From: <bot@spam.example>\r\n"), "{name}");
+        assert!(body.windows(9).any(|w| w == b"\r\n\r\n1XXXX"), "{name}");
+        assert!(body.len() > 3000, "{name}");
+        assert!(name.ends_with(&format!(",S={}", msg.len())));
+    }
+    let recs = sessions(&store);
+    let msgs: usize = recs
+        .iter()
+        .map(|r| r["messages"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(msgs, 300);
+}
+
+#[test]
+fn sigkill_in_the_middle_loses_no_acknowledged_message() {
+    if tool("swaks").is_none() {
+        return;
+    }
+    let store = temp_dir("trap-crash");
+    let data = temp_dir("trap-crash-data");
+    let trap = TrapProc::start(&store, &[]);
+    let server = trap.addr.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Each worker sends distinct messages (sizes 1 KB .. 400 KB) with swaks
+    // until the trap is gone, and keeps what got a 250.
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let server = server.clone();
+            let data = data.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                let mut sent = Vec::new();
+                for i in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let lines = 1 + (i * 7919 + w * 104_729) % 8000;
+                    let mut msg = format!("X-Seq: {w}-{i}\r\nSubject: crash test {w}-{i}\r\n\r\n");
+                    for l in 0..lines {
+                        msg.push_str(&format!(
+                            "worker {w} message {i} line {l} .....................\r\n"
+                        ));
+                    }
+                    let file = data.join(format!("{w}-{i}.eml"));
+                    std::fs::write(&file, &msg).unwrap();
+                    // swaks ends the data with CRLF . CRLF after its own CRLF.
+                    let expected = format!("{msg}\r\n").into_bytes();
+                    sent.push((format!("{w}-{i}"), expected.clone()));
+                    let at = format!("@{}", file.display());
+                    let (ok, t) = swaks(&server, &["--to", "x@trap.example", "--data", &at]);
+                    match queued_id(&t) {
+                        Some(id) => acked.push((id, format!("{w}-{i}"), expected)),
+                        None => {
+                            assert!(!ok, "swaks succeeded without a 250:\n{t}");
+                            break; // the trap is gone
+                        }
+                    }
+                }
+                (acked, sent)
+            })
+        })
+        .collect();
+    // Let messages flow, then SIGKILL while transactions are in flight.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut child = trap.child;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = Vec::new();
+    let mut sent = BTreeMap::new();
+    for w in workers {
+        let (a, s) = w.join().unwrap();
+        acked.extend(a);
+        sent.extend(s);
+    }
+    assert!(
+        acked.len() >= 10,
+        "only {} messages acknowledged before the kill",
+        acked.len()
+    );
+    let files = stored(&store);
+    // Every acknowledged message is there, whole.
+    for (id, seq, expected) in &acked {
+        let (_, msg) = files
+            .iter()
+            .find(|(f, _)| f.starts_with(&format!("{id},S=")))
+            .unwrap_or_else(|| panic!("acknowledged message {seq} ({id}) lost"));
+        assert_eq!(
+            after_received(msg),
+            &expected[..],
+            "message {seq} not whole"
+        );
+    }
+    // Whatever else is in new/ (stored, but killed before the 250 left) is
+    // whole too: no partial file is ever visible.
+    for (name, msg) in &files {
+        let body = after_received(msg);
+        let seq = String::from_utf8_lossy(body)
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("X-Seq: "))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("{name}: not one of ours"));
+        assert_eq!(body, &sent[&seq][..], "{name} is partial");
+    }
+    // Restart on the same store: the lock of the killed process is gone,
+    // tmp/ leftovers are removed, and mail flows again.
+    let trap = TrapProc::start(&store, &[]);
+    assert!(std::fs::read_dir(store.join("trap/maildir/tmp"))
+        .unwrap()
+        .next()
+        .is_none());
+    let (ok, t) = swaks(&trap.addr, &["--to", "x@trap.example"]);
+    assert!(ok && queued_id(&t).is_some(), "{t}");
+    let port = trap.port().to_string();
+    let log = trap.stderr.clone();
+    let (code, _) = trap.stop();
+    assert_eq!(code, 0, "{:?}", log.lock().unwrap());
+    assert_eq!(stored(&store).len(), files.len() + 1);
+    // The session log is whole JSON lines even after the kill.
+    let recs = sessions(&store);
+    assert!(recs
+        .iter()
+        .any(|r| r["server_port"].as_u64().map(|p| p.to_string()) == Some(port.clone())));
+    eprintln!(
+        "crash test: {} acknowledged, {} in new/ after SIGKILL, {} sent",
+        acked.len(),
+        files.len(),
+        sent.len()
+    );
+}
