@@ -84,7 +84,7 @@ impl TrapProc {
     }
 
     /// SIGTERM and wait: the trap finishes its sessions and exits 0.
-    fn stop(mut self) -> (i32, String) {
+    fn stop(self) -> (i32, String) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
