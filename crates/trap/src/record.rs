@@ -149,14 +149,15 @@ impl StoredMessage {
 
 /// Where stored messages and finished sessions go next.
 ///
-/// Both methods run on the trap's committer thread right after the data is
-/// durable (a message's rename into `new/` and directory fsync; a session's
-/// line in `sessions.jsonl` and its fsync), in commit order. They must be
+/// Both methods run on the trap's committer thread, in commit order: a
+/// message right after it is durable (rename into `new/` and directory
+/// fsync), a session right after its line is written to `sessions.jsonl`
+/// (synced within a second). They must be
 /// quick — hand real work to a channel — because the next commit waits.
 pub trait Sink: Send + Sync + 'static {
     /// A message is durably stored; its `250` is about to be sent.
     fn message_stored(&self, _msg: &StoredMessage) {}
-    /// A session ended and its record is durably in `sessions.jsonl`.
+    /// A session ended and its record is in `sessions.jsonl`.
     fn session_closed(&self, _rec: &SessionRecord) {}
 }
 

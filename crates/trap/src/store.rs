@@ -18,7 +18,9 @@
 //! whole batch into `new/` and makes all the renames durable with one fsync
 //! of `new/` (group commit) before acknowledging each. After a crash, `new/`
 //! holds exactly whole messages; files left in `tmp/` were never
-//! acknowledged and are removed at the next start.
+//! acknowledged and are removed at the next start. Session records are
+//! appended as sessions end and synced at most once a second (nobody
+//! waits for them), so a crash loses at most the last second of them.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -205,6 +207,8 @@ impl Store {
             max_batch: max_batch.max(1),
             stats,
             sink,
+            last_log_sync: std::time::Instant::now(),
+            log_dirty: false,
         };
         let handle = std::thread::Builder::new()
             .name("trap-committer".into())
@@ -347,7 +351,12 @@ struct Committer {
     max_batch: usize,
     stats: Arc<Stats>,
     sink: Arc<dyn Sink>,
+    last_log_sync: std::time::Instant,
+    log_dirty: bool,
 }
+
+/// How often the session log is synced while sessions keep ending.
+const LOG_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Committer {
     fn run(mut self) {
@@ -360,6 +369,9 @@ impl Committer {
                 }
             }
             self.commit(batch);
+        }
+        if self.log_dirty {
+            let _ = self.sessions_log.sync_data();
         }
     }
 
@@ -417,10 +429,19 @@ impl Committer {
                     text.push(b'\n');
                 }
             }
-            let r = self
-                .sessions_log
-                .write_all(&text)
-                .and_then(|()| self.sessions_log.sync_data());
+            // Session records are not acknowledged to anyone: sync them at
+            // most once a second (and at close) so they do not cost every
+            // batch a journal commit. A crash loses at most that second.
+            let due = self.last_log_sync.elapsed() >= LOG_SYNC_EVERY;
+            let r = self.sessions_log.write_all(&text).and_then(|()| {
+                if due {
+                    self.last_log_sync = std::time::Instant::now();
+                    self.sessions_log.sync_data()
+                } else {
+                    self.log_dirty = true;
+                    Ok(())
+                }
+            });
             if let Err(e) = r {
                 self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
                 self.stats

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Benchmark `botscope trap` against Postfix's smtp-sink under the same
+# smtp-source load, in the same run, on loopback; then hold 10,000 idle
+# connections against the trap and record its memory. Not a test: prints
+# Markdown rows for BENCHMARKS.md.
+#
+#   bash bench/trap.sh                          # 50 sessions, 20,000 messages of 1 KB
+#   SESSIONS=50 MESSAGES=20000 SIZE=1000 IDLE=10000 bash bench/trap.sh
+#
+# smtp-sink stores nothing; the trap stores every message durably (fsync
+# before each 250) under $WORK, which must be on a real disk, not tmpfs.
+# Needs swaks, smtp-source and smtp-sink (apt-get install swaks postfix;
+# .ci/run installs them unconfigured).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${BENCH_DIR:-/var/tmp/botscope-bench-trap}
+SESSIONS=${SESSIONS:-50}
+MESSAGES=${MESSAGES:-20000}
+SIZE=${SIZE:-1000}
+IDLE=${IDLE:-10000}
+SINK_PORT=${SINK_PORT:-25990}
+TRAP_PORT=${TRAP_PORT:-25991}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/botscope-target}"
+cargo build --release -q -p botscope
+BS="$CARGO_TARGET_DIR/release/botscope"
+SRC=/usr/sbin/smtp-source
+SINK=/usr/sbin/smtp-sink
+rm -rf "$WORK"
+mkdir -p "$WORK"
+# Room for the idle flood: both ends hold IDLE sockets.
+ulimit -n "$(ulimit -Hn)"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+rate() { python3 -c "import sys; print(f'{int(sys.argv[1])/(float(sys.argv[3])-float(sys.argv[2])):.0f}')" "$@"; }
+
+# 1. smtp-sink: accepts and discards.
+"$SINK" -u nobody "127.0.0.1:$SINK_PORT" 1024 &
+pids+=($!)
+sleep 0.5
+t0=$(now)
+"$SRC" -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f bot@spam.example -t x@trap.example "127.0.0.1:$SINK_PORT"
+t1=$(now)
+sink_rate=$(rate "$MESSAGES" "$t0" "$t1")
+kill "${pids[0]}"
+
+# 2. the trap, storing durably.
+cat > "$WORK/trap.toml" <<TOML
+hostname = "trap.example"
+log_limit_hits = false
+[limits]
+max_sessions = $((IDLE + 1000))
+max_sessions_per_ip = $((IDLE + 1000))
+TOML
+"$BS" trap -q --listen "127.0.0.1:$TRAP_PORT" --store "$WORK/store" --config "$WORK/trap.toml" --json > "$WORK/trap.json" 2> "$WORK/trap.err" &
+TRAP_PID=$!
+pids+=($TRAP_PID)
+for _ in $(seq 100); do grep -q listening "$WORK/trap.err" 2>/dev/null && break; sleep 0.1; done
+t0=$(now)
+"$SRC" -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f bot@spam.example -t x@trap.example "127.0.0.1:$TRAP_PORT"
+t1=$(now)
+trap_rate=$(rate "$MESSAGES" "$t0" "$t1")
+stored=$(ls "$WORK/store/trap/maildir/new" | wc -l)
+
+# 3. 10,000 idle connections held for 10 s; a real message still goes through.
+python3 bench/trap_idle.py 127.0.0.1 "$TRAP_PORT" "$IDLE" 10 "$TRAP_PID" > "$WORK/idle.json" &
+idle_pid=$!
+sleep 6
+swaks --server "127.0.0.1:$TRAP_PORT" --to x@trap.example --silent 2 && during="yes" || during="no"
+wait "$idle_pid"
+kill -TERM "$TRAP_PID"
+wait "$TRAP_PID" || true
+
+python3 - "$sink_rate" "$trap_rate" "$stored" "$MESSAGES" "$SESSIONS" "$SIZE" "$WORK/idle.json" "$during" <<'PY'
+import json, sys
+sink, trap, stored, messages, sessions, size, idle_file, during = sys.argv[1:]
+sink, trap = int(sink), int(trap)
+idle = json.load(open(idle_file))
+print(f"| smtp-source -s {sessions} -m {messages} -l {size} | messages/s |")
+print("| --- | --- |")
+print(f"| Postfix smtp-sink (stores nothing) | {sink} |")
+print(f"| botscope trap (fsync before each 250; {stored} of {messages} stored) | {trap} |")
+print(f"| ratio trap / smtp-sink | {trap / sink:.2f} |")
+print()
+print(f"| {idle['connections']} idle connections held 10 s | |")
+print("| --- | --- |")
+print(f"| greeted 220 / refused 421 / no greeting | {idle['greeted_220']} / {idle['refused_421']} / {idle['no_greeting']} |")
+print(f"| trap RSS while held | {idle['trap_rss_held_kb'] // 1024} MiB |")
+print(f"| trap peak RSS (whole run, VmHWM) | {idle['trap_peak_rss_kb'] // 1024} MiB |")
+print(f"| a swaks message during the flood got 250 | {during} |")
+PY

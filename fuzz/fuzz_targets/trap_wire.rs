@@ -1,0 +1,69 @@
+#![no_main]
+//! The trap's framing of untrusted client bytes: command lines (our
+//! `find_line`, then `smtp_proto::Request::parse`, then what the session
+//! record keeps of the line) and the DATA stream decoder, which must give
+//! the same message however the bytes are split into reads.
+use botscope_trap::wire::{find_line, line_for_record, verb_as_sent, DataDecoder, LineEnd};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let max = 512 + usize::from(sel) * 16;
+    // Commands until the first DATA line, as the session does.
+    let mut buf = rest;
+    loop {
+        match find_line(buf, max) {
+            LineEnd::Line(n) => {
+                assert!(n >= 1 && n <= buf.len() && n <= max);
+                let line = &buf[..n];
+                assert_eq!(line.last(), Some(&b'\n'));
+                let verb = verb_as_sent(line);
+                assert!(verb.len() <= 16);
+                let shown = line_for_record(line, 256);
+                assert!(shown.chars().count() <= 256);
+                let parsed = smtp_proto::Request::parse(&mut line.iter());
+                buf = &buf[n..];
+                if matches!(parsed, Ok(smtp_proto::Request::Data)) {
+                    break;
+                }
+            }
+            LineEnd::TooLong => {
+                assert!(buf.len() >= max);
+                match memchr::memchr(b'\n', buf) {
+                    Some(i) => buf = &buf[i + 1..],
+                    None => return,
+                }
+            }
+            LineEnd::Incomplete => return,
+        }
+    }
+    // The rest is the DATA stream: whole, and in reads of varying size.
+    let mut whole = Vec::new();
+    let mut d = DataDecoder::new();
+    let fed = d.feed(buf, |s| whole.extend_from_slice(s));
+    assert!(fed.consumed <= buf.len());
+    assert_eq!(d.total, whole.len() as u64);
+    assert!(whole.len() <= buf.len());
+    let mut split = Vec::new();
+    let mut d2 = DataDecoder::new();
+    let mut at = 0;
+    let mut step = usize::from(sel % 7) + 1;
+    let mut done_at = None;
+    while at < buf.len() {
+        let end = (at + step).min(buf.len());
+        let f = d2.feed(&buf[at..end], |s| split.extend_from_slice(s));
+        if f.done {
+            done_at = Some(at + f.consumed);
+            break;
+        }
+        at = end;
+        step = step * 3 % 11 + 1;
+    }
+    assert_eq!(split, whole);
+    assert_eq!(done_at.is_some(), fed.done);
+    if let Some(c) = done_at {
+        assert_eq!(c, fed.consumed);
+    }
+});
