@@ -228,7 +228,7 @@ fn smtp_source_load_is_stored_completely() {
         return;
     }
     let store = temp_dir("trap-smtp-source");
-    let trap = TrapProc::start(&store, &["--max-size", "100000"]);
+    let trap = TrapProc::start(&store, &["--max-size", "100000", "--json"]);
     let st = Command::new(tool("smtp-source").unwrap())
         .args([
             "-s",
@@ -246,8 +246,16 @@ fn smtp_source_load_is_stored_completely() {
         .status()
         .expect("run smtp-source");
     assert!(st.success());
-    let (code, _) = trap.stop();
+    let (code, json) = trap.stop();
     assert_eq!(code, 0);
+    let counters: serde_json::Value = serde_json::from_str(&json).expect("--json counters");
+    assert_eq!(counters["messages_stored"], 300);
+    assert_eq!(
+        counters["sessions"], 300,
+        "smtp-source opens a session per message"
+    );
+    assert_eq!(counters["store_errors"], 0);
+    assert_eq!(counters["limits_hit"]["max_message_size"], 0);
     let files = stored(&store);
     assert_eq!(files.len(), 300, "every message smtp-source sent");
     for (name, msg) in &files {
