@@ -123,3 +123,84 @@ async fn the_received_header_carries_the_injected_time_and_the_client() {
     assert_eq!(rec.messages[0].received, "2010-12-25T00:00:00.000000Z");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_client_stalling_inside_data_is_cut_after_120_s_and_nothing_is_kept() {
+    let (trap, dir) = trap("data-timeout");
+    let peer = "198.51.100.9:1234".parse().unwrap();
+    let (client, server) = tokio::io::duplex(4096);
+    let (r, mut w) = tokio::io::split(client);
+    let mut r = BufReader::new(r);
+    let driver = async {
+        reply(&mut r).await;
+        w.write_all(b"HELO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@trap.example>\r\nDATA\r\nSubject: half\r\n")
+            .await
+            .unwrap();
+        for _ in 0..4 {
+            reply(&mut r).await;
+        }
+        let rep = reply(&mut r).await;
+        assert!(rep.starts_with("421 4.4.2"), "{rep}");
+    };
+    let (rec, ()) = tokio::join!(trap.serve_stream(server, peer), driver);
+    assert_eq!(rec.end, "data_timeout");
+    assert_eq!(rec.messages[0].outcome, "aborted");
+    assert_eq!(trap.stats().limit_count(Limit::DataTimeout), 1);
+    trap.close();
+    assert_eq!(
+        std::fs::read_dir(dir.join("trap/maildir/new"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("trap/maildir/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn messages_per_session_are_capped() {
+    let dir = std::env::temp_dir().join(format!("botscope-trap-clock-msgs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = TrapConfig {
+        starttls: false,
+        ..TrapConfig::default()
+    };
+    cfg.limits.max_messages_per_session = 2;
+    let trap = Trap::new(TrapOptions::new(cfg, dir.clone())).unwrap();
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (r, mut w) = tokio::io::split(client);
+    let mut r = BufReader::new(r);
+    let driver = async {
+        reply(&mut r).await;
+        let one = "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@trap.example>\r\nDATA\r\nhi\r\n.\r\n";
+        w.write_all(format!("HELO x\r\n{one}{one}{one}").as_bytes())
+            .await
+            .unwrap();
+        let mut codes = Vec::new();
+        loop {
+            let rep = reply(&mut r).await;
+            if rep.is_empty() {
+                break;
+            }
+            codes.push(rep[..3].to_string());
+        }
+        assert_eq!(
+            codes,
+            ["250", "250", "250", "354", "250", "250", "250", "354", "250", "421"]
+        );
+    };
+    let (rec, ()) = tokio::join!(
+        trap.serve_stream(server, "192.0.2.1:1".parse().unwrap()),
+        driver
+    );
+    assert_eq!(rec.end, "too_many_messages");
+    assert_eq!(rec.messages.len(), 2);
+    assert_eq!(trap.stats().limit_count(Limit::MessagesPerSession), 1);
+    trap.close();
+    let _ = std::fs::remove_dir_all(dir);
+}
