@@ -25,6 +25,10 @@ Sources:
   * mailbox: the POP3 vector of crates/proto/tests/data/smtp and a
     synthetic POP3 and IMAP STARTTLS conversation, after the mode byte of
     the mailbox target (even: POP3, odd: IMAP).
+  * trap_wire: the client side of the SMTP vectors of crates/proto/tests/data
+    (what a bot sends to the trap) and a few synthetic sessions (pipelined,
+    bare LF, dot-stuffed, over-long lines), after the selector byte of the
+    trap_wire target (line cap and read sizes).
   * reassembly: a few synthetic handshakes, data and closes in the
     12-byte segment format of fuzz_targets/reassembly.rs.
 
@@ -368,6 +372,28 @@ def seed_mailbox(corpus):
     corpus.add(b"\x01" + harness(imap))
 
 
+def seed_trap_wire(corpus):
+    """What SMTP clients send to the trap: [selector][client bytes]."""
+    for path in vector_files("smtp", (".bsv", ".txt")):
+        if os.path.basename(path).startswith("pop3"):
+            continue
+        client = b"".join(m for d, m in load_vector(path) if d == 0)
+        if client:
+            corpus.add(b"\x00" + client[:65536])
+            corpus.add(b"\x05" + client[:4096])
+    sessions = [
+        b"EHLO bot\r\nMAIL FROM:<a@b.example> SIZE=100 BODY=8BITMIME\r\nRCPT TO:<x@trap.example>\r\n"
+        b"DATA\r\nSubject: s\r\n\r\n..stuffed\r\n.\r\nQUIT\r\n",
+        b"helo x\nmail from:<>\nrcpt to:<x@t>\ndata\nbare\nlf\n.\nquit\n",
+        b"EHLO x\r\nDATA\r\n.\r\n",
+        b"EHLO x\r\nNOOP " + b"y" * 700 + b"\r\nDATA\r\n.\r.\r\n..\r\n.\r\n",
+        b"MAIL FROM:<a@b> SMTPUTF8 XYZ=1\r\nRCPT TO:<\xc3\xa9@t> NOTIFY=NEVER\r\nVRFY x\r\nAUTH PLAIN AGJvdABib3Q=\r\nDATA\r\n",
+    ]
+    for sess in sessions:
+        corpus.add(b"\x00" + sess)
+        corpus.add(b"\x03" + sess)
+
+
 def seed_reassembly(corpus):
     def seg(client, seq, ack, flags, length, extra=0, port=0):
         c0 = (0 if client else 1) | (port << 5)
@@ -401,7 +427,7 @@ def main():
     args = ap.parse_args()
 
     targets = ["capture_reader", "engine", "packet_decode", "reassembly",
-               "http", "smtp", "irc", "tls", "dns", "mailbox"]
+               "http", "smtp", "irc", "tls", "dns", "mailbox", "trap_wire"]
     if args.clean:
         for t in targets:
             shutil.rmtree(os.path.join(args.out, t), ignore_errors=True)
@@ -415,6 +441,7 @@ def main():
         seed_stream(t, c[t])
     seed_dns(c["dns"])
     seed_mailbox(c["mailbox"])
+    seed_trap_wire(c["trap_wire"])
 
     for t in targets:
         print("%-15s %5d new seeds in %s" % (t, c[t].count, c[t].dir))
