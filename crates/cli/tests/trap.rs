@@ -324,6 +324,28 @@ fn sigkill_in_the_middle_loses_no_acknowledged_message() {
             })
         })
         .collect();
+    // Background load from smtp-source keeps the committer busy, so the
+    // kill lands amid fsyncs and renames too.
+    let load = tool("smtp-source").map(|src| {
+        Command::new(src)
+            .args([
+                "-s",
+                "20",
+                "-m",
+                "1000000",
+                "-l",
+                "2000",
+                "-f",
+                "load@spam.example",
+                "-t",
+                "x@trap.example",
+            ])
+            .arg(&server)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start smtp-source")
+    });
     // Let messages flow, then SIGKILL while transactions are in flight.
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(3) {
@@ -333,6 +355,10 @@ fn sigkill_in_the_middle_loses_no_acknowledged_message() {
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     stop.store(true, Ordering::Relaxed);
+    if let Some(mut load) = load {
+        let _ = load.kill();
+        let _ = load.wait();
+    }
     let mut acked = Vec::new();
     let mut sent = BTreeMap::new();
     for w in workers {
@@ -360,8 +386,26 @@ fn sigkill_in_the_middle_loses_no_acknowledged_message() {
     }
     // Whatever else is in new/ (stored, but killed before the 250 left) is
     // whole too: no partial file is ever visible.
+    let mut load_payload = None;
+    let mut load_stored = 0;
     for (name, msg) in &files {
+        // The size in the name is what was written before the rename.
+        let s_eq: usize = name.rsplit(",S=").next().unwrap().parse().unwrap();
+        assert_eq!(s_eq, msg.len(), "{name} is not the size it was stored with");
         let body = after_received(msg);
+        if body.starts_with(b"From: <load@spam.example>") {
+            // smtp-source's messages: headers, a blank line, then -l bytes.
+            let i = body.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let payload = &body[i..];
+            assert!(payload.ends_with(b"\r\n"), "{name} is partial");
+            assert_eq!(
+                *load_payload.get_or_insert(payload.to_vec()),
+                payload,
+                "{name} is partial"
+            );
+            load_stored += 1;
+            continue;
+        }
         let seq = String::from_utf8_lossy(body)
             .lines()
             .next()
@@ -390,9 +434,10 @@ fn sigkill_in_the_middle_loses_no_acknowledged_message() {
         .iter()
         .any(|r| r["server_port"].as_u64().map(|p| p.to_string()) == Some(port.clone())));
     eprintln!(
-        "crash test: {} acknowledged, {} in new/ after SIGKILL, {} sent",
+        "crash test: {} swaks messages acknowledged, {} sent; {} in new/ after SIGKILL, {} of them from smtp-source",
         acked.len(),
+        sent.len(),
         files.len(),
-        sent.len()
+        load_stored
     );
 }
