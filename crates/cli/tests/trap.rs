@@ -441,3 +441,23 @@ fn sigkill_in_the_middle_loses_no_acknowledged_message() {
         load_stored
     );
 }
+
+#[test]
+fn a_bad_config_file_is_refused_with_its_name_and_field() {
+    let dir = temp_dir("trap-bad-config");
+    let cfg = dir.join("trap.toml");
+    std::fs::write(&cfg, "[limits]\nmax_mesage_size = 5\n").unwrap();
+    let out = botscope()
+        .args(["trap", "--listen", "127.0.0.1:0", "--store"])
+        .arg(dir.join("store"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("trap.toml") && err.contains("max_mesage_size"),
+        "{err}"
+    );
+}
