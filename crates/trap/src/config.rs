@@ -214,6 +214,7 @@ impl Default for TrapConfig {
 
 /// A configuration file that cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     #[error("{path}: {source}")]
     Read {

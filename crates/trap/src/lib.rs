@@ -51,6 +51,7 @@ pub use store::{Layout, Store, StoreError};
 
 /// A trap that cannot start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -63,6 +63,7 @@ impl Layout {
 
 /// A storage failure at start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },

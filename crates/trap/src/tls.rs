@@ -10,6 +10,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// A certificate or key that cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsError {
     #[error("{path}: {message}")]
     Pem { path: String, message: String },
