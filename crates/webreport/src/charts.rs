@@ -407,7 +407,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &Model, chart: Cha
 }
 
 /// Top of the percentage charts: room above 100% for alert labels.
-const PCT_TOP: f64 = 114.0;
+const PCT_TOP: f64 = 120.0;
 
 /// `40%`; nothing above 100% (the room for labels).
 fn pct_label(v: f64) -> String {
@@ -437,7 +437,7 @@ fn fmt_count(v: f64) -> String {
 
 fn total<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &Model) -> Res {
     let peak = m.totals.iter().cloned().fold(0.0, f64::max);
-    let ymax = nice_max(peak * 1.12);
+    let ymax = nice_max(peak * 1.2);
     let n = m.days as i64;
     let mut chart = ChartBuilder::on(root)
         .caption(
@@ -493,12 +493,20 @@ where
             by_day.entry(mk.day).or_default().push(mk);
         }
     }
+    // Labels of alerts a few days apart alternate between two rows.
+    let close = (m.days / 30).max(1);
+    let (mut prev, mut row) = (None::<usize>, 0i32);
     for (day, mks) in &by_day {
+        row = match prev {
+            Some(p) if day - p <= close => 1 - row,
+            _ => 0,
+        };
+        prev = Some(*day);
         let x = *day as i64;
         let color = kind_color(mks[0].kind);
         chart
             .draw_series(DashedLineSeries::new(
-                vec![(x, 0.0), (x, ymax * 0.9)],
+                vec![(x, 0.0), (x, ymax * 0.86)],
                 4,
                 3,
                 color.mix(0.85).stroke_width(1),
@@ -506,7 +514,7 @@ where
             .map_err(err)?;
         chart
             .draw_series(std::iter::once(TriangleMarker::new(
-                (x, ymax * 0.92),
+                (x, ymax * 0.875),
                 5,
                 color.filled(),
             )))
@@ -516,18 +524,18 @@ where
             .map(|k| k.number.to_string())
             .collect::<Vec<_>>()
             .join(",");
-        chart
-            .draw_series(std::iter::once(Text::new(
+        let text = EmptyElement::at((x, ymax * 0.995))
+            + Text::new(
                 label,
-                (x, ymax * 0.985),
+                (0, row * 12),
                 ("sans-serif", 11).into_font().color(&color).pos(
                     plotters::style::text_anchor::Pos::new(
                         plotters::style::text_anchor::HPos::Center,
                         plotters::style::text_anchor::VPos::Top,
                     ),
                 ),
-            )))
-            .map_err(err)?;
+            );
+        chart.draw_series(std::iter::once(text)).map_err(err)?;
     }
     Ok(())
 }
@@ -640,32 +648,23 @@ fn families<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &Model) -> Res
             ))
             .map_err(err)?;
     }
-    // Each alert as a dot on its family's line.
-    for mk in &m.markers {
+    // Each volume alert as a dot on its family's line (shifts are
+    // about the mix: the mix chart marks them).
+    for mk in m.markers.iter().filter(|k| k.kind != AlertKind::Shift) {
         let Some(f) = m.families.iter().find(|f| f.name == mk.family) else {
             continue;
         };
         let y = f.counts.get(mk.day).copied().unwrap_or(0.0);
         let color = kind_color(mk.kind);
-        chart
-            .draw_series(std::iter::once(Circle::new(
-                (mk.day as i64, y),
-                5,
-                color.filled(),
-            )))
-            .map_err(err)?;
-        chart
-            .draw_series(std::iter::once(Text::new(
+        let dot = EmptyElement::at((mk.day as i64, y))
+            + Circle::new((0, 0), 6, WHITE.filled())
+            + Circle::new((0, 0), 4, color.filled())
+            + Text::new(
                 mk.number.to_string(),
-                (mk.day as i64, y),
-                ("sans-serif", 11).into_font().color(&color).pos(
-                    plotters::style::text_anchor::Pos::new(
-                        plotters::style::text_anchor::HPos::Left,
-                        plotters::style::text_anchor::VPos::Bottom,
-                    ),
-                ),
-            )))
-            .map_err(err)?;
+                (7, -16),
+                ("sans-serif", 12).into_font().color(&color),
+            );
+        chart.draw_series(std::iter::once(dot)).map_err(err)?;
     }
     legend_box(
         &legend,

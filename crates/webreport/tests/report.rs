@@ -197,15 +197,23 @@ fn winter_report() {
     let keep = std::env::var_os("BOTSCOPE_REPORT_OUT").map(PathBuf::from);
     let world = TempDir::new("world");
     let scenario = botscope_sim::load_scenario("winter-2010").expect("scenario");
-    let opts = botscope_sim::SimOptions {
-        seed: 5,
-        scale: 0.3,
-        from: Some(d(2010, 12, 1)),
-        to: Some(d(2011, 1, 20)),
-        ..Default::default()
+    // `BOTSCOPE_REPORT_WORLD=DIR`: a world simulated before (e.g. the
+    // whole winter), to look at a bigger report.
+    let world_dir = match std::env::var_os("BOTSCOPE_REPORT_WORLD") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let opts = botscope_sim::SimOptions {
+                seed: 5,
+                scale: 0.3,
+                from: Some(d(2010, 12, 1)),
+                to: Some(d(2011, 1, 20)),
+                ..Default::default()
+            };
+            botscope_sim::simulate(&scenario, &opts, &world.0).expect("simulate");
+            world.0.clone()
+        }
     };
-    botscope_sim::simulate(&scenario, &opts, &world.0).expect("simulate");
-    let truth = world.0.join("truth");
+    let truth = world_dir.join("truth");
     let msgs = csv(&truth.join("messages.csv"));
     let conns = csv(&truth.join("connections.csv"));
 
