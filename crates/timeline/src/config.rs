@@ -61,10 +61,12 @@ pub struct AlertConfig {
     /// Activity classes left out of the mix (background that every host
     /// has).
     pub mix_ignore: Vec<String>,
-    /// Most series (families, campaigns…) analysed; the rest are counted
-    /// as skipped.
+    /// Most series (families, campaigns…) analysed, the largest kept;
+    /// the rest are counted as skipped. Memory follows the rows plus one
+    /// series at a time; time is about keys × days (PELT prunes; its
+    /// worst case is keys × days²).
     pub max_keys: usize,
-    /// Most days in a series (100 years); rows beyond are skipped.
+    /// Most days in a series (ten years); older rows are skipped.
     pub max_days: usize,
     /// Most activity classes per family; the rest are skipped.
     pub max_classes: usize,
@@ -89,8 +91,8 @@ impl Default for AlertConfig {
             shift_min_change: 0.005,
             shift_factor: 3.0,
             mix_ignore: vec!["benign".into(), "dns".into()],
-            max_keys: 10_000,
-            max_days: 36_600,
+            max_keys: 1_000,
+            max_days: 3_660,
             max_classes: 64,
             max_dispersion: 10.0,
         }

@@ -8,7 +8,7 @@ use crate::config::AlertConfig;
 use crate::error::Error;
 use crate::fmt::{count, day_month, pct, per_day};
 use crate::pelt::{dispersion, pelt, MultinomialCost, NegBinomialCost};
-use crate::series::{CountRow, DailySeries, KeyMix, MixRow, MixSeries, Skipped};
+use crate::series::{CountRow, KeyMix, MixRow, MixSeries, Skipped, Sparse};
 
 /// What kind of event an [`Alert`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -124,7 +124,9 @@ pub fn detect(volume: &[CountRow], mix: &[MixRow], cfg: &AlertConfig) -> Result<
 /// `"trap messages/day"`). Shares are of the total of all keys.
 pub fn volume_alerts(rows: &[CountRow], what: &str, cfg: &AlertConfig) -> Result<Detection, Error> {
     cfg.validate()?;
-    let s = DailySeries::from_rows(rows, cfg.max_keys, cfg.max_days);
+    let Some(s) = Sparse::from_rows(rows, cfg.max_keys, cfg.max_days) else {
+        return Ok(Detection::default());
+    };
     let totals: Vec<f64> = s.totals().iter().map(|&x| x as f64).collect();
     let mut d = Detection {
         series: s.keys.len(),
@@ -132,11 +134,17 @@ pub fn volume_alerts(rows: &[CountRow], what: &str, cfg: &AlertConfig) -> Result
         skipped: s.skipped.clone(),
         ..Default::default()
     };
+    // A key below this total has no segment steady enough for any alert.
+    let least = cfg.min_steady_level * cfg.min_segment_days as f64;
     for (k, key) in s.keys.iter().enumerate() {
-        let y: Vec<f64> = s.counts[k].iter().map(|&x| x as f64).collect();
+        let total: f64 = s.points[k].iter().map(|p| p.1 as f64).sum();
+        if total < least {
+            continue;
+        }
+        let y: Vec<f64> = s.dense(k).iter().map(|&x| x as f64).collect();
         let series = format!("{what}: {key}");
         for ev in volume_events(&y, &totals, s.first_day, cfg) {
-            d.alerts.push(ev.into_alert(&s, key, &series));
+            d.alerts.push(ev.into_alert(s.first_day, key, &series));
         }
     }
     d.sort();
@@ -203,9 +211,12 @@ struct VolEvent {
 }
 
 impl VolEvent {
-    fn into_alert(self, s: &DailySeries, key: &str, series: &str) -> Alert {
+    fn into_alert(self, first_day: chrono::NaiveDate, key: &str, series: &str) -> Alert {
+        let date = first_day
+            .checked_add_days(chrono::Days::new(self.day as u64))
+            .unwrap_or(chrono::NaiveDate::MAX);
         Alert {
-            ts: s.ts(self.day),
+            ts: crate::series::day_start(date),
             family: key.to_string(),
             kind: self.kind,
             level_before: self.before,
@@ -518,7 +529,7 @@ fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
 /// Shift alerts of one key's activity mix.
 fn mix_events(m: &MixSeries, km: &KeyMix, what: &str, cfg: &AlertConfig) -> Vec<Alert> {
     let rows: Vec<Vec<f64>> = km
-        .counts
+        .dense(m.days)
         .iter()
         .map(|r| r.iter().map(|&x| x as f64).collect())
         .collect();

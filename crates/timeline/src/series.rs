@@ -176,35 +176,81 @@ fn bound<'a>(
     ))
 }
 
-impl DailySeries {
-    /// Build from rows, keeping the `max_keys` largest keys and the last
-    /// `max_days` days (the rest counted in [`DailySeries::skipped`]).
-    pub fn from_rows(rows: &[CountRow], max_keys: usize, max_days: usize) -> DailySeries {
+/// Daily counts per key kept sparse: `points[k]` holds `(day, count)`
+/// of `keys[k]` (days with rows only, summed), so memory follows the
+/// rows, not keys × days.
+pub(crate) struct Sparse {
+    pub first_day: NaiveDate,
+    pub days: usize,
+    pub keys: Vec<String>,
+    pub points: Vec<Vec<(usize, u64)>>,
+    pub skipped: Skipped,
+}
+
+impl Sparse {
+    pub fn from_rows(rows: &[CountRow], max_keys: usize, max_days: usize) -> Option<Sparse> {
         let mut skipped = Skipped::default();
         let it = rows
             .iter()
             .map(|r| (day_number(r.bucket), r.key.as_str(), r.count));
-        let Some((first, days, keys)) = bound(it, max_keys, max_days, &mut skipped) else {
-            return DailySeries::default();
-        };
+        let (first, days, keys) = bound(it, max_keys, max_days, &mut skipped)?;
         let index: BTreeMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-        let mut counts = vec![vec![0u64; days]; keys.len()];
+        let mut maps: Vec<BTreeMap<usize, u64>> = vec![BTreeMap::new(); keys.len()];
         for r in rows {
             let day = day_number(r.bucket);
             if day < first {
                 continue;
             }
             if let Some(&k) = index.get(r.key.as_str()) {
-                let c = &mut counts[k][(day - first) as usize];
+                let c = maps[k].entry((day - first) as usize).or_default();
                 *c = c.saturating_add(r.count);
             }
         }
-        DailySeries {
+        Some(Sparse {
             first_day: date_of_day(first),
             days,
             keys: keys.into_iter().map(str::to_string).collect(),
-            counts,
+            points: maps.into_iter().map(|m| m.into_iter().collect()).collect(),
             skipped,
+        })
+    }
+
+    /// The dense counts of key `k`.
+    pub fn dense(&self, k: usize) -> Vec<u64> {
+        let mut v = vec![0u64; self.days];
+        for &(t, c) in &self.points[k] {
+            v[t] = c;
+        }
+        v
+    }
+
+    /// Total of all keys per day.
+    pub fn totals(&self) -> Vec<u64> {
+        let mut v = vec![0u64; self.days];
+        for p in &self.points {
+            for &(t, c) in p {
+                v[t] = v[t].saturating_add(c);
+            }
+        }
+        v
+    }
+}
+
+impl DailySeries {
+    /// Build from rows, keeping the `max_keys` largest keys and the last
+    /// `max_days` days (the rest counted in [`DailySeries::skipped`]).
+    /// Dense: memory is keys × days × 8 bytes, so keep the caps modest
+    /// (the alerts themselves never build this).
+    pub fn from_rows(rows: &[CountRow], max_keys: usize, max_days: usize) -> DailySeries {
+        let Some(sp) = Sparse::from_rows(rows, max_keys, max_days) else {
+            return DailySeries::default();
+        };
+        DailySeries {
+            first_day: sp.first_day,
+            days: sp.days,
+            counts: (0..sp.keys.len()).map(|k| sp.dense(k)).collect(),
+            keys: sp.keys,
+            skipped: sp.skipped,
         }
     }
 
@@ -248,14 +294,33 @@ pub struct MixSeries {
     pub skipped: Skipped,
 }
 
-/// The daily class counts of one key.
+/// The daily class counts of one key, sparse.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyMix {
     pub key: String,
     /// Classes in name order.
     pub classes: Vec<String>,
-    /// `counts[t][c]`: count of `classes[c]` on day `t`.
-    pub counts: Vec<Vec<u64>>,
+    /// `(day, class index, count)` for every day and class with rows,
+    /// summed, in day then class order.
+    pub cells: Vec<(usize, usize, u64)>,
+}
+
+impl KeyMix {
+    /// `counts[t][c]`: count of `classes[c]` on day `t`, for `days` days.
+    pub fn dense(&self, days: usize) -> Vec<Vec<u64>> {
+        let mut v = vec![vec![0u64; self.classes.len()]; days];
+        for &(t, c, n) in &self.cells {
+            if let Some(x) = v.get_mut(t).and_then(|r| r.get_mut(c)) {
+                *x = n;
+            }
+        }
+        v
+    }
+
+    /// All connections of the key.
+    pub fn total(&self) -> u64 {
+        self.cells.iter().fold(0u64, |a, c| a.saturating_add(c.2))
+    }
 }
 
 impl MixSeries {
@@ -305,18 +370,22 @@ impl MixSeries {
             out.push(KeyMix {
                 key: key.to_string(),
                 classes: cl.iter().map(|c| c.0.to_string()).collect(),
-                counts: vec![vec![0; cl.len()]; days],
+                cells: Vec::new(),
             });
         }
+        let mut cells: Vec<BTreeMap<(usize, usize), u64>> = vec![BTreeMap::new(); out.len()];
         for r in rows.iter().filter(kept) {
             let day = day_number(r.bucket);
             if day < first {
                 continue;
             }
             if let Some(&(ki, ci)) = index.get(&(r.key.as_str(), r.class.as_str())) {
-                let c = &mut out[ki].counts[(day - first) as usize][ci];
+                let c = cells[ki].entry(((day - first) as usize, ci)).or_default();
                 *c = c.saturating_add(r.count);
             }
+        }
+        for (km, m) in out.iter_mut().zip(cells) {
+            km.cells = m.into_iter().map(|((t, c), n)| (t, c, n)).collect();
         }
         MixSeries {
             first_day: date_of_day(first),
@@ -410,7 +479,8 @@ mod tests {
         assert_eq!(m.days, 2);
         let k = &m.keys[0];
         assert_eq!(k.classes, vec!["c2", "spam"]);
-        assert_eq!(k.counts, vec![vec![0, 100], vec![90, 0]]);
+        assert_eq!(k.dense(m.days), vec![vec![0, 100], vec![90, 0]]);
+        assert_eq!(k.total(), 190);
         assert_eq!(m.skipped.classes, 1);
     }
 }

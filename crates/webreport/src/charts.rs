@@ -47,7 +47,6 @@ pub struct FamilyMix {
     pub classes: Vec<(String, RGBColor)>,
     /// `shares[t][c]`, 0..1; all zero on days without connections.
     pub shares: Vec<Vec<f64>>,
-    pub total: f64,
 }
 
 /// An alert marker: its day, its number in the alert table and kind.
@@ -72,6 +71,9 @@ pub struct Model {
     pub other_families: usize,
     /// Families left out of the mix chart.
     pub other_mix: usize,
+    /// Series and rows left out by the caps ([`ReportOptions::max_keys`],
+    /// `max_days`).
+    pub left_out: botscope_timeline::Skipped,
 }
 
 const PALETTE: [RGBColor; 10] = [
@@ -210,9 +212,13 @@ impl Model {
         }
 
         let mo = offset(mix.first_day);
-        let mut mixes: Vec<FamilyMix> = mix
-            .keys
-            .iter()
+        // The largest mixes only are made dense.
+        let mut by_size: Vec<&botscope_timeline::KeyMix> = mix.keys.iter().collect();
+        by_size.sort_by(|a, b| b.total().cmp(&a.total()).then_with(|| a.key.cmp(&b.key)));
+        let other_mix = by_size.len().saturating_sub(keep);
+        by_size.truncate(keep);
+        let mut mixes: Vec<FamilyMix> = by_size
+            .into_iter()
             .map(|km| {
                 let mut order: Vec<usize> = (0..km.classes.len()).collect();
                 order.sort_by_key(|&c| (class_rank(&km.classes[c]), km.classes[c].clone()));
@@ -222,10 +228,8 @@ impl Model {
                     .map(|(i, &c)| (clip(&km.classes[c], 30), class_color(&km.classes[c], i)))
                     .collect();
                 let mut shares = vec![vec![0.0; order.len()]; days];
-                let mut total = 0.0;
-                for (t, row) in km.counts.iter().enumerate() {
+                for (t, row) in km.dense(mix.days).iter().enumerate() {
                     let n: f64 = row.iter().map(|&x| x as f64).sum();
-                    total += n;
                     if n <= 0.0 {
                         continue;
                     }
@@ -239,17 +243,9 @@ impl Model {
                     name: clip(&km.key, 40),
                     classes,
                     shares,
-                    total,
                 }
             })
             .collect();
-        mixes.sort_by(|a, b| {
-            b.total
-                .total_cmp(&a.total)
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        let other_mix = mixes.len().saturating_sub(keep);
-        mixes.truncate(keep);
         // Same order as the volume chart where the family is there.
         mixes.sort_by_key(|m| {
             fams.iter()
@@ -288,6 +284,12 @@ impl Model {
             markers,
             other_families,
             other_mix,
+            left_out: botscope_timeline::Skipped {
+                keys: vol.skipped.keys + mix.skipped.keys,
+                key_rows: vol.skipped.key_rows + mix.skipped.key_rows,
+                old_rows: vol.skipped.old_rows + mix.skipped.old_rows,
+                classes: mix.skipped.classes,
+            },
         }
     }
 

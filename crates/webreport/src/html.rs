@@ -282,6 +282,14 @@ pub fn page(
         }
         h.push_str("</table>\n</section>\n");
     }
+    let lo = &m.left_out;
+    if lo.keys + lo.old_rows + lo.classes > 0 {
+        let _ = writeln!(
+            h,
+            "<p class=\"series\">Left out by the report's caps: {} series ({} rows), {} rows older than the charted days, {} activity classes.</p>",
+            lo.keys, lo.key_rows, lo.old_rows, lo.classes
+        );
+    }
     h.push_str("</main>\n<footer>Made by botscope · charts drawn with plotters, text in DejaVu Sans · this page loads nothing from the network</footer>\n</body>\n</html>\n");
     h
 }

@@ -105,6 +105,9 @@ pub struct ReportOptions {
     pub mix_ignore: Vec<String>,
     /// Most days charted (the last ones).
     pub max_days: usize,
+    /// Most families read from the data (the largest); the series are
+    /// dense, so memory is about `max_keys × max_days × 8` bytes.
+    pub max_keys: usize,
 }
 
 impl Default for ReportOptions {
@@ -116,7 +119,8 @@ impl Default for ReportOptions {
             max_text: 160,
             max_families: 10,
             mix_ignore: vec!["dns".into()],
-            max_days: 36_600,
+            max_days: 3_660,
+            max_keys: 200,
         }
     }
 }
@@ -170,8 +174,14 @@ pub fn write_report(
 /// the charts show).
 pub fn series(data: &ReportData, opts: &ReportOptions) -> (DailySeries, MixSeries) {
     (
-        DailySeries::from_rows(&data.volume, usize::MAX, opts.max_days),
-        MixSeries::from_rows(&data.mix, &opts.mix_ignore, usize::MAX, opts.max_days, 64),
+        DailySeries::from_rows(&data.volume, opts.max_keys, opts.max_days),
+        MixSeries::from_rows(
+            &data.mix,
+            &opts.mix_ignore,
+            opts.max_keys,
+            opts.max_days,
+            64,
+        ),
     )
 }
 

@@ -126,6 +126,36 @@ fn hostile_text_is_escaped_everywhere() {
 }
 
 #[test]
+fn same_data_same_bytes() {
+    let mut volume = Vec::new();
+    for t in 0..40u32 {
+        let day = d(2010, 11, 1) + chrono::Days::new(u64::from(t));
+        volume.push(CountRow::on(day, "Rustock", if t < 25 { 300 } else { 1 }));
+        volume.push(CountRow::on(day, "Cutwail", 150 + u64::from(t % 7)));
+    }
+    let alerts = detect(&volume, &[], &AlertConfig::default())
+        .expect("alerts")
+        .alerts;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let data = ReportData {
+        volume,
+        alerts,
+        ..Default::default()
+    };
+    let (a, b) = (TempDir::new("det-a"), TempDir::new("det-b"));
+    let fa = write_report(&data, &ReportOptions::default(), &a.0).expect("a");
+    write_report(&data, &ReportOptions::default(), &b.0).expect("b");
+    for f in &fa.files {
+        let name = f.file_name().expect("name");
+        let (x, y) = (
+            std::fs::read(f).expect("a"),
+            std::fs::read(b.0.join(name)).expect("b"),
+        );
+        assert!(x == y, "{} differs between runs", f.display());
+    }
+}
+
+#[test]
 fn empty_data_still_writes_a_page() {
     let out = TempDir::new("empty");
     let files =
