@@ -40,11 +40,7 @@ fn main() {
             .collect();
         changes.sort_by_key(|c| c.0);
         for t in 0..days {
-            let factor = changes
-                .iter()
-                .rev()
-                .find(|c| c.0 <= t)
-                .map_or(1.0, |c| c.1);
+            let factor = changes.iter().rev().find(|c| c.0 <= t).map_or(1.0, |c| c.1);
             let v = (base * factor * (0.8 + 0.4 * lcg(&mut seed))).round() as u64;
             if v > 0 {
                 rows.push(CountRow::new(
