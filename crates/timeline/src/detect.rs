@@ -1,5 +1,6 @@
 //! The alert rules over the change points.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use botscope_event::Ts;
@@ -136,17 +137,24 @@ pub fn volume_alerts(rows: &[CountRow], what: &str, cfg: &AlertConfig) -> Result
     };
     // A key below this total has no segment steady enough for any alert.
     let least = cfg.min_steady_level * cfg.min_segment_days as f64;
-    for (k, key) in s.keys.iter().enumerate() {
-        let total: f64 = s.points[k].iter().map(|p| p.1 as f64).sum();
-        if total < least {
-            continue;
-        }
-        let y: Vec<f64> = s.dense(k).iter().map(|&x| x as f64).collect();
-        let series = format!("{what}: {key}");
-        for ev in volume_events(&y, &totals, s.first_day, cfg) {
-            d.alerts.push(ev.into_alert(s.first_day, key, &series));
-        }
-    }
+    // Keys in parallel; results gathered in key order (deterministic).
+    let per_key: Vec<Vec<Alert>> = (0..s.keys.len())
+        .into_par_iter()
+        .map(|k| {
+            let key = &s.keys[k];
+            let total: f64 = s.points[k].iter().map(|p| p.1 as f64).sum();
+            if total < least {
+                return Vec::new();
+            }
+            let y: Vec<f64> = s.dense(k).iter().map(|&x| x as f64).collect();
+            let series = format!("{what}: {key}");
+            volume_events(&y, &totals, s.first_day, cfg)
+                .into_iter()
+                .map(|ev| ev.into_alert(s.first_day, key, &series))
+                .collect()
+        })
+        .collect();
+    d.alerts = per_key.into_iter().flatten().collect();
     d.sort();
     Ok(d)
 }
@@ -168,9 +176,12 @@ pub fn shift_alerts(rows: &[MixRow], what: &str, cfg: &AlertConfig) -> Result<De
         skipped: m.skipped.clone(),
         ..Default::default()
     };
-    for km in &m.keys {
-        d.alerts.extend(mix_events(&m, km, what, cfg));
-    }
+    let per_key: Vec<Vec<Alert>> = m
+        .keys
+        .par_iter()
+        .map(|km| mix_events(&m, km, what, cfg))
+        .collect();
+    d.alerts = per_key.into_iter().flatten().collect();
     d.sort();
     Ok(d)
 }
