@@ -1,0 +1,160 @@
+//! Hostile and odd input: no panic, bounded work, same answer every
+//! time; the configuration file.
+
+use botscope_event::Ts;
+use botscope_timeline::{
+    detect, volume_alerts, AlertConfig, AlertKind, CountRow, ErrorKind, MixRow, DAY_US,
+};
+use chrono::NaiveDate;
+
+fn lcg(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *seed >> 33
+}
+
+fn d(m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2010, m, day).unwrap()
+}
+
+#[test]
+fn random_rows_never_panic_and_give_the_same_alerts_in_any_order() {
+    let mut seed = 42;
+    let keys = ["Rustock", "", "<script>", "ż", "a\u{0}b", "Cutwail"];
+    let classes = ["spam", "c2", "click_fraud", "dns", "", "x"];
+    for round in 0..30 {
+        let n = 50 + (lcg(&mut seed) % 400) as usize;
+        let base = 14_000i64 * DAY_US;
+        let mut rows = Vec::new();
+        let mut mix = Vec::new();
+        for _ in 0..n {
+            let day = (lcg(&mut seed) % 120) as i64;
+            let ts = match lcg(&mut seed) % 50 {
+                0 => Ts(i64::MIN),
+                1 => Ts(i64::MAX),
+                _ => Ts(base + day * DAY_US + (lcg(&mut seed) % 86_400) as i64 * 1_000_000),
+            };
+            let count = match lcg(&mut seed) % 40 {
+                0 => u64::MAX,
+                1..=8 => 0,
+                _ => lcg(&mut seed) % 500,
+            };
+            let key = keys[(lcg(&mut seed) % keys.len() as u64) as usize];
+            rows.push(CountRow::new(ts, key, count));
+            let class = classes[(lcg(&mut seed) % classes.len() as u64) as usize];
+            mix.push(MixRow::new(ts, key, class, count % 1000));
+        }
+        let cfg = AlertConfig {
+            max_days: 400,
+            ..Default::default()
+        };
+        let a = detect(&rows, &mix, &cfg).expect("detect");
+        rows.reverse();
+        mix.reverse();
+        let b = detect(&rows, &mix, &cfg).expect("detect");
+        assert_eq!(a, b, "round {round}: order changed the alerts");
+        for al in &a.alerts {
+            assert!(al.level_before.is_finite() && al.level_after.is_finite());
+            assert!(!al.evidence.is_empty());
+        }
+    }
+}
+
+#[test]
+fn caps_bound_the_work_and_are_counted() {
+    let rows: Vec<CountRow> = (0..50)
+        .map(|i| CountRow::on(d(12, 1), format!("f{i:02}"), 10 + i))
+        .collect();
+    let cfg = AlertConfig {
+        max_keys: 5,
+        ..Default::default()
+    };
+    let det = volume_alerts(&rows, "messages/day", &cfg).expect("alerts");
+    assert_eq!(det.series, 5);
+    assert_eq!(det.skipped.keys, 45);
+    assert_eq!(det.skipped.key_rows, 45);
+}
+
+#[test]
+fn a_silence_then_a_return_in_plain_words() {
+    // 30 days at ~200, 10 days of nothing, 20 days back at ~190.
+    let mut rows = Vec::new();
+    let start = d(11, 1);
+    for t in 0..60u64 {
+        let day = start + chrono::Days::new(t);
+        let v = match t {
+            0..30 => 200 + (t * 7) % 13,
+            30..40 => 0,
+            _ => 190 + (t * 5) % 11,
+        };
+        if v > 0 {
+            rows.push(CountRow::on(day, "Lethic", v));
+        }
+        rows.push(CountRow::on(day, "Cutwail", 150 + (t * 3) % 9));
+    }
+    let det = volume_alerts(&rows, "messages/day", &AlertConfig::default()).expect("alerts");
+    let kinds: Vec<(NaiveDate, &str, AlertKind)> = det
+        .alerts
+        .iter()
+        .map(|a| (a.date(), a.family.as_str(), a.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (d(12, 1), "Lethic", AlertKind::Silence),
+            (d(12, 11), "Lethic", AlertKind::Return),
+        ]
+    );
+    assert_eq!(
+        det.alerts[0].evidence,
+        "quiet since 1 Dec: nothing for 10 days (206/day before)"
+    );
+    assert!(
+        det.alerts[1]
+            .evidence
+            .starts_with("back overnight: 0 → 195/day"),
+        "{}",
+        det.alerts[1].evidence
+    );
+    assert_eq!(det.alerts[0].ts, botscope_timeline::day_start(d(12, 1)));
+    assert_eq!(det.alerts[0].series, "messages/day: Lethic");
+}
+
+#[test]
+fn a_trap_outage_blames_no_family() {
+    // Every family halves together: shares hold, so no drop; the level
+    // change is a plain change point at most.
+    let mut rows = Vec::new();
+    for t in 0..60u64 {
+        let day = d(10, 1) + chrono::Days::new(t);
+        let f = if t < 30 { 1.0 } else { 0.3 };
+        rows.push(CountRow::on(day, "A", (300.0 * f) as u64 + t % 7));
+        rows.push(CountRow::on(day, "B", (100.0 * f) as u64 + t % 5));
+    }
+    let det = volume_alerts(&rows, "messages/day", &AlertConfig::default()).expect("alerts");
+    assert!(
+        det.alerts.iter().all(|a| a.kind == AlertKind::Changepoint),
+        "{det:#?}"
+    );
+    assert!(det.alerts.iter().all(|a| a.date() == d(10, 31)), "{det:#?}");
+}
+
+#[test]
+fn config_from_toml() {
+    let cfg = AlertConfig::from_toml("silence_days = 4\ndrop_factor = 0.3\n").expect("toml");
+    assert_eq!(cfg.silence_days, 4);
+    assert_eq!(cfg.drop_factor, 0.3);
+    assert_eq!(cfg.penalty, AlertConfig::default().penalty);
+    let e = AlertConfig::from_toml("silense_days = 4").unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::ConfigParse(_)), "{e}");
+    assert!(e.to_string().contains("silense_days"), "{e}");
+    let e = AlertConfig::from_toml("drop_factor = 1.5").unwrap_err();
+    assert!(e.to_string().contains("drop_factor"), "{e}");
+    // The defaults written out read back the same.
+    let text = toml::to_string(&AlertConfig::default()).expect("to toml");
+    assert_eq!(
+        AlertConfig::from_toml(&text).expect("round trip"),
+        AlertConfig::default()
+    );
+}
