@@ -354,6 +354,23 @@ impl MailAnalyzer {
                 }
             }
             if f.received_ts.is_none() {
+                // Another receiving hop's time, then a delivery header.
+                f.received_ts = headers
+                    .iter()
+                    .filter(|h| h.name == HeaderName::Received)
+                    .filter_map(|h| h.value.as_received())
+                    .find_map(|r| r.date.as_ref().and_then(plausible));
+            }
+            if f.received_ts.is_none() {
+                f.received_ts = headers
+                    .iter()
+                    .filter(|h| h.name.as_str().eq_ignore_ascii_case("Delivery-Date"))
+                    .find_map(|h| {
+                        let v = raw_value(raw, h);
+                        crate::reader::from_line_time(format!("From x {v}").as_bytes())
+                    });
+            }
+            if f.received_ts.is_none() {
                 f.received_ts = envelope.and_then(|e| e.received_ts);
             }
         } else if let Some(env) = envelope {
