@@ -383,9 +383,14 @@ where
     let cfg = EngineConfig::default();
     let (sinks, summary) = analyze_file(path, &cfg, |_| Vec::<Event>::new());
     if let Some(e) = &summary.error {
+        let e = if e.starts_with(&name) {
+            e.clone()
+        } else {
+            format!("{name}: {e}")
+        };
         stats
             .errors
-            .push(format!("{name}: {e} (messages before it were read)"));
+            .push(format!("{e} (messages before it were read)"));
     }
     let mut dialects = rustc_hash::FxHashMap::default();
     for ev in sinks.iter().flatten() {

@@ -35,25 +35,29 @@ fn learn(paths: &[PathBuf]) -> Model {
     model
 }
 
-/// truth/messages.csv: (file, index) → family (lower case).
-fn truth(dir: &Path) -> BTreeMap<(String, u64), String> {
+/// truth/messages.csv: (file, index) → (family (lower case), campaign).
+fn truth(dir: &Path) -> BTreeMap<(String, u64), (String, String)> {
     let text = std::fs::read_to_string(dir.join("truth/messages.csv")).unwrap();
     let mut out = BTreeMap::new();
     for line in text.lines().skip(1) {
         let cols: Vec<&str> = line.split(',').collect();
         out.insert(
             (cols[0].to_string(), cols[1].parse().unwrap()),
-            cols[3].to_ascii_lowercase(),
+            (cols[3].to_ascii_lowercase(), cols[4].to_string()),
         );
     }
     out
 }
 
-/// (truth family, attributed family) → messages.
-fn confusion(model: Model, dir: &Path) -> BTreeMap<(String, String), usize> {
+type Counts = BTreeMap<(String, String), usize>;
+
+/// (truth family, attributed family) → messages, and (our campaign, true
+/// campaign) → messages.
+fn confusion(model: Model, dir: &Path) -> (Counts, Counts) {
     let truth = truth(dir);
     let analyzer = MailAnalyzer::new(MailConfig::default(), Some(model));
     let mut conf = BTreeMap::new();
+    let mut camp = BTreeMap::new();
     for_each_message(&[dir.join("mail")], analyzer.config(), |m| {
         let row = analyzer.analyze_raw(m);
         assert!(row.error.is_none(), "{:?}", row.error);
@@ -66,9 +70,12 @@ fn confusion(model: Model, dir: &Path) -> BTreeMap<(String, String), usize> {
         let t = truth
             .get(&(rel.clone(), idx.parse().unwrap()))
             .unwrap_or_else(|| panic!("no truth for {rel}#{idx}"));
-        *conf.entry((t.clone(), row.family)).or_default() += 1;
+        *conf.entry((t.0.clone(), row.family)).or_default() += 1;
+        *camp
+            .entry((row.campaign.unwrap(), t.1.clone()))
+            .or_default() += 1;
     });
-    conf
+    (conf, camp)
 }
 
 fn print(conf: &BTreeMap<(String, String), usize>) {
@@ -102,8 +109,23 @@ fn model_from_one_seed_attributes_another() {
     assert!(model.families.len() >= 5, "{:?}", model.families.keys());
     // The model survives its JSON form.
     let model = Model::from_json(&model.to_json()).unwrap();
-    let conf = confusion(model.clone(), &b);
+    let (conf, camp) = confusion(model.clone(), &b);
     print(&conf);
+    // Campaign purity: the share of messages whose campaign id's majority
+    // true campaign is their own.
+    let mut best: BTreeMap<&String, usize> = BTreeMap::new();
+    for ((ours, _), n) in &camp {
+        let e = best.entry(ours).or_default();
+        *e = (*e).max(*n);
+    }
+    let pure: usize = best.values().sum();
+    let n_camp = best.len();
+    eprintln!(
+        "campaign ids: {n_camp}, purity {pure}/{}",
+        camp.values().sum::<usize>()
+    );
+    assert!(pure * 100 >= camp.values().sum::<usize>() * 90);
+    assert!(n_camp <= 120, "{n_camp} campaign ids for 9 true campaigns");
     let total: usize = conf.values().sum();
     let right: usize = conf
         .iter()
@@ -121,7 +143,7 @@ fn model_from_one_seed_attributes_another() {
     let mut without = model.clone();
     let left_out = "rustock";
     without.families.remove(left_out);
-    let conf = confusion(without, &b);
+    let (conf, _) = confusion(without, &b);
     print(&conf);
     let seen: usize = conf
         .iter()
