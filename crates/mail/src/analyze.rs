@@ -338,6 +338,12 @@ impl MailAnalyzer {
                         f.sender_ip = r.from_ip;
                         f.helo = r.helo.as_ref().or(r.from.as_ref()).map(host_string);
                         f.received_ts = r.date.as_ref().and_then(plausible);
+                        if let Some(rcpt) = &r.for_ {
+                            let rcpt = rcpt.trim_matches(['<', '>', ' ']);
+                            if !rcpt.is_empty() {
+                                f.rcpt_to.push(rcpt.chars().take(255).collect());
+                            }
+                        }
                         if let Some(p) = &r.with {
                             let p = format!("{p:?}");
                             f.push(
@@ -477,7 +483,7 @@ impl MailAnalyzer {
         f.message_id = msg.message_id().map(str::to_string);
         f.subject = msg.subject().map(|s| s.chars().take(1000).collect());
         f.mail_from = envelope.and_then(|e| e.mail_from.clone());
-        if let Some(env) = envelope {
+        if let Some(env) = envelope.filter(|e| !e.rcpt_to.is_empty()) {
             f.rcpt_to = env.rcpt_to.clone();
         }
 

@@ -87,6 +87,44 @@ pub(crate) fn words(text: &str, mut f: impl FnMut(&str)) {
     }
 }
 
+/// Lower-case words of `text` in one buffer, with their ranges (one
+/// allocation per text instead of one per word).
+struct WordList {
+    buf: String,
+    ranges: Vec<(usize, usize)>,
+}
+
+impl WordList {
+    fn new(text: &str) -> WordList {
+        let mut buf = String::with_capacity(text.len());
+        let mut ranges = Vec::new();
+        words(text, |w| {
+            let s = buf.len();
+            buf.push_str(w);
+            ranges.push((s, buf.len()));
+        });
+        WordList { buf, ranges }
+    }
+
+    fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let (s, e) = self.ranges[i];
+        &self.buf[s..e]
+    }
+
+    /// Words `i+1..=i+rest.len()` equal `rest`.
+    fn follows(&self, i: usize, rest: &[String]) -> bool {
+        self.len() > i + rest.len()
+            && rest
+                .iter()
+                .enumerate()
+                .all(|(k, r)| self.get(i + 1 + k) == r)
+    }
+}
+
 impl Dictionary {
     /// The dictionary shipped in the crate.
     pub fn builtin() -> Dictionary {
@@ -183,22 +221,23 @@ impl Dictionary {
         let mut seen = vec![0u8; self.keywords];
         let mut scores = vec![0u32; self.categories.len()];
         let mut brand: Option<usize> = None;
+        let mut hits: Vec<(Hit, u32)> = Vec::new();
         for (text, weight) in [(subject, self.subject_weight), (body, 1)] {
-            let mut ws: Vec<String> = Vec::new();
-            words(text, |w| ws.push(w.to_string()));
+            let ws = WordList::new(text);
             for i in 0..ws.len() {
-                let mut hits: Vec<(Hit, u32)> = Vec::new();
-                if let Some(h) = self.words.get(&ws[i]) {
+                hits.clear();
+                let w = ws.get(i);
+                if let Some(h) = self.words.get(w) {
                     hits.extend(h.iter().map(|h| (*h, 1)));
                 }
-                if let Some(ps) = self.phrases.get(&ws[i]) {
+                if let Some(ps) = self.phrases.get(w) {
                     for (rest, h) in ps {
-                        if ws.len() > i + rest.len() && ws[i + 1..=i + rest.len()] == rest[..] {
+                        if ws.follows(i, rest) {
                             hits.push((*h, 2));
                         }
                     }
                 }
-                for (h, w) in hits {
+                for &(h, w) in &hits {
                     match h {
                         Hit::Cat { cat, id } => {
                             // Each keyword counts once per place (subject, body).
@@ -250,17 +289,16 @@ impl Dictionary {
     fn find_brand(&self, subject: &str, body: &str, hosts: &[String]) -> Option<usize> {
         let mut found: Option<usize> = None;
         for text in [subject, body] {
-            let mut ws: Vec<String> = Vec::new();
-            words(text, |w| ws.push(w.to_string()));
+            let ws = WordList::new(text);
             for i in 0..ws.len() {
-                for h in self.words.get(&ws[i]).into_iter().flatten() {
+                for h in self.words.get(ws.get(i)).into_iter().flatten() {
                     if let Hit::Brand(b) = h {
                         found = Some(found.map_or(*b, |x| x.min(*b)));
                     }
                 }
-                for (rest, h) in self.phrases.get(&ws[i]).into_iter().flatten() {
+                for (rest, h) in self.phrases.get(ws.get(i)).into_iter().flatten() {
                     if let Hit::Brand(b) = h {
-                        if ws.len() > i + rest.len() && ws[i + 1..=i + rest.len()] == rest[..] {
+                        if ws.follows(i, rest) {
                             found = Some(found.map_or(*b, |x| x.min(*b)));
                         }
                     }
