@@ -25,6 +25,9 @@ Sources:
   * mailbox: the POP3 vector of crates/proto/tests/data/smtp and a
     synthetic POP3 and IMAP STARTTLS conversation, after the mode byte of
     the mailbox target (even: POP3, odd: IMAP).
+  * mail_message: every 8th message of DIR/spam-csdmc2010 (spam and ham,
+    up to 48 KiB) after the mode byte of the mail_message target (even:
+    mailbox message, odd: SMTP session), both modes.
   * reassembly: a few synthetic handshakes, data and closes in the
     12-byte segment format of fuzz_targets/reassembly.rs.
 
@@ -368,6 +371,21 @@ def seed_mailbox(corpus):
     corpus.add(b"\x01" + harness(imap))
 
 
+def seed_mail_message(shared, corpus):
+    """Real spam and ham .eml files, both modes (mailbox, session)."""
+    root = os.path.join(shared, "spam-csdmc2010")
+    for sub in ("spam", "ham"):
+        d = os.path.join(root, sub)
+        if not os.path.isdir(d):
+            continue
+        for i, name in enumerate(sorted(os.listdir(d))):
+            if i % 8:
+                continue
+            with open(os.path.join(d, name), "rb") as f:
+                raw = f.read(48 * 1024)
+            corpus.add(bytes([i // 8 % 2]) + raw)
+
+
 def seed_reassembly(corpus):
     def seg(client, seq, ack, flags, length, extra=0, port=0):
         c0 = (0 if client else 1) | (port << 5)
@@ -401,7 +419,7 @@ def main():
     args = ap.parse_args()
 
     targets = ["capture_reader", "engine", "packet_decode", "reassembly",
-               "http", "smtp", "irc", "tls", "dns", "mailbox"]
+               "http", "smtp", "irc", "tls", "dns", "mailbox", "mail_message"]
     if args.clean:
         for t in targets:
             shutil.rmtree(os.path.join(args.out, t), ignore_errors=True)
@@ -415,6 +433,7 @@ def main():
         seed_stream(t, c[t])
     seed_dns(c["dns"])
     seed_mailbox(c["mailbox"])
+    seed_mail_message(args.shared, c["mail_message"])
 
     for t in targets:
         print("%-15s %5d new seeds in %s" % (t, c[t].count, c[t].dir))
