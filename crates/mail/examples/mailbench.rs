@@ -13,6 +13,18 @@ use std::time::Instant;
 
 use botscope_mail::{for_each_message, Envelope, MailAnalyzer, MailConfig, Model};
 
+/// CPU time of this process so far (user + system), in seconds, from
+/// /proc (Linux; clock ticks of 10 ms). On a machine shared with other
+/// work, messages per CPU-second is the per-core figure that does not
+/// depend on how much of a core the scheduler gave us.
+fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut model: Option<PathBuf> = None;
@@ -41,8 +53,9 @@ fn main() {
         bytes as f64 / 1e6
     );
 
-    let run = |n_threads: usize| -> (f64, usize) {
+    let run = |n_threads: usize| -> (f64, usize, f64) {
         let t = Instant::now();
+        let c0 = cpu_seconds().unwrap_or(0.0);
         let mut attributed = 0usize;
         for _ in 0..rounds {
             let chunk = msgs.len().div_ceil(n_threads);
@@ -65,15 +78,22 @@ fn main() {
             });
         }
         let secs = t.elapsed().as_secs_f64();
-        ((msgs.len() * rounds) as f64 / secs, attributed / rounds)
+        let cpu = cpu_seconds().unwrap_or(0.0) - c0;
+        let n = (msgs.len() * rounds) as f64;
+        (
+            n / secs,
+            attributed / rounds,
+            if cpu > 0.0 { n / cpu } else { 0.0 },
+        )
     };
     // Warm-up.
     let _ = run(1);
-    let (one, attributed) = run(1);
-    let (many, _) = run(threads);
+    let (one, attributed, one_cpu) = run(1);
+    let (many, _, _) = run(threads);
     println!("messages\t{}", msgs.len());
     println!("attributed\t{attributed}");
     println!("msgs_per_s_1_thread\t{one:.0}");
+    println!("msgs_per_cpu_s\t{one_cpu:.0}");
     println!("msgs_per_s_{threads}_threads\t{many:.0}");
     println!("speedup\t{:.2}", many / one);
 }

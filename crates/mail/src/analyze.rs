@@ -18,7 +18,7 @@ use crate::model::Model;
 use crate::reader::{looks_like_header, RawMessage};
 use crate::rules::Rules;
 use crate::shape::{addr_shape, shape};
-use crate::urls::{host_of, registrable_domain, strip_tags, UrlSet};
+use crate::urls::{host_of, registrable_domain, UrlSet};
 
 /// Seconds since the epoch of a UTC civil time; `None` when out of range.
 pub(crate) fn civil_ts(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<Ts> {
@@ -501,6 +501,10 @@ impl MailAnalyzer {
         let mut charsets: Vec<String> = Vec::new();
         let mut ctes: Vec<String> = Vec::new();
         let mut urls = UrlSet::new(cfg.max_urls);
+        let has_plain = msg
+            .parts
+            .iter()
+            .any(|p| matches!(p.body, PartType::Text(_)));
         for part in &msg.parts {
             if let Some(cs) = part.content_type().and_then(|c| c.attribute("charset")) {
                 let cs = cs.to_ascii_lowercase();
@@ -524,10 +528,12 @@ impl MailAnalyzer {
                 }
                 PartType::Html(h) if room > 0 => {
                     let h = clip(h, room);
-                    urls.add_html(h);
-                    let t = strip_tags(h);
-                    f.text.push_str(clip(&t, room));
-                    f.text.push('\n');
+                    let t = urls.add_html(h);
+                    // The HTML twin of a text part says the same words.
+                    if !has_plain {
+                        f.text.push_str(clip(&t, room));
+                        f.text.push('\n');
+                    }
                 }
                 _ => {}
             }

@@ -20,7 +20,7 @@ pub struct MailConfig {
     /// Most MIME parts in one message. Default 500.
     pub max_parts: usize,
     /// Bytes of decoded text looked at for categories, brands, campaigns
-    /// and URLs (per message). Default 256 KiB.
+    /// and URLs (per message). Default 64 KiB.
     pub max_text_bytes: usize,
     /// Most URLs kept per message. Default 100.
     pub max_urls: usize,
@@ -34,7 +34,7 @@ impl Default for MailConfig {
             max_line_bytes: 1 << 20,
             max_depth: 20,
             max_parts: 500,
-            max_text_bytes: 256 << 10,
+            max_text_bytes: 64 << 10,
             max_urls: 100,
         }
     }

@@ -71,13 +71,21 @@ pub struct Dictionary {
     extensions: FxHashMap<String, usize>,
 }
 
-/// Split into lower-case words (letters, digits, `$`, `'`, `&`).
+/// Split into lower-case words (letters, digits, `$`, `'`, `&`); ASCII
+/// takes a fast path.
 pub(crate) fn words(text: &str, mut f: impl FnMut(&str)) {
     let mut w = String::new();
     for ch in text.chars() {
-        if ch.is_alphanumeric() || ch == '$' || ch == '\'' || ch == '&' {
+        if ch.is_ascii() {
+            if ch.is_ascii_alphanumeric() || ch == '$' || ch == '\'' || ch == '&' {
+                w.push(ch.to_ascii_lowercase());
+                continue;
+            }
+        } else if ch.is_alphanumeric() {
             w.extend(ch.to_lowercase());
-        } else if !w.is_empty() {
+            continue;
+        }
+        if !w.is_empty() {
             f(&w);
             w.clear();
         }

@@ -10,19 +10,26 @@
 
 use linkify::{LinkFinder, LinkKind};
 
+/// Whether `b` may hold an obfuscated URL (`xxp`, `**p`, `[.]`, `(dot)`…):
+/// one pass of memchr instead of a substring search per pattern.
+fn maybe_obfuscated(b: &[u8]) -> bool {
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    for i in memchr::memchr3_iter(b'x', b'X', b'*', b) {
+        if at(i + 1) == b[i] && matches!(at(i + 2), b'p' | b'P') {
+            return true;
+        }
+    }
+    for i in memchr::memchr3_iter(b'[', b'(', b'{', b) {
+        if at(i + 1) == b'.' || (at(i + 1) == b'd' && at(i + 2) == b'o' && at(i + 3) == b't') {
+            return true;
+        }
+    }
+    false
+}
+
 /// Undo common URL obfuscations.
 pub fn deobfuscate(text: &str) -> std::borrow::Cow<'_, str> {
-    let lower_has = |s: &str| memchr::memmem::find(text.as_bytes(), s.as_bytes()).is_some();
-    if !(lower_has("xxp")
-        || lower_has("XXp")
-        || lower_has("XXP")
-        || lower_has("**p")
-        || lower_has("[.]")
-        || lower_has("(.)")
-        || lower_has("{.}")
-        || lower_has("[dot]")
-        || lower_has("(dot)"))
-    {
+    if !maybe_obfuscated(text.as_bytes()) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut s = text.to_string();
@@ -146,8 +153,9 @@ impl UrlSet {
         }
     }
 
-    /// URLs in HTML: attribute values first, then the text.
-    pub fn add_html(&mut self, html: &str) {
+    /// URLs in HTML: attribute values first, then the text. Returns the
+    /// text (tags removed).
+    pub fn add_html(&mut self, html: &str) -> String {
         let html = deobfuscate(html);
         let bytes = html.as_bytes();
         let lower = html.to_ascii_lowercase();
@@ -189,11 +197,13 @@ impl UrlSet {
                 }
                 from = end.max(from);
                 if self.urls.len() >= self.max {
-                    return;
+                    return strip_tags(&html);
                 }
             }
         }
-        self.add_text(&strip_tags(&html));
+        let text = strip_tags(&html);
+        self.add_text(&text);
+        text
     }
 }
 
