@@ -6,7 +6,8 @@
 //! is `ln P(f) + Σ ln((count(f,t) + ½) / (messages(f) + 1))` over the
 //! message's tokens known to the model. The winner must also *match*: the
 //! share of the message's tokens that the winner has ever emitted must be
-//! at least `min_match` (default 0.6), otherwise the message is `unknown`
+//! at least `min_match` (default 0.6; absent features such as
+//! `date=none` are left out of the share), otherwise the message is `unknown`
 //! — a botnet the model never saw shares little of any learned
 //! fingerprint, so it shows up as unattributed rather than as a wrong
 //! name. `family_confidence` is the posterior times the match share.
@@ -140,11 +141,16 @@ impl Model {
         }
         let mut score = c.prior.clone();
         let mut hits = vec![0usize; n];
+        let mut counted = 0usize;
         for t in tokens {
+            // An absent feature (`date=none`, `cs=`) scores but does not
+            // count as a match: sharing an absence says little.
+            let informative = !matches!(t.split_once('=').map(|(_, v)| v), Some("" | "none" | "-"));
+            counted += usize::from(informative);
             if let Some(v) = c.tokens.get(t.as_str()) {
                 for (i, (lp, seen)) in v.iter().enumerate() {
                     score[i] += lp;
-                    hits[i] += usize::from(*seen);
+                    hits[i] += usize::from(*seen && informative);
                 }
             }
         }
@@ -156,7 +162,7 @@ impl Model {
             .expect("n > 0");
         let z: f64 = score.iter().map(|s| (s - top).exp()).sum();
         let posterior = 1.0 / z;
-        let matched = hits[best] as f64 / tokens.len() as f64;
+        let matched = hits[best] as f64 / counted.max(1) as f64;
         if matched < self.min_match {
             return ("unknown".to_string(), 0.0);
         }
