@@ -29,6 +29,9 @@ Sources:
     (what a bot sends to the trap) and a few synthetic sessions (pipelined,
     bare LF, dot-stuffed, over-long lines), after the selector byte of the
     trap_wire target (line cap and read sizes).
+  * mail_message: every 8th message of DIR/spam-csdmc2010 (spam and ham,
+    up to 48 KiB) after the mode byte of the mail_message target (even:
+    mailbox message, odd: SMTP session), both modes.
   * reassembly: a few synthetic handshakes, data and closes in the
     12-byte segment format of fuzz_targets/reassembly.rs.
 
@@ -392,6 +395,19 @@ def seed_trap_wire(corpus):
     for sess in sessions:
         corpus.add(b"\x00" + sess)
         corpus.add(b"\x03" + sess)
+def seed_mail_message(shared, corpus):
+    """Real spam and ham .eml files, both modes (mailbox, session)."""
+    root = os.path.join(shared, "spam-csdmc2010")
+    for sub in ("spam", "ham"):
+        d = os.path.join(root, sub)
+        if not os.path.isdir(d):
+            continue
+        for i, name in enumerate(sorted(os.listdir(d))):
+            if i % 8:
+                continue
+            with open(os.path.join(d, name), "rb") as f:
+                raw = f.read(48 * 1024)
+            corpus.add(bytes([i // 8 % 2]) + raw)
 
 
 def seed_reassembly(corpus):
@@ -427,7 +443,8 @@ def main():
     args = ap.parse_args()
 
     targets = ["capture_reader", "engine", "packet_decode", "reassembly",
-               "http", "smtp", "irc", "tls", "dns", "mailbox", "trap_wire"]
+               "http", "smtp", "irc", "tls", "dns", "mailbox", "trap_wire",
+               "mail_message"]
     if args.clean:
         for t in targets:
             shutil.rmtree(os.path.join(args.out, t), ignore_errors=True)
@@ -442,6 +459,7 @@ def main():
     seed_dns(c["dns"])
     seed_mailbox(c["mailbox"])
     seed_trap_wire(c["trap_wire"])
+    seed_mail_message(args.shared, c["mail_message"])
 
     for t in targets:
         print("%-15s %5d new seeds in %s" % (t, c[t].count, c[t].dir))

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod logs;
+mod mail;
 mod sim;
 mod trace;
 mod trap;
@@ -103,6 +104,32 @@ length, sessions in total and per IP, timeouts, session deadline, memory per
 session) is in the --config TOML file; docs/trap.md lists them. Stop with
 Ctrl-C or SIGTERM; --json prints the counters at exit.")]
     Trap(trap::TrapArgs),
+    /// Analyse spam-trap mail: receive time, sender, fingerprint, URLs,
+    /// category, brand, campaign and botnet family, one row per message.
+    #[command(after_help = "\
+Examples:
+  botscope mail trap/2010-12-20.mbox                       # one tab-separated line per message
+  botscope mail --json --model model.json world/mail/      # one JSON line per message
+  botscope mail --summary ../shared/data/spam-csdmc2010/   # counts and failures only
+  botscope mail --rules my-rules.yaml --model model.json Maildir/
+
+Inputs: mbox (mboxrd/mboxo), Maildir, folders of .eml, single messages, and pcap/pcapng
+captures (the messages of their SMTP sessions); .gz/.xz/.zst are opened directly.
+A message that cannot be analysed still gets its line, with `error`.
+Exit status: 0 all read and analysed; 1 some input or message failed; 2 usage error.")]
+    Mail(mail::MailArgs),
+    /// Learn each botnet family's mail fingerprint from sandbox captures
+    /// (or mail) of known families; `botscope mail --model` uses it.
+    #[command(after_help = "\
+Examples:
+  botscope learn --out model.json world/pcap/              # families from folder names (pcap/rustock/...)
+  botscope learn --out model.json --family grum grum-sandbox.pcap
+  botscope learn --out model.json sandbox-mail/cutwail/ world/pcap/
+
+Labels: --family, else the folder right under a folder argument (world/pcap/rustock/day.pcap
+→ rustock), the folder argument's own name for files directly in it, or a file argument's
+parent folder name. Exit status as for `botscope mail`.")]
+    Learn(mail::LearnArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -209,6 +236,8 @@ fn main() -> ExitCode {
         Cmd::Simulate(args) => sim::simulate(&args),
         Cmd::Trace(args) => trace::run(&args),
         Cmd::Trap(args) => trap::run(&args),
+        Cmd::Mail(args) => mail::run_mail(&args),
+        Cmd::Learn(args) => mail::run_learn(&args),
         Cmd::Demo(args) => sim::demo(&args, std::io::stderr().is_terminal()),
     };
     match result.context("botscope") {

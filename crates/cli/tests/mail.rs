@@ -1,0 +1,144 @@
+//! `botscope mail` and `botscope learn` end to end: a simulated world's
+//! sandbox captures teach the model, its trap mail (plus a broken message)
+//! is analysed, one JSON line per message.
+
+mod common;
+
+use std::process::Command;
+
+fn out_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("botscope-cli-mail-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn learn_then_mail_json_and_summary() {
+    let dir = out_dir("e2e");
+    let world = dir.join("world");
+    let st = common::botscope()
+        .args([
+            "simulate",
+            "--seed",
+            "3",
+            "--scale",
+            "0.3",
+            "--from",
+            "2010-12-20",
+            "--to",
+            "2010-12-20",
+            "-q",
+            "--out",
+        ])
+        .arg(&world)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let model = dir.join("model.json");
+    let o = common::botscope()
+        .args(["learn", "--json", "--out"])
+        .arg(&model)
+        .arg(world.join("pcap"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let learned: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        learned["families"].as_object().unwrap().len() >= 5,
+        "{learned}"
+    );
+
+    // One broken message next to the trap mail.
+    let broken = dir.join("broken.eml");
+    let mut b = b"Subject: bomb\n\n".to_vec();
+    b.extend(std::iter::repeat_n(b'x', 2 << 20));
+    std::fs::write(&broken, &b).unwrap();
+
+    let o = Command::new(env!("CARGO_BIN_EXE_botscope"))
+        .args(["mail", "--json", "--summary", "--model"])
+        .arg(&model)
+        .arg(world.join("mail"))
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a failed message makes exit status 1"
+    );
+    let text = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, rows) = lines.split_last().unwrap();
+    let truth = std::fs::read_to_string(world.join("truth/messages.csv")).unwrap();
+    assert_eq!(
+        rows.len(),
+        truth.lines().count() - 1 + 1,
+        "every message plus the broken one"
+    );
+    for key in [
+        "source",
+        "message_id",
+        "received_ts",
+        "sender_ip",
+        "helo",
+        "family",
+        "family_confidence",
+        "campaign",
+        "category",
+        "brand",
+        "urls",
+        "domains",
+        "subject",
+    ] {
+        assert!(rows[0].get(key).is_some(), "{key} missing in {}", rows[0]);
+    }
+    let failed: Vec<&serde_json::Value> =
+        rows.iter().filter(|r| r.get("error").is_some()).collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0]["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("broken.eml#0"));
+    assert!(failed[0]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("line_too_long"));
+    let unknown = rows.iter().filter(|r| r["family"] == "unknown").count();
+    assert!(
+        unknown <= 1 + rows.len() / 20,
+        "{unknown} unknown of {}",
+        rows.len()
+    );
+    let s = &summary["summary"];
+    assert_eq!(s["failed"].as_array().unwrap().len(), 1);
+    assert!(s["category"]["pharma"].as_u64().unwrap() > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mail_reads_compressed_and_captures() {
+    let Some(data) = common::data_dir() else {
+        return;
+    };
+    // A real spam bot capture: its SMTP sessions' messages are analysed.
+    let pcap = data.join("botnet-pcaps");
+    let o = common::botscope()
+        .args(["mail", "--json"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!rows.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(rows
+        .iter()
+        .all(|r| r["source"].as_str().unwrap().contains(".pcap")));
+    assert!(rows.iter().any(|r| r["sender_ip"].is_string()));
+}

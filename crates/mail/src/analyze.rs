@@ -1,0 +1,799 @@
+//! One message in, one [`MailMessage`] out.
+//!
+//! No panic on any input: every slice is bounds-checked, every cap of
+//! [`MailConfig`] is checked before the MIME parser runs (size, header
+//! section, line length) or right after it (parts, depth), and a message
+//! that hits one still gets its row, with `error` naming the cap.
+
+use std::net::IpAddr;
+
+use botscope_event::{MailMessage, Ts};
+use mail_parser::{Header, HeaderName, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+
+use crate::config::MailConfig;
+use crate::dict::Dictionary;
+use crate::envelope::Envelope;
+use crate::error::{Error, ErrorKind};
+use crate::model::Model;
+use crate::reader::{looks_like_header, RawMessage};
+use crate::rules::Rules;
+use crate::shape::{addr_shape, shape};
+use crate::urls::{host_of, registrable_domain, UrlSet};
+
+/// Seconds since the epoch of a UTC civil time; `None` when out of range.
+pub(crate) fn civil_ts(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<Ts> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = i64::from(y) - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(s);
+    Some(Ts(secs.checked_mul(1_000_000)?))
+}
+
+/// A `Date:`-style time, when plausible (years 1980–2100, a zone within
+/// ±14 h): the time in UTC.
+fn plausible(dt: &mail_parser::DateTime) -> Option<Ts> {
+    if !(1980..=2100).contains(&dt.year) || dt.tz_hour > 14 || dt.tz_minute > 59 || !dt.is_valid() {
+        return None;
+    }
+    let local = civil_ts(
+        i32::from(dt.year),
+        u32::from(dt.month),
+        u32::from(dt.day),
+        u32::from(dt.hour),
+        u32::from(dt.minute),
+        u32::from(dt.second),
+    )?;
+    let off = (i64::from(dt.tz_hour) * 3600 + i64::from(dt.tz_minute) * 60) * 1_000_000;
+    Some(Ts(if dt.tz_before_gmt {
+        local.0 + off
+    } else {
+        local.0 - off
+    }))
+}
+
+fn is_public(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => {
+            !(v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast())
+        }
+        IpAddr::V6(v) => {
+            let s = v.segments()[0];
+            !(v.is_loopback()
+                || v.is_unspecified()
+                || (s & 0xfe00) == 0xfc00
+                || (s & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// End of the header section: the offset of the empty line.
+fn header_end(raw: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\n', &raw[from..]) {
+        let nl = from + i;
+        let next = raw.get(nl + 1..).unwrap_or(&[]);
+        if next.starts_with(b"\n") || next.starts_with(b"\r\n") {
+            return Some(nl + 1);
+        }
+        from = nl + 1;
+    }
+    None
+}
+
+/// Everything read from one message before attribution.
+#[derive(Clone, Debug, Default)]
+pub struct Features {
+    /// Fingerprint tokens, `kind=value` (see the crate docs for the kinds).
+    pub tokens: Vec<String>,
+    /// The sender's top-level headers (trap headers removed): name as
+    /// written, value unfolded, at most 100.
+    pub headers: Vec<(String, String)>,
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    pub date_header: Option<String>,
+    pub date_ts: Option<Ts>,
+    pub received_ts: Option<Ts>,
+    pub sender_ip: Option<IpAddr>,
+    pub helo: Option<String>,
+    pub mail_from: Option<String>,
+    pub rcpt_to: Vec<String>,
+    pub urls: Vec<String>,
+    pub domains: Vec<String>,
+    pub hosts: Vec<String>,
+    /// Decoded text (text parts and HTML without tags), capped.
+    pub text: String,
+    pub attachment_names: Vec<String>,
+}
+
+impl Features {
+    pub fn push(&mut self, kind: &str, value: &str) {
+        let mut t = String::with_capacity(kind.len() + 1 + value.len());
+        t.push_str(kind);
+        t.push('=');
+        t.push_str(value);
+        self.tokens.push(t);
+    }
+}
+
+/// The analyser: holds the caps, the dictionary, the model and the rules.
+/// Cheap to share between threads (`&self` everywhere).
+pub struct MailAnalyzer {
+    cfg: MailConfig,
+    parser: MessageParser,
+    dict: Dictionary,
+    model: Option<Model>,
+    rules: Rules,
+}
+
+impl MailAnalyzer {
+    /// An analyser with the shipped dictionary and no hand-written rules.
+    /// Without a model every message is `unknown` (unless a rule says
+    /// otherwise).
+    pub fn new(cfg: MailConfig, model: Option<Model>) -> MailAnalyzer {
+        MailAnalyzer {
+            cfg,
+            parser: MessageParser::new(),
+            dict: Dictionary::builtin(),
+            model: model.map(|mut m| {
+                m.compile();
+                m
+            }),
+            rules: Rules::default(),
+        }
+    }
+
+    /// Use another category/brand dictionary.
+    pub fn with_dictionary(mut self, dict: Dictionary) -> Self {
+        self.dict = dict;
+        self
+    }
+
+    /// Add hand-written family rules (they add to or override the model).
+    pub fn with_rules(mut self, rules: Rules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    pub fn config(&self) -> &MailConfig {
+        &self.cfg
+    }
+
+    /// Analyse one message. Never fails: a message that cannot be analysed
+    /// gets a row with `error` set.
+    pub fn analyze(&self, source: String, raw: &[u8], envelope: Option<&Envelope>) -> MailMessage {
+        self.analyze_inner(source, raw, envelope, None)
+    }
+
+    /// Analyse a message as yielded by [`crate::for_each_message`].
+    pub fn analyze_raw(&self, m: &RawMessage<'_>) -> MailMessage {
+        self.analyze_inner(m.source.to_string(), m.raw, m.envelope, m.truncated_from)
+    }
+
+    fn analyze_inner(
+        &self,
+        source: String,
+        raw: &[u8],
+        envelope: Option<&Envelope>,
+        truncated_from: Option<u64>,
+    ) -> MailMessage {
+        let size = truncated_from.unwrap_or(raw.len() as u64);
+        let mut row = MailMessage {
+            source,
+            size,
+            family: "unknown".to_string(),
+            category: "other".to_string(),
+            ..MailMessage::default()
+        };
+        if let Some(env) = envelope {
+            row.received_ts = env.received_ts;
+            row.sender_ip = env.client_ip;
+            row.helo = env.helo.clone();
+            row.mail_from = env.mail_from.clone();
+            row.rcpt_to = env.rcpt_to.clone();
+        }
+        let over = truncated_from
+            .filter(|_| true)
+            .or((raw.len() > self.cfg.max_message_bytes).then_some(raw.len() as u64));
+        if let Some(size) = over {
+            row.error = Some(
+                Error::new(ErrorKind::MessageTooLarge {
+                    size,
+                    cap: self.cfg.max_message_bytes,
+                })
+                .to_string(),
+            );
+            return row;
+        }
+        match self.features(raw, envelope) {
+            Ok(f) => self.fill(&mut row, f),
+            Err(e) => row.error = Some(e.to_string()),
+        }
+        row
+    }
+
+    fn fill(&self, row: &mut MailMessage, f: Features) {
+        let (category, brand) = self.dict.classify(
+            f.subject.as_deref().unwrap_or(""),
+            &f.text,
+            &f.attachment_names,
+            &f.hosts,
+        );
+        let (mut family, mut conf) = match &self.model {
+            Some(m) => m.attribute(&f.tokens),
+            None => ("unknown".to_string(), 0.0),
+        };
+        if let Some((fam, c, overrides)) = self.rules.apply(&f) {
+            if overrides || family == "unknown" {
+                family = fam;
+                conf = c;
+            }
+        }
+        row.campaign = Some(campaign_id(&category, brand.as_deref(), &f));
+        row.category = category;
+        row.brand = brand;
+        row.family = family;
+        row.family_confidence = conf;
+        row.received_ts = f.received_ts.or(row.received_ts);
+        row.sender_ip = f.sender_ip.or(row.sender_ip);
+        row.helo = f.helo.or(row.helo.take());
+        row.mail_from = row.mail_from.take().or(f.mail_from);
+        if row.rcpt_to.is_empty() {
+            row.rcpt_to = f.rcpt_to;
+        }
+        row.message_id = f.message_id;
+        row.subject = f.subject;
+        row.date_header = f.date_header;
+        row.date_ts = f.date_ts;
+        row.urls = f.urls;
+        row.domains = f.domains;
+    }
+
+    /// The fingerprint and extracted fields of one message (what `learn`
+    /// uses); fails when a cap is hit or the message has no headers.
+    pub fn features(&self, raw: &[u8], envelope: Option<&Envelope>) -> Result<Features, Error> {
+        let cfg = &self.cfg;
+        let mut raw = raw;
+        // A stray mbox From_ line on top of a single message.
+        if raw.starts_with(b"From ") {
+            let nl = memchr::memchr(b'\n', raw)
+                .map(|i| i + 1)
+                .unwrap_or(raw.len());
+            raw = &raw[nl..];
+        }
+        if raw.is_empty() {
+            return Err(Error::new(ErrorKind::Empty));
+        }
+        if raw.len() > cfg.max_message_bytes {
+            return Err(Error::new(ErrorKind::MessageTooLarge {
+                size: raw.len() as u64,
+                cap: cfg.max_message_bytes,
+            }));
+        }
+        if !looks_like_header(raw) {
+            return Err(Error::new(ErrorKind::NoHeaders));
+        }
+        match header_end(&raw[..raw.len().min(cfg.max_header_bytes + 2)]) {
+            Some(_) => {}
+            None if raw.len() > cfg.max_header_bytes => {
+                return Err(Error::new(ErrorKind::HeaderTooLarge {
+                    cap: cfg.max_header_bytes,
+                }))
+            }
+            None => {}
+        }
+        let mut last = 0usize;
+        for nl in memchr::memchr_iter(b'\n', raw).chain(std::iter::once(raw.len())) {
+            if nl - last > cfg.max_line_bytes {
+                return Err(Error::new(ErrorKind::LineTooLong {
+                    offset: last,
+                    cap: cfg.max_line_bytes,
+                }));
+            }
+            last = nl + 1;
+        }
+        let msg = self
+            .parser
+            .parse(raw)
+            .ok_or_else(|| Error::new(ErrorKind::Unparseable))?;
+        let (parts, depth) = mime_size(&msg, cfg.max_depth);
+        if depth > cfg.max_depth {
+            return Err(Error::new(ErrorKind::TooDeep {
+                depth,
+                cap: cfg.max_depth,
+            }));
+        }
+        if parts > cfg.max_parts {
+            return Err(Error::new(ErrorKind::TooManyParts {
+                parts,
+                cap: cfg.max_parts,
+            }));
+        }
+        let mut f = Features::default();
+        let headers = &msg.root_part().headers;
+        let session = envelope.is_some_and(|e| e.session);
+
+        // The trap's hop: the first Received header from a public address
+        // (mailbox input only; in a session the client's bytes carry none).
+        let mut trap_idx: Option<usize> = None;
+        if !session {
+            for (i, h) in headers.iter().enumerate() {
+                if h.name != HeaderName::Received {
+                    continue;
+                }
+                if let Some(r) = h.value.as_received() {
+                    if r.from_ip.is_some_and(|ip| is_public(&ip)) {
+                        trap_idx = Some(i);
+                        f.sender_ip = r.from_ip;
+                        f.helo = r.helo.as_ref().or(r.from.as_ref()).map(host_string);
+                        f.received_ts = r.date.as_ref().and_then(plausible);
+                        if let Some(rcpt) = &r.for_ {
+                            let rcpt = rcpt.trim_matches(['<', '>', ' ']);
+                            if !rcpt.is_empty() {
+                                f.rcpt_to.push(rcpt.chars().take(255).collect());
+                            }
+                        }
+                        if let Some(p) = &r.with {
+                            let p = format!("{p:?}");
+                            f.push(
+                                "greet",
+                                if p.starts_with("SMTP") {
+                                    "HELO"
+                                } else {
+                                    "EHLO"
+                                },
+                            );
+                        }
+                        break;
+                    }
+                }
+            }
+            if f.received_ts.is_none() {
+                // Another receiving hop's time, then a delivery header.
+                f.received_ts = headers
+                    .iter()
+                    .filter(|h| h.name == HeaderName::Received)
+                    .filter_map(|h| h.value.as_received())
+                    .find_map(|r| r.date.as_ref().and_then(plausible));
+            }
+            if f.received_ts.is_none() {
+                f.received_ts = headers
+                    .iter()
+                    .filter(|h| h.name.as_str().eq_ignore_ascii_case("Delivery-Date"))
+                    .find_map(|h| {
+                        let v = raw_value(raw, h);
+                        crate::reader::from_line_time(format!("From x {v}").as_bytes())
+                    });
+            }
+            if f.received_ts.is_none() {
+                f.received_ts = envelope.and_then(|e| e.received_ts);
+            }
+        } else if let Some(env) = envelope {
+            f.received_ts = env.received_ts;
+            f.sender_ip = env.client_ip;
+            f.helo = env.helo.clone();
+            if let Some(first) = env.commands.first() {
+                f.push("greet", &first.to_ascii_uppercase());
+            }
+            let dialect: Vec<&str> = env.commands.iter().take(8).map(String::as_str).collect();
+            f.push("cmds", &dialect.join(","));
+            f.push("pipe", if env.pipelined { "1" } else { "0" });
+        }
+        if let Some(h) = &f.helo {
+            let kind = if h.parse::<IpAddr>().is_ok() || h.starts_with('[') {
+                "ip".to_string()
+            } else {
+                shape(h, 40)
+            };
+            f.push("helo", &kind);
+        }
+
+        // The sender's headers: those after the trap's hop.
+        let first = trap_idx.map_or(0, |i| i + 1);
+        let mut seq = String::new();
+        for (n, h) in headers.iter().enumerate().skip(first) {
+            let name = raw_name(raw, h);
+            if n - first < 40 {
+                if !seq.is_empty() {
+                    seq.push(',');
+                }
+                seq.push_str(&name);
+            }
+            let value = raw_value(raw, h);
+            if f.headers.len() < 100 {
+                f.headers.push((name, value));
+            }
+        }
+        f.push("hseq", &seq);
+        let mut names: Vec<&str> = f.headers.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let names: Vec<String> = names.into_iter().map(str::to_string).collect();
+        for n in &names {
+            f.push("h", n);
+        }
+        let hv = |name: &str| {
+            f.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let mid = hv("Message-ID");
+        let date = hv("Date");
+        let mailer = hv("X-Mailer");
+        let ua = hv("User-Agent");
+        let from = hv("From");
+        let to = hv("To");
+        let ctype = hv("Content-Type");
+        f.push(
+            "mid",
+            &mid.as_deref().map_or("none".to_string(), |v| shape(v, 80)),
+        );
+        f.push(
+            "date",
+            &date.as_deref().map_or("none".to_string(), |v| shape(v, 60)),
+        );
+        if let Some(d) = &date {
+            if let Some(z) = d.split_whitespace().last() {
+                f.push("tz", &z.chars().take(12).collect::<String>());
+            }
+        }
+        f.push(
+            "mailer",
+            mailer
+                .as_deref()
+                .map_or("none", |v| v.get(..80).unwrap_or(v)),
+        );
+        if let Some(ua) = &ua {
+            f.push("ua", ua.get(..80).unwrap_or(ua));
+        }
+        f.push(
+            "from",
+            &from
+                .as_deref()
+                .map_or("none".to_string(), |v| addr_shape(v, 40)),
+        );
+        f.push(
+            "to",
+            &to.as_deref()
+                .map_or("none".to_string(), |v| addr_shape(v, 40)),
+        );
+        if let Some(ct) = &ctype {
+            f.push("ct", &ct_shape(ct));
+        }
+        f.date_header = date.clone();
+        f.date_ts = msg.date().and_then(plausible);
+        if date.is_some() && f.date_ts.is_none() {
+            f.push("date_bogus", "1");
+        }
+        if let (Some(d), Some(r)) = (f.date_ts, f.received_ts) {
+            f.push("lag", lag_bucket((d.0 - r.0) / 1_000_000));
+        }
+        f.message_id = msg.message_id().map(str::to_string);
+        f.subject = msg.subject().map(|s| s.chars().take(1000).collect());
+        f.mail_from = envelope.and_then(|e| e.mail_from.clone());
+        if let Some(env) = envelope.filter(|e| !e.rcpt_to.is_empty()) {
+            f.rcpt_to = env.rcpt_to.clone();
+        }
+
+        // MIME structure, charsets, encodings, text, URLs.
+        let mut tree = String::new();
+        mime_tree(&msg, 0, 0, &mut tree);
+        f.push("mime", &tree);
+        if let Some(b) = msg
+            .root_part()
+            .content_type()
+            .and_then(|c| c.attribute("boundary"))
+        {
+            f.push("bnd", &shape(b, 60));
+        }
+        let mut charsets: Vec<String> = Vec::new();
+        let mut ctes: Vec<String> = Vec::new();
+        let mut urls = UrlSet::new(cfg.max_urls);
+        let has_plain = msg
+            .parts
+            .iter()
+            .any(|p| matches!(p.body, PartType::Text(_)));
+        for part in &msg.parts {
+            if let Some(cs) = part.content_type().and_then(|c| c.attribute("charset")) {
+                let cs = cs.to_ascii_lowercase();
+                if !charsets.contains(&cs) && charsets.len() < 8 {
+                    charsets.push(cs);
+                }
+            }
+            if let Some(cte) = part.content_transfer_encoding() {
+                let cte = cte.to_ascii_lowercase();
+                if !ctes.contains(&cte) && ctes.len() < 8 {
+                    ctes.push(cte);
+                }
+            }
+            let room = cfg.max_text_bytes.saturating_sub(f.text.len());
+            match &part.body {
+                PartType::Text(t) if room > 0 => {
+                    let t = clip(t, room);
+                    urls.add_text(t);
+                    f.text.push_str(t);
+                    f.text.push('\n');
+                }
+                PartType::Html(h) if room > 0 => {
+                    let h = clip(h, room);
+                    let t = urls.add_html(h);
+                    // The HTML twin of a text part says the same words.
+                    if !has_plain {
+                        f.text.push_str(clip(&t, room));
+                        f.text.push('\n');
+                    }
+                }
+                _ => {}
+            }
+            if let Some(name) = part.attachment_name() {
+                if f.attachment_names.len() < 20 {
+                    f.attachment_names.push(name.chars().take(200).collect());
+                }
+            }
+        }
+        charsets.sort();
+        ctes.sort();
+        f.push("cs", &charsets.join(","));
+        f.push("cte", &ctes.join(","));
+        for u in &urls.urls {
+            if let Some(h) = host_of(u) {
+                if let Some(d) = registrable_domain(&h) {
+                    if !f.domains.contains(&d) {
+                        f.domains.push(d);
+                    }
+                }
+                if !f.hosts.contains(&h) {
+                    f.hosts.push(h);
+                }
+            }
+        }
+        f.urls = urls.urls;
+        Ok(f)
+    }
+}
+
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn host_string(h: &mail_parser::Host<'_>) -> String {
+    match h {
+        mail_parser::Host::Name(n) => n.chars().take(255).collect(),
+        mail_parser::Host::IpAddr(ip) => ip.to_string(),
+    }
+}
+
+/// The header name as written (case kept).
+fn raw_name(raw: &[u8], h: &Header<'_>) -> String {
+    let s = h.offset_field as usize;
+    let e = (h.offset_start as usize).min(raw.len());
+    let bytes = raw.get(s..e).unwrap_or(&[]);
+    let bytes = bytes.split(|&b| b == b':').next().unwrap_or(bytes);
+    let name = String::from_utf8_lossy(bytes);
+    let name = name.trim();
+    if name.is_empty() {
+        h.name.as_str().to_string()
+    } else {
+        name.chars().take(64).collect()
+    }
+}
+
+/// The header value as sent, unfolded and trimmed (at most 2,000 bytes).
+fn raw_value(raw: &[u8], h: &Header<'_>) -> String {
+    let s = h.offset_start as usize;
+    let e = (h.offset_end as usize).min(raw.len());
+    let bytes = raw.get(s..e).unwrap_or(&[]);
+    let bytes = &bytes[..bytes.len().min(2000)];
+    let v = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(v.len());
+    for (i, line) in v.split('\n').enumerate() {
+        let line = line.trim_end_matches('\r');
+        if i > 0 {
+            out.push(' ');
+            out.push_str(line.trim_start());
+        } else {
+            out.push_str(line);
+        }
+    }
+    if let HeaderValue::Empty = h.value {
+        return out.trim().to_string();
+    }
+    out.trim().to_string()
+}
+
+/// Content-Type as formatted by the mailer: the boundary and charset
+/// values replaced, quoting, spacing and parameter order kept.
+fn ct_shape(ct: &str) -> String {
+    let mut out = String::new();
+    for (i, param) in ct.split(';').enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        let p = param;
+        let lead: String = p
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .map(|_| ' ')
+            .collect();
+        out.push_str(&lead);
+        let p = p.trim_start();
+        match p.split_once('=') {
+            Some((k, v)) => {
+                out.push_str(&k.to_ascii_lowercase());
+                out.push('=');
+                out.push_str(if v.starts_with('"') { "\"V\"" } else { "V" });
+            }
+            None => out.push_str(&p.to_ascii_lowercase()),
+        }
+        if out.len() > 120 {
+            break;
+        }
+    }
+    out
+}
+
+fn lag_bucket(secs: i64) -> &'static str {
+    match secs {
+        i64::MIN..=-86_400 => "<-1d",
+        -86_399..=-3_600 => "-1d..-1h",
+        -3_599..=-300 => "-1h..-5m",
+        -299..=-1 => "-5m..0",
+        0..=299 => "0..5m",
+        300..=3_599 => "5m..1h",
+        3_600..=86_399 => "1h..1d",
+        _ => ">1d",
+    }
+}
+
+/// Count parts (nested messages included) and the deepest nesting, with
+/// an explicit stack; stops counting past `max_depth`.
+fn mime_size(msg: &Message<'_>, max_depth: usize) -> (usize, usize) {
+    let mut parts = 0usize;
+    let mut deepest = 0usize;
+    let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(msg, 0, 0)];
+    while let Some((m, id, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        if depth > max_depth {
+            continue;
+        }
+        let Some(p) = m.parts.get(id as usize) else {
+            continue;
+        };
+        parts += 1;
+        match &p.body {
+            PartType::Multipart(children) => {
+                for &c in children {
+                    stack.push((m, c, depth + 1));
+                }
+            }
+            PartType::Message(inner) => {
+                parts += inner.parts.len().saturating_sub(1);
+                stack.push((inner, 0, depth + 1));
+            }
+            _ => {}
+        }
+    }
+    (parts, deepest)
+}
+
+/// `multipart/alternative(text/plain,text/html)`; depth already bounded.
+fn mime_tree(msg: &Message<'_>, id: u32, depth: usize, out: &mut String) {
+    if out.len() > 200 || depth > 8 {
+        return;
+    }
+    let Some(p) = msg.parts.get(id as usize) else {
+        return;
+    };
+    let ct = p
+        .content_type()
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c.ctype().to_ascii_lowercase(),
+                c.subtype().unwrap_or("").to_ascii_lowercase()
+            )
+        })
+        .unwrap_or_else(|| "-".to_string());
+    out.push_str(&ct);
+    if let PartType::Multipart(children) = &p.body {
+        out.push('(');
+        for (i, &c) in children.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            mime_tree(msg, c, depth + 1, out);
+        }
+        out.push(')');
+    }
+}
+
+/// A campaign id: the same template gives the same id on every run.
+///
+/// AutoRE's idea, kept simple: spam of one campaign shares its URL
+/// signature (registrable domains rotate, but the public suffix and the
+/// path template do not) and its category and brand; without URLs the
+/// body skeleton (the first long words) stands in for the URL signature.
+pub fn campaign_id(category: &str, brand: Option<&str>, f: &Features) -> String {
+    let mut key = String::new();
+    key.push_str(category);
+    key.push('|');
+    key.push_str(brand.unwrap_or(""));
+    key.push('|');
+    let mut sigs: Vec<String> = Vec::new();
+    for u in f.urls.iter().take(3) {
+        let Some(host) = host_of(u) else { continue };
+        let suffix = psl::suffix_str(&host).unwrap_or("");
+        let path = u
+            .split_once("://")
+            .and_then(|(_, r)| r.find(['/', '?']).map(|i| &r[i..]))
+            .unwrap_or("/");
+        let sig = format!("{suffix}{}", shape(path, 40));
+        if !sigs.contains(&sig) {
+            sigs.push(sig);
+        }
+    }
+    sigs.sort();
+    if sigs.is_empty() {
+        let mut n = 0;
+        crate::dict::words(&f.text, |w| {
+            if n < 12 && w.len() >= 4 && !w.bytes().any(|b| b.is_ascii_digit()) {
+                key.push_str(w);
+                key.push(' ');
+                n += 1;
+            }
+        });
+    } else {
+        key.push_str(&sigs.join(" "));
+    }
+    format!("c-{:012x}", fnv64(key.as_bytes()) >> 16)
+}
+
+pub(crate) fn fnv64(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in b {
+        h ^= u64::from(x);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil() {
+        assert_eq!(civil_ts(1970, 1, 1, 0, 0, 0), Some(Ts(0)));
+        assert_eq!(
+            civil_ts(2010, 12, 20, 0, 0, 31),
+            Some(Ts(1_292_803_231_000_000))
+        );
+    }
+
+    #[test]
+    fn ct_shapes() {
+        assert_eq!(
+            ct_shape("multipart/alternative; boundary=\"----=_x\""),
+            "multipart/alternative; boundary=\"V\""
+        );
+    }
+}

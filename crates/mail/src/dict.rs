@@ -1,0 +1,340 @@
+//! Categories and brands from a data file (`data/categories.yaml`; the
+//! file's header says how it is applied).
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use crate::error::{Error, ErrorKind};
+
+/// The shipped dictionary.
+pub const DEFAULT_DICTIONARY: &str = include_str!("../data/categories.yaml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DictFile {
+    min_score: u32,
+    subject_weight: u32,
+    brand_weight: u32,
+    #[serde(default)]
+    attachment_extensions: BTreeMap<String, Vec<String>>,
+    categories: BTreeMap<String, CatFile>,
+    #[serde(default)]
+    brands: Vec<BrandFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatFile {
+    #[serde(default)]
+    words: Vec<String>,
+    #[serde(default)]
+    phrases: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrandFile {
+    name: String,
+    category: String,
+    #[serde(default)]
+    phrases: Vec<String>,
+    #[serde(default)]
+    domains: Vec<String>,
+}
+
+/// What a phrase (or word) is evidence of.
+#[derive(Clone, Copy, Debug)]
+enum Hit {
+    /// Keyword `id` of category `cat`.
+    Cat {
+        cat: usize,
+        id: usize,
+    },
+    Brand(usize),
+}
+
+/// A compiled dictionary.
+#[derive(Debug)]
+pub struct Dictionary {
+    categories: Vec<String>,
+    min_score: u32,
+    subject_weight: u32,
+    brand_weight: u32,
+    /// Single words → hits.
+    words: FxHashMap<String, Vec<Hit>>,
+    /// First word of a phrase → (remaining words, weight, hit).
+    phrases: FxHashMap<String, Vec<(Vec<String>, Hit)>>,
+    keywords: usize,
+    brands: Vec<(String, usize, Vec<String>)>,
+    extensions: FxHashMap<String, usize>,
+}
+
+/// Split into lower-case words (letters, digits, `$`, `'`, `&`); ASCII
+/// takes a fast path.
+pub(crate) fn words(text: &str, mut f: impl FnMut(&str)) {
+    let mut w = String::new();
+    for ch in text.chars() {
+        if ch.is_ascii() {
+            if ch.is_ascii_alphanumeric() || ch == '$' || ch == '\'' || ch == '&' {
+                w.push(ch.to_ascii_lowercase());
+                continue;
+            }
+        } else if ch.is_alphanumeric() {
+            w.extend(ch.to_lowercase());
+            continue;
+        }
+        if !w.is_empty() {
+            f(&w);
+            w.clear();
+        }
+    }
+    if !w.is_empty() {
+        f(&w);
+    }
+}
+
+/// Lower-case words of `text` in one buffer, with their ranges (one
+/// allocation per text instead of one per word).
+struct WordList {
+    buf: String,
+    ranges: Vec<(usize, usize)>,
+}
+
+impl WordList {
+    fn new(text: &str) -> WordList {
+        let mut buf = String::with_capacity(text.len());
+        let mut ranges = Vec::new();
+        words(text, |w| {
+            let s = buf.len();
+            buf.push_str(w);
+            ranges.push((s, buf.len()));
+        });
+        WordList { buf, ranges }
+    }
+
+    fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let (s, e) = self.ranges[i];
+        &self.buf[s..e]
+    }
+
+    /// Words `i+1..=i+rest.len()` equal `rest`.
+    fn follows(&self, i: usize, rest: &[String]) -> bool {
+        self.len() > i + rest.len()
+            && rest
+                .iter()
+                .enumerate()
+                .all(|(k, r)| self.get(i + 1 + k) == r)
+    }
+}
+
+impl Dictionary {
+    /// The dictionary shipped in the crate.
+    pub fn builtin() -> Dictionary {
+        Dictionary::from_yaml(DEFAULT_DICTIONARY).expect("the shipped dictionary parses")
+    }
+
+    /// Parse a dictionary (same format as `data/categories.yaml`).
+    pub fn from_yaml(text: &str) -> Result<Dictionary, Error> {
+        let f: DictFile = serde_yaml::from_str(text)
+            .map_err(|e| Error::new(ErrorKind::Config(format!("dictionary: {e}"))))?;
+        let categories: Vec<String> = f.categories.keys().cloned().collect();
+        let mut words: FxHashMap<String, Vec<Hit>> = FxHashMap::default();
+        let mut phrases: FxHashMap<String, Vec<(Vec<String>, Hit)>> = FxHashMap::default();
+        let mut id = 0;
+        let mut add = |text: &str, hit: Hit, words: &mut FxHashMap<String, Vec<Hit>>| {
+            let mut ws = Vec::new();
+            self::words(text, |w| ws.push(w.to_string()));
+            if ws.len() == 1 {
+                words.entry(ws.remove(0)).or_default().push(hit);
+            } else if !ws.is_empty() {
+                let first = ws.remove(0);
+                phrases.entry(first).or_default().push((ws, hit));
+            }
+        };
+        for (ci, c) in f.categories.values().enumerate() {
+            for w in c.words.iter().chain(&c.phrases) {
+                add(w, Hit::Cat { cat: ci, id }, &mut words);
+                id += 1;
+            }
+        }
+        let mut brands = Vec::new();
+        for (bi, b) in f.brands.iter().enumerate() {
+            let cat = categories
+                .iter()
+                .position(|c| *c == b.category)
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::Config(format!(
+                        "dictionary: brand {} names unknown category {}",
+                        b.name, b.category
+                    )))
+                })?;
+            for p in &b.phrases {
+                add(p, Hit::Brand(bi), &mut words);
+            }
+            brands.push((
+                b.name.clone(),
+                cat,
+                b.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            ));
+        }
+        let mut extensions = FxHashMap::default();
+        for (cat, exts) in &f.attachment_extensions {
+            let ci = categories.iter().position(|c| c == cat).ok_or_else(|| {
+                Error::new(ErrorKind::Config(format!(
+                    "dictionary: unknown category {cat}"
+                )))
+            })?;
+            for e in exts {
+                extensions.insert(e.trim_start_matches('.').to_ascii_lowercase(), ci);
+            }
+        }
+        Ok(Dictionary {
+            categories,
+            min_score: f.min_score,
+            subject_weight: f.subject_weight,
+            brand_weight: f.brand_weight,
+            words,
+            phrases,
+            keywords: id,
+            brands,
+            extensions,
+        })
+    }
+
+    /// Category and brand of a message.
+    pub fn classify(
+        &self,
+        subject: &str,
+        body: &str,
+        attachment_names: &[String],
+        hosts: &[String],
+    ) -> (String, Option<String>) {
+        for name in attachment_names {
+            if let Some((_, ext)) = name.rsplit_once('.') {
+                if let Some(&ci) = self.extensions.get(&ext.to_ascii_lowercase()) {
+                    let brand = self.find_brand(subject, body, hosts);
+                    return (
+                        self.categories[ci].clone(),
+                        brand.map(|b| self.brands[b].0.clone()),
+                    );
+                }
+            }
+        }
+        let mut seen = vec![0u8; self.keywords];
+        let mut scores = vec![0u32; self.categories.len()];
+        let mut brand: Option<usize> = None;
+        let mut hits: Vec<(Hit, u32)> = Vec::new();
+        for (text, weight) in [(subject, self.subject_weight), (body, 1)] {
+            let ws = WordList::new(text);
+            for i in 0..ws.len() {
+                hits.clear();
+                let w = ws.get(i);
+                if let Some(h) = self.words.get(w) {
+                    hits.extend(h.iter().map(|h| (*h, 1)));
+                }
+                if let Some(ps) = self.phrases.get(w) {
+                    for (rest, h) in ps {
+                        if ws.follows(i, rest) {
+                            hits.push((*h, 2));
+                        }
+                    }
+                }
+                for &(h, w) in &hits {
+                    match h {
+                        Hit::Cat { cat, id } => {
+                            // Each keyword counts once per place (subject, body).
+                            let bit = if weight == 1 { 1 } else { 2 };
+                            if seen[id] & bit == 0 {
+                                seen[id] |= bit;
+                                scores[cat] += w * weight;
+                            }
+                        }
+                        Hit::Brand(b) => {
+                            if brand.is_none_or(|x| b < x) {
+                                brand = Some(b);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if brand.is_none() {
+            brand = self.brand_by_host(hosts);
+        }
+        if let Some(b) = brand {
+            scores[self.brands[b].1] += self.brand_weight;
+        }
+        let (best, score) = scores
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, s)| (**s, std::cmp::Reverse(*i)))
+            .map(|(i, s)| (i, *s))
+            .unwrap_or((0, 0));
+        let category = if score >= self.min_score {
+            self.categories[best].clone()
+        } else {
+            "other".to_string()
+        };
+        (category, brand.map(|b| self.brands[b].0.clone()))
+    }
+
+    fn brand_by_host(&self, hosts: &[String]) -> Option<usize> {
+        self.brands.iter().position(|(_, _, domains)| {
+            domains.iter().any(|d| {
+                hosts
+                    .iter()
+                    .any(|h| h == d || h.ends_with(&format!(".{d}")))
+            })
+        })
+    }
+
+    fn find_brand(&self, subject: &str, body: &str, hosts: &[String]) -> Option<usize> {
+        let mut found: Option<usize> = None;
+        for text in [subject, body] {
+            let ws = WordList::new(text);
+            for i in 0..ws.len() {
+                for h in self.words.get(ws.get(i)).into_iter().flatten() {
+                    if let Hit::Brand(b) = h {
+                        found = Some(found.map_or(*b, |x| x.min(*b)));
+                    }
+                }
+                for (rest, h) in self.phrases.get(ws.get(i)).into_iter().flatten() {
+                    if let Hit::Brand(b) = h {
+                        if ws.follows(i, rest) {
+                            found = Some(found.map_or(*b, |x| x.min(*b)));
+                        }
+                    }
+                }
+            }
+        }
+        found.or_else(|| self.brand_by_host(hosts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_classifies() {
+        let d = Dictionary::builtin();
+        let (c, b) = d.classify(
+            "Best prices on meds",
+            "Canadian Pharmacy: Viagra 50 mg x 60 pills",
+            &[],
+            &[],
+        );
+        assert_eq!(c, "pharma");
+        assert_eq!(b.as_deref(), Some("Canadian Pharmacy"));
+        let (c, _) = d.classify("Hello", "see you at lunch tomorrow", &[], &[]);
+        assert_eq!(c, "other");
+        let (c, _) = d.classify("Invoice", "hi", &["invoice_1.zip".to_string()], &[]);
+        assert_eq!(c, "malware");
+    }
+}

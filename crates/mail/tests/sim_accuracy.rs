@@ -1,0 +1,169 @@
+//! Family attribution learned from the sandbox captures of one simulated
+//! world, checked on the trap mail of another (different seed) against
+//! its ground truth. Figures are in crates/mail/ACCURACY.md.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use botscope_mail::{family_label, for_each_message, MailAnalyzer, MailConfig, Model};
+use botscope_sim::{load_scenario, simulate, SimOptions};
+use chrono::NaiveDate;
+
+fn world(dir: &Path, seed: u64, pcaps: bool, mail: bool) {
+    let s = load_scenario("winter-2010").unwrap();
+    let opts = SimOptions {
+        seed,
+        scale: 0.5,
+        from: NaiveDate::from_ymd_opt(2010, 12, 20),
+        to: NaiveDate::from_ymd_opt(2010, 12, 21),
+        pcaps,
+        mail,
+    };
+    simulate(&s, &opts, dir).unwrap();
+}
+
+fn learn(paths: &[PathBuf]) -> Model {
+    let analyzer = MailAnalyzer::new(MailConfig::default(), None);
+    let mut model = Model::default();
+    let stats = for_each_message(paths, analyzer.config(), |m| {
+        let label = family_label(m.root, m.path).unwrap();
+        let f = analyzer.features(m.raw, m.envelope).unwrap();
+        model.learn(&label, &f.tokens);
+    });
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    assert!(stats.captures > 0);
+    model
+}
+
+/// truth/messages.csv: (file, index) → (family (lower case), campaign).
+fn truth(dir: &Path) -> BTreeMap<(String, u64), (String, String)> {
+    let text = std::fs::read_to_string(dir.join("truth/messages.csv")).unwrap();
+    let mut out = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        out.insert(
+            (cols[0].to_string(), cols[1].parse().unwrap()),
+            (cols[3].to_ascii_lowercase(), cols[4].to_string()),
+        );
+    }
+    out
+}
+
+type Counts = BTreeMap<(String, String), usize>;
+
+/// (truth family, attributed family) → messages, and (our campaign, true
+/// campaign) → messages.
+fn confusion(model: Model, dir: &Path) -> (Counts, Counts) {
+    let truth = truth(dir);
+    let analyzer = MailAnalyzer::new(MailConfig::default(), Some(model));
+    let mut conf = BTreeMap::new();
+    let mut camp = BTreeMap::new();
+    for_each_message(&[dir.join("mail")], analyzer.config(), |m| {
+        let row = analyzer.analyze_raw(m);
+        assert!(row.error.is_none(), "{:?}", row.error);
+        let (file, idx) = row.source.rsplit_once('#').unwrap();
+        let rel = Path::new(file)
+            .strip_prefix(dir)
+            .unwrap()
+            .display()
+            .to_string();
+        let t = truth
+            .get(&(rel.clone(), idx.parse().unwrap()))
+            .unwrap_or_else(|| panic!("no truth for {rel}#{idx}"));
+        *conf.entry((t.0.clone(), row.family)).or_default() += 1;
+        *camp
+            .entry((row.campaign.unwrap(), t.1.clone()))
+            .or_default() += 1;
+    });
+    (conf, camp)
+}
+
+fn print(conf: &BTreeMap<(String, String), usize>) {
+    let preds: std::collections::BTreeSet<&String> = conf.keys().map(|k| &k.1).collect();
+    let truths: std::collections::BTreeSet<&String> = conf.keys().map(|k| &k.0).collect();
+    eprint!("{:>10}", "truth\\got");
+    for p in &preds {
+        eprint!(" {p:>9}");
+    }
+    eprintln!();
+    for t in &truths {
+        eprint!("{t:>10}");
+        for p in &preds {
+            eprint!(
+                " {:>9}",
+                conf.get(&((*t).clone(), (*p).clone())).unwrap_or(&0)
+            );
+        }
+        eprintln!();
+    }
+}
+
+#[test]
+fn model_from_one_seed_attributes_another() {
+    let tmp = std::env::temp_dir().join(format!("botscope-mail-acc-{}", std::process::id()));
+    let (a, b) = (tmp.join("seed1"), tmp.join("seed2"));
+    world(&a, 1, true, false);
+    world(&b, 2, false, true);
+
+    let model = learn(&[a.join("pcap")]);
+    assert!(model.families.len() >= 5, "{:?}", model.families.keys());
+    // The model survives its JSON form.
+    let model = Model::from_json(&model.to_json()).unwrap();
+    let (conf, camp) = confusion(model.clone(), &b);
+    print(&conf);
+    // Campaign purity: the share of messages whose campaign id's majority
+    // true campaign is their own.
+    let mut best: BTreeMap<&String, usize> = BTreeMap::new();
+    for ((ours, _), n) in &camp {
+        let e = best.entry(ours).or_default();
+        *e = (*e).max(*n);
+    }
+    let pure: usize = best.values().sum();
+    let n_camp = best.len();
+    eprintln!(
+        "campaign ids: {n_camp}, purity {pure}/{}",
+        camp.values().sum::<usize>()
+    );
+    assert!(pure * 100 >= camp.values().sum::<usize>() * 90);
+    assert!(n_camp <= 120, "{n_camp} campaign ids for 9 true campaigns");
+    let total: usize = conf.values().sum();
+    let right: usize = conf
+        .iter()
+        .filter(|((t, p), _)| t == p)
+        .map(|(_, n)| n)
+        .sum();
+    eprintln!("attributed right: {right}/{total}");
+    assert!(total > 300, "{total} messages");
+    assert!(
+        right * 100 >= total * 95,
+        "accuracy {right}/{total} below 95%"
+    );
+
+    // A family the model never saw comes out `unknown`, not misnamed.
+    let mut without = model.clone();
+    let left_out = "rustock";
+    without.families.remove(left_out);
+    let (conf, _) = confusion(without, &b);
+    print(&conf);
+    let seen: usize = conf
+        .iter()
+        .filter(|((t, _), _)| t == left_out)
+        .map(|(_, n)| n)
+        .sum();
+    let unknown = conf
+        .get(&(left_out.to_string(), "unknown".to_string()))
+        .copied()
+        .unwrap_or(0);
+    assert!(seen > 50);
+    assert!(
+        unknown * 100 >= seen * 95,
+        "{unknown}/{seen} of an unseen family are unknown"
+    );
+    let others_right: usize = conf
+        .iter()
+        .filter(|((t, p), _)| t == p)
+        .map(|(_, n)| n)
+        .sum();
+    assert!(others_right * 100 >= (total - seen) * 95);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
