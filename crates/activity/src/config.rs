@@ -31,6 +31,33 @@ pub struct ActivityConfig {
     /// stream or a flood, not check-ins: never scored as a beacon.
     /// Default 1.0.
     pub c2_min_interval_s: f64,
+    /// Timing score (0..1, see [`crate::beacon`]) a beacon needs on its
+    /// own, whatever its size score: identical sizes at irregular times
+    /// (a browser's keep-alive requests) are not check-ins. Default 0.8.
+    pub c2_min_timing: f64,
+    /// Remote TCP ports of IRC servers. On flow-only input (no decoded
+    /// IRC commands) a long, slow session to one of them is an IRC
+    /// command channel. Default 6660-6669, 6697, 7000.
+    pub irc_ports: Vec<u16>,
+    /// Duration (seconds) from which an established TCP session to an IRC
+    /// port with no decoded IRC commands is an IRC command channel: a bot
+    /// stays logged in, waiting for orders. Default 60.
+    pub c2_irc_min_duration_s: f64,
+    /// Mean payload rate (bytes/s, both ways) at or under which such a
+    /// session is idle chat, not a transfer. Default 1000.
+    pub c2_irc_max_rate: f64,
+    /// A flood (denial of service): traffic from a host to one target
+    /// address that is not a conversation (ICMP, UDP the target does not
+    /// answer in kind, TCP connections that never carried payload) at this many packets per second or more,
+    /// over at least one window of [`ActivityConfig::flood_window_s`].
+    /// Ping, traceroute and mtr send at most tens per second. Default 100.
+    pub flood_min_pps: f64,
+    /// The window (seconds) over which the flood rate is measured; a
+    /// flood also needs `flood_min_pps × flood_window_s` packets. Default 10.
+    pub flood_window_s: f64,
+    /// Answer bytes over sent bytes under which a UDP or TCP flow is
+    /// one-way (counted towards a flood). Default 0.1.
+    pub flood_max_answer_ratio: f64,
     /// Share of bytes in a request body that must be outside printable
     /// text for the body to be opaque. Default 0.3.
     pub opaque_min_binary_share: f64,
@@ -88,6 +115,15 @@ impl Default for ActivityConfig {
             c2_min_opaque_requests: 4,
             c2_min_failed_attempts: 10,
             c2_min_interval_s: 1.0,
+            c2_min_timing: 0.8,
+            irc_ports: vec![
+                6660, 6661, 6662, 6663, 6664, 6665, 6666, 6667, 6668, 6669, 6697, 7000,
+            ],
+            c2_irc_min_duration_s: 60.0,
+            c2_irc_max_rate: 1000.0,
+            flood_min_pps: 100.0,
+            flood_window_s: 10.0,
+            flood_max_answer_ratio: 0.1,
             opaque_min_binary_share: 0.3,
             opaque_min_query_len: 64,
             click_min_forged: 1,

@@ -70,7 +70,7 @@ Exit status: 0 all inputs read completely; 1 some input could not be read comple
 2 usage error or the output could not be written.")]
     Logs(LogsArgs),
     /// Say what each host in the captures does: spam, C&C, downloads,
-    /// click fraud, scanning — every activity on its own line, however
+    /// click fraud, floods, scanning — every activity on its own line, however
     /// small next to the biggest.
     #[command(after_help = "\
 Examples:
@@ -82,6 +82,7 @@ Examples:
 
 Inputs are recognised by content: pcap/pcapng captures, Zeek logs (conn, http,
 dns, smtp, ssl; TSV or JSON) and CTU-13 .binetflow files, compressed or not.
+Classes: spam, c2, download, click_fraud, flood (denial of service), scan, benign.
 Exit status as for `botscope logs`.")]
     Trace(TraceArgs),
 }
