@@ -82,28 +82,17 @@ pub struct ActivityConfig {
     pub max_peers: usize,
     /// Evidence lines kept per activity. Default 8.
     pub max_evidence: usize,
-    /// Ad and click server domains (EasyList-free fallback list). A match
-    /// is extra evidence, never a verdict on its own. Default: the list
-    /// shipped in `data/ad-domains.txt`.
-    pub ad_domains: Vec<String>,
+    /// EasyList-format filter lists (the texts) that recognise ad and
+    /// click servers ([`crate::filters`]). A forged-Referer request to a
+    /// listed server is one more feature of click fraud (counted and shown
+    /// in the evidence), never a verdict on its own. Default: the list
+    /// shipped in `data/ad-filters.txt`; `botscope trace --filters FILE`
+    /// adds a user's own.
+    pub ad_filters: Vec<String>,
 }
 
-/// The shipped list of ad and game-banner domains.
-pub const AD_DOMAINS: &str = include_str!("../data/ad-domains.txt");
-
-/// Parse a domain list: one domain a line, `#` comments, blank lines
-/// skipped, lowercased, leading `.` or `*.` removed.
-pub fn parse_domain_list(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.trim_start_matches("*.")
-                .trim_start_matches('.')
-                .to_ascii_lowercase()
-        })
-        .collect()
-}
+/// The shipped EasyList-format list of ad, click and game-banner servers.
+pub const AD_FILTERS: &str = include_str!("../data/ad-filters.txt");
 
 impl Default for ActivityConfig {
     fn default() -> Self {
@@ -131,7 +120,7 @@ impl Default for ActivityConfig {
             scan_min_targets: 20,
             max_peers: 5,
             max_evidence: 8,
-            ad_domains: parse_domain_list(AD_DOMAINS),
+            ad_filters: vec![AD_FILTERS.to_string()],
         }
     }
 }

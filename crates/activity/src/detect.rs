@@ -7,7 +7,8 @@ use botscope_event::{ConnId, ConnState, Event, Http, Irc, Smtp, Transport, Ts, U
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::beacon;
-use crate::url::{host_only, in_domains, scheme_host, site};
+use crate::filters::AdFilters;
+use crate::url::{host_only, scheme_host, site};
 use crate::{Activity, ActivityConfig, Class, ConnVerdict, HostReport};
 
 /// Distinct peers counted per activity before new ones are ignored (the
@@ -269,6 +270,8 @@ pub fn analyze(events: &[Event], cfg: &ActivityConfig) -> (Vec<HostReport>, Vec<
         }
     }
 
+    // Compiled on the first forged Referer only: most traces have none.
+    let filters: std::cell::OnceCell<AdFilters> = std::cell::OnceCell::new();
     let mut reports = Vec::with_capacity(hosts.len());
     let mut verdicts = Vec::with_capacity(recs.len());
     let mut host_list: Vec<(IpAddr, Host)> = hosts.into_iter().collect();
@@ -276,7 +279,7 @@ pub fn analyze(events: &[Event], cfg: &ActivityConfig) -> (Vec<HostReport>, Vec<
     for (ip, mut h) in host_list {
         h.conns.sort_by_key(|&i| (recs[i].ts, recs[i].uid));
         downloads(&recs, &mut h, cfg);
-        click_fraud(&recs, &mut h, cfg);
+        click_fraud(&recs, &mut h, cfg, &filters);
         c2(&recs, &mut h, cfg);
         spam(&recs, &mut h, cfg);
         flood(&recs, &mut h, cfg);
@@ -392,7 +395,12 @@ fn downloads(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
     }
 }
 
-fn click_fraud(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
+fn click_fraud(
+    recs: &[ConnRec<'_>],
+    h: &mut Host,
+    cfg: &ActivityConfig,
+    filters: &std::cell::OnceCell<AdFilters>,
+) {
     let mut reqs: Vec<(Ts, usize, &Http)> = h
         .conns
         .iter()
@@ -447,6 +455,7 @@ fn click_fraud(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
     if forged.len() < cfg.click_min_forged.max(1) {
         return;
     }
+    let filters = filters.get_or_init(|| AdFilters::new(&cfg.ad_filters));
     let (mut bare, mut ad_hits) = (0usize, 0usize);
     let mut sites: FxHashSet<String> = FxHashSet::default();
     for (i, x, r) in &forged {
@@ -461,7 +470,14 @@ fn click_fraud(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
             sites.insert(site(&own).to_string());
         }
         let rh = scheme_host(r).map(|s| s.1).unwrap_or_default();
-        let ad = in_domains(&own, &cfg.ad_domains).or_else(|| in_domains(&rh, &cfg.ad_domains));
+        let ad = filters
+            .matching_rule(&full_url(x), &own, &rh)
+            .map(|rule| format!("{own} ({rule})"))
+            .or_else(|| {
+                filters
+                    .matching_rule(r, &rh, "")
+                    .map(|rule| format!("Referer {rh} ({rule})"))
+            });
         if ad.is_some() {
             ad_hits += 1;
         }
@@ -473,7 +489,7 @@ fn click_fraud(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
                     "{} {url} Referer {r} never fetched{}{}",
                     x.method.as_deref().unwrap_or("GET"),
                     if sub { "" } else { ", no sub-resource fetched" },
-                    ad.map(|d| format!(", listed ad domain {d}"))
+                    ad.map(|d| format!(", listed ad/click server {d}"))
                         .unwrap_or_default()
                 )
             },
@@ -483,7 +499,7 @@ fn click_fraud(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
     let (nsites, cap) = (sites.len(), cfg.max_evidence);
     h.note(Class::ClickFraud, cap, || {
         format!(
-            "{n} requests with forged Referers to {nsites} sites; {bare} landing pages without sub-resources; {ad_hits} on listed ad domains"
+            "{n} requests with forged Referers to {nsites} sites; {bare} landing pages without sub-resources; {ad_hits} on listed ad/click servers"
         )
     });
 }

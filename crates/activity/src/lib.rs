@@ -31,8 +31,10 @@
 //!   URL as Referer) is a person arriving from outside the capture, not a
 //!   click ([`ActivityConfig::click_exclude_with_subresources`]). A host
 //!   needs [`ActivityConfig::click_min_forged`] such requests. Evidence:
-//!   URL, forged Referer, and matches in the shipped ad/banner domain list
-//!   (`data/ad-domains.txt`, evidence only).
+//!   URL, forged Referer, and the EasyList-format filter rule that lists
+//!   the clicked server or the Referer's as an ad/click server
+//!   ([`filters`]: the shipped `data/ad-filters.txt` plus the user's
+//!   lists; a feature, counted in the evidence, never a verdict alone).
 //! - **C&C**: per host and server (address, port), at least
 //!   [`ActivityConfig::c2_min_connections`] connections that either score
 //!   as a beacon ([`beacon`]: score ≥ `c2_min_score` and timing score ≥
@@ -70,6 +72,7 @@
 pub mod beacon;
 mod config;
 mod detect;
+pub mod filters;
 pub mod ioc;
 mod url;
 
@@ -77,8 +80,9 @@ use std::net::IpAddr;
 
 use botscope_event::{ConnId, Event, Ts, Uid};
 
-pub use config::{parse_domain_list, ActivityConfig, AD_DOMAINS};
+pub use config::{ActivityConfig, AD_FILTERS};
 pub use detect::analyze;
+pub use filters::AdFilters;
 
 /// What a connection was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

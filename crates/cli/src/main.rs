@@ -79,6 +79,7 @@ Examples:
   botscope trace --connections verdicts.csv captures/   # one CSV row per connection
   botscope trace --iocs iocs.stix.json captures/        # also .misp.json, or .csv
   botscope trace simda-005-conn.log simda-005-http.log   # Zeek logs
+  botscope trace --filters easylist.txt captures/       # also your own ad/click server list
 
 Inputs are recognised by content: pcap/pcapng captures, Zeek logs (conn, http,
 dns, smtp, ssl; TSV or JSON) and CTU-13 .binetflow files, compressed or not.
@@ -100,6 +101,11 @@ pub struct TraceArgs {
     /// `*.stix.json`, or a MISP event for `*.misp.json`.
     #[arg(long)]
     pub iocs: Option<PathBuf>,
+    /// An EasyList-format filter list (Adblock Plus syntax: EasyList,
+    /// EasyPrivacy, your own) of ad and click servers, used with the
+    /// shipped one as a click-fraud feature. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub filters: Vec<PathBuf>,
     /// Captures, Zeek logs, binetflow files, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,

@@ -187,8 +187,32 @@ pub fn render(hosts: &[HostReport]) -> String {
     out
 }
 
+/// A filter list larger than this is refused (EasyList is about 2 MB).
+const MAX_FILTER_LIST_BYTES: u64 = 64 << 20;
+
+/// Read a user's EasyList-format filter list (plain or compressed).
+fn read_filter_list(path: &Path) -> Result<String> {
+    let r = botscope_wire::open_input(path)
+        .map_err(|e| anyhow::anyhow!("cannot read filter list {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    r.take(MAX_FILTER_LIST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read filter list {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILTER_LIST_BYTES {
+        anyhow::bail!(
+            "filter list {} is over {} MiB",
+            path.display(),
+            MAX_FILTER_LIST_BYTES >> 20
+        );
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 pub fn run(args: &TraceArgs) -> Result<u8> {
-    let cfg = ActivityConfig::default();
+    let mut cfg = ActivityConfig::default();
+    for f in &args.filters {
+        cfg.ad_filters.push(read_filter_list(f)?);
+    }
     let Traced {
         hosts,
         verdicts,

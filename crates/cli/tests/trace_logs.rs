@@ -55,6 +55,70 @@ fn simda_click_fraud_from_zeek_logs() {
     assert!(share >= 0.95, "click_fraud share {share}");
 }
 
+/// The "N on listed ad/click servers" count of a click_fraud summary.
+fn listed_clicks(a: &Value) -> u64 {
+    a["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .find_map(|e| {
+            let (head, _) = e.split_once(" on listed ad/click servers")?;
+            head.rsplit(' ').next()?.parse().ok()
+        })
+        .expect("click_fraud summary line")
+}
+
+#[test]
+fn simda_with_a_user_filter_list() {
+    let Some(data) = data_dir() else { return };
+    let d = data.join("stratosphere-zeek-logs");
+    let files = ["conn", "http", "dns"].map(|k| d.join(format!("simda-005-{k}.log")));
+    let mut args: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let (v, _) = trace_json(&args);
+    let host = "192.168.1.116";
+    let cf = activity(&v, host, "click_fraud").expect("click_fraud");
+    // Simda's DGA hosts are in no ad list.
+    assert_eq!(listed_clicks(cf), 0);
+    // A user's EasyList-format list naming Simda's click path.
+    let dir = temp_dir("filters");
+    let list = dir.join("mine.txt");
+    std::fs::write(
+        &list,
+        "[Adblock Plus 2.0]\n! mine\n/login.php^\n@@||allowed.example^\n",
+    )
+    .unwrap();
+    let o = botscope()
+        .args(["trace", "--json", "--filters"])
+        .arg(&list)
+        .args(&args)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let cf = activity(&v, host, "click_fraud").expect("click_fraud");
+    let listed = listed_clicks(cf);
+    eprintln!(
+        "simda with /login.php^ listed: {listed} of {} clicks",
+        cf["requests"]
+    );
+    assert!(listed as f64 >= 0.95 * cf["requests"].as_f64().unwrap());
+    assert!(cf["evidence"][0]
+        .as_str()
+        .unwrap()
+        .contains("(/login.php^)"));
+    // A missing list is an error before any work.
+    let missing = dir.join("nope.txt");
+    args.insert(0, &missing);
+    let o = botscope()
+        .args(["trace", "--filters"])
+        .args(&args)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.txt"));
+}
+
 #[test]
 fn njrat_labelled_conn_log_traces() {
     let Some(data) = data_dir() else { return };
