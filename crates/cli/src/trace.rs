@@ -61,7 +61,7 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
             }
             continue;
         }
-        let (sinks, summary) = analyze_file(f, &engine, |_| Vec::<Event>::new());
+        let (sinks, summary) = analyze_file(f, &engine, |_| TraceSink::default());
         if summary.not_a_capture && !inputs.contains(f) {
             continue;
         }
@@ -69,8 +69,7 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
             errors.push(e);
         }
         for s in sinks {
-            // Carved message bodies are not needed here.
-            events.extend(s.into_iter().filter(|e| !matches!(e, Event::Message(_))));
+            events.extend(s.0);
         }
     }
     let (hosts, verdicts) = analyze(&events, cfg);
@@ -81,6 +80,20 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
         errors,
         skipped,
         iocs,
+    }
+}
+
+/// Keeps the events the activity detectors and indicators read, as they
+/// are decoded: carved message bodies (whole mails) and weird events are
+/// dropped at once instead of being held until the end of the file.
+#[derive(Default)]
+struct TraceSink(Vec<Event>);
+
+impl botscope_event::EventSink for TraceSink {
+    fn emit(&mut self, ev: Event) {
+        if !matches!(ev, Event::Message(_) | Event::Weird(_)) {
+            self.0.push(ev);
+        }
     }
 }
 
