@@ -78,6 +78,12 @@ pub struct ActivityConfig {
     /// Distinct failed destinations (address and port) a host needs before
     /// its failed connections are a scan. Default 20.
     pub scan_min_targets: usize,
+    /// Events (connections, requests, DNS queries…) one analysis holds:
+    /// `botscope trace` keeps every event of its inputs until the end, so
+    /// past this many it stops collecting, says so as an input error and
+    /// counts what it dropped. About 600 bytes an event: the default
+    /// bounds the held events near 5 GB. Default 8,000,000.
+    pub max_events: usize,
     /// Peers kept per activity (the most contacted first). Default 5.
     pub max_peers: usize,
     /// Evidence lines kept per activity. Default 8.
@@ -118,6 +124,7 @@ impl Default for ActivityConfig {
             click_min_forged: 1,
             click_exclude_with_subresources: true,
             scan_min_targets: 20,
+            max_events: 8_000_000,
             max_peers: 5,
             max_evidence: 8,
             ad_filters: vec![AD_FILTERS.to_string()],
