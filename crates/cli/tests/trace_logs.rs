@@ -343,6 +343,8 @@ struct Ctu13Score {
     cc_flows: (usize, usize, usize),
     cc_servers: (usize, usize, usize),
     flood_flows: (usize, usize),
+    /// Hosts with both a flood and a C&C activity.
+    flood_and_c2: usize,
 }
 
 fn ratio(tp: usize, other: usize) -> f64 {
@@ -427,7 +429,15 @@ fn ctu13_score(p: &Path) -> Ctu13Score {
             );
         }
     }
+    let flood_and_c2 = hosts
+        .iter()
+        .filter(|h| {
+            h.activity(botscope_activity::Class::Flood).is_some()
+                && h.activity(botscope_activity::Class::C2).is_some()
+        })
+        .count();
     Ctu13Score {
+        flood_and_c2,
         bot_hosts: (tp, fp, fn_),
         cc_flows: triple(&cc_ours, &cc_truth),
         cc_servers: triple(&srv_ours, &srv_truth),
@@ -471,4 +481,7 @@ fn ctu13_scenario11_accuracy() {
         "flood flows from normal hosts"
     );
     assert!(s.flood_flows.0 >= 8000, "flood flows {}", s.flood_flows.0);
+    // The one IRC connection of each flooding bot (0.02% of its
+    // connections) is reported beside its 4,000 flood flows.
+    assert_eq!(s.flood_and_c2, 2);
 }
