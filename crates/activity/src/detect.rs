@@ -692,8 +692,23 @@ struct Target {
 /// rate (see [`ActivityConfig::flood_min_pps`]).
 fn flood(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
     /// Windows one flow's packets are spread over, at most (a longer flow
-    /// contributes its even share to the first ones only).
-    const MAX_SPREAD: i64 = 4096;
+    /// contributes its even share to the first ones only: a flood shows
+    /// in its first minutes).
+    const MAX_SPREAD: i64 = 64;
+    /// Window counters one host may hold over all its targets; past it,
+    /// packets in windows not yet counted are ignored. Bounds work and
+    /// memory under hostile flow records.
+    const MAX_WINDOWS: usize = 1 << 20;
+    let mut budget = MAX_WINDOWS;
+    let mut add = |windows: &mut FxHashMap<i64, f64>, w: i64, v: f64| match windows.entry(w) {
+        Entry::Occupied(mut e) => *e.get_mut() += v,
+        Entry::Vacant(e) => {
+            if budget > 0 {
+                budget -= 1;
+                e.insert(v);
+            }
+        }
+    };
     let win = (cfg.flood_window_s.max(0.001) * 1e6) as i64;
     let need = cfg.flood_min_pps.max(0.0) * cfg.flood_window_s.max(0.001);
     // Per target: candidate connections and packets per window.
@@ -738,7 +753,7 @@ fn flood(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
         let first = start.div_euclid(win);
         let last = start.saturating_add(dur).div_euclid(win);
         if last == first || dur == 0 {
-            *e.windows.entry(first).or_insert(0.0) += sent;
+            add(&mut e.windows, first, sent);
             continue;
         }
         let per_us = sent / dur as f64;
@@ -748,7 +763,7 @@ fn flood(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
                 .saturating_add(dur)
                 .min(w.saturating_add(1).saturating_mul(win));
             if hi > lo {
-                *e.windows.entry(w).or_insert(0.0) += per_us * (hi - lo) as f64;
+                add(&mut e.windows, w, per_us * (hi - lo) as f64);
             }
         }
     }

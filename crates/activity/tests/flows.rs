@@ -127,6 +127,32 @@ fn icmp_flood_is_a_flood_ping_is_not() {
         },
     )];
     assert_eq!(class_of(&replies, 1), vec![Class::Benign]);
+    // A day-long flow at 300 packets/s is a flood; 20,000 year-long
+    // flows at a trickle are not (and cost bounded work).
+    let day = [ev(
+        1,
+        &Flow {
+            dur_ms: 86_400_000,
+            pkts: 300 * 86_400,
+            ..base
+        },
+    )];
+    assert_eq!(class_of(&day, 1), vec![Class::Flood]);
+    let years: Vec<Event> = (0..20_000)
+        .map(|i| {
+            ev(
+                i,
+                &Flow {
+                    ts_ms: i as i64 * 1000,
+                    dur_ms: 365 * 86_400_000,
+                    pkts: 1000,
+                    ..base
+                },
+            )
+        })
+        .collect();
+    // (One a second, same size: the beacon rule calls them c2.)
+    assert!(!class_of(&years, 1).contains(&Class::Flood));
 }
 
 #[test]
