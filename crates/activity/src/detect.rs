@@ -7,7 +7,8 @@ use botscope_event::{ConnId, ConnState, Event, Http, Irc, Smtp, Transport, Ts, U
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::beacon;
-use crate::url::{host_only, in_domains, scheme_host, site};
+use crate::filters::AdFilters;
+use crate::url::{host_only, scheme_host, site};
 use crate::{Activity, ActivityConfig, Class, ConnVerdict, HostReport};
 
 /// Distinct peers counted per activity before new ones are ignored (the
@@ -21,6 +22,15 @@ struct ConnRec<'a> {
     id: ConnId,
     ts: Ts,
     bytes: u64,
+    /// Payload bytes from the originator and from the responder.
+    orig_bytes: u64,
+    resp_bytes: u64,
+    /// Packets from the originator.
+    orig_pkts: u64,
+    resp_pkts: u64,
+    /// Duration, microseconds.
+    dur: i64,
+    irc_service: bool,
     state: Option<ConnState>,
     payload: bool,
     smtp_service: bool,
@@ -38,6 +48,12 @@ impl ConnRec<'_> {
             id,
             ts,
             bytes: 0,
+            orig_bytes: 0,
+            resp_bytes: 0,
+            orig_pkts: 0,
+            resp_pkts: 0,
+            dur: 0,
+            irc_service: false,
             state: None,
             payload: false,
             smtp_service: false,
@@ -51,6 +67,18 @@ impl ConnRec<'_> {
 
     fn requests(&self) -> u64 {
         (self.http.len() + self.smtp.len() + self.irc.len()) as u64 + self.dns_queries
+    }
+
+    /// Packets the originator sent. Flow records that count packets both
+    /// ways in `orig_pkts` (binetflow: `resp_pkts` 0 with answer bytes)
+    /// are split in proportion to the bytes.
+    fn sent_pkts(&self) -> f64 {
+        if self.resp_pkts == 0 && self.resp_bytes > 0 {
+            let total = self.orig_bytes.saturating_add(self.resp_bytes) as f64;
+            self.orig_pkts as f64 * self.orig_bytes as f64 / total
+        } else {
+            self.orig_pkts as f64
+        }
     }
 
     fn is_dns(&self) -> bool {
@@ -103,6 +131,10 @@ fn index(events: &[Event]) -> Vec<ConnRec<'_>> {
                 r.ts = c.meta.ts;
                 let (ob, rb) = (c.orig_bytes.unwrap_or(0), c.resp_bytes.unwrap_or(0));
                 r.bytes = ob.saturating_add(rb);
+                (r.orig_bytes, r.resp_bytes) = (ob, rb);
+                (r.orig_pkts, r.resp_pkts) = (c.orig_pkts, c.resp_pkts);
+                r.dur = c.duration.map_or(0, |d| d.0.max(0));
+                r.irc_service |= c.service.contains(&"irc");
                 r.payload = ob > 0 || rb > 0 || c.history.contains(['D', 'd']);
                 r.state = Some(c.conn_state);
                 r.smtp_service |= c.service.contains(&"smtp");
@@ -238,6 +270,8 @@ pub fn analyze(events: &[Event], cfg: &ActivityConfig) -> (Vec<HostReport>, Vec<
         }
     }
 
+    // Compiled on the first forged Referer only: most traces have none.
+    let filters: std::cell::OnceCell<AdFilters> = std::cell::OnceCell::new();
     let mut reports = Vec::with_capacity(hosts.len());
     let mut verdicts = Vec::with_capacity(recs.len());
     let mut host_list: Vec<(IpAddr, Host)> = hosts.into_iter().collect();
@@ -245,9 +279,10 @@ pub fn analyze(events: &[Event], cfg: &ActivityConfig) -> (Vec<HostReport>, Vec<
     for (ip, mut h) in host_list {
         h.conns.sort_by_key(|&i| (recs[i].ts, recs[i].uid));
         downloads(&recs, &mut h, cfg);
-        click_fraud(&recs, &mut h, cfg);
+        click_fraud(&recs, &mut h, cfg, &filters);
         c2(&recs, &mut h, cfg);
         spam(&recs, &mut h, cfg);
+        flood(&recs, &mut h, cfg);
         scan(&recs, &mut h, cfg);
         reports.push(report(ip, &recs, &h, cfg, &mut verdicts));
     }
@@ -360,7 +395,12 @@ fn downloads(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
     }
 }
 
-fn click_fraud(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
+fn click_fraud(
+    recs: &[ConnRec<'_>],
+    h: &mut Host,
+    cfg: &ActivityConfig,
+    filters: &std::cell::OnceCell<AdFilters>,
+) {
     let mut reqs: Vec<(Ts, usize, &Http)> = h
         .conns
         .iter()
@@ -415,6 +455,7 @@ fn click_fraud(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
     if forged.len() < cfg.click_min_forged.max(1) {
         return;
     }
+    let filters = filters.get_or_init(|| AdFilters::new(&cfg.ad_filters));
     let (mut bare, mut ad_hits) = (0usize, 0usize);
     let mut sites: FxHashSet<String> = FxHashSet::default();
     for (i, x, r) in &forged {
@@ -429,7 +470,14 @@ fn click_fraud(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
             sites.insert(site(&own).to_string());
         }
         let rh = scheme_host(r).map(|s| s.1).unwrap_or_default();
-        let ad = in_domains(&own, &cfg.ad_domains).or_else(|| in_domains(&rh, &cfg.ad_domains));
+        let ad = filters
+            .matching_rule(&full_url(x), &own, &rh)
+            .map(|rule| format!("{own} ({rule})"))
+            .or_else(|| {
+                filters
+                    .matching_rule(r, &rh, "")
+                    .map(|rule| format!("Referer {rh} ({rule})"))
+            });
         if ad.is_some() {
             ad_hits += 1;
         }
@@ -441,7 +489,7 @@ fn click_fraud(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
                     "{} {url} Referer {r} never fetched{}{}",
                     x.method.as_deref().unwrap_or("GET"),
                     if sub { "" } else { ", no sub-resource fetched" },
-                    ad.map(|d| format!(", listed ad domain {d}"))
+                    ad.map(|d| format!(", listed ad/click server {d}"))
                         .unwrap_or_default()
                 )
             },
@@ -451,7 +499,7 @@ fn click_fraud(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
     let (nsites, cap) = (sites.len(), cfg.max_evidence);
     h.note(Class::ClickFraud, cap, || {
         format!(
-            "{n} requests with forged Referers to {nsites} sites; {bare} landing pages without sub-resources; {ad_hits} on listed ad domains"
+            "{n} requests with forged Referers to {nsites} sites; {bare} landing pages without sub-resources; {ad_hits} on listed ad/click servers"
         )
     });
 }
@@ -542,7 +590,9 @@ fn c2(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
             .iter()
             .filter(|&&i| recs[i].http.iter().any(|x| opaque_request(x, cfg)))
             .count();
-        let beaconing = b.score >= cfg.c2_min_score && b.interval_mean >= cfg.c2_min_interval_s;
+        let beaconing = b.score >= cfg.c2_min_score
+            && b.timing >= cfg.c2_min_timing
+            && b.interval_mean >= cfg.c2_min_interval_s;
         let polling = opaque >= cfg.c2_min_opaque_requests;
         if !(beaconing || polling) {
             continue;
@@ -597,6 +647,163 @@ fn c2(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
                 format!("IRC {rh}:{rp} JOIN {chan} with PRIVMSG/TOPIC")
             });
         }
+    }
+    // Flow-only IRC sessions: no decoded commands, but a long, slow,
+    // established session to an IRC server port.
+    for k in 0..h.conns.len() {
+        let i = h.conns[k];
+        let r = &recs[i];
+        if !r.irc.is_empty()
+            || r.id.proto != Transport::Tcp
+            || !(r.irc_service || cfg.irc_ports.contains(&r.id.resp_p))
+            || r.orig_bytes == 0
+            || r.resp_bytes == 0
+            || is_failed(r)
+        {
+            continue;
+        }
+        let secs = r.dur as f64 / 1e6;
+        let rate = r.bytes as f64 / secs.max(1e-6);
+        if secs < cfg.c2_irc_min_duration_s || rate > cfg.c2_irc_max_rate || !label(h, i, Class::C2)
+        {
+            continue;
+        }
+        let (rh, rp, sent, got) = (r.id.resp_h, r.id.resp_p, r.orig_bytes, r.resp_bytes);
+        h.note(Class::C2, cfg.max_evidence, || {
+            format!(
+                "IRC session {rh}:{rp} (flow only): {secs:.0}s established, {sent} bytes sent, {got} received, {rate:.0} bytes/s (a bot logged in, waiting for orders)"
+            )
+        });
+    }
+}
+
+/// One flood target of one host.
+#[derive(Default)]
+struct Target {
+    conns: Vec<usize>,
+    /// Packets sent per window.
+    windows: FxHashMap<i64, f64>,
+    /// Distinct TCP/UDP destination ports (capped), to tell a port scan.
+    ports: FxHashSet<u16>,
+    sent: f64,
+}
+
+/// Denial of service: one-way traffic to one target at a high packet
+/// rate (see [`ActivityConfig::flood_min_pps`]).
+fn flood(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
+    /// Windows one flow's packets are spread over, at most (a longer flow
+    /// contributes its even share to the first ones only: a flood shows
+    /// in its first minutes).
+    const MAX_SPREAD: i64 = 64;
+    /// Window counters one host may hold over all its targets; past it,
+    /// packets in windows not yet counted are ignored. Bounds work and
+    /// memory under hostile flow records.
+    const MAX_WINDOWS: usize = 1 << 20;
+    let mut budget = MAX_WINDOWS;
+    let mut add = |windows: &mut FxHashMap<i64, f64>, w: i64, v: f64| match windows.entry(w) {
+        Entry::Occupied(mut e) => *e.get_mut() += v,
+        Entry::Vacant(e) => {
+            if budget > 0 {
+                budget -= 1;
+                e.insert(v);
+            }
+        }
+    };
+    let win = (cfg.flood_window_s.max(0.001) * 1e6) as i64;
+    let need = cfg.flood_min_pps.max(0.0) * cfg.flood_window_s.max(0.001);
+    // Per target: candidate connections and packets per window.
+    let mut targets: FxHashMap<IpAddr, Target> = FxHashMap::default();
+    for &i in &h.conns {
+        let r = &recs[i];
+        let sent = r.sent_pkts();
+        if h.label.contains_key(&i) || r.is_dns() || sent < 1.0 {
+            continue;
+        }
+        let one_way = match r.id.proto {
+            Transport::Icmp => true,
+            // A TCP connection that carried payload is a conversation (the
+            // peer acknowledged it), whatever its direction: only
+            // connections that never got going (SYN floods) count.
+            Transport::Tcp => is_failed(r),
+            Transport::Udp => {
+                (r.resp_bytes as f64) < cfg.flood_max_answer_ratio * (r.orig_bytes.max(1) as f64)
+                    && r.http.is_empty()
+            }
+            Transport::Other(_) => false,
+        };
+        if !one_way {
+            continue;
+        }
+        let n = targets.len();
+        let e = match targets.entry(r.id.resp_h) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                if n >= MAX_PEER_KEYS {
+                    continue;
+                }
+                e.insert(Target::default())
+            }
+        };
+        e.conns.push(i);
+        e.sent += sent;
+        if r.id.proto != Transport::Icmp && e.ports.len() < MAX_PEER_KEYS {
+            e.ports.insert(r.id.resp_p);
+        }
+        let (start, dur) = (r.ts.0, r.dur.max(0));
+        let first = start.div_euclid(win);
+        let last = start.saturating_add(dur).div_euclid(win);
+        if last == first || dur == 0 {
+            add(&mut e.windows, first, sent);
+            continue;
+        }
+        let per_us = sent / dur as f64;
+        for w in first..=last.min(first.saturating_add(MAX_SPREAD)) {
+            let lo = start.max(w.saturating_mul(win));
+            let hi = start
+                .saturating_add(dur)
+                .min(w.saturating_add(1).saturating_mul(win));
+            if hi > lo {
+                add(&mut e.windows, w, per_us * (hi - lo) as f64);
+            }
+        }
+    }
+    let mut keys: Vec<IpAddr> = targets.keys().copied().collect();
+    keys.sort();
+    for t in keys {
+        let Some(Target {
+            conns,
+            windows,
+            ports,
+            sent,
+        }) = targets.get(&t)
+        else {
+            continue;
+        };
+        // Many ports probed a few times each is a port scan (left to the
+        // scan detector), not a flood.
+        if ports.len() >= cfg.scan_min_targets.max(1) && *sent < 4.0 * ports.len() as f64 {
+            continue;
+        }
+        let peak = windows.values().copied().fold(0.0, f64::max);
+        if peak < need || need <= 0.0 {
+            continue;
+        }
+        let flooded = windows.values().filter(|&&p| p >= need).count();
+        let (mut pkts, mut bytes) = (0f64, 0u64);
+        for &i in conns {
+            label(h, i, Class::Flood);
+            pkts += recs[i].sent_pkts();
+            bytes = bytes.saturating_add(recs[i].orig_bytes);
+        }
+        let n = conns.len();
+        let secs = cfg.flood_window_s;
+        h.note(Class::Flood, cfg.max_evidence, || {
+            format!(
+                "{t}: {n} one-way flows, {pkts:.0} packets, {bytes} bytes sent; peak {:.0} packets/s over {secs:.0}s, {flooded} windows at {:.0}+ packets/s",
+                peak / secs,
+                cfg.flood_min_pps
+            )
+        });
     }
 }
 
@@ -666,7 +873,7 @@ fn spam(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
     });
 }
 
-fn failed(r: &ConnRec<'_>) -> bool {
+fn is_failed(r: &ConnRec<'_>) -> bool {
     match r.state {
         Some(ConnState::S0 | ConnState::REJ | ConnState::RSTOS0) => true,
         Some(ConnState::RSTO | ConnState::RSTR | ConnState::SH | ConnState::OTH) => !r.payload,
@@ -679,7 +886,7 @@ fn scan(recs: &[ConnRec<'_>], h: &mut Host, cfg: &ActivityConfig) {
         .conns
         .iter()
         .copied()
-        .filter(|&i| !h.label.contains_key(&i) && !recs[i].is_dns() && failed(&recs[i]))
+        .filter(|&i| !h.label.contains_key(&i) && !recs[i].is_dns() && is_failed(&recs[i]))
         .collect();
     let mut targets: FxHashSet<(IpAddr, u16)> = FxHashSet::default();
     let mut ports: FxHashSet<u16> = FxHashSet::default();
@@ -727,6 +934,7 @@ fn report(
         a.first = Some(a.first.map_or(r.ts, |f| f.min(r.ts)));
         a.last = Some(a.last.map_or(r.ts, |l| l.max(r.ts)));
         let peer = match class {
+            Class::Flood => r.id.resp_h.to_string(),
             Class::C2 | Class::Scan | Class::Spam => format!("{}:{}", r.id.resp_h, r.id.resp_p),
             _ => r.peer(),
         };

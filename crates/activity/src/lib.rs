@@ -4,7 +4,7 @@
 //! [`analyze`] takes the events of one or more captures (or Zeek logs
 //! turned into events) and gives
 //! - one [`ConnVerdict`] per connection: a single [`Class`], chosen by
-//!   priority `download > click_fraud > c2 > spam > scan > benign`;
+//!   priority `download > click_fraud > c2 > spam > flood > scan > benign`;
 //! - one [`HostReport`] per originating host, with one [`Activity`] for
 //!   **every** class present, however small its share: a class never
 //!   vanishes because another one is large (M86 missed Rustock's click
@@ -31,18 +31,36 @@
 //!   URL as Referer) is a person arriving from outside the capture, not a
 //!   click ([`ActivityConfig::click_exclude_with_subresources`]). A host
 //!   needs [`ActivityConfig::click_min_forged`] such requests. Evidence:
-//!   URL, forged Referer, and matches in the shipped ad/banner domain list
-//!   (`data/ad-domains.txt`, evidence only).
+//!   URL, forged Referer, and the EasyList-format filter rule that lists
+//!   the clicked server or the Referer's as an ad/click server
+//!   ([`filters`]: the shipped `data/ad-filters.txt` plus the user's
+//!   lists; a feature, counted in the evidence, never a verdict alone).
 //! - **C&C**: per host and server (address, port), at least
 //!   [`ActivityConfig::c2_min_connections`] connections that either score
-//!   as a beacon ([`beacon`]) or poll with opaque data (binary POST
-//!   bodies, long hex/base64 queries); also IRC sessions that `JOIN` a
-//!   channel and exchange `PRIVMSG`. SMTP and DNS connections are never
-//!   C&C candidates. Evidence: server, interval mean/stddev, score.
+//!   as a beacon ([`beacon`]: score ≥ `c2_min_score` and timing score ≥
+//!   `c2_min_timing`, mean interval ≥ `c2_min_interval_s`) or poll with
+//!   opaque data (binary POST bodies, long hex/base64 queries); at least
+//!   `c2_min_failed_attempts` unanswered tries to one server port with
+//!   beacon timing (a bot retrying a dead C&C); IRC sessions that `JOIN`
+//!   a channel and exchange `PRIVMSG`; and, on flow-only input (no
+//!   decoded IRC commands: binetflow, a bare `conn.log`), an established
+//!   TCP session to an IRC port (`irc_ports`) lasting at least
+//!   `c2_irc_min_duration_s` at no more than `c2_irc_max_rate` bytes/s:
+//!   a bot logged in and waiting for orders. (A person chatting on IRC
+//!   looks the same in flows; IRC is treated as a command channel.)
+//!   SMTP and DNS connections are never C&C candidates. Evidence:
+//!   server, interval mean/stddev, score.
 //! - **spam**: SMTP connections to a remote mail port carrying `MAIL
 //!   FROM`/`RCPT TO`; once a host has sent mail, its other connections to
 //!   mail ports (refused greetings, no answer) are spam attempts too.
 //!   Evidence: HELO names, distinct MX hosts, MX lookups.
+//! - **flood** (denial of service): traffic from a host to one target
+//!   address that is not a conversation (ICMP, UDP flows answered with
+//!   under `flood_max_answer_ratio` of the bytes sent, TCP connections
+//!   that never carried payload, as in a SYN flood) at
+//!   `flood_min_pps` packets per second or more over at least one window
+//!   of `flood_window_s` seconds (a flow's packets are spread evenly over
+//!   its duration). Evidence: target, packets, bytes, peak rate.
 //! - **scan**: failed connections (`S0`, `REJ`, `RSTOS0`, or `RSTO`/
 //!   `RSTR`/`SH`/`OTH` without payload) to at least
 //!   [`ActivityConfig::scan_min_targets`] distinct destinations.
@@ -54,6 +72,7 @@
 pub mod beacon;
 mod config;
 mod detect;
+pub mod filters;
 pub mod ioc;
 mod url;
 
@@ -61,8 +80,9 @@ use std::net::IpAddr;
 
 use botscope_event::{ConnId, Event, Ts, Uid};
 
-pub use config::{parse_domain_list, ActivityConfig, AD_DOMAINS};
+pub use config::{ActivityConfig, AD_FILTERS};
 pub use detect::analyze;
+pub use filters::AdFilters;
 
 /// What a connection was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,17 +91,19 @@ pub enum Class {
     C2,
     Download,
     ClickFraud,
+    Flood,
     Scan,
     Benign,
 }
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 6] = [
+    pub const ALL: [Class; 7] = [
         Class::Spam,
         Class::C2,
         Class::Download,
         Class::ClickFraud,
+        Class::Flood,
         Class::Scan,
         Class::Benign,
     ];
@@ -93,6 +115,7 @@ impl Class {
             Class::C2 => "c2",
             Class::Download => "download",
             Class::ClickFraud => "click_fraud",
+            Class::Flood => "flood",
             Class::Scan => "scan",
             Class::Benign => "benign",
         }

@@ -63,19 +63,6 @@ pub fn site(host: &str) -> &str {
     host.get(host.len().saturating_sub(tail)..).unwrap_or(host)
 }
 
-/// Does `host` equal or lie under one of `domains`?
-pub fn in_domains<'a>(host: &str, domains: &'a [String]) -> Option<&'a str> {
-    domains
-        .iter()
-        .find(|d| {
-            host == d.as_str()
-                || (host.len() > d.len()
-                    && host.ends_with(d.as_str())
-                    && host.as_bytes().get(host.len() - d.len() - 1) == Some(&b'.'))
-        })
-        .map(String::as_str)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,8 +85,5 @@ mod tests {
         assert_eq!(site("news.bbc.co.uk"), "bbc.co.uk");
         assert_eq!(site("localhost"), "localhost");
         assert_eq!(site("10.0.0.1"), "10.0.0.1");
-        let d = vec!["playdrom.com".to_string()];
-        assert_eq!(in_domains("www.playdrom.com", &d), Some("playdrom.com"));
-        assert_eq!(in_domains("xplaydrom.com", &d), None);
     }
 }

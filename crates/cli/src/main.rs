@@ -72,7 +72,7 @@ Exit status: 0 all inputs read completely; 1 some input could not be read comple
 2 usage error or the output could not be written.")]
     Logs(LogsArgs),
     /// Say what each host in the captures does: spam, C&C, downloads,
-    /// click fraud, scanning — every activity on its own line, however
+    /// click fraud, floods, scanning — every activity on its own line, however
     /// small next to the biggest.
     #[command(after_help = "\
 Examples:
@@ -81,9 +81,11 @@ Examples:
   botscope trace --connections verdicts.csv captures/   # one CSV row per connection
   botscope trace --iocs iocs.stix.json captures/        # also .misp.json, or .csv
   botscope trace simda-005-conn.log simda-005-http.log   # Zeek logs
+  botscope trace --filters easylist.txt captures/       # also your own ad/click server list
 
 Inputs are recognised by content: pcap/pcapng captures, Zeek logs (conn, http,
 dns, smtp, ssl; TSV or JSON) and CTU-13 .binetflow files, compressed or not.
+Classes: spam, c2, download, click_fraud, flood (denial of service), scan, benign.
 Exit status as for `botscope logs`.")]
     Trace(TraceArgs),
     /// Run a live SMTP spam trap: accept every message, relay nothing,
@@ -145,6 +147,11 @@ pub struct TraceArgs {
     /// `*.stix.json`, or a MISP event for `*.misp.json`.
     #[arg(long)]
     pub iocs: Option<PathBuf>,
+    /// An EasyList-format filter list (Adblock Plus syntax: EasyList,
+    /// EasyPrivacy, your own) of ad and click servers, used with the
+    /// shipped one as a click-fraud feature. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub filters: Vec<PathBuf>,
     /// Captures, Zeek logs, binetflow files, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,

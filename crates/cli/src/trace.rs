@@ -50,10 +50,16 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
                 botscope_report::read_binetflow(f)
             };
             match res {
-                Ok(r) => {
+                Ok(mut r) => {
                     errors.extend(r.errors);
                     for (reason, n) in r.skipped {
                         *skipped.entry(reason).or_insert(0) += n;
+                    }
+                    let room = cfg.max_events.saturating_sub(events.len());
+                    if r.events.len() > room {
+                        let dropped = (r.events.len() - room) as u64;
+                        r.events.truncate(room);
+                        over_cap(&mut errors, &mut skipped, f, dropped, cfg.max_events);
                     }
                     events.extend(r.events);
                 }
@@ -61,16 +67,27 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
             }
             continue;
         }
-        let (sinks, summary) = analyze_file(f, &engine, |_| Vec::<Event>::new());
+        let room = cfg.max_events.saturating_sub(events.len());
+        let (sinks, summary) = analyze_file(f, &engine, |_| TraceSink {
+            events: Vec::new(),
+            room,
+            dropped: 0,
+        });
         if summary.not_a_capture && !inputs.contains(f) {
             continue;
         }
         if let Some(e) = summary.error {
             errors.push(e);
         }
+        let mut dropped = 0;
         for s in sinks {
-            // Carved message bodies are not needed here.
-            events.extend(s.into_iter().filter(|e| !matches!(e, Event::Message(_))));
+            dropped += s.dropped;
+            let room = cfg.max_events.saturating_sub(events.len());
+            dropped += s.events.len().saturating_sub(room) as u64;
+            events.extend(s.events.into_iter().take(room));
+        }
+        if dropped > 0 {
+            over_cap(&mut errors, &mut skipped, f, dropped, cfg.max_events);
         }
     }
     let (hosts, verdicts) = analyze(&events, cfg);
@@ -82,6 +99,46 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
         skipped,
         iocs,
     }
+}
+
+/// Keeps the events the activity detectors and indicators read, as they
+/// are decoded: carved message bodies (whole mails) and weird events are
+/// dropped at once instead of being held until the end of the file, and
+/// at most `room` events are kept (the rest counted).
+struct TraceSink {
+    events: Vec<Event>,
+    room: usize,
+    dropped: u64,
+}
+
+impl botscope_event::EventSink for TraceSink {
+    fn emit(&mut self, ev: Event) {
+        if matches!(ev, Event::Message(_) | Event::Weird(_)) {
+            return;
+        }
+        if self.events.len() < self.room {
+            self.events.push(ev);
+        } else {
+            self.dropped += 1;
+        }
+    }
+}
+
+/// Report events dropped at the [`ActivityConfig::max_events`] cap.
+fn over_cap(
+    errors: &mut Vec<String>,
+    skipped: &mut BTreeMap<String, u64>,
+    f: &Path,
+    dropped: u64,
+    cap: usize,
+) {
+    errors.push(format!(
+        "{}: {dropped} events not analysed: trace holds at most {cap} events",
+        f.display()
+    ));
+    *skipped
+        .entry(format!("events over the {cap}-event cap"))
+        .or_insert(0) += dropped;
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -187,8 +244,32 @@ pub fn render(hosts: &[HostReport]) -> String {
     out
 }
 
+/// A filter list larger than this is refused (EasyList is about 2 MB).
+const MAX_FILTER_LIST_BYTES: u64 = 64 << 20;
+
+/// Read a user's EasyList-format filter list (plain or compressed).
+fn read_filter_list(path: &Path) -> Result<String> {
+    let r = botscope_wire::open_input(path)
+        .map_err(|e| anyhow::anyhow!("cannot read filter list {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    r.take(MAX_FILTER_LIST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read filter list {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILTER_LIST_BYTES {
+        anyhow::bail!(
+            "filter list {} is over {} MiB",
+            path.display(),
+            MAX_FILTER_LIST_BYTES >> 20
+        );
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 pub fn run(args: &TraceArgs) -> Result<u8> {
-    let cfg = ActivityConfig::default();
+    let mut cfg = ActivityConfig::default();
+    for f in &args.filters {
+        cfg.ad_filters.push(read_filter_list(f)?);
+    }
     let Traced {
         hosts,
         verdicts,
@@ -255,4 +336,48 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
     } else {
         EXIT_INPUT_ERRORS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `../shared/data` (or `$BOTSCOPE_DATA`); `None` (skip) when missing,
+    /// a failure under `CI=true`.
+    fn data_dir() -> Option<PathBuf> {
+        let dir = std::env::var_os("BOTSCOPE_DATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+        if dir.join("SOURCES.md").exists() {
+            return Some(dir);
+        }
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!("shared data not found at {} (CI=true)", dir.display());
+        }
+        eprintln!("SKIP: shared data not found at {}", dir.display());
+        None
+    }
+
+    #[test]
+    fn held_events_are_capped_and_the_rest_counted() {
+        let Some(data) = data_dir() else { return };
+        let flows = data.join("ctu13/capture20110818-2.window-154750-154920.binetflow");
+        let pcap = data.join("botnet-pcaps/spambot-smtp-sessions-smtperr.pcap");
+        let inputs = [flows.clone(), pcap.clone()];
+        let full = trace_inputs_full(&inputs, &ActivityConfig::default());
+        assert!(full.errors.is_empty(), "{:?}", full.errors);
+        let cfg = ActivityConfig {
+            max_events: 1000,
+            ..ActivityConfig::default()
+        };
+        let capped = trace_inputs_full(&inputs, &cfg);
+        assert!(capped.verdicts.len() <= 1000);
+        assert_eq!(capped.errors.len(), 2, "{:?}", capped.errors);
+        assert!(capped.errors[0].contains("window-154750-154920.binetflow: "));
+        assert!(capped.errors[0].contains("events not analysed"));
+        let dropped = capped.skipped["events over the 1000-event cap"];
+        // Every binetflow row is one connection event: all but 1000 of
+        // them, and every event of the capture, are counted.
+        assert!(dropped as usize >= full.verdicts.len() - 1000, "{dropped}");
+    }
 }

@@ -55,6 +55,70 @@ fn simda_click_fraud_from_zeek_logs() {
     assert!(share >= 0.95, "click_fraud share {share}");
 }
 
+/// The "N on listed ad/click servers" count of a click_fraud summary.
+fn listed_clicks(a: &Value) -> u64 {
+    a["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .find_map(|e| {
+            let (head, _) = e.split_once(" on listed ad/click servers")?;
+            head.rsplit(' ').next()?.parse().ok()
+        })
+        .expect("click_fraud summary line")
+}
+
+#[test]
+fn simda_with_a_user_filter_list() {
+    let Some(data) = data_dir() else { return };
+    let d = data.join("stratosphere-zeek-logs");
+    let files = ["conn", "http", "dns"].map(|k| d.join(format!("simda-005-{k}.log")));
+    let mut args: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let (v, _) = trace_json(&args);
+    let host = "192.168.1.116";
+    let cf = activity(&v, host, "click_fraud").expect("click_fraud");
+    // Simda's DGA hosts are in no ad list.
+    assert_eq!(listed_clicks(cf), 0);
+    // A user's EasyList-format list naming Simda's click path.
+    let dir = temp_dir("filters");
+    let list = dir.join("mine.txt");
+    std::fs::write(
+        &list,
+        "[Adblock Plus 2.0]\n! mine\n/login.php^\n@@||allowed.example^\n",
+    )
+    .unwrap();
+    let o = botscope()
+        .args(["trace", "--json", "--filters"])
+        .arg(&list)
+        .args(&args)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let cf = activity(&v, host, "click_fraud").expect("click_fraud");
+    let listed = listed_clicks(cf);
+    eprintln!(
+        "simda with /login.php^ listed: {listed} of {} clicks",
+        cf["requests"]
+    );
+    assert!(listed as f64 >= 0.95 * cf["requests"].as_f64().unwrap());
+    assert!(cf["evidence"][0]
+        .as_str()
+        .unwrap()
+        .contains("(/login.php^)"));
+    // A missing list is an error before any work.
+    let missing = dir.join("nope.txt");
+    args.insert(0, &missing);
+    let o = botscope()
+        .args(["trace", "--filters"])
+        .args(&args)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.txt"));
+}
+
 #[test]
 fn njrat_labelled_conn_log_traces() {
     let Some(data) = data_dir() else { return };
@@ -270,4 +334,154 @@ fn our_logs_round_trip_through_the_importer() {
             }
         }
     }
+}
+
+/// What the CTU-13 labels say and what the detectors found, on one
+/// binetflow file.
+struct Ctu13Score {
+    bot_hosts: (usize, usize, usize),
+    cc_flows: (usize, usize, usize),
+    cc_servers: (usize, usize, usize),
+    flood_flows: (usize, usize),
+    /// Hosts with both a flood and a C&C activity.
+    flood_and_c2: usize,
+}
+
+fn ratio(tp: usize, other: usize) -> f64 {
+    tp as f64 / (tp + other).max(1) as f64
+}
+
+fn triple<T: Ord>(
+    ours: &std::collections::BTreeSet<T>,
+    truth: &std::collections::BTreeSet<T>,
+) -> (usize, usize, usize) {
+    let tp = ours.intersection(truth).count();
+    (tp, ours.len() - tp, truth.len() - tp)
+}
+
+/// Score `botscope trace`'s analysis of a CTU-13 binetflow against its
+/// labels: a host is a bot when it originates `From-Botnet` flows and
+/// normal when it originates `From-Normal` flows (background hosts are
+/// not scored); a flow is C&C when its label names `CC`.
+fn ctu13_score(p: &Path) -> Ctu13Score {
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    let r = botscope_report::read_binetflow(p).expect("import");
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let (hosts, verdicts) =
+        botscope_activity::analyze(&r.events, &botscope_activity::ActivityConfig::default());
+    let labels: HashMap<_, _> = r.labels.iter().cloned().collect();
+    let mut truth_host: BTreeMap<String, bool> = BTreeMap::new();
+    let (mut cc_truth, mut cc_ours) = (BTreeSet::new(), BTreeSet::new());
+    let (mut srv_truth, mut srv_ours) = (BTreeSet::new(), BTreeSet::new());
+    let (mut flood_bot, mut flood_all) = (0, 0);
+    for v in &verdicts {
+        let l = labels.get(&v.uid).map(String::as_str).unwrap_or("");
+        let orig = v.id.orig_h.to_string();
+        if l.contains("From-Botnet") {
+            truth_host.insert(orig.clone(), true);
+        } else if l.contains("From-Normal") {
+            truth_host.entry(orig.clone()).or_insert(false);
+        }
+        if l.contains("-CC") {
+            cc_truth.insert(v.uid);
+            srv_truth.insert(v.id.resp_h);
+        }
+        if v.class == botscope_activity::Class::C2 {
+            cc_ours.insert(v.uid);
+            srv_ours.insert(v.id.resp_h);
+        }
+        if v.class == botscope_activity::Class::Flood {
+            flood_all += 1;
+            flood_bot += usize::from(l.contains("From-Botnet"));
+        }
+    }
+    let flagged: BTreeSet<String> = hosts
+        .iter()
+        .filter(|h| {
+            h.activities
+                .iter()
+                .any(|a| a.class != botscope_activity::Class::Benign)
+        })
+        .map(|h| h.host.to_string())
+        .collect();
+    let (mut tp, mut fp, mut fn_) = (0, 0, 0);
+    for (h, bot) in &truth_host {
+        match (*bot, flagged.contains(h)) {
+            (true, true) => tp += 1,
+            (false, true) => fp += 1,
+            (true, false) => fn_ += 1,
+            _ => {}
+        }
+    }
+    for h in hosts
+        .iter()
+        .filter(|h| flagged.contains(&h.host.to_string()))
+    {
+        for a in h.activities.iter().filter(|a| a.class.as_str() != "benign") {
+            eprintln!(
+                "ctu13 {} {} ({:?}): {} {} conns, e.g. {:?}",
+                p.file_name().unwrap().to_string_lossy(),
+                h.host,
+                truth_host.get(&h.host.to_string()),
+                a.class,
+                a.connections,
+                a.evidence.first()
+            );
+        }
+    }
+    let flood_and_c2 = hosts
+        .iter()
+        .filter(|h| {
+            h.activity(botscope_activity::Class::Flood).is_some()
+                && h.activity(botscope_activity::Class::C2).is_some()
+        })
+        .count();
+    Ctu13Score {
+        flood_and_c2,
+        bot_hosts: (tp, fp, fn_),
+        cc_flows: triple(&cc_ours, &cc_truth),
+        cc_servers: triple(&srv_ours, &srv_truth),
+        flood_flows: (flood_bot, flood_all),
+    }
+}
+
+#[test]
+fn ctu13_scenario11_accuracy() {
+    let Some(data) = data_dir() else { return };
+    let p = data.join("ctu13/capture20110818-2.labelled-botnet-and-normal.binetflow");
+    let s = ctu13_score(&p);
+    let (tp, fp, fn_) = s.bot_hosts;
+    let (host_p, host_r) = (ratio(tp, fp), ratio(tp, fn_));
+    let (ctp, cfp, cfn) = s.cc_flows;
+    let (cc_p, cc_r) = (ratio(ctp, cfp), ratio(ctp, cfn));
+    let (stp, sfp, sfn) = s.cc_servers;
+    let (srv_p, srv_r) = (ratio(stp, sfp), ratio(stp, sfn));
+    eprintln!(
+        "ctu13 scenario 11: bot hosts tp {tp} fp {fp} fn {fn_} precision {host_p:.2} recall {host_r:.2}; \
+         C&C flows tp {ctp} fp {cfp} fn {cfn} precision {cc_p:.2} recall {cc_r:.2}; \
+         C&C servers tp {stp} fp {sfp} fn {sfn} precision {srv_p:.2} recall {srv_r:.2}; \
+         flood flows {} of {} from bot hosts",
+        s.flood_flows.0, s.flood_flows.1
+    );
+    // Every Rbot host is found (two by their ICMP flood and IRC session,
+    // the third by its IRC session alone).
+    assert_eq!(tp, 3, "bot hosts found");
+    assert!(
+        host_r >= 1.0 && host_p >= 0.75,
+        "bot hosts {host_p} {host_r}"
+    );
+    // Both labelled IRC C&C sessions are found.
+    assert!(cc_r >= 1.0, "C&C flow recall {cc_r}");
+    assert!(srv_p >= 0.5, "C&C server precision {srv_p}");
+    // Every flood flow comes from a bot (the normal host pinging the same
+    // target ten times a second is not a flood), and the floods are the
+    // bulk of the bots' 8,143 ICMP flows.
+    assert_eq!(
+        s.flood_flows.0, s.flood_flows.1,
+        "flood flows from normal hosts"
+    );
+    assert!(s.flood_flows.0 >= 8000, "flood flows {}", s.flood_flows.0);
+    // The one IRC connection of each flooding bot (0.02% of its
+    // connections) is reported beside its 4,000 flood flows.
+    assert_eq!(s.flood_and_c2, 2);
 }

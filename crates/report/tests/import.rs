@@ -206,3 +206,164 @@ x\tCa\t10.0.0.1\t1025\t10.0.0.2\t80\tGET\t-\n\
     assert!(d.rd);
     assert_eq!(d.meta.unwrap().ts.0, 1_250_000);
 }
+
+/// The line numbers named in `errors` (`<path>:<line>: <reason>`).
+fn error_lines(errors: &[String]) -> Vec<u64> {
+    errors
+        .iter()
+        .filter_map(|e| e.rsplit_once(".binetflow:").or(e.rsplit_once(".log:")))
+        .filter_map(|(_, rest)| rest.split(':').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn binetflow_columns_missing_extra_reordered() {
+    let dir = temp_dir("binetflow-columns");
+    let header = "StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,TotPkts,TotBytes,SrcBytes,Label";
+    let row = "2011/08/18 15:48:00.25,0.03,tcp,147.32.84.165,1027,   ->,74.125.232.201,80,SRPA_SPA,0,0,7,882,629,flow=x";
+    // A header without a needed column: an error naming the file and the
+    // column, nothing imported.
+    let p = dir.join("nodport.binetflow");
+    std::fs::write(&p, format!("{}\n{row}\n", header.replace(",Dport", ""))).unwrap();
+    let e = read_binetflow(&p).expect_err("no Dport");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("nodport.binetflow") && msg.contains("Dport"),
+        "{msg}"
+    );
+    // An empty file and a file of garbage: the same, never a panic.
+    for (name, body) in [
+        ("empty", &b""[..]),
+        ("junk", &b"\xff\xfe\x00garbage\n,,,\n"[..]),
+    ] {
+        let p = dir.join(format!("{name}.binetflow"));
+        std::fs::write(&p, body).unwrap();
+        assert!(read_binetflow(&p).is_err(), "{name}");
+    }
+    // Columns in another order, an unknown extra column, CRLF line ends:
+    // read by name.
+    let cols: Vec<&str> = header.split(',').collect();
+    let vals: Vec<&str> = row.split(',').collect();
+    let order = [14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
+    let re_h: Vec<&str> = order.iter().map(|&i| cols[i]).chain(["Extra"]).collect();
+    let re_v: Vec<&str> = order.iter().map(|&i| vals[i]).chain(["42"]).collect();
+    let p = dir.join("reordered.binetflow");
+    std::fs::write(&p, format!("{}\r\n{}\r\n", re_h.join(","), re_v.join(","))).unwrap();
+    let r = read_binetflow(&p).expect("reordered");
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.events.len(), 1);
+    let Event::Conn(c) = &r.events[0] else {
+        panic!()
+    };
+    assert_eq!(c.meta.id.resp_p, 80);
+    assert_eq!((c.orig_bytes, c.resp_bytes), (Some(629), Some(253)));
+    assert_eq!(r.labels[0].1, "flow=x");
+    // Rows with an extra or a missing column, an empty count, a negative
+    // duration, a port out of range, a non-UTF-8 byte: one error each
+    // with its line, the good rows around them kept.
+    let bad = [
+        format!("{row},extra"),
+        row.replacen(",flow=x", "", 1),
+        row.replace(",7,882,", ",,882,"),
+        row.replace(",0.03,", ",-x,"),
+        row.replace(",80,", ",65536,"),
+        row.replace("147.32.84.165", "147.32.84.16\u{fffd}"),
+    ];
+    let mut body = format!("{header}\n{row}\n");
+    for b in &bad {
+        body.push_str(b);
+        body.push('\n');
+        body.push_str(row);
+        body.push('\n');
+    }
+    let mut bytes = body.into_bytes();
+    bytes.extend_from_slice(
+        b"2011/08/18 15:48:00.25,0.03,tcp,1.2.3.4,\xff\xfe,  ->,5.6.7.8,80,S_,0,0,1,60,60,flow=y\n",
+    );
+    let p = dir.join("rows.binetflow");
+    std::fs::write(&p, &bytes).unwrap();
+    let r = read_binetflow(&p).expect("rows");
+    assert_eq!(r.lines, 14);
+    assert_eq!(r.events.len(), 7, "{:?}", r.errors);
+    assert_eq!(
+        error_lines(&r.errors),
+        [3, 5, 7, 9, 11, 13, 15],
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(r.skipped.get("bad line"), Some(&7));
+    assert!(
+        r.errors[0].contains("16 columns, header has 15"),
+        "{:?}",
+        r.errors
+    );
+}
+
+#[test]
+fn zeek_columns_missing_extra_and_error_cap() {
+    let dir = temp_dir("zeek-columns");
+    let head = |fields: &str| {
+        format!(
+            "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#fields\t{fields}\n"
+        )
+    };
+    // An unknown extra column is ignored; a missing optional one is unset.
+    let p = dir.join("extra-conn.log");
+    std::fs::write(
+        &p,
+        head("ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tmy_column")
+            + "1.5\tCa\t10.0.0.1\t1025\t10.0.0.2\t80\ttcp\twhatever\n",
+    )
+    .unwrap();
+    let r = read_zeek_log(&p).unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.events.len(), 1);
+    // Without a needed column (the responder address) every row is an
+    // error naming it, with its line.
+    let p = dir.join("noresp-conn.log");
+    std::fs::write(
+        &p,
+        head("ts\tuid\tid.orig_h\tid.orig_p\tid.resp_p")
+            + "1.5\tCa\t10.0.0.1\t1025\t80\n1.6\tCb\t10.0.0.1\t1026\t80\n",
+    )
+    .unwrap();
+    let r = read_zeek_log(&p).unwrap();
+    assert_eq!(r.events.len(), 0);
+    assert_eq!(error_lines(&r.errors), [7, 8], "{:?}", r.errors);
+    assert!(r.errors[0].contains("id.resp_h"), "{:?}", r.errors);
+    // Data before any #fields line, and 500 bad rows: counts stay
+    // complete, messages are capped.
+    let mut body = String::from("1.5\tCa\t10.0.0.1\n");
+    body += &head("ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p");
+    for i in 0..500 {
+        body += &format!("{i}.0\tC{i}\t10.0.0.1\tport\t10.0.0.2\t80\n");
+    }
+    body += "9.0\tCz\t10.0.0.1\t1\t10.0.0.2\t80\n";
+    let p = dir.join("many-conn.log");
+    std::fs::write(&p, body).unwrap();
+    let r = read_zeek_log(&p).unwrap();
+    assert_eq!(r.lines, 502);
+    assert_eq!(r.events.len(), 1);
+    // (The good row has no conn_state: imported as OTH, counted.)
+    assert_eq!(r.skipped.get("bad line"), Some(&501), "{:?}", r.skipped);
+    assert_eq!(r.errors.len(), botscope_report::import::MAX_ERRORS);
+    assert!(
+        r.errors[0].contains("many-conn.log:1: "),
+        "{:?}",
+        r.errors[0]
+    );
+    // JSON lines: wrong types and missing keys are per-line errors.
+    let p = dir.join("j-conn.log");
+    std::fs::write(
+        &p,
+        "{\"ts\":1.0,\"uid\":\"Ca\",\"id.orig_h\":\"10.0.0.1\",\"id.orig_p\":1,\"id.resp_h\":\"10.0.0.2\",\"id.resp_p\":80}\n\
+{\"ts\":\"soon\",\"uid\":\"Cb\",\"id.orig_h\":\"10.0.0.1\",\"id.orig_p\":1,\"id.resp_h\":\"10.0.0.2\",\"id.resp_p\":80}\n\
+{\"ts\":1.0,\"uid\":\"Cc\",\"id.orig_h\":\"10.0.0.1\",\"id.orig_p\":1}\n\
+[1,2,3]\n\
+{\"ts\":1.0,\"uid\":\"Cd\",\"id.orig_h\":\"10.0.0.1\",\"id.orig_p\":99999,\"id.resp_h\":\"10.0.0.2\",\"id.resp_p\":80}\n",
+    )
+    .unwrap();
+    let r = read_zeek_log(&p).unwrap();
+    assert_eq!(r.events.len(), 1, "{:?}", r.errors);
+    assert_eq!(error_lines(&r.errors), [2, 3, 4, 5], "{:?}", r.errors);
+}
