@@ -80,6 +80,7 @@ Examples:
   botscope trace --json sandbox/pcap/rustock/
   botscope trace --connections verdicts.csv captures/   # one CSV row per connection
   botscope trace --iocs iocs.stix.json captures/        # also .misp.json, or .csv
+  botscope trace --model model.json sandbox/pcap/       # spam attributed to families (botscope learn)
   botscope trace simda-005-conn.log simda-005-http.log   # Zeek logs
   botscope trace --filters easylist.txt captures/       # also your own ad/click server list
 
@@ -152,6 +153,11 @@ pub struct TraceArgs {
     /// shipped one as a click-fraud feature. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub filters: Vec<PathBuf>,
+    /// Family model written by `botscope learn`: each spam message carved
+    /// from the captures is attributed, and each host's spam activity says
+    /// which families sent it.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// Captures, Zeek logs, binetflow files, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,

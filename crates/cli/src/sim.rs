@@ -204,6 +204,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
         let t = crate::trace::trace_inputs_full(
             std::slice::from_ref(&rustock),
             &botscope_activity::ActivityConfig::default(),
+            None,
         );
         println!();
         println!(

@@ -10,7 +10,9 @@ use anyhow::{Context, Result};
 use botscope_activity::{analyze, ActivityConfig, Class, HostReport};
 use botscope_engine::{analyze_file, EngineConfig};
 use botscope_event::Event;
+use botscope_mail::{Envelope, MailAnalyzer, MailConfig, Model};
 use serde_json::json;
+use std::net::IpAddr;
 
 use crate::{TraceArgs, EXIT_INPUT_ERRORS, EXIT_OK};
 
@@ -29,17 +31,32 @@ pub struct Traced {
     pub skipped: BTreeMap<String, u64>,
     /// Indicators of compromise from the verdicts.
     pub iocs: Vec<botscope_activity::ioc::Ioc>,
+    /// With a mail model: carved messages per sending host and family.
+    pub families: BTreeMap<IpAddr, BTreeMap<String, FamilyCount>>,
+}
+
+/// Carved messages of one host attributed to one family.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FamilyCount {
+    pub messages: u64,
+    /// Sum of the attribution confidences (mean = sum / messages).
+    pub confidence_sum: f64,
 }
 
 /// Decode or import the inputs and analyse every host. Each input
 /// is sniffed by content: Zeek logs (TSV or JSON lines) and CTU-13
 /// binetflow files are imported, everything else goes to the decoding
 /// engine.
-pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
+pub fn trace_inputs_full(
+    inputs: &[PathBuf],
+    cfg: &ActivityConfig,
+    mail: Option<&MailAnalyzer>,
+) -> Traced {
     let (files, errs) = botscope_wire::collect_inputs(inputs);
     let mut errors: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     let mut events: Vec<Event> = Vec::new();
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
+    let mut families: BTreeMap<IpAddr, BTreeMap<String, FamilyCount>> = BTreeMap::new();
     let engine = EngineConfig::default();
     for f in &files {
         let kind = sniff(f);
@@ -72,6 +89,8 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
             events: Vec::new(),
             room,
             dropped: 0,
+            mail,
+            families: Vec::new(),
         });
         if summary.not_a_capture && !inputs.contains(f) {
             continue;
@@ -82,6 +101,11 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
         let mut dropped = 0;
         for s in sinks {
             dropped += s.dropped;
+            for (host, family, confidence) in s.families {
+                let c = families.entry(host).or_default().entry(family).or_default();
+                c.messages += 1;
+                c.confidence_sum += confidence;
+            }
             let room = cfg.max_events.saturating_sub(events.len());
             dropped += s.events.len().saturating_sub(room) as u64;
             events.extend(s.events.into_iter().take(room));
@@ -90,14 +114,46 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
             over_cap(&mut errors, &mut skipped, f, dropped, cfg.max_events);
         }
     }
-    let (hosts, verdicts) = analyze(&events, cfg);
+    let (mut hosts, verdicts) = analyze(&events, cfg);
     let iocs = botscope_activity::ioc::iocs(&events, &verdicts);
+    add_family_evidence(&mut hosts, &families);
     Traced {
         hosts,
         verdicts,
         errors,
         skipped,
         iocs,
+        families,
+    }
+}
+
+/// Put the attributed families first in each spamming host's evidence:
+/// "mail family Rustock: 312 of 320 carved messages (mean confidence 0.93)".
+fn add_family_evidence(
+    hosts: &mut [HostReport],
+    families: &BTreeMap<IpAddr, BTreeMap<String, FamilyCount>>,
+) {
+    for h in hosts {
+        let Some(fams) = families.get(&h.host) else {
+            continue;
+        };
+        let Some(spam) = h.activities.iter_mut().find(|a| a.class == Class::Spam) else {
+            continue;
+        };
+        let total: u64 = fams.values().map(|c| c.messages).sum();
+        let mut ranked: Vec<(&String, &FamilyCount)> = fams.iter().collect();
+        ranked.sort_by(|a, b| b.1.messages.cmp(&a.1.messages).then(a.0.cmp(b.0)));
+        let lines: Vec<String> = ranked
+            .iter()
+            .map(|(name, c)| {
+                format!(
+                    "mail family {name}: {} of {total} carved messages (mean confidence {:.2})",
+                    c.messages,
+                    c.confidence_sum / c.messages.max(1) as f64
+                )
+            })
+            .collect();
+        spam.evidence.splice(0..0, lines);
     }
 }
 
@@ -105,14 +161,33 @@ pub fn trace_inputs_full(inputs: &[PathBuf], cfg: &ActivityConfig) -> Traced {
 /// are decoded: carved message bodies (whole mails) and weird events are
 /// dropped at once instead of being held until the end of the file, and
 /// at most `room` events are kept (the rest counted).
-struct TraceSink {
+struct TraceSink<'a> {
     events: Vec<Event>,
     room: usize,
     dropped: u64,
+    /// With a model, each carved message is attributed as it is decoded
+    /// (then dropped): (sending host, family, confidence).
+    mail: Option<&'a MailAnalyzer>,
+    families: Vec<(IpAddr, String, f64)>,
 }
 
-impl botscope_event::EventSink for TraceSink {
+impl botscope_event::EventSink for TraceSink<'_> {
     fn emit(&mut self, ev: Event) {
+        if let (Event::Message(m), Some(mail)) = (&ev, self.mail) {
+            let env = Envelope {
+                session: true,
+                received_ts: Some(m.meta.ts),
+                client_ip: Some(m.meta.id.orig_h),
+                helo: m.helo.clone(),
+                mail_from: m.mailfrom.clone(),
+                rcpt_to: m.rcptto.clone(),
+                ..Envelope::default()
+            };
+            let row = mail.analyze(String::new(), &m.data, Some(&env));
+            self.families
+                .push((m.meta.id.orig_h, row.family, row.family_confidence));
+            return;
+        }
         if matches!(ev, Event::Message(_) | Event::Weird(_)) {
             return;
         }
@@ -270,13 +345,21 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
     for f in &args.filters {
         cfg.ad_filters.push(read_filter_list(f)?);
     }
+    let mail = match &args.model {
+        Some(p) => {
+            let model = Model::load(p).with_context(|| format!("reading model {}", p.display()))?;
+            Some(MailAnalyzer::new(MailConfig::default(), Some(model)))
+        }
+        None => None,
+    };
     let Traced {
         hosts,
         verdicts,
         errors,
         skipped,
         iocs,
-    } = trace_inputs_full(&args.inputs, &cfg);
+        families,
+    } = trace_inputs_full(&args.inputs, &cfg, mail.as_ref());
     if let Some(path) = &args.iocs {
         botscope_report::ioc::write_iocs(path, &iocs)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -285,7 +368,8 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         let v = json!({
             "hosts": hosts.iter().map(|h| json!({
                 "host": h.host.to_string(),
-                "activities": h.activities.iter().map(|a| json!({
+                "activities": h.activities.iter().map(|a| {
+                    let mut v = json!({
                     "class": a.class.as_str(),
                     "connections": a.connections,
                     "requests": a.requests,
@@ -295,7 +379,18 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
                     "last": a.last.as_secs_f64(),
                     "peers": a.peers,
                     "evidence": a.evidence,
-                })).collect::<Vec<_>>(),
+                    });
+                    if a.class == Class::Spam {
+                        if let Some(f) = families.get(&h.host) {
+                            v["families"] = f
+                                .iter()
+                                .map(|(k, c)| (k.clone(), json!(c.messages)))
+                                .collect::<serde_json::Map<_, _>>()
+                                .into();
+                        }
+                    }
+                    v
+                }).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "skipped": { "errors": errors, "rows": skipped },
         });
@@ -364,13 +459,13 @@ mod tests {
         let flows = data.join("ctu13/capture20110818-2.window-154750-154920.binetflow");
         let pcap = data.join("botnet-pcaps/spambot-smtp-sessions-smtperr.pcap");
         let inputs = [flows.clone(), pcap.clone()];
-        let full = trace_inputs_full(&inputs, &ActivityConfig::default());
+        let full = trace_inputs_full(&inputs, &ActivityConfig::default(), None);
         assert!(full.errors.is_empty(), "{:?}", full.errors);
         let cfg = ActivityConfig {
             max_events: 1000,
             ..ActivityConfig::default()
         };
-        let capped = trace_inputs_full(&inputs, &cfg);
+        let capped = trace_inputs_full(&inputs, &cfg, None);
         assert!(capped.verdicts.len() <= 1000);
         assert_eq!(capped.errors.len(), 2, "{:?}", capped.errors);
         assert!(capped.errors[0].contains("window-154750-154920.binetflow: "));

@@ -142,3 +142,72 @@ fn mail_reads_compressed_and_captures() {
         .all(|r| r["source"].as_str().unwrap().contains(".pcap")));
     assert!(rows.iter().any(|r| r["sender_ip"].is_string()));
 }
+
+/// `trace --model`: a model learned from one seed's sandbox captures names
+/// the family behind each spamming host of another seed's captures, in
+/// the spam activity's evidence and in the JSON `families`.
+#[test]
+fn trace_with_a_model_names_the_spamming_family() {
+    let dir = out_dir("trace-model");
+    let sim = |seed: &str, out: &std::path::Path| {
+        let st = common::botscope()
+            .args(["simulate", "--seed", seed, "--scale", "0.3"])
+            .args([
+                "--from",
+                "2010-12-20",
+                "--to",
+                "2010-12-20",
+                "-q",
+                "--no-mail",
+                "--out",
+            ])
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    sim("4", &dir.join("w4"));
+    sim("5", &dir.join("w5"));
+    let model = dir.join("model.json");
+    let st = common::botscope()
+        .args(["learn", "--out"])
+        .arg(&model)
+        .arg(dir.join("w4").join("pcap"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let pcaps = dir.join("w5").join("pcap");
+    let mut checked = 0;
+    for family in ["rustock", "cutwail", "grum"] {
+        let o = common::botscope()
+            .args(["trace", "--json", "--model"])
+            .arg(&model)
+            .arg(pcaps.join(family))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for h in v["hosts"].as_array().unwrap() {
+            for a in h["activities"].as_array().unwrap() {
+                if a["class"] != "spam" {
+                    continue;
+                }
+                let fams = a["families"].as_object().expect("families on spam");
+                let total: u64 = fams.values().map(|n| n.as_u64().unwrap()).sum();
+                let (top, n) = fams
+                    .iter()
+                    .max_by_key(|(_, n)| n.as_u64().unwrap())
+                    .unwrap();
+                assert!(
+                    top.eq_ignore_ascii_case(family),
+                    "{family}: attributed {fams:?}"
+                );
+                assert!(n.as_u64().unwrap() * 100 >= total * 95, "{fams:?}");
+                let ev = a["evidence"][0].as_str().unwrap();
+                assert!(ev.starts_with("mail family "), "{ev}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 3, "spam activities checked: {checked}");
+}
