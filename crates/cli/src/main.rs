@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod dataset;
 mod logs;
 mod mail;
 mod sim;
@@ -133,6 +134,59 @@ Labels: --family, else the folder right under a folder argument (world/pcap/rust
 → rustock), the folder argument's own name for files directly in it, or a file argument's
 parent folder name. Exit status as for `botscope mail`.")]
     Learn(mail::LearnArgs),
+    /// Add captures, Zeek logs and binetflow files to the event dataset
+    /// (Parquet, one table per event kind, partitioned by date); each
+    /// distinct content is added once.
+    #[command(after_help = "\
+Examples:
+  botscope ingest --store ds/ world/pcap/                 # folders are walked recursively
+  botscope ingest --store ds/ ../shared/data/stratosphere-zeek-logs/ ../shared/data/ctu13/
+  botscope ingest --store ds/ world/pcap/                 # again: adds nothing (ledger of content hashes)
+
+Inputs are recognised by content (pcap, pcapng, Zeek TSV/JSON logs, CTU-13 binetflow;
+gzip/xz/zstd too). Mail (mbox, Maildir, .eml) is recognised and counted for the mail
+analyser. An interrupted run is finished or rolled back at the next open, then resumes.
+Exit status: 0 every input read completely; 1 some input failed or had bad lines; 2 fatal.")]
+    Ingest(dataset::IngestArgs),
+    /// Run SQL (DataFusion) over the dataset: tables conn, http, smtp, dns,
+    /// ssl, irc, mail, mail_hourly, activity, alert; partition column `date`.
+    #[command(after_help = "\
+Examples:
+  botscope sql --store ds/ \"SELECT date, count(*) AS n FROM conn GROUP BY date ORDER BY date\"
+  botscope sql --store ds/ --format csv \"SELECT host, class, connections FROM activity WHERE class <> 'benign'\"
+  botscope sql --store ds/ --format json \"SELECT referrer, host, uri FROM http WHERE date = '2010-12-23' LIMIT 5\"
+
+docs/schema.md lists every column.")]
+    Sql(dataset::SqlArgs),
+    /// Count series from the dataset: messages per family, category, brand
+    /// or campaign, or connections per activity class, per hour, day or week.
+    #[command(after_help = "\
+Examples:
+  botscope timeline --store ds/ --by family --every day
+  botscope timeline --store ds/ --by family --every week --share
+  botscope timeline --store ds/ --by activity --every day --json   # [{bucket, key, count, share}, ...]
+
+Every key has a row in every bucket between the first and last with data (zeros
+included), so silences show.")]
+    Timeline(dataset::TimelineArgs),
+    /// Merge the small Parquet files of each partition (atomically).
+    #[command(after_help = "\
+Examples:
+  botscope compact --store ds/
+  botscope compact --store ds/ --json")]
+    Compact(dataset::CompactArgs),
+    /// Re-run the activity analysis over the stored events (no re-decoding)
+    /// and report which host × class verdicts appeared or vanished.
+    #[command(after_help = "\
+Examples:
+  botscope rehunt --store ds/                         # after a detector update
+  botscope rehunt --store ds/ --rules strict.toml --dry-run
+  botscope rehunt --store ds/ --json
+
+A rules file sets activity thresholds by name (TOML), e.g.
+  click_min_forged = 2
+  c2_min_score = 0.7")]
+    Rehunt(dataset::RehuntArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -252,6 +306,11 @@ fn main() -> ExitCode {
         Cmd::Mail(args) => mail::run_mail(&args),
         Cmd::Learn(args) => mail::run_learn(&args),
         Cmd::Demo(args) => sim::demo(&args, std::io::stderr().is_terminal()),
+        Cmd::Ingest(args) => dataset::ingest(&args, std::io::stderr().is_terminal()),
+        Cmd::Sql(args) => dataset::sql(&args),
+        Cmd::Timeline(args) => dataset::timeline(&args),
+        Cmd::Compact(args) => dataset::compact(&args),
+        Cmd::Rehunt(args) => dataset::rehunt(&args),
     };
     match result.context("botscope") {
         Ok(code) => ExitCode::from(code),

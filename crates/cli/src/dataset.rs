@@ -1,0 +1,409 @@
+//! The dataset commands: `ingest`, `sql`, `timeline`, `compact`, `rehunt`.
+//! Flags and printing only; the work is in `botscope-store`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use botscope_store::ingest::Status;
+use botscope_store::{By, Every, IngestConfig, Store};
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::{EXIT_INPUT_ERRORS, EXIT_OK};
+
+#[derive(clap::Args, Debug)]
+pub struct IngestArgs {
+    /// The dataset folder (created if missing).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Family attribution model for mail inputs (used by the mail
+    /// analyser; checked to exist).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: number of cores).
+    #[arg(long, short = 'j')]
+    pub threads: Option<usize>,
+    /// No summary on stderr (errors are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Captures, Zeek logs, binetflow files, mail, or folders of them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SqlArgs {
+    /// The dataset folder.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Output format: an aligned table, CSV with a header, or a JSON array
+    /// of objects.
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    pub format: SqlFormat,
+    /// The query (DataFusion SQL).
+    pub query: String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ByArg {
+    Family,
+    Category,
+    Brand,
+    Campaign,
+    Activity,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum EveryArg {
+    Hour,
+    Day,
+    Week,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TimelineArgs {
+    /// The dataset folder.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// What to count by: mail family, category, brand or campaign (messages),
+    /// or activity class (connections).
+    #[arg(long, value_enum)]
+    pub by: ByArg,
+    /// Bucket width (weeks start on Monday, UTC).
+    #[arg(long, value_enum, default_value_t = EveryArg::Day)]
+    pub every: EveryArg,
+    /// Print each key's share of its bucket (0..1) instead of counts.
+    #[arg(long)]
+    pub share: bool,
+    /// Print JSON rows `{bucket, key, count, share}` (every key in every
+    /// bucket, zeros included).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompactArgs {
+    /// The dataset folder.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RehuntArgs {
+    /// The dataset folder.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Activity rules (TOML: any threshold of the activity analysis, e.g.
+    /// `click_min_forged = 2`); default: the built-in thresholds.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Report what would change without updating the activity table.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the changes as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn status_name(s: &Status) -> String {
+    match s {
+        Status::Added(_) => "added".into(),
+        Status::AlreadyIngested => "already ingested".into(),
+        Status::Duplicate(first) => format!("same content as {first}"),
+        Status::MailNeedsAnalyser => "mail input: needs the mail analyser".into(),
+        Status::NotRecognised => "not recognised".into(),
+        Status::Failed(e) => format!("failed: {e}"),
+    }
+}
+
+pub fn ingest(args: &IngestArgs, tty: bool) -> Result<u8> {
+    if let Some(m) = &args.model {
+        anyhow::ensure!(m.exists(), "model {} not found", m.display());
+    }
+    let store = Store::open(&args.store)
+        .with_context(|| format!("cannot open store {}", args.store.display()))?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .clamp(1, 256);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("thread pool")?;
+    let (files, _) = botscope_wire::collect_inputs(&args.inputs);
+    let pb = if tty && !args.quiet {
+        let pb = ProgressBar::new(files.len() as u64);
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {pos}/{len} files {wide_bar} {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let cfg = IngestConfig::default();
+    let report = pool.install(|| {
+        botscope_store::ingest(&store, &args.inputs, &cfg, &|o| {
+            pb.set_message(o.path.clone());
+            pb.inc(1);
+        })
+    });
+    pb.finish_and_clear();
+    let counts = report.counts();
+    if args.json {
+        let v = json!({
+            "store": args.store.display().to_string(),
+            "inputs": counts,
+            "rows": report.rows,
+            "files": report.files.iter().map(|f| json!({
+                "path": f.path,
+                "kind": f.kind.as_str(),
+                "status": status_name(&f.status),
+                "rows": match &f.status { Status::Added(r) => json!(r), _ => json!({}) },
+                "errors": f.errors,
+            })).collect::<Vec<_>>(),
+            "errors": report.errors,
+            "recovered": {
+                "rolled_forward": report.recovery.rolled_forward,
+                "rolled_back": report.recovery.rolled_back,
+            },
+        });
+        println!("{v}");
+    } else if !args.quiet {
+        let r = &report.recovery;
+        if !r.rolled_forward.is_empty() || !r.rolled_back.is_empty() {
+            eprintln!(
+                "recovered an interrupted run: {} transaction(s) finished, {} discarded",
+                r.rolled_forward.len(),
+                r.rolled_back.len()
+            );
+        }
+        let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+        for f in &report.files {
+            let k = match &f.status {
+                Status::Duplicate(_) => "same content as another input".to_string(),
+                Status::Failed(_) => "failed".to_string(),
+                s => status_name(s),
+            };
+            *by_status.entry(k).or_insert(0) += 1;
+        }
+        eprintln!("ingest into {}:", args.store.display());
+        for (k, n) in &by_status {
+            eprintln!("  {n:>6} input(s): {k}");
+        }
+        for (t, n) in &report.rows {
+            eprintln!("  {n:>10} {t} rows added");
+        }
+    }
+    for e in &report.errors {
+        eprintln!("  error: {e}");
+    }
+    for f in &report.files {
+        if let Status::Failed(e) = &f.status {
+            eprintln!("  error: {}: {e}", f.path);
+        }
+        for e in f.errors.iter().take(5) {
+            eprintln!("  error: {e}");
+        }
+    }
+    Ok(if report.has_errors() {
+        EXIT_INPUT_ERRORS
+    } else {
+        EXIT_OK
+    })
+}
+
+pub fn sql(args: &SqlArgs) -> Result<u8> {
+    use botscope_store::datafusion::arrow;
+    Store::open_read(&args.store)?;
+    let batches = botscope_store::sql(&args.store, &args.query)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        SqlFormat::Table => {
+            let s = arrow::util::pretty::pretty_format_batches(&batches)?;
+            writeln!(out, "{s}")?;
+        }
+        SqlFormat::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            for b in &batches {
+                w.write(b)?;
+            }
+        }
+        SqlFormat::Json => {
+            let mut w = arrow::json::ArrayWriter::new(&mut out);
+            let refs: Vec<&_> = batches.iter().collect();
+            w.write_batches(&refs)?;
+            w.finish()?;
+            drop(w);
+            writeln!(out)?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn timeline(args: &TimelineArgs) -> Result<u8> {
+    let by = match args.by {
+        ByArg::Family => By::Family,
+        ByArg::Category => By::Category,
+        ByArg::Brand => By::Brand,
+        ByArg::Campaign => By::Campaign,
+        ByArg::Activity => By::Activity,
+    };
+    let every = match args.every {
+        EveryArg::Hour => Every::Hour,
+        EveryArg::Day => Every::Day,
+        EveryArg::Week => Every::Week,
+    };
+    Store::open_read(&args.store)?;
+    let rows = botscope_store::timeline(&args.store, by, every)?;
+    if args.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "bucket": every.label(r.bucket),
+                    "key": r.key,
+                    "count": r.count,
+                    "share": r.share,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(EXIT_OK);
+    }
+    // A pivot: one line per bucket, one column per key.
+    let keys: BTreeSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    let keys: Vec<&str> = keys.into_iter().collect();
+    let mut cells: BTreeMap<i64, BTreeMap<&str, &botscope_store::TimelineRow>> = BTreeMap::new();
+    for r in &rows {
+        cells.entry(r.bucket).or_default().insert(r.key.as_str(), r);
+    }
+    let w0 = if every == Every::Hour { 17 } else { 10 };
+    let widths: Vec<usize> = keys.iter().map(|k| k.chars().count().max(8)).collect();
+    let mut line = format!("{:<w0$}", every.as_str());
+    for (k, w) in keys.iter().zip(&widths) {
+        line.push_str(&format!("  {k:>w$}"));
+    }
+    println!("{}", line.trim_end());
+    for (b, row) in &cells {
+        let mut line = format!("{:<w0$}", every.label(*b));
+        for (k, w) in keys.iter().zip(&widths) {
+            let cell = match row.get(k) {
+                Some(r) if args.share => format!("{:.3}", r.share),
+                Some(r) => r.count.to_string(),
+                None => "0".to_string(),
+            };
+            line.push_str(&format!("  {cell:>w$}"));
+        }
+        println!("{line}");
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn compact(args: &CompactArgs) -> Result<u8> {
+    let store = Store::open(&args.store)
+        .with_context(|| format!("cannot open store {}", args.store.display()))?;
+    let rep = botscope_store::compact(&store)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "partitions": rep.partitions,
+                "files_before": rep.files_before,
+                "files_after": rep.files_after,
+                "rows": rep.rows,
+            })
+        );
+    } else {
+        eprintln!(
+            "compacted {} partition(s): {} files → {} ({} rows)",
+            rep.partitions.len(),
+            rep.files_before,
+            rep.files_after,
+            rep.rows
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn rehunt(args: &RehuntArgs) -> Result<u8> {
+    let store = Store::open(&args.store)
+        .with_context(|| format!("cannot open store {}", args.store.display()))?;
+    let cfg = match &args.rules {
+        Some(p) => botscope_store::maintain::load_rules(p)?,
+        None => botscope_activity::ActivityConfig::default(),
+    };
+    let rep = botscope_store::rehunt(&store, &cfg, args.dry_run)?;
+    let row = |r: &botscope_store::ActivityRow| {
+        json!({
+            "source": r.source,
+            "host": r.host.to_string(),
+            "class": r.class,
+            "connections": r.connections,
+            "share": r.share,
+            "evidence": r.evidence,
+        })
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "new": rep.new.iter().map(row).collect::<Vec<_>>(),
+                "removed": rep.removed.iter().map(row).collect::<Vec<_>>(),
+                "unchanged": rep.unchanged,
+                "inputs": rep.units,
+                "updated": !args.dry_run,
+            })
+        );
+    } else {
+        println!(
+            "re-analysed {} input(s): {} new verdict(s), {} removed, {} unchanged{}",
+            rep.units,
+            rep.new.len(),
+            rep.removed.len(),
+            rep.unchanged,
+            if args.dry_run {
+                " (dry run: activity table not updated)"
+            } else {
+                ""
+            }
+        );
+        for r in &rep.new {
+            println!(
+                "  + {} {} {} ({} connections, {:.1}%) e.g. {}",
+                r.source,
+                r.host,
+                r.class,
+                r.connections,
+                100.0 * r.share,
+                r.evidence.first().map(String::as_str).unwrap_or("-")
+            );
+        }
+        for r in &rep.removed {
+            println!(
+                "  - {} {} {} ({} connections)",
+                r.source, r.host, r.class, r.connections
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}

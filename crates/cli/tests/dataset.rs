@@ -1,0 +1,382 @@
+//! `botscope ingest`, `sql`, `timeline`, `compact`, `rehunt` end to end,
+//! including a real process crash in the middle of an ingest, and the
+//! PySpark script against `botscope timeline`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{botscope, data_dir, temp_dir};
+
+fn run(args: &[&str], env: Option<(&str, &str)>) -> (i32, String, String) {
+    let mut c = botscope();
+    c.args(args);
+    if let Some((k, v)) = env {
+        c.env(k, v);
+    }
+    let o = c.output().expect("run botscope");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
+
+fn sql_json(store: &Path, q: &str) -> serde_json::Value {
+    let (code, out, err) = run(
+        &[
+            "sql",
+            "--store",
+            &store.display().to_string(),
+            "--format",
+            "json",
+            q,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn n(store: &Path, table: &str) -> i64 {
+    let v = sql_json(store, &format!("SELECT count(*) AS n FROM {table}"));
+    v[0]["n"].as_i64().unwrap_or(0)
+}
+
+#[test]
+fn a_killed_ingest_resumes_and_counts_each_input_once() {
+    let Some(data) = data_dir() else { return };
+    let inputs = [
+        data.join("botnet-pcaps").display().to_string(),
+        data.join("stratosphere-zeek-logs").display().to_string(),
+    ];
+    let clean = temp_dir("ds-clean");
+    let s = clean.display().to_string();
+    let (code, out, err) = run(
+        &[
+            "ingest", "--json", "-j", "1", "--store", &s, &inputs[0], &inputs[1],
+        ],
+        None,
+    );
+    // Exit 1: one shared capture is truncated (reported, the rest kept).
+    assert!(code == 0 || code == 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["inputs"]["added"].as_u64().unwrap() >= 10, "{v}");
+    let want: Vec<i64> = ["conn", "http", "dns", "activity"]
+        .iter()
+        .map(|t| n(&clean, t))
+        .collect();
+
+    for point in ["before-ledger", "after-ledger", "mid-apply"] {
+        let dir = temp_dir(&format!("ds-crash-{point}"));
+        let s = dir.display().to_string();
+        // The process aborts at the first commit's crash point.
+        let (code, _, _) = run(
+            &["ingest", "-j", "1", "--store", &s, &inputs[0], &inputs[1]],
+            Some(("BOTSCOPE_STORE_CRASH", point)),
+        );
+        assert_ne!(code, 0, "{point}: the process was meant to crash");
+        let (code, out, err) = run(
+            &[
+                "ingest", "--json", "-j", "1", "--store", &s, &inputs[0], &inputs[1],
+            ],
+            None,
+        );
+        assert!(code == 0 || code == 1, "{point}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let fwd = v["recovered"]["rolled_forward"].as_array().unwrap().len();
+        let back = v["recovered"]["rolled_back"].as_array().unwrap().len();
+        if point == "before-ledger" {
+            assert_eq!((fwd, back), (0, 1), "{point}");
+        } else {
+            assert_eq!((fwd, back), (1, 0), "{point}");
+            // The unit committed before the crash (one capture, or the
+            // logs of one Zeek run) is not ingested again.
+            assert!(v["inputs"]["already_ingested"].as_u64() >= Some(1), "{v}");
+        }
+        let got: Vec<i64> = ["conn", "http", "dns", "activity"]
+            .iter()
+            .map(|t| n(&dir, t))
+            .collect();
+        assert_eq!(got, want, "{point}");
+        // A third run adds nothing.
+        let (_, out, _) = run(
+            &["ingest", "--json", "--store", &s, &inputs[0], &inputs[1]],
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(v["inputs"]["added"].is_null(), "{v}");
+        assert_eq!(v["rows"], serde_json::json!({}));
+    }
+}
+
+#[test]
+fn sql_formats_timeline_compact_rehunt() {
+    let Some(data) = data_dir() else { return };
+    let dir = temp_dir("ds-cli");
+    let s = dir.display().to_string();
+    let (code, _, err) = run(
+        &[
+            "ingest",
+            "--store",
+            &s,
+            &data.join("stratosphere-zeek-logs").display().to_string(),
+            &data
+                .join("botnet-pcaps/spambot-smtp-sessions-smtperr.pcap")
+                .display()
+                .to_string(),
+            &data.join("spam-csdmc2010").display().to_string(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("mail input: needs the mail analyser"), "{err}");
+
+    let q = "SELECT date, count(*) AS n FROM conn GROUP BY date ORDER BY date";
+    let (code, table, _) = run(&["sql", "--store", &s, q], None);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("| date ") && table.contains("| n "),
+        "{table}"
+    );
+    let (_, csv, _) = run(&["sql", "--store", &s, "--format", "csv", q], None);
+    let json = sql_json(&dir, q);
+    let csv_rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(csv_rows[0], "date,n");
+    assert_eq!(csv_rows.len() - 1, json.as_array().unwrap().len());
+    let total: i64 = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["n"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, n(&dir, "conn"));
+    // A bad query is an error, not a panic.
+    let (code, _, err) = run(&["sql", "--store", &s, "SELECT nope FROM conn"], None);
+    assert_eq!(code, 2, "{err}");
+
+    // Activity timeline: connections per class per day equal the activity rows.
+    let (code, out, err) = run(
+        &[
+            "timeline", "--store", &s, "--by", "activity", "--every", "day", "--json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut got: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for r in rows.as_array().unwrap() {
+        if r["count"].as_i64().unwrap() > 0 {
+            got.insert(
+                (
+                    r["bucket"].as_str().unwrap().to_string(),
+                    r["key"].as_str().unwrap().to_string(),
+                ),
+                r["count"].as_i64().unwrap(),
+            );
+        }
+    }
+    let want_rows = sql_json(
+        &dir,
+        "SELECT date, class, CAST(sum(connections) AS BIGINT) AS n FROM activity GROUP BY date, class",
+    );
+    let want: BTreeMap<(String, String), i64> = want_rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["date"].as_str().unwrap().to_string(),
+                    r["class"].as_str().unwrap().to_string(),
+                ),
+                r["n"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let (code, table, _) = run(
+        &["timeline", "--store", &s, "--by", "activity", "--share"],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(table.starts_with("day"), "{table}");
+
+    let before = n(&dir, "conn");
+    let (code, out, _) = run(&["compact", "--store", &s, "--json"], None);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["files_after"].as_u64() < v["files_before"].as_u64(),
+        "{v}"
+    );
+    assert_eq!(n(&dir, "conn"), before);
+
+    // Rehunt: same rules, no change; a rules file raising the click-fraud
+    // bar removes Simda's click fraud, and says so.
+    let (code, out, _) = run(&["rehunt", "--store", &s, "--json"], None);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["new"], serde_json::json!([]));
+    assert_eq!(v["removed"], serde_json::json!([]));
+    let rules = dir.join("strict.toml");
+    std::fs::write(&rules, "click_min_forged = 100000\n").unwrap();
+    let (code, out, err) = run(
+        &[
+            "rehunt",
+            "--store",
+            &s,
+            "--rules",
+            &rules.display().to_string(),
+            "--dry-run",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("removed") && out.contains("click_fraud") && out.contains("simda"),
+        "{out}"
+    );
+    std::fs::write(&rules, "no_such_rule = 1\n").unwrap();
+    let (code, _, err) = run(
+        &[
+            "rehunt",
+            "--store",
+            &s,
+            "--rules",
+            &rules.display().to_string(),
+        ],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("no_such_rule"), "{err}");
+}
+
+/// A python with pyspark: `$BOTSCOPE_PYSPARK_PYTHON`, the venv `.ci/run`
+/// makes, or `python3`. `None` skips, except under CI.
+fn pyspark_python() -> Option<PathBuf> {
+    let mut cands: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("BOTSCOPE_PYSPARK_PYTHON") {
+        cands.push(p.into());
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        cands.push(Path::new(&h).join(".cache/botscope-pyspark/bin/python"));
+    }
+    cands.push("python3".into());
+    for c in cands {
+        let ok = Command::new(&c)
+            .args(["-c", "import pyspark"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(c);
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("pyspark not found (CI=true: .ci/run installs it)");
+    }
+    eprintln!("SKIP: pyspark not installed");
+    None
+}
+
+#[test]
+fn pyspark_daily_counts_equal_botscope_timeline() {
+    let Some(py) = pyspark_python() else { return };
+    // Mail rows from the simulator's truth (the mail analysis is another
+    // crate): a week of the winter, through the library writer.
+    let world = temp_dir("ds-spark-world");
+    let o = botscope()
+        .args([
+            "simulate",
+            "--quiet",
+            "--scenario",
+            "winter-2010",
+            "--seed",
+            "3",
+            "--from",
+            "2010-12-24",
+            "--to",
+            "2010-12-31",
+            "--no-pcaps",
+            "--out",
+        ])
+        .arg(&world)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let text = std::fs::read_to_string(world.join("truth/messages.csv")).unwrap();
+    let mut msgs = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let t = chrono::DateTime::parse_from_rfc3339(f[8]).unwrap();
+        msgs.push(botscope_event::MailMessage {
+            source: format!("{}#{}", f[0], f[1]),
+            received_ts: Some(botscope_event::Ts(t.timestamp_micros())),
+            family: f[3].to_string(),
+            campaign: Some(f[4].to_string()),
+            category: f[5].to_string(),
+            brand: Some(f[6].to_string()),
+            ..Default::default()
+        });
+    }
+    assert!(msgs.len() > 500);
+    let dir = temp_dir("ds-spark");
+    {
+        let store = botscope_store::Store::open(&dir).unwrap();
+        for chunk in msgs.chunks(msgs.len() / 2 + 1) {
+            let mut w = store.writer();
+            w.write_mail(chunk).unwrap();
+            w.commit(Vec::new()).unwrap();
+        }
+    }
+    let s = dir.display().to_string();
+    let (code, out, err) = run(
+        &[
+            "timeline", "--store", &s, "--by", "family", "--every", "day", "--json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let ours: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ours: BTreeMap<(String, String), i64> = ours
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["count"].as_i64() > Some(0))
+        .map(|r| {
+            (
+                (
+                    r["bucket"].as_str().unwrap().to_string(),
+                    r["key"].as_str().unwrap().to_string(),
+                ),
+                r["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/spark_daily_counts.py");
+    let o = Command::new(&py)
+        .arg(&script)
+        .args(["--store", &s, "--master", "local[2]", "--json"])
+        .output()
+        .expect("run pyspark");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let spark: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let spark: BTreeMap<(String, String), i64> = spark
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["bucket"].as_str().unwrap().to_string(),
+                    r["key"].as_str().unwrap().to_string(),
+                ),
+                r["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(spark.len() >= 8 * 4, "{spark:?}");
+    assert_eq!(spark, ours);
+}

@@ -1,0 +1,547 @@
+//! `ingest`: inputs in, rows out, each distinct content once.
+//!
+//! Each file (folders are walked recursively) is recognised by its
+//! content, decompressed first when it is gzip, xz or zstd:
+//! - pcap / pcapng captures → the decoding engine;
+//! - Zeek logs (TSV or JSON lines) → the Zeek importer; the logs of one
+//!   Zeek run (same folder, same name stem: `simda-005-conn.log`,
+//!   `simda-005-http.log`) form one unit, so the activity analysis sees
+//!   their connections and requests together;
+//! - CTU-13 binetflow → the binetflow importer;
+//! - mbox, Maildir messages and `.eml` files are recognised and counted
+//!   ("needs the mail analyser"): the mail analysis writes them with
+//!   [`Writer::write_mail`](crate::Writer::write_mail);
+//! - anything else is reported as not recognised.
+//!
+//! Every unit is decoded and analysed on the rayon pool and committed as
+//! one transaction named by its content: its events (conn, http, smtp,
+//! dns, ssl, irc) and its activity verdicts (one row per host × class).
+//! A file whose SHA-256 is already in the ledger is skipped, so a second
+//! run adds nothing and an interrupted run resumes where it stopped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use botscope_activity::{analyze, ActivityConfig};
+use botscope_engine::{analyze_file, EngineConfig};
+use botscope_event::Event;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::store::{InputRecord, Recovery, Store};
+use crate::tables::activity_rows;
+
+/// What an input is, by content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InputKind {
+    Pcap,
+    Pcapng,
+    Zeek,
+    Binetflow,
+    /// An mbox file (`From ` first line).
+    Mbox,
+    /// One RFC 5322 message (`.eml`, a Maildir file).
+    Eml,
+    Unknown,
+}
+
+impl InputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Pcap => "pcap",
+            InputKind::Pcapng => "pcapng",
+            InputKind::Zeek => "zeek",
+            InputKind::Binetflow => "binetflow",
+            InputKind::Mbox => "mbox",
+            InputKind::Eml => "eml",
+            InputKind::Unknown => "unknown",
+        }
+    }
+
+    pub fn is_mail(self) -> bool {
+        matches!(self, InputKind::Mbox | InputKind::Eml)
+    }
+}
+
+/// Bytes looked at to recognise an input.
+pub const SNIFF_BYTES: u64 = 4096;
+
+/// Recognise an input from its first (decompressed) bytes.
+pub fn sniff_bytes(head: &[u8]) -> InputKind {
+    if head.len() >= 4 {
+        let m = [head[0], head[1], head[2], head[3]];
+        match m {
+            [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d] => return InputKind::Pcap,
+            [0x0a, 0x0d, 0x0d, 0x0a] => return InputKind::Pcapng,
+            _ => {}
+        }
+    }
+    let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    if first_line.starts_with(b"#separator") || first_line.starts_with(b"#fields") {
+        return InputKind::Zeek;
+    }
+    if first_line.starts_with(b"StartTime,") {
+        return InputKind::Binetflow;
+    }
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    if head.get(start) == Some(&b'{') && memfind(head, b"\"id.orig_h\"") {
+        return InputKind::Zeek;
+    }
+    if first_line.starts_with(b"From ") {
+        return InputKind::Mbox;
+    }
+    if looks_like_message(head) {
+        return InputKind::Eml;
+    }
+    InputKind::Unknown
+}
+
+fn memfind(h: &[u8], n: &[u8]) -> bool {
+    h.windows(n.len()).any(|w| w == n)
+}
+
+/// RFC 5322 headers: the first line is a header field, and the head
+/// holds at least two of the fields every message has.
+fn looks_like_message(head: &[u8]) -> bool {
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let Some(colon) = first.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    if colon == 0
+        || !first[..colon]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+    {
+        return false;
+    }
+    let lower: Vec<u8> = head.to_ascii_lowercase();
+    let fields: [&[u8]; 7] = [
+        b"\nreceived:",
+        b"\nfrom:",
+        b"\nsubject:",
+        b"\nmessage-id:",
+        b"\ndate:",
+        b"\nto:",
+        b"\nreturn-path:",
+    ];
+    let mut with_nl = b"\n".to_vec();
+    with_nl.extend_from_slice(&lower);
+    fields.iter().filter(|f| memfind(&with_nl, f)).count() >= 2
+}
+
+/// Recognise the file at `path` (decompressing first).
+pub fn sniff(path: &Path) -> InputKind {
+    let Ok(r) = botscope_wire::open_input(path) else {
+        return InputKind::Unknown;
+    };
+    let mut head = Vec::with_capacity(SNIFF_BYTES as usize);
+    if r.take(SNIFF_BYTES).read_to_end(&mut head).is_err() && head.is_empty() {
+        return InputKind::Unknown;
+    }
+    sniff_bytes(&head)
+}
+
+/// SHA-256 of a file's bytes as stored.
+pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+        h.update(&buf[..k]);
+    }
+    Ok((hex::encode(h.finalize()), n))
+}
+
+/// Knobs of an ingest run.
+#[derive(Clone, Debug, Default)]
+pub struct IngestConfig {
+    pub engine: EngineConfig,
+    pub activity: ActivityConfig,
+}
+
+/// What happened to one input file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Rows added (per table).
+    Added(BTreeMap<String, u64>),
+    /// Its content is already in the store.
+    AlreadyIngested,
+    /// Same content as another input of this run.
+    Duplicate(String),
+    /// Mail input: needs the mail analyser.
+    MailNeedsAnalyser,
+    NotRecognised,
+    Failed(String),
+}
+
+/// One input file and what happened to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileOutcome {
+    pub path: String,
+    pub kind: InputKind,
+    pub status: Status,
+    /// Problems that did not stop the input (bad lines, a truncated
+    /// capture): `<path>:<line or offset>: reason`.
+    pub errors: Vec<String>,
+}
+
+/// What an ingest run did.
+#[derive(Clone, Debug, Default)]
+pub struct IngestReport {
+    pub files: Vec<FileOutcome>,
+    /// Rows added by this run, per table.
+    pub rows: BTreeMap<String, u64>,
+    /// Paths that could not be listed or read.
+    pub errors: Vec<String>,
+    /// What recovery did when the store was opened.
+    pub recovery: Recovery,
+}
+
+impl IngestReport {
+    /// Inputs per status name (`added`, `already_ingested`, …).
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut m = BTreeMap::new();
+        for f in &self.files {
+            let k = match f.status {
+                Status::Added(_) => "added",
+                Status::AlreadyIngested => "already_ingested",
+                Status::Duplicate(_) => "duplicate_in_run",
+                Status::MailNeedsAnalyser => "mail_needs_mail_analyser",
+                Status::NotRecognised => "not_recognised",
+                Status::Failed(_) => "failed",
+            };
+            *m.entry(k).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Some input could not be read completely.
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+            || self
+                .files
+                .iter()
+                .any(|f| matches!(f.status, Status::Failed(_)) || !f.errors.is_empty())
+    }
+}
+
+struct Input {
+    path: PathBuf,
+    kind: InputKind,
+    hash: String,
+    bytes: u64,
+}
+
+/// The Zeek run a log belongs to: folder + name without the log kind.
+fn zeek_stem(p: &Path) -> (PathBuf, String) {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let base = name.split(".log").next().unwrap_or(&name).to_string();
+    let mut parts: Vec<&str> = base.split(['-', '_', '.']).collect();
+    for drop in [
+        &[
+            "conn", "http", "dns", "smtp", "ssl", "irc", "files", "weird", "x509",
+        ][..],
+        &["labeled", "labelled"][..],
+    ] {
+        if parts.len() > 1 && parts.last().is_some_and(|l| drop.contains(l)) {
+            parts.pop();
+        } else if parts.len() == 1 && parts.last().is_some_and(|l| drop.contains(l)) {
+            parts.clear();
+        }
+    }
+    (
+        p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        parts.join("-"),
+    )
+}
+
+/// Ingest `inputs` into `store`. `progress` is called once per input file
+/// as it finishes (from worker threads).
+pub fn ingest(
+    store: &Store,
+    inputs: &[PathBuf],
+    cfg: &IngestConfig,
+    progress: &(dyn Fn(&FileOutcome) + Sync),
+) -> IngestReport {
+    let mut report = IngestReport {
+        recovery: store.recovery().clone(),
+        ..IngestReport::default()
+    };
+    let (files, errs) = botscope_wire::collect_inputs(inputs);
+    report.errors.extend(errs.iter().map(|e| e.to_string()));
+    let done = match store.ingested() {
+        Ok(d) => d,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return report;
+        }
+    };
+    // Recognise and hash in parallel.
+    let scanned: Vec<Result<Input, FileOutcome>> = files
+        .par_iter()
+        .map(|p| {
+            let kind = sniff(p);
+            let fail = |s: Status| FileOutcome {
+                path: p.display().to_string(),
+                kind,
+                status: s,
+                errors: Vec::new(),
+            };
+            if kind == InputKind::Unknown {
+                return Err(fail(Status::NotRecognised));
+            }
+            if kind.is_mail() {
+                return Err(fail(Status::MailNeedsAnalyser));
+            }
+            match hash_file(p) {
+                Ok((hash, bytes)) => Ok(Input {
+                    path: p.clone(),
+                    kind,
+                    hash,
+                    bytes,
+                }),
+                Err(e) => Err(fail(Status::Failed(format!("{}: {e}", p.display())))),
+            }
+        })
+        .collect();
+    // Drop what is already in the store or repeated in this run, then
+    // group Zeek logs into units.
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut units: BTreeMap<(PathBuf, String), Vec<Input>> = BTreeMap::new();
+    for s in scanned {
+        let inp = match s {
+            Ok(i) => i,
+            Err(o) => {
+                progress(&o);
+                report.files.push(o);
+                continue;
+            }
+        };
+        let path = inp.path.display().to_string();
+        let dup = if done.contains(&inp.hash) {
+            Some(Status::AlreadyIngested)
+        } else {
+            seen.get(&inp.hash)
+                .map(|first| Status::Duplicate(first.clone()))
+        };
+        if let Some(status) = dup {
+            let o = FileOutcome {
+                path,
+                kind: inp.kind,
+                status,
+                errors: Vec::new(),
+            };
+            progress(&o);
+            report.files.push(o);
+            continue;
+        }
+        seen.insert(inp.hash.clone(), path.clone());
+        let key = if inp.kind == InputKind::Zeek {
+            let (d, stem) = zeek_stem(&inp.path);
+            (d, format!("zeek:{stem}"))
+        } else {
+            (inp.path.clone(), String::new())
+        };
+        units.entry(key).or_default().push(inp);
+    }
+    let units: Vec<Vec<Input>> = units.into_values().collect();
+    let outcomes: Vec<Vec<FileOutcome>> = units
+        .par_iter()
+        .map(|u| {
+            let out = ingest_unit(store, u, cfg);
+            for o in &out {
+                progress(o);
+            }
+            out
+        })
+        .collect();
+    for o in outcomes.into_iter().flatten() {
+        if let Status::Added(rows) = &o.status {
+            for (t, n) in rows {
+                *report.rows.entry(t.clone()).or_insert(0) += n;
+            }
+        }
+        report.files.push(o);
+    }
+    report.files.sort_by(|a, b| a.path.cmp(&b.path));
+    report
+}
+
+/// Decode, analyse and commit one unit (one capture, one flow file, or
+/// the logs of one Zeek run).
+fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOutcome> {
+    let mut events: Vec<Event> = Vec::new();
+    let mut errors: Vec<Vec<String>> = Vec::new();
+    let mut source_of_event: Vec<(usize, usize)> = Vec::new(); // (input index, events end)
+    for (i, inp) in unit.iter().enumerate() {
+        let mut errs = Vec::new();
+        match inp.kind {
+            InputKind::Pcap | InputKind::Pcapng => {
+                let mut ecfg = cfg.engine.clone();
+                ecfg.shards = 1;
+                let (sinks, summary) = analyze_file(&inp.path, &ecfg, |_| Vec::<Event>::new());
+                if let Some(e) = summary.error {
+                    errs.push(e);
+                }
+                for s in sinks {
+                    events.extend(
+                        s.into_iter()
+                            .filter(|e| !matches!(e, Event::Message(_) | Event::Weird(_))),
+                    );
+                }
+            }
+            InputKind::Zeek | InputKind::Binetflow => {
+                let res = if inp.kind == InputKind::Zeek {
+                    botscope_report::read_zeek_log(&inp.path)
+                } else {
+                    botscope_report::read_binetflow(&inp.path)
+                };
+                match res {
+                    Ok(r) => {
+                        errs.extend(r.errors);
+                        events.extend(r.events);
+                    }
+                    Err(e) => errs.push(e.to_string()),
+                }
+            }
+            _ => {}
+        }
+        errors.push(errs);
+        source_of_event.push((i, events.len()));
+    }
+    let fail = |msg: String| -> Vec<FileOutcome> {
+        unit.iter()
+            .zip(&errors)
+            .map(|(inp, errs)| FileOutcome {
+                path: inp.path.display().to_string(),
+                kind: inp.kind,
+                status: Status::Failed(msg.clone()),
+                errors: errs.clone(),
+            })
+            .collect()
+    };
+    // The unit's name: its first input (the one a Zeek run's rows say
+    // they came from is each log's own path).
+    let unit_source = unit
+        .first()
+        .map(|i| i.path.display().to_string())
+        .unwrap_or_default();
+    let mut unit_hash = Sha256::new();
+    for inp in unit {
+        unit_hash.update(inp.hash.as_bytes());
+    }
+    let unit_hash = hex::encode(unit_hash.finalize());
+    let mut w = store.ingest_writer(&unit_hash);
+    let mut start = 0;
+    for (i, end) in &source_of_event {
+        let src = unit[*i].path.display().to_string();
+        if let Err(e) = w.write_events(&src, &events[start..*end]) {
+            return fail(e.to_string());
+        }
+        start = *end;
+    }
+    let (hosts, _) = analyze(&events, &cfg.activity);
+    if let Err(e) = w.write_activity(&activity_rows(&unit_source, &hosts)) {
+        return fail(e.to_string());
+    }
+    let records: Vec<InputRecord> = unit
+        .iter()
+        .map(|i| InputRecord {
+            hash: i.hash.clone(),
+            path: i.path.display().to_string(),
+            bytes: i.bytes,
+            kind: i.kind.as_str().to_string(),
+        })
+        .collect();
+    match w.commit(records) {
+        Ok(c) => {
+            // Rows are reported on the unit's first file.
+            let mut out = Vec::new();
+            for (k, (inp, errs)) in unit.iter().zip(&errors).enumerate() {
+                out.push(FileOutcome {
+                    path: inp.path.display().to_string(),
+                    kind: inp.kind,
+                    status: Status::Added(if k == 0 {
+                        c.rows.clone()
+                    } else {
+                        BTreeMap::new()
+                    }),
+                    errors: errs.clone(),
+                });
+            }
+            out
+        }
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+/// Kinds of every file under `inputs` (for summaries).
+pub fn kinds(inputs: &[PathBuf]) -> BTreeSet<InputKind> {
+    let (files, _) = botscope_wire::collect_inputs(inputs);
+    files.iter().map(|p| sniff(p)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_inputs_by_content() {
+        assert_eq!(
+            sniff_bytes(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0]),
+            InputKind::Pcap
+        );
+        assert_eq!(sniff_bytes(&[0x0a, 0x0d, 0x0d, 0x0a, 0]), InputKind::Pcapng);
+        assert_eq!(
+            sniff_bytes(b"#separator \\x09\n#set_separator\t,\n"),
+            InputKind::Zeek
+        );
+        assert_eq!(
+            sniff_bytes(b"{\"ts\":1.0,\"uid\":\"C1\",\"id.orig_h\":\"10.0.0.1\"}\n"),
+            InputKind::Zeek
+        );
+        assert_eq!(sniff_bytes(b"StartTime,Dur,Proto\n"), InputKind::Binetflow);
+        assert_eq!(
+            sniff_bytes(b"From MAILER-DAEMON Thu Dec 23 10:00:00 2010\nReceived: x\n"),
+            InputKind::Mbox
+        );
+        assert_eq!(
+            sniff_bytes(b"Received: from a\nFrom: b@c\nSubject: hi\n\nbody"),
+            InputKind::Eml
+        );
+        assert_eq!(sniff_bytes(b"hello world\n"), InputKind::Unknown);
+        assert_eq!(sniff_bytes(b"Note: not a message\n"), InputKind::Unknown);
+        assert_eq!(sniff_bytes(b""), InputKind::Unknown);
+    }
+
+    #[test]
+    fn zeek_runs_group_by_stem() {
+        let a = zeek_stem(Path::new("/d/simda-005-conn.log"));
+        let b = zeek_stem(Path::new("/d/simda-005-http.log.gz"));
+        let c = zeek_stem(Path::new("/d/njrat-001-labeled-conn.log"));
+        assert_eq!(a, b);
+        assert_eq!(a.1, "simda-005");
+        assert_eq!(c.1, "njrat-001");
+        assert_eq!(zeek_stem(Path::new("/z/conn.log")).1, "");
+        assert_eq!(
+            zeek_stem(Path::new("/z/conn.log")),
+            zeek_stem(Path::new("/z/dns.log"))
+        );
+    }
+}

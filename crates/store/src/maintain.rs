@@ -1,0 +1,285 @@
+//! Keeping the dataset in shape: `compact` (merge small files) and
+//! `rehunt` (re-run the activity analysis over stored events).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow_array::RecordBatch;
+use botscope_activity::{analyze, ActivityConfig};
+use botscope_event::Event;
+
+use crate::store::{read_parquet, Store};
+use crate::tables::{self, activity_rows, ActivityRow, Table};
+use crate::Error;
+
+/// What [`compact`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Partitions rewritten (`table/date=…`).
+    pub partitions: Vec<String>,
+    pub files_before: usize,
+    pub files_after: usize,
+    pub rows: u64,
+}
+
+/// Merge the part files of every partition that has more than one into
+/// one file (several when over a million rows), one transaction per
+/// partition: readers see either the old files or the merged ones. The
+/// `mail_hourly` rollup is re-aggregated on the way (rows of the same
+/// hour and key summed).
+pub fn compact(store: &Store) -> Result<CompactReport, Error> {
+    let mut rep = CompactReport::default();
+    for t in Table::ALL {
+        for (date, files) in store.parts(t)? {
+            if files.len() < 2 {
+                continue;
+            }
+            let mut batches = Vec::new();
+            for f in &files {
+                batches.extend(read_parquet(f)?);
+            }
+            let merged: Vec<RecordBatch> = if t == Table::MailHourly {
+                let mut acc: BTreeMap<_, (i64, i64)> = BTreeMap::new();
+                for b in &batches {
+                    for r in tables::read_mail_hourly(b)? {
+                        let e = acc
+                            .entry((r.hour, r.family, r.category, r.brand, r.campaign))
+                            .or_insert((0, 0));
+                        e.0 += r.messages;
+                        e.1 = e.1.saturating_add(r.bytes);
+                    }
+                }
+                let rows: Vec<tables::MailHourly> = acc
+                    .into_iter()
+                    .map(
+                        |((hour, family, category, brand, campaign), (m, b))| tables::MailHourly {
+                            hour,
+                            family,
+                            category,
+                            brand,
+                            campaign,
+                            messages: m,
+                            bytes: b,
+                        },
+                    )
+                    .collect();
+                vec![tables::mail_hourly_batch(&rows)?]
+            } else {
+                let schema = t.schema();
+                let cast: Result<Vec<_>, _> = batches
+                    .iter()
+                    .map(|b| {
+                        if b.schema() == schema {
+                            Ok(b.clone())
+                        } else {
+                            Err(Error::Schema(format!(
+                                "{}/date={date}: a part has another schema; not compacted",
+                                t.name()
+                            )))
+                        }
+                    })
+                    .collect();
+                cast?
+            };
+            let mut w = store.writer();
+            w.write_batches(t, &date, &merged)?;
+            let removed: Vec<String> = files
+                .iter()
+                .filter_map(|f| f.strip_prefix(store.root()).ok())
+                .map(|p| p.to_string_lossy().to_string())
+                .collect();
+            w.remove_files(removed, "compact");
+            let c = w.commit(Vec::new())?;
+            rep.partitions.push(format!("{}/date={date}", t.name()));
+            rep.files_before += files.len();
+            rep.files_after += c.files;
+            rep.rows += c.rows.values().sum::<u64>();
+        }
+    }
+    Ok(rep)
+}
+
+/// Activity thresholds from a TOML rules file: any field of
+/// [`ActivityConfig`] (same names), the rest at their defaults;
+/// `ad_domains_file` names a domain list (one a line) to use instead of
+/// the shipped one.
+pub fn load_rules(path: &Path) -> Result<ActivityConfig, Error> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    let t: toml::Table = text
+        .parse()
+        .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    let mut c = ActivityConfig::default();
+    let bad = |k: &str, want: &str| Error::Io(format!("{}: `{k}` must be {want}", path.display()));
+    for (k, v) in &t {
+        let int = || {
+            v.as_integer()
+                .and_then(|i| usize::try_from(i).ok())
+                .ok_or_else(|| bad(k, "a non-negative integer"))
+        };
+        let float = || {
+            v.as_float()
+                .or_else(|| v.as_integer().map(|i| i as f64))
+                .ok_or_else(|| bad(k, "a number"))
+        };
+        match k.as_str() {
+            "spam_ports" => {
+                c.spam_ports = v
+                    .as_array()
+                    .ok_or_else(|| bad(k, "a list of ports"))?
+                    .iter()
+                    .map(|p| {
+                        p.as_integer()
+                            .and_then(|i| u16::try_from(i).ok())
+                            .ok_or_else(|| bad(k, "a list of ports"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "spam_min_transactions" => c.spam_min_transactions = int()? as u64,
+            "c2_min_connections" => c.c2_min_connections = int()?,
+            "c2_min_score" => c.c2_min_score = float()?,
+            "c2_min_opaque_requests" => c.c2_min_opaque_requests = int()?,
+            "c2_min_failed_attempts" => c.c2_min_failed_attempts = int()?,
+            "c2_min_interval_s" => c.c2_min_interval_s = float()?,
+            "opaque_min_binary_share" => c.opaque_min_binary_share = float()?,
+            "opaque_min_query_len" => c.opaque_min_query_len = int()?,
+            "click_min_forged" => c.click_min_forged = int()?,
+            "click_exclude_with_subresources" => {
+                c.click_exclude_with_subresources =
+                    v.as_bool().ok_or_else(|| bad(k, "true or false"))?
+            }
+            "scan_min_targets" => c.scan_min_targets = int()?,
+            "max_peers" => c.max_peers = int()?,
+            "max_evidence" => c.max_evidence = int()?,
+            "ad_domains_file" => {
+                let p = v.as_str().ok_or_else(|| bad(k, "a path"))?;
+                let p = path.parent().unwrap_or(Path::new(".")).join(p);
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| Error::Io(format!("{}: {e}", p.display())))?;
+                c.ad_domains = botscope_activity::parse_domain_list(&text);
+            }
+            other => {
+                return Err(Error::Io(format!(
+                    "{}: unknown rule `{other}`",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// What [`rehunt`] found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RehuntReport {
+    /// Host × class verdicts found now and not before.
+    pub new: Vec<ActivityRow>,
+    /// Verdicts stored before and not found now.
+    pub removed: Vec<ActivityRow>,
+    /// Verdicts found both times.
+    pub unchanged: usize,
+    /// Inputs (units) re-analysed.
+    pub units: usize,
+    /// Stored rows that could not be turned back into events.
+    pub unreadable_rows: u64,
+}
+
+fn key(r: &ActivityRow) -> (String, String, String) {
+    (r.source.clone(), r.host.to_string(), r.class.clone())
+}
+
+/// Every stored connection-bound event, grouped by the ingest unit it came
+/// from (the logs of one Zeek run are one unit, named by the first).
+pub fn stored_events(store: &Store) -> Result<(BTreeMap<String, Vec<Event>>, u64), Error> {
+    let mut unit_of: BTreeMap<String, String> = BTreeMap::new();
+    for e in store.ledger()? {
+        if let Some(first) = e.inputs.first() {
+            for i in &e.inputs {
+                unit_of.insert(i.path.clone(), first.path.clone());
+            }
+        }
+    }
+    let mut units: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+    let mut bad = 0;
+    let mut put = |src: String, ev: Event| {
+        let u = unit_of.get(&src).cloned().unwrap_or(src);
+        units.entry(u).or_default().push(ev);
+    };
+    for b in store.read_table(Table::Conn)? {
+        let (rows, skipped) = tables::read_conn(&b)?;
+        bad += skipped;
+        for (s, r) in rows {
+            put(s, Event::Conn(r));
+        }
+    }
+    for b in store.read_table(Table::Http)? {
+        for (s, r) in tables::read_http(&b)? {
+            put(s, Event::Http(r));
+        }
+    }
+    for b in store.read_table(Table::Smtp)? {
+        for (s, r) in tables::read_smtp(&b)? {
+            put(s, Event::Smtp(r));
+        }
+    }
+    for b in store.read_table(Table::Dns)? {
+        for (s, r) in tables::read_dns(&b)? {
+            put(s, Event::Dns(r));
+        }
+    }
+    for b in store.read_table(Table::Ssl)? {
+        for (s, r) in tables::read_ssl(&b)? {
+            put(s, Event::Ssl(r));
+        }
+    }
+    for b in store.read_table(Table::Irc)? {
+        for (s, r) in tables::read_irc(&b)? {
+            put(s, Event::Irc(r));
+        }
+    }
+    Ok((units, bad))
+}
+
+/// Re-run the activity analysis (with `cfg`, e.g. updated detectors) over
+/// the stored conn/http/smtp/dns/ssl/irc events, without re-decoding any
+/// capture; report the host × class verdicts that appeared or vanished
+/// against the stored `activity` table, and replace that table with the
+/// new verdicts in one transaction (unless `dry_run`).
+pub fn rehunt(store: &Store, cfg: &ActivityConfig, dry_run: bool) -> Result<RehuntReport, Error> {
+    let (units, unreadable) = stored_events(store)?;
+    let mut fresh: Vec<ActivityRow> = Vec::new();
+    for (src, events) in &units {
+        let (hosts, _) = analyze(events, cfg);
+        fresh.extend(activity_rows(src, &hosts));
+    }
+    let mut old: Vec<ActivityRow> = Vec::new();
+    for b in store.read_table(Table::Activity)? {
+        old.extend(tables::read_activity(&b)?);
+    }
+    let old_keys: BTreeMap<_, &ActivityRow> = old.iter().map(|r| (key(r), r)).collect();
+    let new_keys: BTreeMap<_, &ActivityRow> = fresh.iter().map(|r| (key(r), r)).collect();
+    let mut rep = RehuntReport {
+        units: units.len(),
+        unreadable_rows: unreadable,
+        ..RehuntReport::default()
+    };
+    for (k, r) in &new_keys {
+        if old_keys.contains_key(k) {
+            rep.unchanged += 1;
+        } else {
+            rep.new.push((*r).clone());
+        }
+    }
+    for (k, r) in &old_keys {
+        if !new_keys.contains_key(k) {
+            rep.removed.push((*r).clone());
+        }
+    }
+    if !dry_run && (!rep.new.is_empty() || !rep.removed.is_empty() || old.len() != fresh.len()) {
+        let mut w = store.writer();
+        w.replace_table(Table::Activity)?;
+        w.write_activity(&fresh)?;
+        w.commit(Vec::new())?;
+    }
+    Ok(rep)
+}
