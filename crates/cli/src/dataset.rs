@@ -133,9 +133,13 @@ fn status_name(s: &Status) -> String {
 }
 
 pub fn ingest(args: &IngestArgs, tty: bool) -> Result<u8> {
-    if let Some(m) = &args.model {
-        anyhow::ensure!(m.exists(), "model {} not found", m.display());
-    }
+    let model = match &args.model {
+        Some(p) => Some(
+            botscope_mail::Model::load(p)
+                .with_context(|| format!("reading model {}", p.display()))?,
+        ),
+        None => None,
+    };
     let store = Store::open(&args.store)
         .with_context(|| format!("cannot open store {}", args.store.display()))?;
     let threads = args
@@ -157,7 +161,13 @@ pub fn ingest(args: &IngestArgs, tty: bool) -> Result<u8> {
     } else {
         ProgressBar::hidden()
     };
-    let cfg = IngestConfig::default();
+    let cfg = IngestConfig {
+        mail: Some(std::sync::Arc::new(botscope_mail::MailAnalyzer::new(
+            botscope_mail::MailConfig::default(),
+            model,
+        ))),
+        ..IngestConfig::default()
+    };
     let report = pool.install(|| {
         botscope_store::ingest(&store, &args.inputs, &cfg, &|o| {
             pb.set_message(o.path.clone());

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod dataset;
 mod logs;
 mod mail;
+mod observe;
 mod sim;
 mod trace;
 mod trap;
@@ -148,6 +149,30 @@ gzip/xz/zstd too). Mail (mbox, Maildir, .eml) is recognised and counted for the 
 analyser. An interrupted run is finished or rolled back at the next open, then resumes.
 Exit status: 0 every input read completely; 1 some input failed or had bad lines; 2 fatal.")]
     Ingest(dataset::IngestArgs),
+    /// Dated alerts from the dataset's daily counts: silences, drops,
+    /// returns, activity shifts and other change points per family (and
+    /// per campaign); saved as the `alert` table.
+    #[command(after_help = "\
+Examples:
+  botscope alerts --store ds/                      # date, family, kind, evidence
+  botscope alerts --store ds/ --json               # one JSON object per alert
+  botscope alerts --store ds/ --config alerts.toml # thresholds (docs/timeline.md)
+
+Volume series: trap messages per family and per campaign per day (mail table).
+Shifts: sandbox connections per family (the capture's folder name) and activity
+class per day (activity table). Change points: PELT with a negative-binomial cost.")]
+    Alerts(observe::AlertsArgs),
+    /// Write a self-contained HTML report with PNG and SVG charts: volume,
+    /// per-family share, activity mix, alerts, top campaigns, brands,
+    /// clicked sites and C&C servers.
+    #[command(after_help = "\
+Examples:
+  botscope report --store ds/ --out report/        # then open report/index.html
+  botscope report --store ds/ --out report/ --title \"Trap, winter 2010-11\"
+
+The page makes no network fetch (charts are embedded); all text from the data
+(subjects, URLs, host names) is escaped.")]
+    Report(observe::ReportArgs),
     /// Run SQL (DataFusion) over the dataset: tables conn, http, smtp, dns,
     /// ssl, irc, mail, mail_hourly, activity, alert; partition column `date`.
     #[command(after_help = "\
@@ -308,6 +333,8 @@ fn main() -> ExitCode {
         Cmd::Demo(args) => sim::demo(&args, std::io::stderr().is_terminal()),
         Cmd::Ingest(args) => dataset::ingest(&args, std::io::stderr().is_terminal()),
         Cmd::Sql(args) => dataset::sql(&args),
+        Cmd::Alerts(args) => observe::alerts(&args),
+        Cmd::Report(args) => observe::report(&args),
         Cmd::Timeline(args) => dataset::timeline(&args),
         Cmd::Compact(args) => dataset::compact(&args),
         Cmd::Rehunt(args) => dataset::rehunt(&args),

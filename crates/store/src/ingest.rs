@@ -166,10 +166,24 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
 }
 
 /// Knobs of an ingest run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct IngestConfig {
     pub engine: EngineConfig,
     pub activity: ActivityConfig,
+    /// The mail analyser for mail inputs (mbox, Maildir files, .eml):
+    /// each message becomes a `mail` row. Without one, mail inputs are
+    /// counted as [`Status::MailNeedsAnalyser`] and skipped.
+    pub mail: Option<std::sync::Arc<botscope_mail::MailAnalyzer>>,
+}
+
+impl std::fmt::Debug for IngestConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestConfig")
+            .field("engine", &self.engine)
+            .field("activity", &self.activity)
+            .field("mail", &self.mail.is_some())
+            .finish()
+    }
 }
 
 /// What happened to one input file.
@@ -306,7 +320,7 @@ pub fn ingest(
             if kind == InputKind::Unknown {
                 return Err(fail(Status::NotRecognised));
             }
-            if kind.is_mail() {
+            if kind.is_mail() && cfg.mail.is_none() {
                 return Err(fail(Status::MailNeedsAnalyser));
             }
             match hash_file(p) {
@@ -389,6 +403,7 @@ fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOut
     let mut events: Vec<Event> = Vec::new();
     let mut errors: Vec<Vec<String>> = Vec::new();
     let mut source_of_event: Vec<(usize, usize)> = Vec::new(); // (input index, events end)
+    let mut mail_rows: Vec<botscope_event::MailMessage> = Vec::new();
     for (i, inp) in unit.iter().enumerate() {
         let mut errs = Vec::new();
         match inp.kind {
@@ -418,6 +433,21 @@ fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOut
                         events.extend(r.events);
                     }
                     Err(e) => errs.push(e.to_string()),
+                }
+            }
+            InputKind::Mbox | InputKind::Eml => {
+                if let Some(mail) = &cfg.mail {
+                    let stats = botscope_mail::for_each_message(
+                        std::slice::from_ref(&inp.path),
+                        mail.config(),
+                        |m| mail_rows.push(mail.analyze_raw(m)),
+                    );
+                    errs.extend(stats.errors);
+                    errs.extend(
+                        mail_rows
+                            .iter()
+                            .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.source))),
+                    );
                 }
             }
             _ => {}
@@ -456,9 +486,16 @@ fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOut
         }
         start = *end;
     }
-    let (hosts, _) = analyze(&events, &cfg.activity);
-    if let Err(e) = w.write_activity(&activity_rows(&unit_source, &hosts)) {
-        return fail(e.to_string());
+    if !events.is_empty() {
+        let (hosts, _) = analyze(&events, &cfg.activity);
+        if let Err(e) = w.write_activity(&activity_rows(&unit_source, &hosts)) {
+            return fail(e.to_string());
+        }
+    }
+    if !mail_rows.is_empty() {
+        if let Err(e) = w.write_mail(&mail_rows) {
+            return fail(e.to_string());
+        }
     }
     let records: Vec<InputRecord> = unit
         .iter()

@@ -101,7 +101,7 @@ pub fn compact(store: &Store) -> Result<CompactReport, Error> {
 
 /// Activity thresholds from a TOML rules file: any field of
 /// [`ActivityConfig`] (same names), the rest at their defaults;
-/// `ad_domains_file` names a domain list (one a line) to use instead of
+/// `ad_filters_file` names an EasyList-format filter list to match next to
 /// the shipped one.
 pub fn load_rules(path: &Path) -> Result<ActivityConfig, Error> {
     let text =
@@ -151,12 +151,13 @@ pub fn load_rules(path: &Path) -> Result<ActivityConfig, Error> {
             "scan_min_targets" => c.scan_min_targets = int()?,
             "max_peers" => c.max_peers = int()?,
             "max_evidence" => c.max_evidence = int()?,
-            "ad_domains_file" => {
+            "ad_filters_file" => {
                 let p = v.as_str().ok_or_else(|| bad(k, "a path"))?;
                 let p = path.parent().unwrap_or(Path::new(".")).join(p);
                 let text = std::fs::read_to_string(&p)
                     .map_err(|e| Error::Io(format!("{}: {e}", p.display())))?;
-                c.ad_domains = botscope_activity::parse_domain_list(&text);
+                // An EasyList-format list, matched next to the shipped one.
+                c.ad_filters.push(text);
             }
             other => {
                 return Err(Error::Io(format!(
