@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use botscope_trap::{Domains, Trap, TrapConfig, TrapOptions};
+use botscope_store::{LiveConfig, LiveMail, PendingMessage};
+use botscope_trap::{Domains, Sink, StoredMessage, Trap, TrapConfig, TrapOptions};
 
 use crate::{EXIT_FATAL, EXIT_OK};
 
@@ -27,6 +28,17 @@ pub struct TrapArgs {
     /// Largest message in bytes; overrides `limits.max_message_size`.
     #[arg(long)]
     pub max_size: Option<u64>,
+    /// Family attribution model (from `botscope learn`) for the messages
+    /// fed into the dataset.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Seconds a stored message waits at most before it is committed to
+    /// the dataset under STORE (the `mail` table).
+    #[arg(long, default_value_t = 2.0)]
+    pub flush_secs: f64,
+    /// Keep messages in the Maildir only; do not feed the dataset.
+    #[arg(long)]
+    pub no_dataset: bool,
     /// TOML file with every limit (see `docs/trap.md`).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -53,10 +65,49 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
         cfg.limits.max_message_size = m;
     }
     let quiet = args.quiet;
-    let mut opts = TrapOptions::new(cfg, args.store.clone());
-    if !quiet {
-        opts.log = Some(Arc::new(|m: &str| eprintln!("botscope trap: {m}")));
+    let model = match &args.model {
+        Some(p) => Some(
+            botscope_mail::Model::load(p)
+                .with_context(|| format!("reading model {}", p.display()))?,
+        ),
+        None => None,
+    };
+    if !(args.flush_secs.is_finite() && args.flush_secs > 0.0 && args.flush_secs <= 3600.0) {
+        anyhow::bail!("--flush-secs must be in (0, 3600]");
     }
+    let mut opts = TrapOptions::new(cfg, args.store.clone());
+    let log: Option<Arc<dyn Fn(&str) + Send + Sync>> = if quiet {
+        None
+    } else {
+        Some(Arc::new(|m: &str| eprintln!("botscope trap: {m}")))
+    };
+    opts.log = log.clone();
+    let feed = if args.no_dataset {
+        None
+    } else {
+        let analyzer = Arc::new(botscope_mail::MailAnalyzer::new(
+            botscope_mail::MailConfig::default(),
+            model,
+        ));
+        let live = LiveConfig {
+            flush_every: Duration::from_secs_f64(args.flush_secs),
+            ..LiveConfig::default()
+        };
+        let maildir = args.store.join("trap").join("maildir");
+        let feed = Arc::new(LiveMail::start(
+            args.store.clone(),
+            analyzer,
+            live,
+            Some(maildir),
+            // Errors are worth a line even with --quiet.
+            Some(
+                log.clone()
+                    .unwrap_or_else(|| Arc::new(|m: &str| eprintln!("botscope trap: {m}"))),
+            ),
+        ));
+        opts.sink = Arc::new(DatasetSink(Arc::clone(&feed)));
+        Some(feed)
+    };
     let trap = Trap::new(opts).context("cannot start the trap")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -100,9 +151,21 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
         EXIT_OK
     });
     let snap = trap.stats().snapshot();
+    // Commit what the feed still holds before reporting.
+    let fed = feed.map(|f| f.finish());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&snap)?);
+        let mut v = serde_json::to_value(&snap)?;
+        if let (Some(o), Some(f)) = (v.as_object_mut(), &fed) {
+            o.insert("dataset".into(), serde_json::to_value(f)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else if !quiet {
+        if let Some(f) = &fed {
+            eprintln!(
+                "botscope trap: dataset: {} message(s) committed in {} transaction(s), {} from earlier runs, {} unreadable, {} dropped from the feed",
+                f.messages, f.commits, f.caught_up, f.unreadable, f.dropped
+            );
+        }
         eprintln!(
             "botscope trap: {} sessions, {} messages stored ({} bytes), {} store errors",
             snap.sessions, snap.messages_stored, snap.bytes_stored, snap.store_errors
@@ -118,4 +181,27 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// Hands each durable message to the dataset feed.
+struct DatasetSink(Arc<LiveMail>);
+
+impl Sink for DatasetSink {
+    fn message_stored(&self, m: &StoredMessage) {
+        let rcpt = m.envelope.rcpt_to.clone();
+        self.0.push(PendingMessage {
+            path: m.path.clone(),
+            envelope: botscope_mail::Envelope {
+                // The file starts with the trap's own Received header.
+                session: false,
+                received_ts: Some(botscope_store::live::ts_of(m.received)),
+                client_ip: Some(m.client_ip),
+                helo: m.helo.clone(),
+                mail_from: Some(m.envelope.mail_from.clone()),
+                rcpt_to: rcpt,
+                commands: Vec::new(),
+                pipelined: false,
+            },
+        });
+    }
 }

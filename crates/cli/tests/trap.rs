@@ -461,3 +461,104 @@ fn a_bad_config_file_is_refused_with_its_name_and_field() {
         "{err}"
     );
 }
+
+/// `botscope sql` on `store`, CSV lines without the header.
+fn sql_rows(store: &Path, q: &str) -> Vec<String> {
+    let out = botscope()
+        .args(["sql", "--format", "csv", "--store"])
+        .arg(store)
+        .arg(q)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Vec::new();
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn trapped_mail_reaches_the_dataset_within_seconds_and_only_once() {
+    if tool("swaks").is_none() {
+        return;
+    }
+    let store = temp_dir("trap-dataset");
+    // A message an earlier run stored but never committed to the dataset.
+    let new = store.join("trap/maildir/new");
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::write(
+        new.join("1290000000.M1P1Q1.trap.example,S=200"),
+        "Received: from old.example ([203.0.113.9])\r\n\tby trap.example (botscope trap) with ESMTP id OLD1\r\n\tfor <x@trap.example>; Tue, 21 Dec 2010 10:00:00 +0000\r\n\
+         From: a@b.example\r\nTo: x@trap.example\r\nSubject: an earlier message\r\n\
+         Date: Tue, 21 Dec 2010 10:00:00 +0000\r\nMessage-ID: <old@b.example>\r\n\r\nhello\r\n",
+    )
+    .unwrap();
+    let trap = TrapProc::start(&store, &["--flush-secs", "0.5", "--json"]);
+    let (ok, t) = swaks(
+        &trap.addr,
+        &[
+            "--to",
+            "x@trap.example",
+            "--from",
+            "bot@spam.example",
+            "--ehlo",
+            "bot.example",
+            "--header",
+            "Subject: Canadian Pharmacy <b>70% off</b>",
+            "--body",
+            "Buy now at http://pharma-shop.example/buy",
+        ],
+    );
+    assert!(ok, "{t}");
+    let sent = Instant::now();
+    let q = "SELECT sender_ip, helo, mail_from, subject FROM mail ORDER BY ts";
+    let rows = loop {
+        let rows = sql_rows(&store, q);
+        if rows.len() >= 2 || sent.elapsed() > Duration::from_secs(30) {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let took = sent.elapsed();
+    assert_eq!(rows.len(), 2, "{rows:?}\n{:?}", trap.stderr.lock().unwrap());
+    assert!(
+        took < Duration::from_secs(10),
+        "visible after {took:?} (flush every 0.5 s)"
+    );
+    // The earlier run's message (headers), then the live one (session facts).
+    assert!(rows[0].starts_with("203.0.113.9,old.example,"), "{rows:?}");
+    assert!(
+        rows[1].starts_with("127.0.0.1,bot.example,bot@spam.example,Canadian Pharmacy"),
+        "{rows:?}"
+    );
+    // The timeline sees it at once.
+    let out = botscope()
+        .args([
+            "timeline", "--by", "category", "--every", "day", "--json", "--store",
+        ])
+        .arg(&store)
+        .output()
+        .unwrap();
+    let tl = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && tl.contains("pharma"), "{tl}");
+    // Ingesting the Maildir while the trap runs adds nothing: the feed's
+    // ledger entries name each file's content hash.
+    let out = botscope()
+        .args(["ingest", "--quiet", "--json", "--store"])
+        .arg(&store)
+        .arg(store.join("trap/maildir"))
+        .output()
+        .unwrap();
+    let rep: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(rep["inputs"]["already_ingested"], 2, "{rep}");
+    let (code, stdout) = trap.stop();
+    assert_eq!(code, 0);
+    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(stats["dataset"]["messages"], 1, "{stats}");
+    assert_eq!(stats["dataset"]["caught_up"], 1, "{stats}");
+    assert_eq!(sql_rows(&store, "SELECT count(*) FROM mail"), ["2"]);
+}

@@ -165,6 +165,9 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((hex::encode(h.finalize()), n))
 }
 
+/// Most single-message files committed in one transaction.
+pub const EML_PER_UNIT: usize = 5_000;
+
 /// Knobs of an ingest run.
 #[derive(Clone, Default)]
 pub struct IngestConfig {
@@ -338,6 +341,7 @@ pub fn ingest(
     // group Zeek logs into units.
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut units: BTreeMap<(PathBuf, String), Vec<Input>> = BTreeMap::new();
+    let mut eml_count: BTreeMap<PathBuf, usize> = BTreeMap::new();
     for s in scanned {
         let inp = match s {
             Ok(i) => i,
@@ -369,6 +373,14 @@ pub fn ingest(
         let key = if inp.kind == InputKind::Zeek {
             let (d, stem) = zeek_stem(&inp.path);
             (d, format!("zeek:{stem}"))
+        } else if inp.kind == InputKind::Eml {
+            // One file per message (Maildir, .eml folders): up to
+            // EML_PER_UNIT messages of a folder share a transaction and
+            // its part files, instead of one tiny part per message.
+            let dir = inp.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let n = eml_count.entry(dir.clone()).or_insert(0usize);
+            *n += 1;
+            (dir, format!("eml:{:08}", (*n - 1) / EML_PER_UNIT))
         } else {
             (inp.path.clone(), String::new())
         };
@@ -437,6 +449,7 @@ fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOut
             }
             InputKind::Mbox | InputKind::Eml => {
                 if let Some(mail) = &cfg.mail {
+                    let first = mail_rows.len();
                     let stats = botscope_mail::for_each_message(
                         std::slice::from_ref(&inp.path),
                         mail.config(),
@@ -444,7 +457,7 @@ fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOut
                     );
                     errs.extend(stats.errors);
                     errs.extend(
-                        mail_rows
+                        mail_rows[first..]
                             .iter()
                             .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.source))),
                     );

@@ -23,6 +23,7 @@
 
 mod cols;
 pub mod ingest;
+pub mod live;
 pub mod maintain;
 pub mod query;
 pub mod store;
@@ -31,6 +32,7 @@ pub mod tables;
 /// DataFusion, for callers that format or post-process query results.
 pub use datafusion;
 pub use ingest::{ingest, IngestConfig, IngestReport, InputKind};
+pub use live::{LiveConfig, LiveMail, LiveStats, PendingMessage};
 pub use maintain::{compact, rehunt, CompactReport, RehuntReport};
 pub use query::{sql, timeline, By, Every, TimelineRow};
 pub use store::{Committed, FailPoint, InputRecord, LedgerEntry, Store, Writer};

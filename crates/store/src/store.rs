@@ -315,6 +315,17 @@ impl Store {
     fn recover(&self) -> Result<Recovery, Error> {
         let mut rec = Recovery::default();
         let ledger_path = self.root.join(LEDGER);
+        let staging = self.root.join(STAGING);
+        // The usual case costs no ledger read (a feed opens the store for
+        // every commit): nothing staged, and the ledger ends with a whole
+        // line (entries are one JSON line each, written with their newline
+        // in one append; a crash mid-append leaves no final newline).
+        let staged = fs::read_dir(&staging)
+            .map(|mut r| r.next().is_some())
+            .unwrap_or(false);
+        if !staged && ledger_ends_whole(&ledger_path)? {
+            return Ok(rec);
+        }
         let (entries, good_len, torn) = read_ledger(&ledger_path)?;
         if torn {
             let f = OpenOptions::new()
@@ -325,7 +336,6 @@ impl Store {
             f.sync_all().map_err(|e| io(&ledger_path, e))?;
             rec.torn_ledger_line = true;
         }
-        let staging = self.root.join(STAGING);
         let Ok(rd) = fs::read_dir(&staging) else {
             return Ok(rec);
         };
@@ -421,6 +431,25 @@ fn crash(p: FailPoint) -> Error {
         std::process::abort();
     }
     Error::Injected(format!("{p:?}"))
+}
+
+/// The ledger is missing, empty, or ends with a newline.
+fn ledger_ends_whole(path: &Path) -> Result<bool, Error> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(io(path, e)),
+    };
+    let len = f.metadata().map_err(|e| io(path, e))?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut last = [0u8; 1];
+    f.seek(SeekFrom::End(-1))
+        .and_then(|_| f.read_exact(&mut last))
+        .map_err(|e| io(path, e))?;
+    Ok(last[0] == b'\n')
 }
 
 /// Read the ledger: entries, byte length of the good prefix, torn tail.

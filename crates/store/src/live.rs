@@ -1,0 +1,396 @@
+//! A live feed of stored messages into the dataset: what `botscope trap`
+//! uses so that trapped mail shows up in `timeline` within seconds.
+//!
+//! The trap hands over each message once it is durable in its Maildir
+//! ([`LiveMail::push`], cheap: a channel send). A feeder thread collects
+//! them and, every `flush_every` (or at `max_batch` messages), analyses
+//! them and commits their `mail` rows (and `mail_hourly` rollup) in one
+//! transaction whose ledger entry lists each message file with its
+//! SHA-256 — exactly what `botscope ingest STORE/trap/maildir` records —
+//! so a later ingest of the Maildir never counts them twice.
+//!
+//! The store is opened for each commit and closed after it, so other
+//! writers (`botscope ingest` of captures into the same dataset) can run
+//! while the trap does; when one holds the lock, the feeder keeps its
+//! messages and tries again at the next tick. When the dataset cannot be
+//! written for long (disk full), at most `max_pending` messages wait in
+//! memory; older ones are dropped from the feed (never from the Maildir)
+//! and counted: `botscope ingest STORE/trap/maildir` brings them in later.
+//!
+//! On start, the feeder first ingests what is already in the Maildir and
+//! not yet in the dataset (messages of a run that ended before its last
+//! commit, or of a run without the feed).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use botscope_event::{MailMessage, Ts};
+use botscope_mail::{Envelope, MailAnalyzer};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::ingest::{ingest, IngestConfig, InputKind};
+use crate::store::{InputRecord, Store};
+use crate::Error;
+
+/// Knobs of the feed.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// Longest time a stored message waits before its commit.
+    pub flush_every: Duration,
+    /// Commit at once when this many messages wait.
+    pub max_batch: usize,
+    /// Most messages held while the dataset cannot be written.
+    pub max_pending: usize,
+    /// Largest message file read (bigger ones get a row with an error).
+    pub max_file_bytes: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            flush_every: Duration::from_secs(2),
+            max_batch: 20_000,
+            max_pending: 200_000,
+            max_file_bytes: 64 << 20,
+        }
+    }
+}
+
+/// One stored message and what the SMTP session knew about it.
+#[derive(Clone, Debug)]
+pub struct PendingMessage {
+    /// The message file (the trap's Maildir `new/` file).
+    pub path: PathBuf,
+    /// Receive time, client address, HELO, MAIL FROM, RCPT TO. These are
+    /// authoritative: they override what the headers say.
+    pub envelope: Envelope,
+}
+
+/// What the feed did so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveStats {
+    /// Messages committed to the dataset by the feed.
+    pub messages: u64,
+    /// Transactions committed.
+    pub commits: u64,
+    /// Messages of earlier runs brought in on start.
+    pub caught_up: u64,
+    /// Message files that could not be read (gone, unreadable).
+    pub unreadable: u64,
+    /// Ticks at which another writer held the store.
+    pub lock_waits: u64,
+    /// Commits that failed for another reason (retried).
+    pub commit_errors: u64,
+    /// Messages dropped from the feed because too many waited (they stay
+    /// in the Maildir).
+    pub dropped: u64,
+}
+
+type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The feed: see the module docs.
+pub struct LiveMail {
+    tx: Mutex<Option<mpsc::Sender<PendingMessage>>>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+    stats: Arc<Mutex<LiveStats>>,
+}
+
+impl LiveMail {
+    /// Start the feeder thread for the dataset at `store_dir`; `catch_up`
+    /// names the Maildir whose earlier messages are ingested first.
+    pub fn start(
+        store_dir: PathBuf,
+        analyzer: Arc<MailAnalyzer>,
+        cfg: LiveConfig,
+        catch_up: Option<PathBuf>,
+        log: Option<LogFn>,
+    ) -> LiveMail {
+        let (tx, rx) = mpsc::channel::<PendingMessage>();
+        let stats = Arc::new(Mutex::new(LiveStats::default()));
+        let st = Arc::clone(&stats);
+        let handle = std::thread::Builder::new()
+            .name("botscope-live-mail".into())
+            .spawn(move || {
+                let mut f = Feeder {
+                    dir: store_dir,
+                    analyzer,
+                    cfg,
+                    log,
+                    stats: st,
+                    seen: BTreeSet::new(),
+                    lock_logged: false,
+                };
+                if let Some(md) = catch_up {
+                    f.catch_up(&md);
+                }
+                f.run(rx);
+            })
+            .ok();
+        LiveMail {
+            tx: Mutex::new(Some(tx)),
+            handle: Mutex::new(handle),
+            stats,
+        }
+    }
+
+    /// Hand over a durable message (returns at once).
+    pub fn push(&self, m: PendingMessage) {
+        if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let _ = tx.send(m);
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> LiveStats {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Commit what waits and stop the feeder (waits for it).
+    pub fn finish(&self) -> LiveStats {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = h.join();
+        }
+        self.stats()
+    }
+}
+
+impl Drop for LiveMail {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+struct Feeder {
+    dir: PathBuf,
+    analyzer: Arc<MailAnalyzer>,
+    cfg: LiveConfig,
+    log: Option<LogFn>,
+    stats: Arc<Mutex<LiveStats>>,
+    /// Hashes the catch-up committed: a message pushed while it ran may
+    /// already be in (cleared after the first commit).
+    seen: BTreeSet<String>,
+    lock_logged: bool,
+}
+
+impl Feeder {
+    fn say(&self, m: &str) {
+        if let Some(l) = &self.log {
+            l(m);
+        }
+    }
+
+    fn stat(&self, f: impl FnOnce(&mut LiveStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn catch_up(&mut self, maildir: &Path) {
+        if !maildir.is_dir() {
+            return;
+        }
+        let store = match Store::open(&self.dir) {
+            Ok(s) => s,
+            Err(e) => {
+                self.say(&format!(
+                    "dataset: catch-up of {} skipped: {e} (run `botscope ingest {}` later)",
+                    maildir.display(),
+                    maildir.display()
+                ));
+                return;
+            }
+        };
+        let cfg = IngestConfig {
+            mail: Some(Arc::clone(&self.analyzer)),
+            ..IngestConfig::default()
+        };
+        let rep = ingest(&store, &[maildir.to_path_buf()], &cfg, &|_| {});
+        let n = rep.rows.get("mail").copied().unwrap_or(0);
+        if n > 0 {
+            self.say(&format!(
+                "dataset: {n} message(s) of earlier runs ingested from {}",
+                maildir.display()
+            ));
+        }
+        for e in rep.errors.iter().take(5) {
+            self.say(&format!("dataset: catch-up: {e}"));
+        }
+        self.seen = store.ingested().unwrap_or_default();
+        self.stat(|s| s.caught_up += n);
+    }
+
+    fn run(&mut self, rx: mpsc::Receiver<PendingMessage>) {
+        let mut pending: Vec<PendingMessage> = Vec::new();
+        let mut due: Option<Instant> = None;
+        loop {
+            let wait = due
+                .map(|d| d.saturating_duration_since(Instant::now()))
+                .unwrap_or(Duration::from_secs(3600));
+            let closed = match rx.recv_timeout(wait) {
+                Ok(m) => {
+                    if due.is_none() {
+                        due = Some(Instant::now() + self.cfg.flush_every);
+                    }
+                    pending.push(m);
+                    if pending.len() > self.cfg.max_pending {
+                        let over = pending.len() - self.cfg.max_pending;
+                        pending.drain(..over);
+                        self.stat(|s| s.dropped += over as u64);
+                    }
+                    false
+                }
+                Err(RecvTimeoutError::Timeout) => false,
+                Err(RecvTimeoutError::Disconnected) => true,
+            };
+            let time = due.is_some_and(|d| Instant::now() >= d);
+            if !(closed || time || pending.len() >= self.cfg.max_batch) || pending.is_empty() {
+                if closed {
+                    return;
+                }
+                continue;
+            }
+            if closed {
+                // Last commit: wait out another writer for a while.
+                let give_up = Instant::now() + Duration::from_secs(30);
+                while !pending.is_empty() && Instant::now() < give_up {
+                    if self.flush(&mut pending) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                if !pending.is_empty() {
+                    self.say(&format!(
+                        "dataset: {} message(s) not committed at exit; `botscope ingest` their Maildir to add them",
+                        pending.len()
+                    ));
+                }
+                return;
+            }
+            if self.flush(&mut pending) {
+                due = None;
+            } else {
+                due = Some(Instant::now() + self.cfg.flush_every);
+            }
+        }
+    }
+
+    /// Commit `pending` (emptied on success); false to try again later.
+    fn flush(&mut self, pending: &mut Vec<PendingMessage>) -> bool {
+        let store = match Store::open(&self.dir) {
+            Ok(s) => s,
+            Err(Error::Locked(l)) => {
+                self.stat(|s| s.lock_waits += 1);
+                if !self.lock_logged {
+                    self.say(&format!(
+                        "dataset: another writer holds {l}; {} message(s) wait",
+                        pending.len()
+                    ));
+                    self.lock_logged = true;
+                }
+                return false;
+            }
+            Err(e) => {
+                self.stat(|s| s.commit_errors += 1);
+                self.say(&format!("dataset: cannot open {}: {e}", self.dir.display()));
+                return false;
+            }
+        };
+        self.lock_logged = false;
+        let mut rows: Vec<MailMessage> = Vec::with_capacity(pending.len());
+        let mut inputs: Vec<InputRecord> = Vec::with_capacity(pending.len());
+        let mut unreadable = 0u64;
+        let mut unit = Sha256::new();
+        for p in pending.iter() {
+            let raw = match read_capped(&p.path, self.cfg.max_file_bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    unreadable += 1;
+                    self.say(&format!("dataset: {}: {e}", p.path.display()));
+                    continue;
+                }
+            };
+            let hash = hex::encode(Sha256::digest(&raw));
+            if self.seen.contains(&hash) {
+                continue;
+            }
+            unit.update(hash.as_bytes());
+            let mut row =
+                self.analyzer
+                    .analyze(p.path.display().to_string(), &raw, Some(&p.envelope));
+            overlay(&mut row, &p.envelope);
+            rows.push(row);
+            inputs.push(InputRecord {
+                hash,
+                path: p.path.display().to_string(),
+                bytes: raw.len() as u64,
+                kind: InputKind::Eml.as_str().to_string(),
+            });
+        }
+        let n = rows.len() as u64;
+        if n > 0 {
+            let unit = hex::encode(unit.finalize());
+            let mut w = store.ingest_writer(&unit);
+            let res = w.write_mail(&rows).and_then(|()| w.commit(inputs));
+            if let Err(e) = res {
+                self.stat(|s| s.commit_errors += 1);
+                self.say(&format!("dataset: commit failed, will retry: {e}"));
+                return false;
+            }
+        }
+        pending.clear();
+        self.seen.clear();
+        self.stat(|s| {
+            s.messages += n;
+            s.unreadable += unreadable;
+            if n > 0 {
+                s.commits += 1;
+            }
+        });
+        true
+    }
+}
+
+/// The session's own facts win over what the headers claim.
+fn overlay(row: &mut MailMessage, env: &Envelope) {
+    if let Some(t) = env.received_ts {
+        row.received_ts = Some(t);
+    }
+    if env.client_ip.is_some() {
+        row.sender_ip = env.client_ip;
+    }
+    if env.helo.is_some() {
+        row.helo = env.helo.clone();
+    }
+    if env.mail_from.is_some() {
+        row.mail_from = env.mail_from.clone();
+    }
+    if !env.rcpt_to.is_empty() {
+        row.rcpt_to = env.rcpt_to.clone();
+    }
+}
+
+fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let mut raw = Vec::new();
+    f.take(cap.saturating_add(1)).read_to_end(&mut raw)?;
+    if raw.len() as u64 > cap {
+        return Err(std::io::Error::other(format!(
+            "larger than {cap} bytes; `botscope ingest` it"
+        )));
+    }
+    Ok(raw)
+}
+
+/// A receive time as the dataset's timestamp.
+pub fn ts_of(t: std::time::SystemTime) -> Ts {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Ts::from_secs_nanos(
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        d.subsec_nanos(),
+    )
+}
