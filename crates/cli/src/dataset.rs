@@ -113,7 +113,11 @@ pub struct RehuntArgs {
     /// `click_min_forged = 2`); default: the built-in thresholds.
     #[arg(long)]
     pub rules: Option<PathBuf>,
-    /// Report what would change without updating the activity table.
+    /// Family attribution model (from `botscope learn`): re-attribute the
+    /// stored mail from the fingerprints kept in the `mail` table.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Report what would change without updating the tables.
     #[arg(long)]
     pub dry_run: bool,
     /// Print the changes as JSON.
@@ -362,7 +366,27 @@ pub fn rehunt(args: &RehuntArgs) -> Result<u8> {
         Some(p) => botscope_store::maintain::load_rules(p)?,
         None => botscope_activity::ActivityConfig::default(),
     };
+    let model = match &args.model {
+        Some(p) => Some(
+            botscope_mail::Model::load(p)
+                .with_context(|| format!("reading model {}", p.display()))?,
+        ),
+        None => None,
+    };
     let rep = botscope_store::rehunt(&store, &cfg, args.dry_run)?;
+    let mail = match &model {
+        Some(m) => Some(botscope_store::rehunt_mail(&store, m, args.dry_run)?),
+        None => None,
+    };
+    let mail_json = mail.as_ref().map(|m| {
+        json!({
+            "messages": m.messages,
+            "changed": m.changed,
+            "without_fingerprint": m.without_fingerprint,
+            "partitions_rewritten": m.partitions,
+            "moves": m.moves.iter().map(|((from, to), n)| json!({"from": from, "to": to, "messages": n})).collect::<Vec<_>>(),
+        })
+    });
     let row = |r: &botscope_store::ActivityRow| {
         json!({
             "source": r.source,
@@ -382,6 +406,7 @@ pub fn rehunt(args: &RehuntArgs) -> Result<u8> {
                 "unchanged": rep.unchanged,
                 "inputs": rep.units,
                 "updated": !args.dry_run,
+                "mail": mail_json,
             })
         );
     } else {
@@ -413,6 +438,24 @@ pub fn rehunt(args: &RehuntArgs) -> Result<u8> {
                 "  - {} {} {} ({} connections)",
                 r.source, r.host, r.class, r.connections
             );
+        }
+        if let Some(m) = &mail {
+            println!(
+                "re-attributed {} stored message(s): {} changed family, {} without a stored fingerprint{}",
+                m.messages,
+                m.changed,
+                m.without_fingerprint,
+                if args.dry_run {
+                    " (dry run: mail table not updated)"
+                } else {
+                    ""
+                }
+            );
+            let mut moves: Vec<_> = m.moves.iter().collect();
+            moves.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            for ((from, to), n) in moves {
+                println!("  {from} -> {to}: {n} message(s)");
+            }
         }
     }
     Ok(EXIT_OK)

@@ -201,12 +201,14 @@ Examples:
   botscope compact --store ds/ --json")]
     Compact(dataset::CompactArgs),
     /// Re-run the activity analysis over the stored events (no re-decoding)
-    /// and report which host × class verdicts appeared or vanished.
+    /// and report which host × class verdicts appeared or vanished; with
+    /// --model, re-attribute the stored mail's families too.
     #[command(after_help = "\
 Examples:
   botscope rehunt --store ds/                         # after a detector update
   botscope rehunt --store ds/ --rules strict.toml --dry-run
   botscope rehunt --store ds/ --json
+  botscope rehunt --store ds/ --model new-model.json  # mail: e.g. unknown -> lethic after learning its sandbox run
 
 A rules file sets activity thresholds by name (TOML), e.g.
   click_min_forged = 2

@@ -78,6 +78,56 @@ fn ingest_alerts_and_report_follow_the_scripted_winter() {
         ],
     );
 
+    // Retro-hunt: the same mail ingested before the model existed comes
+    // out `unknown`; `rehunt --model` re-attributes it from the stored
+    // fingerprints to exactly what an ingest with the model gives.
+    let late = dir.join("late");
+    run(
+        &["ingest", "--quiet", "--store"],
+        &[&late, &world.join("mail")],
+    );
+    let families = |store: &Path| -> String {
+        let o = run(
+            &[
+                "timeline", "--by", "family", "--every", "day", "--json", "--store",
+            ],
+            &[store],
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let before = families(&late);
+    assert!(
+        before.contains("unknown") && !before.contains("rustock"),
+        "{before}"
+    );
+    let o = run(
+        &["rehunt", "--json", "--store"],
+        &[&late, Path::new("--model"), &model],
+    );
+    let re: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let moved = re["mail"]["changed"].as_u64().unwrap();
+    assert!(moved > 0 && re["mail"]["without_fingerprint"] == 0, "{re}");
+    assert!(
+        re["mail"]["moves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["from"] == "unknown" && m["to"] == "rustock"),
+        "{re}"
+    );
+    assert_eq!(
+        families(&late),
+        families(&ds),
+        "rehunt --model = ingest --model"
+    );
+    // A second run finds nothing more to change.
+    let o = run(
+        &["rehunt", "--json", "--store"],
+        &[&late, Path::new("--model"), &model],
+    );
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(again["mail"]["changed"], 0, "{again}");
+
     let o = run(&["alerts", "--json", "--store"], &[&ds]);
     let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
         .lines()

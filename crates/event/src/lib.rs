@@ -433,6 +433,9 @@ pub struct MailMessage {
     pub size: u64,
     /// Why the message could not be analysed (the row still exists).
     pub error: Option<String>,
+    /// The fingerprint tokens family attribution read (`kind=value`):
+    /// kept so a new model can re-attribute stored mail (`rehunt`).
+    pub fingerprint: Vec<String>,
 }
 
 /// Any event a decoder can produce.

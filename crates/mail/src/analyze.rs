@@ -258,6 +258,7 @@ impl MailAnalyzer {
         row.date_ts = f.date_ts;
         row.urls = f.urls;
         row.domains = f.domains;
+        row.fingerprint = f.tokens;
     }
 
     /// The fingerprint and extracted fields of one message (what `learn`

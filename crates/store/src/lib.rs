@@ -33,7 +33,7 @@ pub mod tables;
 pub use datafusion;
 pub use ingest::{ingest, IngestConfig, IngestReport, InputKind};
 pub use live::{LiveConfig, LiveMail, LiveStats, PendingMessage};
-pub use maintain::{compact, rehunt, CompactReport, RehuntReport};
+pub use maintain::{compact, rehunt, rehunt_mail, CompactReport, MailRehuntReport, RehuntReport};
 pub use query::{sql, timeline, By, Every, TimelineRow};
 pub use store::{Committed, FailPoint, InputRecord, LedgerEntry, Store, Writer};
 pub use tables::{ActivityRow, AlertRow, Table};

@@ -1,5 +1,6 @@
-//! Keeping the dataset in shape: `compact` (merge small files) and
-//! `rehunt` (re-run the activity analysis over stored events).
+//! Keeping the dataset in shape: `compact` (merge small files),
+//! `rehunt` (re-run the activity analysis over stored events) and
+//! `rehunt_mail` (re-attribute stored mail with a new family model).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -281,6 +282,78 @@ pub fn rehunt(store: &Store, cfg: &ActivityConfig, dry_run: bool) -> Result<Rehu
         w.replace_table(Table::Activity)?;
         w.write_activity(&fresh)?;
         w.commit(Vec::new())?;
+    }
+    Ok(rep)
+}
+
+/// What [`rehunt_mail`] found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MailRehuntReport {
+    /// Messages read.
+    pub messages: u64,
+    /// Messages whose family changed.
+    pub changed: u64,
+    /// Messages stored without a fingerprint (written before it was kept,
+    /// or not analysable): left as they were.
+    pub without_fingerprint: u64,
+    /// Changes per (old family, new family), with message counts.
+    pub moves: BTreeMap<(String, String), u64>,
+    /// Date partitions rewritten.
+    pub partitions: usize,
+}
+
+/// Re-attribute every stored message's family with `model` from the
+/// fingerprint kept in the `mail` table — no original message is read —
+/// and rewrite the date partitions where a family changed, with their
+/// `mail_hourly` rollup, one transaction per date (unless `dry_run`).
+/// Category, brand and campaign do not depend on the model and stay.
+pub fn rehunt_mail(
+    store: &Store,
+    model: &botscope_mail::Model,
+    dry_run: bool,
+) -> Result<MailRehuntReport, Error> {
+    let mut rep = MailRehuntReport::default();
+    let hourly = store.parts(Table::MailHourly)?;
+    for (date, files) in store.parts(Table::Mail)? {
+        let mut rows = Vec::new();
+        for f in &files {
+            for b in read_parquet(f)? {
+                rows.extend(tables::read_mail(&b)?);
+            }
+        }
+        let mut changed = 0u64;
+        for r in &mut rows {
+            rep.messages += 1;
+            if r.fingerprint.is_empty() {
+                rep.without_fingerprint += 1;
+                continue;
+            }
+            let (family, conf) = model.attribute(&r.fingerprint);
+            if family != r.family {
+                *rep.moves
+                    .entry((r.family.clone(), family.clone()))
+                    .or_insert(0) += 1;
+                changed += 1;
+                r.family = family;
+            }
+            r.family_confidence = conf;
+        }
+        rep.changed += changed;
+        if changed == 0 || dry_run {
+            continue;
+        }
+        let mut w = store.writer();
+        w.write_mail(&rows)?;
+        let mut removed: Vec<String> = files
+            .iter()
+            .chain(hourly.get(&date).into_iter().flatten())
+            .filter_map(|f| f.strip_prefix(store.root()).ok())
+            .map(|p| p.to_string_lossy().to_string())
+            .collect();
+        removed.sort();
+        w.remove_files(removed, "rehunt");
+        w.commit(Vec::new())?;
+        rep.partitions += 1;
     }
     Ok(rep)
 }

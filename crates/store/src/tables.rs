@@ -923,6 +923,7 @@ pub fn mail_batch(rows: &[&MailMessage]) -> Result<RecordBatch, Error> {
     c.strs("domains", rows.iter().map(|r| r.domains.iter()));
     c.i64("size", rows.iter().map(|r| opt_u64(Some(r.size))));
     c.str("error", rows.iter().map(|r| s(&r.error)));
+    c.strs("fingerprint", rows.iter().map(|r| r.fingerprint.iter()));
     c.finish()
 }
 
@@ -947,6 +948,12 @@ pub fn read_mail(b: &RecordBatch) -> Result<Vec<MailMessage>, Error> {
     let domains = g.strs("domains")?;
     let size = g.i64("size")?;
     let error = g.str("error")?;
+    // Parts written before the column existed have no fingerprint.
+    let mut fingerprint = if b.column_by_name("fingerprint").is_some() {
+        g.strs("fingerprint")?
+    } else {
+        vec![Vec::new(); g.rows()]
+    };
     let mut out = Vec::with_capacity(g.rows());
     for i in 0..g.rows() {
         out.push(MailMessage {
@@ -969,6 +976,7 @@ pub fn read_mail(b: &RecordBatch) -> Result<Vec<MailMessage>, Error> {
             domains: domains[i].clone(),
             size: u64_of(size[i]),
             error: error[i].clone(),
+            fingerprint: std::mem::take(&mut fingerprint[i]),
         });
     }
     Ok(out)

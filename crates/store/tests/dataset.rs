@@ -270,6 +270,14 @@ fn synthetic() -> (
             domains: vec!["a.ru".into()],
             size: 1000 + i as u64,
             error: (!full).then(|| "no body".to_string()),
+            fingerprint: if full {
+                vec![
+                    "mailer=Microsoft Outlook Express 6".into(),
+                    "mid=<D{12}@{host}>".into(),
+                ]
+            } else {
+                Vec::new()
+            },
         });
     }
     let act = vec![
