@@ -305,9 +305,13 @@ pub struct DemoArgs {
     /// Seed of the simulated world.
     #[arg(long, default_value_t = 2010)]
     pub seed: u64,
-    /// Volume factor of the simulated world.
-    #[arg(long, default_value_t = 0.2)]
+    /// Volume factor of the simulated trap mail (1: about 750 messages a
+    /// day).
+    #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+    /// Volume factor of the simulated sandbox captures.
+    #[arg(long, default_value_t = 0.2)]
+    pub sandbox_scale: f64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

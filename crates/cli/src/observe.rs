@@ -55,6 +55,8 @@ pub struct Series {
     pub volume: Vec<CountRow>,
     /// Trap messages per campaign per day.
     pub campaigns: Vec<CountRow>,
+    /// Trap messages per brand per day.
+    pub brands: Vec<CountRow>,
     /// Sandbox connections per family (the capture's folder), activity
     /// class and day.
     pub mix: Vec<MixRow>,
@@ -114,10 +116,10 @@ pub fn series(dir: &Path) -> Result<Series> {
             .map(|r| CountRow::new(Ts(r.bucket), r.key, r.count))
             .collect())
     };
-    let (volume, campaigns) = if has_table(&store, Table::Mail) {
-        (rows(By::Family)?, rows(By::Campaign)?)
+    let (volume, campaigns, brands) = if has_table(&store, Table::Mail) {
+        (rows(By::Family)?, rows(By::Campaign)?, rows(By::Brand)?)
     } else {
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
     };
     let mut mix = Vec::new();
     if has_table(&store, Table::Activity) {
@@ -143,6 +145,7 @@ pub fn series(dir: &Path) -> Result<Series> {
     Ok(Series {
         volume,
         campaigns,
+        brands,
         mix,
     })
 }
@@ -153,6 +156,16 @@ pub fn compute_alerts(s: &Series, cfg: &AlertConfig) -> Result<Vec<Alert>> {
     let mut d = detect(&s.volume, &s.mix, cfg)?;
     let c = volume_alerts(&s.campaigns, "trap messages/day by campaign", cfg)?;
     d.alerts.extend(c.alerts);
+    // Brands and affiliate programs ("Canadian Pharmacy"): messages
+    // without one are not a series.
+    let brands: Vec<CountRow> = s
+        .brands
+        .iter()
+        .filter(|r| r.key != "(none)" && !r.key.is_empty())
+        .cloned()
+        .collect();
+    let b = volume_alerts(&brands, "trap messages/day by brand", cfg)?;
+    d.alerts.extend(b.alerts);
     d.alerts.sort_by(|a, b| {
         (a.ts, &a.family, a.kind.as_str()).cmp(&(b.ts, &b.family, b.kind.as_str()))
     });
@@ -164,27 +177,38 @@ pub fn alerts(args: &AlertsArgs) -> Result<u8> {
     let s = series(&args.store)?;
     let alerts = compute_alerts(&s, &cfg)?;
     if !args.no_save {
-        let store = Store::open(&args.store)
-            .with_context(|| format!("cannot open store {}", args.store.display()))?;
-        let mut w = store.writer();
-        w.replace_table(Table::Alert)?;
-        let rows: Vec<AlertRow> = alerts
-            .iter()
-            .map(|a| AlertRow {
-                ts: a.ts,
-                family: a.family.clone(),
-                kind: a.kind.as_str().to_string(),
-                level_before: a.level_before,
-                level_after: a.level_after,
-                evidence: a.evidence.clone(),
-                series: a.series.clone(),
-            })
-            .collect();
-        w.write_alerts(&rows)?;
-        w.commit(Vec::new())?;
+        save_alerts(&args.store, &alerts)?;
     }
-    if args.json {
-        for a in &alerts {
+    print_alerts(&alerts, args.json);
+    Ok(EXIT_OK)
+}
+
+/// Replace the dataset's `alert` table with `alerts`.
+pub fn save_alerts(dir: &Path, alerts: &[Alert]) -> Result<()> {
+    let store = Store::open(dir).with_context(|| format!("cannot open store {}", dir.display()))?;
+    let mut w = store.writer();
+    w.replace_table(Table::Alert)?;
+    let rows: Vec<AlertRow> = alerts
+        .iter()
+        .map(|a| AlertRow {
+            ts: a.ts,
+            family: a.family.clone(),
+            kind: a.kind.as_str().to_string(),
+            level_before: a.level_before,
+            level_after: a.level_after,
+            evidence: a.evidence.clone(),
+            series: a.series.clone(),
+        })
+        .collect();
+    w.write_alerts(&rows)?;
+    w.commit(Vec::new())?;
+    Ok(())
+}
+
+/// Alerts as a table, or one JSON object per line.
+pub fn print_alerts(alerts: &[Alert], json: bool) {
+    if json {
+        for a in alerts {
             println!(
                 "{}",
                 json!({
@@ -205,7 +229,7 @@ pub fn alerts(args: &AlertsArgs) -> Result<u8> {
             "{:<11} {:<22} {:<12} evidence",
             "date", "family / campaign", "kind"
         );
-        for a in &alerts {
+        for a in alerts {
             println!(
                 "{:<11} {:<22} {:<12} {}",
                 a.date().format("%Y-%m-%d"),
@@ -215,7 +239,6 @@ pub fn alerts(args: &AlertsArgs) -> Result<u8> {
             );
         }
     }
-    Ok(EXIT_OK)
 }
 
 /// Top rows of a two-key count: `name → (family → count)` plus a sample

@@ -173,6 +173,24 @@ fn demo_runs_and_shows_the_winter() {
     .expect("STIX JSON");
     assert_eq!(stix["type"], "bundle");
     assert!(out.join("world/truth/messages.csv").exists());
+    // The whole path: learn → ingest → timeline → alerts → report, and
+    // every scripted event of the winter found by the alerts.
+    for want in [
+        "Measured (botscope timeline --by family)",
+        "quiet since 28 Dec",
+        "click_fraud appeared",
+        "6 of 6 scripted events found by the alerts",
+    ] {
+        assert!(
+            stdout.contains(want),
+            "demo output lacks {want:?}:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("NOT FOUND"), "{stdout}");
+    assert!(out.join("model.json").is_file());
+    assert!(out.join("dataset/_ledger.jsonl").is_file());
+    let html = std::fs::read_to_string(out.join("report/index.html")).expect("demo report");
+    assert!(html.contains("quiet since 28 Dec"));
 }
 
 #[test]

@@ -621,5 +621,111 @@ fn mix_events(m: &MixSeries, km: &KeyMix, what: &str, cfg: &AlertConfig) -> Vec<
             series: format!("{what} by class ({} share): {}", km.classes[main], km.key),
         });
     }
+    let onsets: Vec<Alert> = onset_events(m, km, &rows, what, cfg)
+        .into_iter()
+        .filter(|o| !out.iter().any(|a| (a.ts.0 - o.ts.0).abs() <= DAY_US))
+        .collect();
+    out.extend(onsets);
+    out.sort_by_key(|a| a.ts);
+    out
+}
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// A class too small to move the multinomial change points — the click
+/// fraud that was 1 % of a spamming bot's connections — still makes news
+/// when it **appears**: absent on at least `min_baseline_days` observed
+/// days, then present on most of the next `min_segment_days` or more; or
+/// when it **stops** (the mirror image). Counts alone cannot show this
+/// under a big class; presence can.
+fn onset_events(
+    m: &MixSeries,
+    km: &KeyMix,
+    rows: &[Vec<f64>],
+    what: &str,
+    cfg: &AlertConfig,
+) -> Vec<Alert> {
+    // Observed days only (the sandbox did not run every day).
+    let days: Vec<usize> = (0..rows.len())
+        .filter(|&t| rows[t].iter().any(|&x| x > 0.0))
+        .collect();
+    let quiet = cfg.min_baseline_days.max(1);
+    // Appearing: present on 70 % of the `window` observed days from the
+    // first; stopping: present on 90 % of the `2 * window` before (a
+    // sporadic class — a download now and then — has gaps that are not
+    // news).
+    let window = (2 * cfg.min_segment_days).max(quiet);
+    let long = 2 * window;
+    let mut out = Vec::new();
+    for c in 0..km.classes.len() {
+        let present: Vec<bool> = days.iter().map(|&t| rows[t][c] > 0.0).collect();
+        let share = |from: usize, to: usize| -> f64 {
+            let (mut x, mut all) = (0.0, 0.0);
+            for &t in &days[from..to] {
+                x += rows[t][c];
+                all += rows[t].iter().sum::<f64>();
+            }
+            if all > 0.0 {
+                x / all
+            } else {
+                0.0
+            }
+        };
+        let mostly = |from: usize, to: usize, tenths: usize| {
+            let k = present[from..to].iter().filter(|&&p| p).count();
+            10 * k >= tenths * (to - from)
+        };
+        let mut i = quiet;
+        while i + window <= days.len() {
+            let appears = present[i]
+                && present[i - quiet..i].iter().all(|&p| !p)
+                && mostly(i, i + window, 7)
+                && mostly(i, (i + 4 * window).min(days.len()), 6);
+            let stops = !present[i]
+                && i + quiet <= days.len()
+                && present[i..i + quiet].iter().all(|&p| !p)
+                && i >= long
+                && present[i - 1]
+                && mostly(i - long, i, 9);
+            if !(appears || stops) {
+                i += 1;
+                continue;
+            }
+            let name = &km.classes[c];
+            let (before, after, evidence) = if appears {
+                let a = share(i, i + window);
+                let k = present[i..].iter().filter(|&&p| p).count();
+                (
+                    0.0,
+                    a,
+                    format!(
+                        "{name} appeared: 0% → {} of connections, seen on {k} of the {} observed days since (absent the {quiet} before)",
+                        pct(a),
+                        days.len() - i
+                    ),
+                )
+            } else {
+                let b = share(i - long, i);
+                (
+                    b,
+                    0.0,
+                    format!(
+                        "{name} stopped: {} → 0% of connections (seen on most of the {long} observed days before, none of the {quiet} after)",
+                        pct(b)
+                    ),
+                )
+            };
+            out.push(Alert {
+                ts: crate::series::day_start(m.date(days[i])),
+                family: km.key.clone(),
+                kind: AlertKind::Shift,
+                level_before: before,
+                level_after: after,
+                evidence,
+                series: format!("{what} by class ({name} presence): {}", km.key),
+            });
+            i += quiet;
+        }
+    }
     out
 }

@@ -158,3 +158,65 @@ fn config_from_toml() {
         AlertConfig::default()
     );
 }
+
+#[test]
+fn a_small_new_activity_under_a_big_one_is_a_shift() {
+    // A spamming bot: ~100 C&C and ~40 spam connections a day; from day
+    // 20 one click-fraud GET a day (under 1 %) — too small to move the
+    // mix's change points, but new. A download now and then (about two
+    // days in five, at random) is not news, nor is its absence for a week.
+    let mut seed = 7u64;
+    let mut rows = Vec::new();
+    let start = d(11, 10);
+    for t in 0..55u64 {
+        let day = start + chrono::Days::new(t);
+        let ts = botscope_timeline::day_start(day);
+        rows.push(MixRow::new(ts, "Rustock", "c2", 95 + lcg(&mut seed) % 10));
+        rows.push(MixRow::new(ts, "Rustock", "spam", 35 + lcg(&mut seed) % 10));
+        if t >= 20 {
+            rows.push(MixRow::new(ts, "Rustock", "click_fraud", 1));
+        }
+        if lcg(&mut seed) % 5 < 2 {
+            rows.push(MixRow::new(ts, "Rustock", "download", 1));
+        }
+    }
+    let det = detect(&[], &rows, &AlertConfig::default()).expect("alerts");
+    let got: Vec<(NaiveDate, AlertKind)> = det.alerts.iter().map(|a| (a.date(), a.kind)).collect();
+    assert_eq!(
+        got,
+        vec![(d(11, 30), AlertKind::Shift)],
+        "{:#?}",
+        det.alerts
+    );
+    let a = &det.alerts[0];
+    assert!(
+        a.evidence.starts_with("click_fraud appeared: 0% → 0.7")
+            && a.evidence
+                .contains("seen on 35 of the 35 observed days since"),
+        "{}",
+        a.evidence
+    );
+    assert_eq!((a.level_before, a.family.as_str()), (0.0, "Rustock"));
+
+    // It stops again: named as well.
+    let cut: Vec<MixRow> = rows
+        .iter()
+        .filter(|r| {
+            !(r.class == "click_fraud" && r.bucket.0 >= botscope_timeline::day_start(d(12, 20)).0)
+        })
+        .cloned()
+        .collect();
+    let det = detect(&[], &cut, &AlertConfig::default()).expect("alerts");
+    let got: Vec<(NaiveDate, AlertKind)> = det.alerts.iter().map(|a| (a.date(), a.kind)).collect();
+    assert_eq!(
+        got,
+        vec![(d(11, 30), AlertKind::Shift), (d(12, 20), AlertKind::Shift)],
+        "{:#?}",
+        det.alerts
+    );
+    assert!(
+        det.alerts[1].evidence.starts_with("click_fraud stopped"),
+        "{}",
+        det.alerts[1].evidence
+    );
+}

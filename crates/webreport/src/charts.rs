@@ -258,7 +258,7 @@ impl Model {
             .enumerate()
             .filter_map(|(i, a)| {
                 let d = a.date();
-                if d < first_day {
+                if d < first_day || is_campaign_alert(a) {
                     return None;
                 }
                 let day = offset(d);
@@ -333,11 +333,20 @@ impl Model {
     }
 }
 
-/// The alerts in table order (by date, family, kind).
+/// An alert on one campaign's series (there can be dozens): listed in
+/// the table after the others, not marked on the charts.
+pub fn is_campaign_alert(a: &botscope_timeline::Alert) -> bool {
+    a.series.contains(" by campaign")
+}
+
+/// The alerts in table order: family and brand alerts by date, family,
+/// kind; then campaign alerts in the same order.
 pub fn sorted_alerts(alerts: &[botscope_timeline::Alert]) -> Vec<&botscope_timeline::Alert> {
     let mut v: Vec<_> = alerts.iter().collect();
     v.sort_by(|a, b| {
-        a.ts.cmp(&b.ts)
+        is_campaign_alert(a)
+            .cmp(&is_campaign_alert(b))
+            .then_with(|| a.ts.cmp(&b.ts))
             .then_with(|| a.family.cmp(&b.family))
             .then_with(|| a.kind.cmp(&b.kind))
     });

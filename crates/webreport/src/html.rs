@@ -6,7 +6,7 @@ use std::fmt::Write;
 use botscope_timeline::fmt::{count, pct};
 use botscope_timeline::AlertKind;
 
-use crate::charts::{kind_color, sorted_alerts, Model};
+use crate::charts::{is_campaign_alert, kind_color, sorted_alerts, Model};
 use crate::{ReportData, ReportOptions, TopRow};
 
 /// Text made safe for HTML element content and quoted attribute values:
@@ -163,7 +163,14 @@ pub fn page(
         h.push_str("<p class=\"empty\">No alert.</p>\n");
     } else {
         h.push_str("<table>\n<tr><th class=\"n\">#</th><th>date</th><th>family</th><th>kind</th><th class=\"n\">before</th><th class=\"n\">after</th><th>evidence</th></tr>\n");
+        let mut in_campaigns = false;
         for (i, a) in alerts.iter().enumerate() {
+            if is_campaign_alert(a) && !in_campaigns {
+                in_campaigns = true;
+                h.push_str(
+                    "<tr><th colspan=\"7\">Single campaigns (not marked on the charts)</th></tr>\n",
+                );
+            }
             let level = |v: f64| {
                 if a.kind == AlertKind::Shift {
                     pct(v)
