@@ -325,7 +325,9 @@ impl MailAnalyzer {
         let headers = &msg.root_part().headers;
         let session = envelope.is_some_and(|e| e.session);
 
-        // The trap's hop: the first Received header from a public address
+        // The trap's hop: the first Received header from a public address,
+        // or the one `botscope trap` wrote (whatever the client's address:
+        // a trap on a private network or loopback is still the trap)
         // (mailbox input only; in a session the client's bytes carry none).
         let mut trap_idx: Option<usize> = None;
         if !session {
@@ -334,7 +336,10 @@ impl MailAnalyzer {
                     continue;
                 }
                 if let Some(r) = h.value.as_received() {
-                    if r.from_ip.is_some_and(|ip| is_public(&ip)) {
+                    let ours = i == 0
+                        && r.from_ip.is_some()
+                        && raw_value(raw, h).contains(" (botscope-trap) with ");
+                    if ours || r.from_ip.is_some_and(|ip| is_public(&ip)) {
                         trap_idx = Some(i);
                         f.sender_ip = r.from_ip;
                         f.helo = r.helo.as_ref().or(r.from.as_ref()).map(host_string);

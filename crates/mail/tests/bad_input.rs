@@ -152,6 +152,28 @@ fn session_envelope_is_used() {
     );
 }
 
+#[test]
+fn our_trap_header_is_trusted_on_a_private_network() {
+    // botscope trap on loopback: its own hop names the client, even from
+    // a non-public address; a private hop written by anything else is not
+    // the trap's (the bot's forged hop below it is public but not first).
+    let ours = b"Received: from bot.example ([127.0.0.1] port 40000)\r\n\tby trap.example (botscope-trap) with ESMTP id 1.M1P1Q0.trap.example\r\n\tfor <x@trap.example>;\r\n\tTue, 21 Dec 2010 10:00:00 +0000\r\n\
+Received: from forged.example ([198.51.100.7]) by relay.example; Tue, 21 Dec 2010 09:00:00 +0000\r\n\
+Subject: hi\r\n\r\nhello\r\n";
+    let row = analyzer().analyze("t#0".to_string(), ours, None);
+    assert_eq!(row.sender_ip, Some("127.0.0.1".parse().unwrap()));
+    assert_eq!(row.helo.as_deref(), Some("bot.example"));
+    assert_eq!(
+        row.received_ts,
+        Some(botscope_event::Ts(1_292_925_600_000_000))
+    );
+    let other = b"Received: from bot.example ([10.0.0.5]) by mx.internal (Postfix) with ESMTP id X; Tue, 21 Dec 2010 10:00:00 +0000\r\n\
+Received: from forged.example ([198.51.100.7]) by relay.example; Tue, 21 Dec 2010 09:00:00 +0000\r\n\
+Subject: hi\r\n\r\nhello\r\n";
+    let row = analyzer().analyze("t#1".to_string(), other, None);
+    assert_eq!(row.sender_ip, Some("198.51.100.7".parse().unwrap()));
+}
+
 /// Peak resident memory of this process, from /proc (Linux).
 fn peak_rss_mib() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
