@@ -93,12 +93,10 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
             flush_every: Duration::from_secs_f64(args.flush_secs),
             ..LiveConfig::default()
         };
-        let maildir = args.store.join("trap").join("maildir");
         let feed = Arc::new(LiveMail::start(
             args.store.clone(),
             analyzer,
             live,
-            Some(maildir),
             // Errors are worth a line even with --quiet.
             Some(
                 log.clone()
@@ -109,6 +107,12 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
         Some(feed)
     };
     let trap = Trap::new(opts).context("cannot start the trap")?;
+    if let Some(f) = &feed {
+        // Now that this trap owns the Maildir (its lock taken, tmp/
+        // cleaned): bring in what earlier runs stored and never committed.
+        let md = &trap.layout().maildir;
+        f.catch_up(vec![md.join("new"), md.join("cur")]);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

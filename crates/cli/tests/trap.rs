@@ -561,4 +561,36 @@ fn trapped_mail_reaches_the_dataset_within_seconds_and_only_once() {
     assert_eq!(stats["dataset"]["messages"], 1, "{stats}");
     assert_eq!(stats["dataset"]["caught_up"], 1, "{stats}");
     assert_eq!(sql_rows(&store, "SELECT count(*) FROM mail"), ["2"]);
+
+    // An ingest of the Maildir that commits a message before the feed's
+    // next tick: the feed sees it in the ledger and does not add it again.
+    let trap = TrapProc::start(&store, &["--flush-secs", "4", "--json"]);
+    let (ok, t) = swaks(
+        &trap.addr,
+        &[
+            "--to",
+            "y@trap.example",
+            "--from",
+            "bot2@spam.example",
+            "--ehlo",
+            "bot2.example",
+        ],
+    );
+    assert!(ok, "{t}");
+    let out = botscope()
+        .args(["ingest", "--quiet", "--json", "--store"])
+        .arg(&store)
+        .arg(store.join("trap/maildir"))
+        .output()
+        .unwrap();
+    let rep: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(rep["inputs"]["added"], 1, "{rep}");
+    assert_eq!(rep["inputs"]["already_ingested"], 2, "{rep}");
+    std::thread::sleep(Duration::from_secs(6));
+    let (code, stdout) = trap.stop();
+    assert_eq!(code, 0);
+    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(stats["dataset"]["messages"], 0, "{stats}");
+    assert_eq!(sql_rows(&store, "SELECT count(*) FROM mail"), ["3"]);
 }

@@ -262,6 +262,15 @@ struct Input {
     bytes: u64,
 }
 
+/// `p` is a file in the `tmp/` folder of a Maildir (beside `new/` and `cur/`).
+fn in_maildir_tmp(p: &Path) -> bool {
+    let Some(dir) = p.parent() else { return false };
+    dir.file_name().is_some_and(|n| n == "tmp")
+        && dir
+            .parent()
+            .is_some_and(|m| m.join("new").is_dir() && m.join("cur").is_dir())
+}
+
 /// The Zeek run a log belongs to: folder + name without the log kind.
 fn zeek_stem(p: &Path) -> (PathBuf, String) {
     let name = p
@@ -302,6 +311,9 @@ pub fn ingest(
     };
     let (files, errs) = botscope_wire::collect_inputs(inputs);
     report.errors.extend(errs.iter().map(|e| e.to_string()));
+    // A Maildir's tmp/ holds messages still being delivered: not read,
+    // as every Maildir reader does.
+    let files: Vec<PathBuf> = files.into_iter().filter(|p| !in_maildir_tmp(p)).collect();
     let done = match store.ingested() {
         Ok(d) => d,
         Err(e) => {

@@ -17,9 +17,15 @@
 //! memory; older ones are dropped from the feed (never from the Maildir)
 //! and counted: `botscope ingest STORE/trap/maildir` brings them in later.
 //!
-//! On start, the feeder first ingests what is already in the Maildir and
-//! not yet in the dataset (messages of a run that ended before its last
-//! commit, or of a run without the feed).
+//! Before each commit the feeder reads the ledger lines appended since its
+//! last look and drops the messages already there (a `botscope ingest` of
+//! the Maildir that ran in between, or a commit of its own whose error
+//! came after the commit point), so nothing is counted twice.
+//!
+//! [`LiveMail::catch_up`] ingests what is already in the Maildir's `new/`
+//! and `cur/` and not yet in the dataset (messages of a run that ended
+//! before its last commit, or of a run without the feed); call it once the
+//! trap owns the Maildir (its `tmp/` is never read).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -46,7 +52,9 @@ pub struct LiveConfig {
     pub max_batch: usize,
     /// Most messages held while the dataset cannot be written.
     pub max_pending: usize,
-    /// Largest message file read (bigger ones get a row with an error).
+    /// Largest message file read; bigger ones are skipped and counted
+    /// `unreadable` (`botscope ingest` of the Maildir adds them with an
+    /// error row).
     pub max_file_bytes: u64,
 }
 
@@ -95,24 +103,31 @@ type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The feed: see the module docs.
 pub struct LiveMail {
-    tx: Mutex<Option<mpsc::Sender<PendingMessage>>>,
+    tx: Mutex<Option<mpsc::SyncSender<Msg>>>,
     handle: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<Mutex<LiveStats>>,
+    log: Option<LogFn>,
+}
+
+enum Msg {
+    Message(PendingMessage),
+    CatchUp(Vec<PathBuf>),
 }
 
 impl LiveMail {
-    /// Start the feeder thread for the dataset at `store_dir`; `catch_up`
-    /// names the Maildir whose earlier messages are ingested first.
+    /// Start the feeder thread for the dataset at `store_dir`.
     pub fn start(
         store_dir: PathBuf,
         analyzer: Arc<MailAnalyzer>,
         cfg: LiveConfig,
-        catch_up: Option<PathBuf>,
         log: Option<LogFn>,
     ) -> LiveMail {
-        let (tx, rx) = mpsc::channel::<PendingMessage>();
+        // The channel holds at most `max_pending` messages: a feeder stuck
+        // on a long catch-up or an unwritable dataset bounds memory.
+        let (tx, rx) = mpsc::sync_channel::<Msg>(cfg.max_pending.max(1));
         let stats = Arc::new(Mutex::new(LiveStats::default()));
         let st = Arc::clone(&stats);
+        let flog = log.clone();
         let handle = std::thread::Builder::new()
             .name("botscope-live-mail".into())
             .spawn(move || {
@@ -120,14 +135,11 @@ impl LiveMail {
                     dir: store_dir,
                     analyzer,
                     cfg,
-                    log,
+                    log: flog,
                     stats: st,
-                    seen: BTreeSet::new(),
+                    ledger_pos: 0,
                     lock_logged: false,
                 };
-                if let Some(md) = catch_up {
-                    f.catch_up(&md);
-                }
                 f.run(rx);
             })
             .ok();
@@ -135,13 +147,35 @@ impl LiveMail {
             tx: Mutex::new(Some(tx)),
             handle: Mutex::new(handle),
             stats,
+            log,
         }
     }
 
-    /// Hand over a durable message (returns at once).
+    /// Hand over a durable message (returns at once). When the feed is
+    /// full the message is left to a later `botscope ingest` of the
+    /// Maildir, counted in `dropped` and logged once.
     pub fn push(&self, m: PendingMessage) {
+        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tx) = guard.as_ref() else { return };
+        if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(Msg::Message(m)) {
+            let first = {
+                let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+                s.dropped += 1;
+                s.dropped == 1
+            };
+            if first {
+                if let Some(l) = &self.log {
+                    l("dataset: the feed is full (the dataset is not being written); messages wait in the Maildir for `botscope ingest` or the next start");
+                }
+            }
+        }
+    }
+
+    /// Ingest the messages of these Maildir folders (`new/`, `cur/`) not
+    /// yet in the dataset, before the messages pushed after this call.
+    pub fn catch_up(&self, dirs: Vec<PathBuf>) {
         if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            let _ = tx.send(m);
+            let _ = tx.send(Msg::CatchUp(dirs));
         }
     }
 
@@ -172,9 +206,8 @@ struct Feeder {
     cfg: LiveConfig,
     log: Option<LogFn>,
     stats: Arc<Mutex<LiveStats>>,
-    /// Hashes the catch-up committed: a message pushed while it ran may
-    /// already be in (cleared after the first commit).
-    seen: BTreeSet<String>,
+    /// Ledger bytes already looked at for inputs committed by others.
+    ledger_pos: u64,
     lock_logged: bool,
 }
 
@@ -189,17 +222,21 @@ impl Feeder {
         f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    fn catch_up(&mut self, maildir: &Path) {
-        if !maildir.is_dir() {
+    fn catch_up(&mut self, dirs: &[PathBuf]) {
+        let dirs: Vec<PathBuf> = dirs.iter().filter(|d| d.is_dir()).cloned().collect();
+        if dirs.is_empty() {
             return;
         }
+        let names = dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
         let store = match Store::open(&self.dir) {
             Ok(s) => s,
             Err(e) => {
                 self.say(&format!(
-                    "dataset: catch-up of {} skipped: {e} (run `botscope ingest {}` later)",
-                    maildir.display(),
-                    maildir.display()
+                    "dataset: catch-up of {names} skipped: {e} (run `botscope ingest {names}` later)"
                 ));
                 return;
             }
@@ -208,30 +245,32 @@ impl Feeder {
             mail: Some(Arc::clone(&self.analyzer)),
             ..IngestConfig::default()
         };
-        let rep = ingest(&store, &[maildir.to_path_buf()], &cfg, &|_| {});
+        let rep = ingest(&store, &dirs, &cfg, &|_| {});
         let n = rep.rows.get("mail").copied().unwrap_or(0);
         if n > 0 {
             self.say(&format!(
-                "dataset: {n} message(s) of earlier runs ingested from {}",
-                maildir.display()
+                "dataset: {n} message(s) of earlier runs ingested from {names}"
             ));
         }
         for e in rep.errors.iter().take(5) {
             self.say(&format!("dataset: catch-up: {e}"));
         }
-        self.seen = store.ingested().unwrap_or_default();
         self.stat(|s| s.caught_up += n);
     }
 
-    fn run(&mut self, rx: mpsc::Receiver<PendingMessage>) {
+    fn run(&mut self, rx: mpsc::Receiver<Msg>) {
         let mut pending: Vec<PendingMessage> = Vec::new();
+        // When the oldest waiting message is due; no commit is tried
+        // before `retry` after a failed one (no storm of re-reads).
         let mut due: Option<Instant> = None;
+        let mut retry: Option<Instant> = None;
         loop {
             let wait = due
+                .max(retry)
                 .map(|d| d.saturating_duration_since(Instant::now()))
                 .unwrap_or(Duration::from_secs(3600));
             let closed = match rx.recv_timeout(wait) {
-                Ok(m) => {
+                Ok(Msg::Message(m)) => {
                     if due.is_none() {
                         due = Some(Instant::now() + self.cfg.flush_every);
                     }
@@ -243,11 +282,14 @@ impl Feeder {
                     }
                     false
                 }
+                Ok(Msg::CatchUp(dirs)) => {
+                    self.catch_up(&dirs);
+                    false
+                }
                 Err(RecvTimeoutError::Timeout) => false,
                 Err(RecvTimeoutError::Disconnected) => true,
             };
-            let time = due.is_some_and(|d| Instant::now() >= d);
-            if !(closed || time || pending.len() >= self.cfg.max_batch) || pending.is_empty() {
+            if pending.is_empty() {
                 if closed {
                     return;
                 }
@@ -264,16 +306,25 @@ impl Feeder {
                 }
                 if !pending.is_empty() {
                     self.say(&format!(
-                        "dataset: {} message(s) not committed at exit; `botscope ingest` their Maildir to add them",
+                        "dataset: {} message(s) not committed at exit; they are in the Maildir and come in at the next start (or with `botscope ingest`)",
                         pending.len()
                     ));
                 }
                 return;
             }
+            let now = Instant::now();
+            if retry.is_some_and(|r| now < r) {
+                continue;
+            }
+            let time = due.is_some_and(|d| now >= d);
+            if !(time || pending.len() >= self.cfg.max_batch) {
+                continue;
+            }
             if self.flush(&mut pending) {
                 due = None;
+                retry = None;
             } else {
-                due = Some(Instant::now() + self.cfg.flush_every);
+                retry = Some(Instant::now() + self.cfg.flush_every);
             }
         }
     }
@@ -300,6 +351,20 @@ impl Feeder {
             }
         };
         self.lock_logged = false;
+        // Inputs committed since the last look (by `botscope ingest`, or by
+        // a commit of ours that reported an error after its commit point).
+        let (entries, pos) = match store.ledger_from(self.ledger_pos) {
+            Ok(x) => x,
+            Err(e) => {
+                self.stat(|s| s.commit_errors += 1);
+                self.say(&format!("dataset: cannot read the ledger: {e}"));
+                return false;
+            }
+        };
+        let done: BTreeSet<String> = entries
+            .into_iter()
+            .flat_map(|e| e.inputs.into_iter().map(|i| i.hash))
+            .collect();
         let mut rows: Vec<MailMessage> = Vec::with_capacity(pending.len());
         let mut inputs: Vec<InputRecord> = Vec::with_capacity(pending.len());
         let mut unreadable = 0u64;
@@ -314,7 +379,7 @@ impl Feeder {
                 }
             };
             let hash = hex::encode(Sha256::digest(&raw));
-            if self.seen.contains(&hash) {
+            if done.contains(&hash) {
                 continue;
             }
             unit.update(hash.as_bytes());
@@ -342,7 +407,7 @@ impl Feeder {
             }
         }
         pending.clear();
-        self.seen.clear();
+        self.ledger_pos = pos;
         self.stat(|s| {
             s.messages += n;
             s.unreadable += unreadable;

@@ -304,8 +304,9 @@ pub struct MailRehuntReport {
 
 /// Re-attribute every stored message's family with `model` from the
 /// fingerprint kept in the `mail` table — no original message is read —
-/// and rewrite the date partitions where a family changed, with their
-/// `mail_hourly` rollup, one transaction per date (unless `dry_run`).
+/// and rewrite the date partitions where a family or a confidence changed,
+/// with their `mail_hourly` rollup, one transaction per date (unless
+/// `dry_run`).
 /// Category, brand and campaign do not depend on the model and stay.
 pub fn rehunt_mail(
     store: &Store,
@@ -321,7 +322,7 @@ pub fn rehunt_mail(
                 rows.extend(tables::read_mail(&b)?);
             }
         }
-        let mut changed = 0u64;
+        let (mut changed, mut touched) = (0u64, 0u64);
         for r in &mut rows {
             rep.messages += 1;
             if r.fingerprint.is_empty() {
@@ -336,10 +337,15 @@ pub fn rehunt_mail(
                 changed += 1;
                 r.family = family;
             }
+            if changed > 0 || (conf - r.family_confidence).abs() > 1e-9 {
+                touched += 1;
+            }
             r.family_confidence = conf;
         }
         rep.changed += changed;
-        if changed == 0 || dry_run {
+        // Rewritten when a family or a confidence changed: after a run,
+        // every row carries this model's attribution.
+        if touched == 0 || dry_run {
             continue;
         }
         let mut w = store.writer();

@@ -260,6 +260,38 @@ impl Store {
         Ok(read_ledger(&self.root.join(LEDGER))?.0)
     }
 
+    /// Ledger entries appended at or after byte `offset` (whole lines
+    /// only), and the offset to read from next time. An offset past the
+    /// end (the ledger was replaced) reads from the start.
+    pub fn ledger_from(&self, offset: u64) -> Result<(Vec<LedgerEntry>, u64), Error> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = self.root.join(LEDGER);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(e) => return Err(io(&path, e)),
+        };
+        let len = f.metadata().map_err(|e| io(&path, e))?.len();
+        let start = if offset > len { 0 } else { offset };
+        f.seek(SeekFrom::Start(start)).map_err(|e| io(&path, e))?;
+        let mut buf = Vec::new();
+        f.take(len - start)
+            .read_to_end(&mut buf)
+            .map_err(|e| io(&path, e))?;
+        let whole = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let mut out = Vec::new();
+        for line in buf[..whole].split(|&b| b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            let e: LedgerEntry = serde_json::from_slice(line).map_err(|e| {
+                Error::Ledger(format!("{}: after byte {start}: {e}", path.display()))
+            })?;
+            out.push(e);
+        }
+        Ok((out, start + whole as u64))
+    }
+
     /// Content hashes of every input already ingested.
     pub fn ingested(&self) -> Result<BTreeSet<String>, Error> {
         Ok(self

@@ -654,8 +654,8 @@ fn onset_events(
     // first; stopping: present on 90 % of the `2 * window` before (a
     // sporadic class — a download now and then — has gaps that are not
     // news).
-    let window = (2 * cfg.min_segment_days).max(quiet);
-    let long = 2 * window;
+    let window = cfg.min_segment_days.saturating_mul(2).max(quiet);
+    let long = window.saturating_mul(2);
     let mut out = Vec::new();
     for c in 0..km.classes.len() {
         let present: Vec<bool> = days.iter().map(|&t| rows[t][c] > 0.0).collect();
@@ -676,13 +676,17 @@ fn onset_events(
             10 * k >= tenths * (to - from)
         };
         let mut i = quiet;
-        while i + window <= days.len() {
+        while i.saturating_add(window) <= days.len() {
             let appears = present[i]
                 && present[i - quiet..i].iter().all(|&p| !p)
                 && mostly(i, i + window, 7)
-                && mostly(i, (i + 4 * window).min(days.len()), 6);
+                && mostly(
+                    i,
+                    i.saturating_add(window.saturating_mul(4)).min(days.len()),
+                    6,
+                );
             let stops = !present[i]
-                && i + quiet <= days.len()
+                && i.saturating_add(quiet) <= days.len()
                 && present[i..i + quiet].iter().all(|&p| !p)
                 && i >= long
                 && present[i - 1]
@@ -724,7 +728,7 @@ fn onset_events(
                 evidence,
                 series: format!("{what} by class ({name} presence): {}", km.key),
             });
-            i += quiet;
+            i = i.saturating_add(quiet);
         }
     }
     out

@@ -234,11 +234,15 @@ impl TrapConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let cfg: TrapConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        TrapConfig::from_toml(&text, path)
+    }
+
+    /// Parses a TOML configuration (`path` names it in errors).
+    pub fn from_toml(text: &str, path: &Path) -> Result<TrapConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })?;
-        Ok(cfg)
+        })
     }
 
     /// Checks values that would make the trap unusable.
