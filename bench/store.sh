@@ -39,6 +39,15 @@ read -r s1 kb1 < "$WORK/t1"
 read -r s2 kb2 < "$WORK/t2"
 python3 -c "import sys; n=int(sys.argv[1]); a=float(sys.argv[2]); b=float(sys.argv[3]); print(f'events {n}; botscope ingest {a:.2f} s = {n/a/1e6:.2f} M events/s (peak RSS {int(sys.argv[4])//1024} MiB); botscope logs {b:.2f} s = {n/b/1e6:.2f} M events/s; ingest/logs time {a/b:.2f}x')" "$rows" "$s1" "$s2" "$kb1"
 
+echo "## 2b. Zeek logs (text, as written by botscope logs above) into the dataset"
+rm -rf "$WORK/ds-zeek"
+/usr/bin/time -f '%e %M' -o "$WORK/t3" "$BS" ingest --quiet --store "$WORK/ds-zeek" "$WORK/logs"/*.log
+zrows=$("$BS" sql --store "$WORK/ds-zeek" --format csv \
+  "SELECT (SELECT count(*) FROM conn) + (SELECT count(*) FROM http) + (SELECT count(*) FROM smtp) + (SELECT count(*) FROM dns) + (SELECT count(*) FROM ssl) + (SELECT count(*) FROM irc) AS n" | tail -1)
+read -r s3 kb3 < "$WORK/t3"
+du -sh "$WORK/logs" | sed 's/^/Zeek logs: /'
+python3 -c "import sys; n=int(sys.argv[1]); a=float(sys.argv[2]); print(f'events {n}; botscope ingest of Zeek logs {a:.2f} s = {n/a/1e6:.2f} M events/s (peak RSS {int(sys.argv[3])//1024} MiB)')" "$zrows" "$s3" "$kb3"
+
 echo "## 3. timeline over $MAIL mail rows"
 if [ ! -d "$WORK/mail-$MAIL" ]; then
     "$SB" mail "$MAIL" "$WORK/mail-$MAIL"

@@ -433,6 +433,18 @@ def seed_reassembly(corpus):
     corpus.add(b"".join(seg(i % 2 == 0, 10 * i, 0, ack, 30, 0, i % 8) for i in range(16)))
 
 
+def seed_config_files(corpus):
+    """[selector][file]: 0 scenario TOML, 1 alert TOML, 2 trap TOML, 3 model JSON."""
+    scen = os.path.join(ROOT, "crates", "sim", "scenarios")
+    for name in sorted(os.listdir(scen)):
+        if name.endswith(".toml"):
+            with open(os.path.join(scen, name), "rb") as f:
+                corpus.add(b"\x00" + f.read())
+    corpus.add(b"\x01penalty = 4.0\nmin_segment_days = 2\nshift_factor = 2.5\nmix_ignore = [\"benign\"]\n")
+    corpus.add(b"\x02hostname = \"trap.example\"\ndomains = \"any\"\n[limits]\nmax_message_size = 1000000\nmax_sessions = 100\n")
+    corpus.add(b'\x03{"min_match":0.6,"families":{"rustock":{"messages":2,"tokens":{"mailer=x":2,"mid=<D{12}@{host}>":1}}}}')
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -444,7 +456,7 @@ def main():
 
     targets = ["capture_reader", "engine", "packet_decode", "reassembly",
                "http", "smtp", "irc", "tls", "dns", "mailbox", "trap_wire",
-               "mail_message"]
+               "mail_message", "config_files"]
     if args.clean:
         for t in targets:
             shutil.rmtree(os.path.join(args.out, t), ignore_errors=True)
@@ -460,6 +472,7 @@ def main():
     seed_mailbox(c["mailbox"])
     seed_trap_wire(c["trap_wire"])
     seed_mail_message(args.shared, c["mail_message"])
+    seed_config_files(c["config_files"])
 
     for t in targets:
         print("%-15s %5d new seeds in %s" % (t, c[t].count, c[t].dir))
