@@ -76,7 +76,7 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
         anyhow::bail!("--flush-secs must be in (0, 3600]");
     }
     let mut opts = TrapOptions::new(cfg, args.store.clone());
-    let log: Option<Arc<dyn Fn(&str) + Send + Sync>> = if quiet {
+    let log: Option<botscope_trap::LogFn> = if quiet {
         None
     } else {
         Some(Arc::new(|m: &str| eprintln!("botscope trap: {m}")))
