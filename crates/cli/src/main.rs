@@ -101,9 +101,13 @@ Examples:
   swaks --to x@trap.example --server 127.0.0.1:2525 -tls --pipeline
   botscope trap --listen 0.0.0.0:25 --store /var/lib/botscope --hostname mx.trap.example \\
       --domains trap.example,trap2.example --max-size 2000000 --config trap.toml
+  botscope trap --listen 127.0.0.1:2525 --store store/ --model model.json --flush-secs 1
+  botscope timeline --store store/ --by family --every hour   # trapped mail, attributed
 
 Messages go to STORE/trap/maildir/new/ (our Received: header, then the message as
-sent), one JSON line per session to STORE/trap/sessions.jsonl. The trap never
+sent), one JSON line per session to STORE/trap/sessions.jsonl, and each message
+into the dataset's mail table under STORE within --flush-secs (--no-dataset: not;
+--model attributes the family). The trap never
 relays and makes no outbound connection. Every limit (sizes, recipients, line
 length, sessions in total and per IP, timeouts, session deadline, memory per
 session) is in the --config TOML file; docs/trap.md lists them. Stop with
