@@ -64,6 +64,16 @@ t0=$(now)
 t1=$(now)
 trap_rate=$(rate "$MESSAGES" "$t0" "$t1")
 stored=$(ls "$WORK/store/trap/maildir/new" | wc -l)
+# The dataset feed (on by default): how long after the load ends until
+# every stored message is a row of the mail table.
+in_ds=0
+for _ in $(seq 600); do
+    in_ds=$("$BS" sql --store "$WORK/store" --format csv "SELECT count(*) FROM mail" 2>/dev/null | tail -1 || echo 0)
+    [ "$in_ds" = "$stored" ] && break
+    sleep 0.1
+done
+t2=$(now)
+lag=$(python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.1f}')" "$t1" "$t2")
 
 # 3. 10,000 idle connections held for 10 s; a real message still goes through.
 python3 bench/trap_idle.py 127.0.0.1 "$TRAP_PORT" "$IDLE" 10 "$TRAP_PID" > "$WORK/idle.json" &
@@ -74,9 +84,9 @@ wait "$idle_pid"
 kill -TERM "$TRAP_PID"
 wait "$TRAP_PID" || true
 
-python3 - "$sink_rate" "$trap_rate" "$stored" "$MESSAGES" "$SESSIONS" "$SIZE" "$WORK/idle.json" "$during" <<'PY'
+python3 - "$sink_rate" "$trap_rate" "$stored" "$MESSAGES" "$SESSIONS" "$SIZE" "$WORK/idle.json" "$during" "$in_ds" "$lag" <<'PY'
 import json, sys
-sink, trap, stored, messages, sessions, size, idle_file, during = sys.argv[1:]
+sink, trap, stored, messages, sessions, size, idle_file, during, in_ds, lag = sys.argv[1:]
 sink, trap = int(sink), int(trap)
 idle = json.load(open(idle_file))
 print(f"| smtp-source -s {sessions} -m {messages} -l {size} | messages/s |")
@@ -84,6 +94,7 @@ print("| --- | --- |")
 print(f"| Postfix smtp-sink (stores nothing) | {sink} |")
 print(f"| botscope trap (fsync before each 250; {stored} of {messages} stored) | {trap} |")
 print(f"| ratio trap / smtp-sink | {trap / sink:.2f} |")
+print(f"| rows in the dataset's mail table (feed on, --flush-secs 2) / seconds after the load ended | {in_ds} of {stored} / {lag} s |")
 print()
 print(f"| {idle['connections']} idle connections held 10 s | |")
 print("| --- | --- |")

@@ -480,6 +480,25 @@ fn sql_rows(store: &Path, q: &str) -> Vec<String> {
         .collect()
 }
 
+/// `botscope ingest --json` of the trap's Maildir into its store.
+fn ingest_maildir(store: &Path) -> serde_json::Value {
+    let out = botscope()
+        .args(["ingest", "--quiet", "--json", "--store"])
+        .arg(store)
+        .arg(store.join("trap/maildir"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Stop a trap started with `--json`; its counters.
+fn stop_json(trap: TrapProc) -> serde_json::Value {
+    let (code, stdout) = trap.stop();
+    assert_eq!(code, 0);
+    serde_json::from_str(&stdout).unwrap()
+}
+
 #[test]
 fn trapped_mail_reaches_the_dataset_within_seconds_and_only_once() {
     if tool("swaks").is_none() {
@@ -546,18 +565,9 @@ fn trapped_mail_reaches_the_dataset_within_seconds_and_only_once() {
     assert!(out.status.success() && tl.contains("pharma"), "{tl}");
     // Ingesting the Maildir while the trap runs adds nothing: the feed's
     // ledger entries name each file's content hash.
-    let out = botscope()
-        .args(["ingest", "--quiet", "--json", "--store"])
-        .arg(&store)
-        .arg(store.join("trap/maildir"))
-        .output()
-        .unwrap();
-    let rep: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let rep = ingest_maildir(&store);
     assert_eq!(rep["inputs"]["already_ingested"], 2, "{rep}");
-    let (code, stdout) = trap.stop();
-    assert_eq!(code, 0);
-    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let stats = stop_json(trap);
     assert_eq!(stats["dataset"]["messages"], 1, "{stats}");
     assert_eq!(stats["dataset"]["caught_up"], 1, "{stats}");
     assert_eq!(sql_rows(&store, "SELECT count(*) FROM mail"), ["2"]);
@@ -577,20 +587,11 @@ fn trapped_mail_reaches_the_dataset_within_seconds_and_only_once() {
         ],
     );
     assert!(ok, "{t}");
-    let out = botscope()
-        .args(["ingest", "--quiet", "--json", "--store"])
-        .arg(&store)
-        .arg(store.join("trap/maildir"))
-        .output()
-        .unwrap();
-    let rep: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let rep = ingest_maildir(&store);
     assert_eq!(rep["inputs"]["added"], 1, "{rep}");
     assert_eq!(rep["inputs"]["already_ingested"], 2, "{rep}");
     std::thread::sleep(Duration::from_secs(6));
-    let (code, stdout) = trap.stop();
-    assert_eq!(code, 0);
-    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let stats = stop_json(trap);
     assert_eq!(stats["dataset"]["messages"], 0, "{stats}");
     assert_eq!(sql_rows(&store, "SELECT count(*) FROM mail"), ["3"]);
 }
