@@ -17,7 +17,9 @@ CONN=${CONN:-20000000}
 MAIL=${MAIL:-100000000}
 SCALE=${SCALE:-20}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/botscope-target}"
-cargo build --release -q -p botscope -p botscope-store --example store_bench
+# (two invocations: with --example alone, cargo builds no binary)
+cargo build --release -q -p botscope --bin botscope
+cargo build --release -q -p botscope-store --example store_bench
 BS="$CARGO_TARGET_DIR/release/botscope"
 SB="$CARGO_TARGET_DIR/release/examples/store_bench"
 mkdir -p "$WORK"
