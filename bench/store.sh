@@ -4,6 +4,7 @@
 #
 #   bash bench/store.sh                     # 20M conn events, 100M mail rows
 #   CONN=5000000 MAIL=10000000 bash bench/store.sh
+#   NO_BUILD=1 STAGES="2 3" bash bench/store.sh   # some stages, binaries as built
 #
 # 1. write path: generated conn events (already decoded) → Parquet, per second;
 # 2. end to end: `botscope ingest` of the simulator's sandbox captures vs
@@ -17,18 +18,25 @@ CONN=${CONN:-20000000}
 MAIL=${MAIL:-100000000}
 SCALE=${SCALE:-20}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/botscope-target}"
-# (two invocations: with --example alone, cargo builds no binary)
-cargo build --release -q -p botscope --bin botscope
-cargo build --release -q -p botscope-store --example store_bench
+# One invocation for both (with --example alone cargo builds no binary,
+# and two invocations resolve features differently: DataFusion twice).
+# NO_BUILD=1 uses the binaries already built.
+if [ -z "${NO_BUILD:-}" ]; then
+    cargo build --release -q -p botscope -p botscope-store --bins --example store_bench
+fi
+STAGES=${STAGES:-1 2 3}
 BS="$CARGO_TARGET_DIR/release/botscope"
 SB="$CARGO_TARGET_DIR/release/examples/store_bench"
 mkdir -p "$WORK"
 
+if [[ " $STAGES " == *" 1 "* ]]; then
 echo "## 1. write path ($CONN conn events)"
 rm -rf "$WORK/conn"
 "$SB" conn "$CONN" "$WORK/conn"
 du -sh "$WORK/conn" | sed 's/^/on disk: /'
+fi
 
+if [[ " $STAGES " == *" 2 "* ]]; then
 echo "## 2. end to end: sandbox captures, scale $SCALE, 7 days"
 rm -rf "$WORK/world" "$WORK/ds" "$WORK/logs"
 "$BS" simulate --quiet --seed 1 --scale "$SCALE" --from 2010-12-20 --to 2010-12-26 --no-mail --out "$WORK/world"
@@ -50,6 +58,9 @@ read -r s3 kb3 < "$WORK/t3"
 du -sh "$WORK/logs" | sed 's/^/Zeek logs: /'
 python3 -c "import sys; n=int(sys.argv[1]); a=float(sys.argv[2]); print(f'events {n}; botscope ingest of Zeek logs {a:.2f} s = {n/a/1e6:.2f} M events/s (peak RSS {int(sys.argv[3])//1024} MiB)')" "$zrows" "$s3" "$kb3"
 
+fi
+
+if [[ " $STAGES " == *" 3 "* ]]; then
 echo "## 3. timeline over $MAIL mail rows"
 if [ ! -d "$WORK/mail-$MAIL" ]; then
     "$SB" mail "$MAIL" "$WORK/mail-$MAIL"
@@ -57,3 +68,4 @@ fi
 du -sh "$WORK/mail-$MAIL/mail" "$WORK/mail-$MAIL/mail_hourly" | sed 's/^/on disk: /'
 "$SB" timeline "$WORK/mail-$MAIL"
 /usr/bin/time -f '%e s wall, peak RSS %M KiB' "$BS" timeline --store "$WORK/mail-$MAIL" --by family --every day > /dev/null
+fi
