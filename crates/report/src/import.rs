@@ -149,14 +149,15 @@ enum Val {
     List(Vec<String>),
 }
 
-/// One row, by column name.
-struct Rec {
-    map: HashMap<String, Val>,
+/// One row, by column name (names borrowed from the header or the JSON
+/// object: no copy per row).
+struct Rec<'a> {
+    map: HashMap<&'a str, Val>,
 }
 
 type R<T> = Result<T, String>;
 
-impl Rec {
+impl Rec<'_> {
     fn str(&self, k: &str) -> Option<String> {
         match self.map.get(k) {
             None | Some(Val::Unset) => None,
@@ -521,7 +522,14 @@ fn split_on<'a>(line: &'a [u8], sep: &[u8]) -> Vec<&'a [u8]> {
 }
 
 fn unescape(v: &str) -> String {
-    String::from_utf8_lossy(&zeek_unescape(v)).into_owned()
+    if !v.contains('\\') {
+        // Nothing escaped (almost every field): one copy, no re-validation.
+        return v.to_string();
+    }
+    match String::from_utf8(zeek_unescape(v)) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
 }
 
 fn read_tsv(path: &Path, bytes: &[u8], file_kind: Option<String>, res: &mut ImportResult) {
@@ -594,7 +602,7 @@ fn read_tsv(path: &Path, bytes: &[u8], file_kind: Option<String>, res: &mut Impo
             } else {
                 Val::Str(unescape(&raw))
             };
-            map.insert(name.clone(), val);
+            map.insert(name.as_str(), val);
         }
         let kind = block.path.clone().or_else(|| file_kind.clone());
         emit_row(path, lineno, kind.as_deref(), &Rec { map }, res);
@@ -646,7 +654,7 @@ fn read_json_lines(path: &Path, bytes: &[u8], file_kind: Option<String>, res: &m
                     kind = Some(s.clone());
                 }
             }
-            map.insert(k.clone(), val);
+            map.insert(k.as_str(), val);
         }
         emit_row(path, lineno, kind.as_deref(), &Rec { map }, res);
     }
