@@ -423,61 +423,83 @@ pub fn ingest(
 
 /// Decode, analyse and commit one unit (one capture, one flow file, or
 /// the logs of one Zeek run).
+/// What one input of a unit gave: connection events, mail rows, problems.
+struct InputRead {
+    events: Vec<Event>,
+    mail: Vec<botscope_event::MailMessage>,
+    errors: Vec<String>,
+}
+
+/// Decode, import or analyse one input.
+fn read_input(inp: &Input, cfg: &IngestConfig) -> InputRead {
+    let mut r = InputRead {
+        events: Vec::new(),
+        mail: Vec::new(),
+        errors: Vec::new(),
+    };
+    match inp.kind {
+        InputKind::Pcap | InputKind::Pcapng => {
+            let mut ecfg = cfg.engine.clone();
+            ecfg.shards = 1;
+            let (sinks, summary) = analyze_file(&inp.path, &ecfg, |_| Vec::<Event>::new());
+            if let Some(e) = summary.error {
+                r.errors.push(e);
+            }
+            for s in sinks {
+                r.events.extend(
+                    s.into_iter()
+                        .filter(|e| !matches!(e, Event::Message(_) | Event::Weird(_))),
+                );
+            }
+        }
+        InputKind::Zeek | InputKind::Binetflow => {
+            let res = if inp.kind == InputKind::Zeek {
+                botscope_report::read_zeek_log(&inp.path)
+            } else {
+                botscope_report::read_binetflow(&inp.path)
+            };
+            match res {
+                Ok(x) => {
+                    r.errors.extend(x.errors);
+                    r.events.extend(x.events);
+                }
+                Err(e) => r.errors.push(e.to_string()),
+            }
+        }
+        InputKind::Mbox | InputKind::Eml => {
+            if let Some(mail) = &cfg.mail {
+                let stats = botscope_mail::for_each_message(
+                    std::slice::from_ref(&inp.path),
+                    mail.config(),
+                    |m| r.mail.push(mail.analyze_raw(m)),
+                );
+                r.errors.extend(stats.errors);
+                r.errors.extend(
+                    r.mail
+                        .iter()
+                        .filter_map(|m| m.error.as_ref().map(|e| format!("{}: {e}", m.source))),
+                );
+            }
+        }
+        _ => {}
+    }
+    r
+}
+
+/// Decode, analyse and commit one unit (one capture, one flow file, the
+/// logs of one Zeek run, or a batch of message files). The unit's inputs
+/// are read in parallel (a Zeek run's conn, http, dns … logs at once),
+/// then combined in order.
 fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOutcome> {
+    let reads: Vec<InputRead> = unit.par_iter().map(|inp| read_input(inp, cfg)).collect();
     let mut events: Vec<Event> = Vec::new();
     let mut errors: Vec<Vec<String>> = Vec::new();
     let mut source_of_event: Vec<(usize, usize)> = Vec::new(); // (input index, events end)
     let mut mail_rows: Vec<botscope_event::MailMessage> = Vec::new();
-    for (i, inp) in unit.iter().enumerate() {
-        let mut errs = Vec::new();
-        match inp.kind {
-            InputKind::Pcap | InputKind::Pcapng => {
-                let mut ecfg = cfg.engine.clone();
-                ecfg.shards = 1;
-                let (sinks, summary) = analyze_file(&inp.path, &ecfg, |_| Vec::<Event>::new());
-                if let Some(e) = summary.error {
-                    errs.push(e);
-                }
-                for s in sinks {
-                    events.extend(
-                        s.into_iter()
-                            .filter(|e| !matches!(e, Event::Message(_) | Event::Weird(_))),
-                    );
-                }
-            }
-            InputKind::Zeek | InputKind::Binetflow => {
-                let res = if inp.kind == InputKind::Zeek {
-                    botscope_report::read_zeek_log(&inp.path)
-                } else {
-                    botscope_report::read_binetflow(&inp.path)
-                };
-                match res {
-                    Ok(r) => {
-                        errs.extend(r.errors);
-                        events.extend(r.events);
-                    }
-                    Err(e) => errs.push(e.to_string()),
-                }
-            }
-            InputKind::Mbox | InputKind::Eml => {
-                if let Some(mail) = &cfg.mail {
-                    let first = mail_rows.len();
-                    let stats = botscope_mail::for_each_message(
-                        std::slice::from_ref(&inp.path),
-                        mail.config(),
-                        |m| mail_rows.push(mail.analyze_raw(m)),
-                    );
-                    errs.extend(stats.errors);
-                    errs.extend(
-                        mail_rows[first..]
-                            .iter()
-                            .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.source))),
-                    );
-                }
-            }
-            _ => {}
-        }
-        errors.push(errs);
+    for (i, r) in reads.into_iter().enumerate() {
+        events.extend(r.events);
+        mail_rows.extend(r.mail);
+        errors.push(r.errors);
         source_of_event.push((i, events.len()));
     }
     let fail = |msg: String| -> Vec<FileOutcome> {
