@@ -198,7 +198,7 @@ impl Sink for DatasetSink {
             envelope: botscope_mail::Envelope {
                 // The file starts with the trap's own Received header.
                 session: false,
-                received_ts: Some(botscope_store::live::ts_of(m.received)),
+                received_ts: Some(m.received_ts()),
                 client_ip: Some(m.client_ip),
                 helo: m.helo.clone(),
                 mail_from: Some(m.envelope.mail_from.clone()),

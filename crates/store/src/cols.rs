@@ -221,29 +221,31 @@ impl<'a> Get<'a> {
     }
 
     pub fn strs(&self, name: &str) -> Result<Vec<Vec<String>>, Error> {
-        let a = self.col(name, &list_of(DataType::Utf8))?;
-        let a = a
-            .as_any()
-            .downcast_ref::<ListArray>()
-            .ok_or_else(|| Error::Schema(format!("{}.{name}: not a list", self.table)))?;
-        let mut out = Vec::with_capacity(a.len());
-        for i in 0..a.len() {
-            if a.is_null(i) {
-                out.push(Vec::new());
-                continue;
-            }
-            let v = a.value(i);
-            let v = v
-                .as_any()
+        self.lists(name, DataType::Utf8, "strings", |v| {
+            v.as_any()
                 .downcast_ref::<StringArray>()
-                .ok_or_else(|| Error::Schema(format!("{}.{name}: not strings", self.table)))?;
-            out.push(v.iter().flatten().map(str::to_string).collect());
-        }
-        Ok(out)
+                .map(|v| v.iter().flatten().map(str::to_string).collect())
+        })
     }
 
     pub fn i64s(&self, name: &str) -> Result<Vec<Vec<i64>>, Error> {
-        let a = self.col(name, &list_of(DataType::Int64))?;
+        self.lists(name, DataType::Int64, "integers", |v| {
+            v.as_any()
+                .downcast_ref::<Int64Array>()
+                .map(|v| v.iter().flatten().collect())
+        })
+    }
+
+    /// A list column, each list's items read by `items` (`None`: not of
+    /// the `item` type); a null list is empty.
+    fn lists<T>(
+        &self,
+        name: &str,
+        item: DataType,
+        what: &str,
+        items: impl Fn(&ArrayRef) -> Option<Vec<T>>,
+    ) -> Result<Vec<Vec<T>>, Error> {
+        let a = self.col(name, &list_of(item))?;
         let a = a
             .as_any()
             .downcast_ref::<ListArray>()
@@ -254,12 +256,10 @@ impl<'a> Get<'a> {
                 out.push(Vec::new());
                 continue;
             }
-            let v = a.value(i);
-            let v = v
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| Error::Schema(format!("{}.{name}: not integers", self.table)))?;
-            out.push(v.iter().flatten().collect());
+            out.push(
+                items(&a.value(i))
+                    .ok_or_else(|| Error::Schema(format!("{}.{name}: not {what}", self.table)))?,
+            );
         }
         Ok(out)
     }

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use botscope_event::{MailMessage, Ts};
+use botscope_event::MailMessage;
 use botscope_mail::{Envelope, MailAnalyzer};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -449,13 +449,4 @@ fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
         )));
     }
     Ok(raw)
-}
-
-/// A receive time as the dataset's timestamp.
-pub fn ts_of(t: std::time::SystemTime) -> Ts {
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Ts::from_secs_nanos(
-        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        d.subsec_nanos(),
-    )
 }

@@ -124,17 +124,22 @@ pub struct StoredMessage {
 }
 
 impl StoredMessage {
+    /// The receive time as the event contract's timestamp.
+    pub fn received_ts(&self) -> Ts {
+        let d = self.received.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Ts::from_secs_nanos(
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        )
+    }
+
     /// The row of the `mail` table known without reading the message:
     /// envelope, client and receive time. Mail analysis fills the rest
     /// (subject, family, URLs ...) from the file at `path`.
     pub fn mail_row(&self) -> MailMessage {
-        let d = self.received.duration_since(UNIX_EPOCH).unwrap_or_default();
         MailMessage {
             source: self.path.display().to_string(),
-            received_ts: Some(Ts::from_secs_nanos(
-                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-                d.subsec_nanos(),
-            )),
+            received_ts: Some(self.received_ts()),
             sender_ip: Some(self.client_ip),
             helo: self.helo.clone(),
             mail_from: Some(self.envelope.mail_from.clone()),
