@@ -47,7 +47,15 @@ rows=$("$BS" sql --store "$WORK/ds" --format csv \
   "SELECT (SELECT count(*) FROM conn) + (SELECT count(*) FROM http) + (SELECT count(*) FROM smtp) + (SELECT count(*) FROM dns) + (SELECT count(*) FROM ssl) + (SELECT count(*) FROM irc) AS n" | tail -1)
 read -r s1 kb1 < "$WORK/t1"
 read -r s2 kb2 < "$WORK/t2"
-python3 -c "import sys; n=int(sys.argv[1]); a=float(sys.argv[2]); b=float(sys.argv[3]); print(f'events {n}; botscope ingest {a:.2f} s = {n/a/1e6:.2f} M events/s (peak RSS {int(sys.argv[4])//1024} MiB); botscope logs {b:.2f} s = {n/b/1e6:.2f} M events/s; ingest/logs time {a/b:.2f}x')" "$rows" "$s1" "$s2" "$kb1"
+# The peer, same captures, same run: tshark extracting the application
+# fields (the command of bench/logs.sh), one capture after another.
+t0=$(date +%s.%N)
+find "$WORK/world/pcap" -name '*.pcap' -print0 | sort -z | while IFS= read -r -d '' f; do
+    tshark -r "$f" -T fields -e http.host -e http.request.uri -e http.referer \
+        -e smtp.req.command -e dns.qry.name -e tls.handshake.extensions_server_name > /dev/null 2>&1 || true
+done
+t1=$(date +%s.%N)
+python3 -c "import sys; n=int(sys.argv[1]); a=float(sys.argv[2]); b=float(sys.argv[3]); t=float(sys.argv[6])-float(sys.argv[5]); print(f'events {n}; botscope ingest {a:.2f} s = {n/a/1e6:.2f} M events/s (peak RSS {int(sys.argv[4])//1024} MiB); botscope logs {b:.2f} s = {n/b/1e6:.2f} M events/s; ingest/logs time {a/b:.2f}x; tshark -T fields {t:.2f} s: tshark/ingest time {t/a:.1f}x')" "$rows" "$s1" "$s2" "$kb1" "$t0" "$t1"
 
 echo "## 2b. Zeek logs (text, as written by botscope logs above) into the dataset"
 rm -rf "$WORK/ds-zeek"
