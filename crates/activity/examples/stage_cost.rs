@@ -55,6 +55,7 @@ fn main() {
                     Event::Irc(_) => ("irc", 0),
                     Event::Weird(_) => ("weird", 0),
                     Event::Message(_) => ("message", 0),
+                    Event::Tunnel(_) => ("tunnel", 0),
                 };
                 let v = by.entry(k).or_default();
                 v.0 += 1;

@@ -50,6 +50,7 @@ fn ev(uid: u64, f: &Flow) -> Event {
         resp_pkts: 0,
         resp_ip_bytes: f.got,
         ip_proto: 0,
+        tunnel_parents: Vec::new(),
     })
 }
 

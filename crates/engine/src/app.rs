@@ -457,7 +457,8 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
                 Status::Continue
             });
         }
-        rec.service = st.services;
+        // The flow table names a tunnel's outer connection (`vxlan`, ...).
+        rec.service.extend(st.services);
         self.sink.emit(Event::Conn(rec));
     }
 }

@@ -16,8 +16,10 @@ use botscope_wire::{CaptureReader, Defragmenter, LinkType, Packet, WireConfig, L
 
 mod app;
 mod shard;
+mod tunnel;
 
 pub use app::{message_file_name, AppHandler, Linker, DEFAULT_PROBE_BYTES};
+pub use tunnel::{DEFAULT_MAX_IP_TUNNELS, DEFAULT_MAX_TUNNEL_DEPTH};
 
 /// Every knob of the engine, grouped by stage.
 #[derive(Clone, Debug)]
@@ -29,6 +31,13 @@ pub struct EngineConfig {
     /// own connection table). 1 decodes on the calling thread only.
     /// Default 1; `botscope logs` sets it from the free cores.
     pub shards: usize,
+    /// Tunnel layers unwrapped (GRE, VXLAN, Teredo, ... inside each
+    /// other); a packet nested deeper is dropped and counted as
+    /// `exceeded_tunnel_max_depth`. Default 2 (Zeek's `Tunnel::max_depth`).
+    pub max_tunnel_depth: usize,
+    /// IP and GRE tunnels remembered per connection table so that each is
+    /// logged once in `tunnel.log`. Default 65,536.
+    pub max_ip_tunnels: usize,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +47,8 @@ impl Default for EngineConfig {
             flow: FlowConfig::default(),
             proto: ProtoConfig::default(),
             shards: 1,
+            max_tunnel_depth: DEFAULT_MAX_TUNNEL_DEPTH,
+            max_ip_tunnels: DEFAULT_MAX_IP_TUNNELS,
         }
     }
 }
@@ -57,6 +68,8 @@ pub struct FileSummary {
     /// The input is not a pcap/pcapng capture at all (unknown magic
     /// number): nothing was read from it.
     pub not_a_capture: bool,
+    /// Packets that carried at least one tunnel layer (GRE, VXLAN, ...).
+    pub tunneled: u64,
     /// Anomalies noted on packets that were still decoded.
     pub weirds: BTreeMap<&'static str, u64>,
     /// Anomalies the protocol analyzers reported, by weird name (all of
@@ -191,10 +204,10 @@ where
     if shards == 1 {
         let handler = AppHandler::new(make_sink(0), cfg.proto.clone());
         let mut table = FlowTable::new(cfg.flow.clone(), handler, seed_of(&name));
-        front.run(&mut reader, &mut summary, |ts, _, _, pkt| {
-            if let Some(v) = view(ts, pkt) {
-                table.process(&v);
-            }
+        let mut tunnels =
+            tunnel::Tunnels::new(seed_of(&name), cfg.max_tunnel_depth, cfg.max_ip_tunnels);
+        front.run(&mut reader, &mut summary, |ts, _, _, pkt, _| {
+            tunnels.feed(&mut table, ts, pkt);
         });
         let (handler, stats) = table.finish();
         summary.flow = stats;
@@ -209,6 +222,35 @@ where
         summary.flow = stats;
         summary.analyzer_weirds = weirds;
         sinks = out;
+    }
+    let stats = reader.stats();
+    if stats.unsupported_link_packets > 0 {
+        // Never a silent zero: packets of a link type we do not decode
+        // make the file incomplete (exit status 1) with a weird naming it.
+        let names: Vec<String> = stats
+            .unsupported_links
+            .iter()
+            .map(|l| format!("{} ({})", l.0, l.name()))
+            .collect();
+        let msg = format!(
+            "unsupported link type {}: {} packets not decoded",
+            names.join(", "),
+            stats.unsupported_link_packets
+        );
+        summary
+            .skipped
+            .insert("unsupported_link_type", stats.unsupported_link_packets);
+        front.weirds.push(Event::Weird(Weird {
+            ts: front.last_ts,
+            uid: None,
+            id: None,
+            name: "unsupported_link_type".to_string(),
+            addl: Some(msg.clone()),
+            source: Some(name.clone()),
+        }));
+        if summary.error.is_none() {
+            summary.error = Some(format!("{name}: {msg}"));
+        }
     }
     let mut file_sink = make_sink(shards);
     for w in front.weirds.drain(..) {
@@ -261,6 +303,7 @@ fn flow_hash(p: &Packet<'_>) -> u64 {
 /// flow table. Anomalies are collected as weird events.
 struct Front<'a> {
     name: &'a str,
+    max_tunnel_depth: usize,
     defrag: Defragmenter,
     weirds: Vec<Event>,
     last_ts: Ts,
@@ -270,6 +313,7 @@ impl<'a> Front<'a> {
     fn new(cfg: &EngineConfig, name: &'a str) -> Self {
         Front {
             name,
+            max_tunnel_depth: cfg.max_tunnel_depth,
             defrag: Defragmenter::new(&cfg.wire),
             weirds: Vec::new(),
             last_ts: Ts(0),
@@ -277,10 +321,11 @@ impl<'a> Front<'a> {
     }
 
     /// Read every packet; hand each decoded one (with its link type and
-    /// bytes, for re-decoding elsewhere) to `deliver`.
+    /// bytes, for re-decoding elsewhere, and whether it carries a tunnel)
+    /// to `deliver`.
     fn run<D>(&mut self, reader: &mut CaptureReader, summary: &mut FileSummary, mut deliver: D)
     where
-        D: FnMut(Ts, LinkType, &[u8], &Packet<'_>),
+        D: FnMut(Ts, LinkType, &[u8], &Packet<'_>, bool),
     {
         loop {
             let raw = match reader.next_packet() {
@@ -308,7 +353,8 @@ impl<'a> Front<'a> {
                 self.note(summary, raw.ts, "ip_hdr_len_zero", raw.offset);
             }
             let Some(frag) = &pkt.fragment else {
-                deliver(raw.ts, raw.link, raw.data, &pkt);
+                let tunnel = self.check_tunnels(summary, raw.ts, &pkt, raw.offset);
+                deliver(raw.ts, raw.link, raw.data, &pkt, tunnel);
                 continue;
             };
             let res = self.defrag.push(raw.ts, frag.ip_packet);
@@ -319,13 +365,45 @@ impl<'a> Front<'a> {
             }
             match res {
                 Ok(Some(datagram)) => match botscope_wire::packet::decode_ip(&datagram) {
-                    Ok(whole) => deliver(raw.ts, LinkType::RAW, &datagram, &whole),
+                    Ok(whole) => {
+                        let tunnel = self.check_tunnels(summary, raw.ts, &whole, raw.offset);
+                        deliver(raw.ts, LinkType::RAW, &datagram, &whole, tunnel)
+                    }
                     Err(e) => self.skip(summary, raw.ts, e.weird_name(), e.is_weird(), raw.offset),
                 },
                 Ok(None) => {}
                 Err(e) => self.skip(summary, raw.ts, e.weird_name(), e.is_weird(), raw.offset),
             }
         }
+    }
+
+    /// Count what unwrapping `pkt`'s tunnels will not deliver (the shards
+    /// walk the same layers again: see [`tunnel`]). Returns whether the
+    /// packet is (or claims to be) a tunnel.
+    fn check_tunnels(
+        &mut self,
+        summary: &mut FileSummary,
+        ts: Ts,
+        pkt: &Packet<'_>,
+        offset: u64,
+    ) -> bool {
+        let w = tunnel::walk(pkt, self.max_tunnel_depth);
+        let tunnel = !w.layers.is_empty() || matches!(w.end, tunnel::End::BadEncap(_));
+        if !w.layers.is_empty() {
+            summary.tunneled += 1;
+        }
+        match w.end {
+            tunnel::End::Plain => {}
+            tunnel::End::BadEncap(e) => self.note(summary, ts, e.weird_name(), offset),
+            tunnel::End::Inner(e) => self.skip(summary, ts, e.weird_name(), e.is_weird(), offset),
+            tunnel::End::InnerFragment => {
+                self.skip(summary, ts, "tunnel_inner_fragment", true, offset)
+            }
+            tunnel::End::TooDeep => {
+                self.skip(summary, ts, "exceeded_tunnel_max_depth", true, offset)
+            }
+        }
+        tunnel
     }
 
     fn weird(&mut self, ts: Ts, name: &'static str, offset: u64) {

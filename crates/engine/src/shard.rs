@@ -13,7 +13,8 @@ use botscope_event::{EventSink, Ts};
 use botscope_flow::{FlowStats, FlowTable};
 use botscope_wire::{LinkType, Packet};
 
-use crate::{flow_hash, view, AppHandler, EngineConfig};
+use crate::tunnel::Tunnels;
+use crate::{flow_hash, AppHandler, EngineConfig};
 
 /// Packets per batch before it is handed to its shard.
 const BATCH_PACKETS: usize = 1024;
@@ -59,7 +60,7 @@ pub(crate) fn run<S, R>(
 ) -> (Vec<S>, FlowStats)
 where
     S: EventSink + Send,
-    R: FnOnce(&mut dyn FnMut(Ts, LinkType, &[u8], &Packet<'_>)),
+    R: FnOnce(&mut dyn FnMut(Ts, LinkType, &[u8], &Packet<'_>, bool)),
 {
     std::thread::scope(|sc| {
         let (free_tx, free_rx) = crossbeam_channel::unbounded::<Batch>();
@@ -75,6 +76,7 @@ where
             AppHandler::with_linker(first, cfg.proto.clone(), linker.clone()),
             seed,
         );
+        let mut inline_tunnels = Tunnels::new(seed, cfg.max_tunnel_depth, cfg.max_ip_tunnels);
         for sink in sinks {
             let linker = linker.clone();
             let (tx, rx) = crossbeam_channel::bounded::<Batch>(QUEUE);
@@ -82,6 +84,7 @@ where
             handles.push(sc.spawn(move || {
                 let handler = AppHandler::with_linker(sink, cfg.proto.clone(), linker);
                 let mut table = FlowTable::new(cfg.flow.clone(), handler, seed);
+                let mut tunnels = Tunnels::new(seed, cfg.max_tunnel_depth, cfg.max_ip_tunnels);
                 for mut b in rx {
                     for &(ts, now, link, start, len) in &b.meta {
                         let Some(bytes) = b.bytes.get(start..start + len) else {
@@ -92,9 +95,7 @@ where
                         table.advance(now);
                         // Decoded once already by the front: cannot fail.
                         if let Ok(pkt) = botscope_wire::packet::decode(link, bytes) {
-                            if let Some(v) = view(ts, &pkt) {
-                                table.process(&v);
-                            }
+                            tunnels.feed(&mut table, ts, &pkt);
                         }
                     }
                     b.meta.clear();
@@ -113,14 +114,19 @@ where
         let mut cur: Vec<Batch> = (0..txs.len()).map(|_| Batch::new()).collect();
         let mut now = Ts(i64::MIN);
         {
-            let mut deliver = |ts: Ts, link: LinkType, data: &[u8], pkt: &Packet<'_>| {
+            let mut deliver = |ts: Ts, link: LinkType, data: &[u8], pkt: &Packet<'_>, tunnel| {
                 now = now.max(ts);
-                let i = (flow_hash(pkt) % n as u64) as usize;
+                // Tunnels run in shard 0: an inner connection may travel
+                // through tunnels between different host pairs (Teredo
+                // relays), and must meet all of them in one table.
+                let i = if tunnel {
+                    0
+                } else {
+                    (flow_hash(pkt) % n as u64) as usize
+                };
                 if i == 0 {
                     inline.advance(now);
-                    if let Some(v) = view(ts, pkt) {
-                        inline.process(&v);
-                    }
+                    inline_tunnels.feed(&mut inline, ts, pkt);
                     return;
                 }
                 let Some(b) = cur.get_mut(i - 1) else { return };

@@ -223,6 +223,27 @@ pub struct Conn {
     pub resp_pkts: u64,
     pub resp_ip_bytes: u64,
     pub ip_proto: u8,
+    /// uids of the tunnels that carried this connection (Zeek's
+    /// `tunnel_parents`): the outer UDP connection of a VXLAN, Geneve,
+    /// GTP, Teredo or AYIYA tunnel, or the tunnel id of an IP / GRE tunnel
+    /// (see [`Tunnel`]). Empty when not tunnelled.
+    pub tunnel_parents: Vec<Uid>,
+}
+
+/// One `tunnel.log` row: a tunnel seen for the first time (`DISCOVER`) or
+/// its outer connection ended (`CLOSE`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tunnel {
+    pub ts: Ts,
+    /// The tunnel's uid: the outer connection's for tunnels over UDP, an
+    /// id derived from the endpoints for IP and GRE tunnels.
+    pub uid: Uid,
+    /// Outer endpoints (ports 0 for IP and GRE tunnels).
+    pub id: ConnId,
+    /// Zeek's `Tunnel::Type` value, e.g. `Tunnel::GRE`, `Tunnel::VXLAN`.
+    pub tunnel_type: &'static str,
+    /// Zeek's `Tunnel::Action` value: `Tunnel::DISCOVER` or `Tunnel::CLOSE`.
+    pub action: &'static str,
 }
 
 /// One `http.log` row: a request and, when seen, its response.
@@ -449,6 +470,7 @@ pub enum Event {
     Irc(Irc),
     Weird(Weird),
     Message(CarvedMessage),
+    Tunnel(Tunnel),
 }
 
 impl Event {
@@ -463,6 +485,7 @@ impl Event {
             Event::Irc(_) => "irc",
             Event::Weird(_) => "weird",
             Event::Message(_) => "mail",
+            Event::Tunnel(_) => "tunnel",
         }
     }
 }

@@ -292,7 +292,29 @@ struct Entry<S> {
     /// key carry another value and are dropped.
     gen: u64,
     ipv6: bool,
+    /// Tunnels that carried this connection (capped at
+    /// [`MAX_TUNNEL_PARENTS`]).
+    tunnel_parents: Vec<Uid>,
+    /// Set when this connection is the outer UDP connection of a tunnel:
+    /// the service Zeek gives it (`vxlan`, `teredo`, ...).
+    tunnel_service: Option<&'static str>,
     app: S,
+}
+
+/// Tunnel uids remembered per connection (a connection moving between
+/// many tunnels keeps the first ones).
+pub const MAX_TUNNEL_PARENTS: usize = 8;
+
+/// The outer connection of a tunnel, as [`FlowTable::process_tunnel_outer`]
+/// reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelOuter {
+    pub uid: Uid,
+    /// The outer connection's id (oriented).
+    pub id: ConnId,
+    /// This packet made the connection a tunnel (first time seen as one):
+    /// the moment Zeek logs `Tunnel::DISCOVER`.
+    pub discovered: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,6 +337,12 @@ pub struct FlowTable<H: StreamHandler> {
     stats: FlowStats,
     scratch: Vec<u8>,
     deliveries: tcp::Deliveries,
+    /// While processing a tunnelled packet: the tunnel's uid, added to the
+    /// connection the packet lands in.
+    parent: Option<Uid>,
+    /// While processing a tunnel's outer packet: its service, and the
+    /// connection it landed in.
+    outer: Option<(&'static str, Option<TunnelOuter>)>,
 }
 
 /// FlowKey wrapped with an order so it can live in the heap.
@@ -366,6 +394,8 @@ impl<H: StreamHandler> FlowTable<H> {
             stats: FlowStats::default(),
             scratch: Vec::new(),
             deliveries: tcp::Deliveries::default(),
+            parent: None,
+            outer: None,
         }
     }
 
@@ -431,6 +461,59 @@ impl<H: StreamHandler> FlowTable<H> {
         if now > self.now {
             self.now = now;
             self.expire(now);
+        }
+    }
+
+    /// Feed the inner packet of a tunnel whose uid is `parent`: processed
+    /// as [`process`](Self::process), and `parent` joins the connection's
+    /// `tunnel_parents`.
+    pub fn process_tunneled(&mut self, pkt: &PacketView<'_>, parent: Uid) {
+        self.parent = Some(parent);
+        self.process(pkt);
+        self.parent = None;
+    }
+
+    /// Feed the outer UDP datagram of a tunnel (VXLAN, Teredo, ...): it is
+    /// counted in its own connection, which gets `service` and whose
+    /// payload is not given to the application layer. Returns that
+    /// connection, or `None` when the packet is not UDP.
+    pub fn process_tunnel_outer(
+        &mut self,
+        pkt: &PacketView<'_>,
+        service: &'static str,
+        parent: Option<Uid>,
+    ) -> Option<TunnelOuter> {
+        if !matches!(pkt.l4, L4View::Udp { .. }) {
+            return None;
+        }
+        self.outer = Some((service, None));
+        self.parent = parent;
+        self.process(pkt);
+        self.parent = None;
+        self.outer.take().and_then(|(_, o)| o)
+    }
+
+    /// Tunnel bookkeeping of a packet that landed in `e` (see
+    /// [`process_tunneled`](Self::process_tunneled)).
+    fn mark_tunnel(
+        e: &mut Entry<H::State>,
+        parent: Option<Uid>,
+        outer: &mut Option<(&'static str, Option<TunnelOuter>)>,
+    ) {
+        if let Some(p) = parent {
+            if !e.tunnel_parents.contains(&p) && e.tunnel_parents.len() < MAX_TUNNEL_PARENTS {
+                e.tunnel_parents.push(p);
+            }
+        }
+        if let Some((service, found)) = outer {
+            let discovered = e.tunnel_service.is_none();
+            e.tunnel_service = Some(service);
+            e.ignore = true;
+            *found = Some(TunnelOuter {
+                uid: e.info.uid,
+                id: e.info.id,
+                discovered,
+            });
         }
     }
 
@@ -563,6 +646,8 @@ impl<H: StreamHandler> FlowTable<H> {
             payload_dirs: 0,
             gen: self.serial,
             ipv6: pkt.src.is_ipv6(),
+            tunnel_parents: Vec::new(),
+            tunnel_service: None,
             app,
         };
         let gen = entry.gen;
@@ -618,6 +703,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let Some(e) = self.conns.get_mut(&key) else {
             return;
         };
+        Self::mark_tunnel(e, self.parent, &mut self.outer);
         e.last = pkt.ts;
         let ep = match dir {
             Dir::Orig => &mut e.orig,
@@ -694,6 +780,11 @@ impl<H: StreamHandler> FlowTable<H> {
                     .1
             }
         };
+        if self.parent.is_some() {
+            if let Some(e) = self.conns.get_mut(&key) {
+                Self::mark_tunnel(e, self.parent, &mut None);
+            }
+        }
         let seg = tcp::Segment {
             seq,
             ack,
@@ -932,7 +1023,7 @@ fn build_record<S>(e: &Entry<S>) -> Conn {
             uid: e.info.uid,
             id: e.info.id,
         },
-        service: Vec::new(),
+        service: e.tunnel_service.into_iter().collect(),
         duration: if has_duration { Some(duration) } else { None },
         orig_bytes: has_duration.then_some(orig_bytes),
         resp_bytes: has_duration.then_some(resp_bytes),
@@ -945,6 +1036,7 @@ fn build_record<S>(e: &Entry<S>) -> Conn {
         orig_ip_bytes: e.orig.ip_bytes,
         resp_pkts: e.resp.pkts,
         resp_ip_bytes: e.resp.ip_bytes,
+        tunnel_parents: e.tunnel_parents.clone(),
         ip_proto: match e.kind {
             Kind::Tcp => 6,
             Kind::Udp => 17,

@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 
 use botscope_event::{
-    Conn, ConnId, Dns, Duration, Event, Http, Irc, Meta, Smtp, Ssl, Ts, Uid, Weird,
+    Conn, ConnId, Dns, Duration, Event, Http, Irc, Meta, Smtp, Ssl, Ts, Tunnel, Uid, Weird,
 };
 
 /// How an empty container is logged.
@@ -66,6 +66,7 @@ pub(crate) fn emit<S: Sink>(ev: &Event, s: &mut S) -> bool {
         Event::Ssl(l) => ssl(l, s),
         Event::Irc(i) => irc(i, s),
         Event::Weird(w) => weird(w, s),
+        Event::Tunnel(t) => tunnel(t, s),
         Event::Message(_) => return false,
     }
     true
@@ -101,9 +102,17 @@ fn conn<S: Sink>(c: &Conn, s: &mut S) {
     s.count("orig_ip_bytes", Some(c.orig_ip_bytes));
     s.count("resp_pkts", Some(c.resp_pkts));
     s.count("resp_ip_bytes", Some(c.resp_ip_bytes));
-    // botscope does not decapsulate tunnels (yet).
-    s.strings("tunnel_parents", "set[string]", NONE, IfEmpty::Unset);
+    let parents: Vec<String> = c.tunnel_parents.iter().map(|u| u.to_string()).collect();
+    s.strings("tunnel_parents", "set[string]", &parents, IfEmpty::Unset);
     s.count("ip_proto", Some(u64::from(c.ip_proto)));
+}
+
+fn tunnel<S: Sink>(t: &Tunnel, s: &mut S) {
+    s.time("ts", Some(t.ts));
+    s.uid("uid", Some(t.uid));
+    id(s, Some(&t.id));
+    s.enumeration("tunnel_type", Some(t.tunnel_type));
+    s.enumeration("action", Some(t.action));
 }
 
 fn http<S: Sink>(h: &Http, s: &mut S) {

@@ -201,7 +201,21 @@ pub const WEIRD_FIELDS: &[(&str, &str)] = &[
 ];
 
 /// The log names this crate writes, in a fixed order.
-pub const LOG_NAMES: &[&str] = &["conn", "http", "smtp", "dns", "ssl", "irc", "weird"];
+/// `tunnel.log`: Zeek's columns.
+pub const TUNNEL_FIELDS: &[(&str, &str)] = &[
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("tunnel_type", "enum"),
+    ("action", "enum"),
+];
+
+pub const LOG_NAMES: &[&str] = &[
+    "conn", "http", "smtp", "dns", "ssl", "irc", "weird", "tunnel",
+];
 
 /// The columns of the log called `path` (`"conn"`, `"http"`, ...), or
 /// `None` for a log this crate does not write.
@@ -214,6 +228,7 @@ pub fn fields_for(path: &str) -> Option<&'static [(&'static str, &'static str)]>
         "ssl" => SSL_FIELDS,
         "irc" => IRC_FIELDS,
         "weird" => WEIRD_FIELDS,
+        "tunnel" => TUNNEL_FIELDS,
         _ => return None,
     })
 }

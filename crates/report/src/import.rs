@@ -350,6 +350,11 @@ fn row_event(kind: &str, rec: &Rec, res: &mut ImportResult) -> R<Option<Event>> 
                 resp_pkts: rec.num("resp_pkts")?.unwrap_or(0),
                 resp_ip_bytes: rec.num("resp_ip_bytes")?.unwrap_or(0),
                 ip_proto: rec.num("ip_proto")?.unwrap_or(proto.ip_proto(ipv6)),
+                tunnel_parents: rec
+                    .list("tunnel_parents")
+                    .iter()
+                    .map(|u| uid_from_str(u))
+                    .collect(),
             })
         }
         "http" => Event::Http(Http {
@@ -787,6 +792,7 @@ fn binetflow_conn<'a>(get: impl Fn(usize) -> &'a str, lineno: u64, text: &str) -
         orig_ip_bytes: src,
         resp_pkts: 0,
         resp_ip_bytes: resp,
+        tunnel_parents: Vec::new(),
         ip_proto: proto.ip_proto(orig_h.is_ipv6()),
     }))
 }

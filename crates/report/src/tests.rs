@@ -84,6 +84,7 @@ fn conn() -> Conn {
         resp_pkts: 4,
         resp_ip_bytes: 200,
         ip_proto: 6,
+        tunnel_parents: Vec::new(),
     }
 }
 

@@ -115,6 +115,7 @@ impl LogWriterSet {
             Event::Ssl(_) => 4,
             Event::Irc(_) => 5,
             Event::Weird(_) => 6,
+            Event::Tunnel(_) => 7,
             Event::Message(m) => return self.write_message(m).map(drop),
         };
         self.buf.clear();

@@ -160,6 +160,7 @@ fn conn_event(
         resp_pkts: resp.0,
         resp_ip_bytes: resp.1,
         ip_proto: 6,
+        tunnel_parents: Vec::new(),
     })
 }
 

@@ -69,6 +69,7 @@ fn conn(i: u64) -> Conn {
         resp_pkts: (h >> 40) % 200,
         resp_ip_bytes: (h >> 44) % 300_000,
         ip_proto: 6,
+        tunnel_parents: Vec::new(),
     }
 }
 

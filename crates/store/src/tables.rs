@@ -381,6 +381,7 @@ pub fn read_conn(b: &RecordBatch) -> Result<(Vec<(String, Conn)>, u64), Error> {
                 resp_pkts: u64_of(rp[i]),
                 resp_ip_bytes: u64_of(rib[i]),
                 ip_proto: ip_proto[i].and_then(|x| u8::try_from(x).ok()).unwrap_or(0),
+                tunnel_parents: Vec::new(),
             },
         ));
     }

@@ -122,6 +122,7 @@ fn synthetic() -> (
             resp_pkts: 4,
             resp_ip_bytes: 300,
             ip_proto: if i == 5 { 47 } else { 6 },
+            tunnel_parents: Vec::new(),
         }));
         let s = |x: &str| full.then(|| x.to_string());
         ev.push(Event::Http(Http {

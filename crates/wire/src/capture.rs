@@ -59,23 +59,68 @@ impl LinkType {
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     pub const LINUX_SLL2: LinkType = LinkType(276);
+    /// PPP: the 2-byte PPP protocol, possibly after an HDLC-like
+    /// `ff 03` address/control pair (DLT 9).
+    pub const PPP: LinkType = LinkType(9);
+    /// FDDI: frame control, two MAC addresses, then 802.2 LLC (DLT 10).
+    pub const FDDI: LinkType = LinkType(10);
+    /// PPP in HDLC-like framing (RFC 1662), `ff 03` then the protocol.
+    pub const PPP_HDLC: LinkType = LinkType(50);
+    /// Cisco HDLC: address, control, then an ethertype.
+    pub const C_HDLC: LinkType = LinkType(104);
+    /// IEEE 802.11 frames without a radio header.
+    pub const IEEE802_11: LinkType = LinkType(105);
+    /// IEEE 802.11 frames after a radiotap header.
+    pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
+    /// IEEE 802.15.4 without FCS (not decoded: no IP there).
+    pub const IEEE802_15_4_NOFCS: LinkType = LinkType(230);
+    /// Linux netfilter NFLOG: a header and TLVs, the packet in one of them.
+    pub const NFLOG: LinkType = LinkType(239);
 
     /// Whether [`crate::packet::decode`] understands this link type.
     pub fn is_supported(self) -> bool {
-        matches!(self.0, 0 | 1 | 12 | 14 | 101 | 108 | 113 | 228 | 229 | 276)
+        matches!(
+            self,
+            LinkType::NULL
+                | LinkType::ETHERNET
+                | LinkType::DLT_RAW_12
+                | LinkType::DLT_RAW_14
+                | LinkType::RAW
+                | LinkType::LOOP
+                | LinkType::LINUX_SLL
+                | LinkType::IPV4
+                | LinkType::IPV6
+                | LinkType::LINUX_SLL2
+                | LinkType::PPP
+                | LinkType::FDDI
+                | LinkType::PPP_HDLC
+                | LinkType::C_HDLC
+                | LinkType::IEEE802_11
+                | LinkType::IEEE802_11_RADIOTAP
+                | LinkType::NFLOG
+        )
     }
 
-    /// A short name for reports.
+    /// A short name for reports (the `LINKTYPE_` registry name).
     pub fn name(self) -> &'static str {
-        match self.0 {
-            0 => "NULL",
-            1 => "ETHERNET",
-            12 | 14 | 101 => "RAW",
-            108 => "LOOP",
-            113 => "LINUX_SLL",
-            228 => "IPV4",
-            229 => "IPV6",
-            276 => "LINUX_SLL2",
+        match self {
+            LinkType::NULL => "NULL",
+            LinkType::ETHERNET => "ETHERNET",
+            LinkType::DLT_RAW_12 | LinkType::DLT_RAW_14 | LinkType::RAW => "RAW",
+            LinkType::LOOP => "LOOP",
+            LinkType::LINUX_SLL => "LINUX_SLL",
+            LinkType::IPV4 => "IPV4",
+            LinkType::IPV6 => "IPV6",
+            LinkType::LINUX_SLL2 => "LINUX_SLL2",
+            LinkType::PPP => "PPP",
+            LinkType::FDDI => "FDDI",
+            LinkType::PPP_HDLC => "PPP_HDLC",
+            LinkType::C_HDLC => "C_HDLC",
+            LinkType::IEEE802_11 => "IEEE802_11",
+            LinkType::IEEE802_11_RADIOTAP => "IEEE802_11_RADIOTAP",
+            LinkType::IEEE802_15_4_NOFCS => "IEEE802_15_4_NOFCS",
+            LinkType(195) => "IEEE802_15_4_WITHFCS",
+            LinkType::NFLOG => "NFLOG",
             _ => "unknown",
         }
     }
@@ -114,6 +159,9 @@ pub struct ReaderStats {
     pub empty_records: u64,
     /// Packets on a link type the decoder does not support (skipped).
     pub unsupported_link_packets: u64,
+    /// The unsupported link types those packets had (distinct, at most
+    /// [`MAX_UNSUPPORTED_LINKS`] kept), so a file-level report can name them.
+    pub unsupported_links: Vec<LinkType>,
     /// Packets naming an interface that was not described (skipped).
     pub unknown_interface_packets: u64,
     /// Interface descriptions beyond [`WireConfig::max_interfaces`] (their
@@ -129,7 +177,19 @@ pub struct ReaderStats {
     pub caplen_over_snaplen: u64,
 }
 
+/// Distinct unsupported link types remembered in [`ReaderStats`].
+pub const MAX_UNSUPPORTED_LINKS: usize = 8;
+
 impl ReaderStats {
+    fn note_unsupported(&mut self, link: LinkType) {
+        self.unsupported_link_packets += 1;
+        if !self.unsupported_links.contains(&link)
+            && self.unsupported_links.len() < MAX_UNSUPPORTED_LINKS
+        {
+            self.unsupported_links.push(link);
+        }
+    }
+
     /// Total number of records and blocks skipped for any reason.
     pub fn skipped(&self) -> u64 {
         self.empty_records
@@ -596,7 +656,7 @@ impl CaptureReader {
                 continue;
             }
             if !h.link.is_supported() {
-                self.stats.unsupported_link_packets += 1;
+                self.stats.note_unsupported(h.link);
                 self.buf.consume(total);
                 continue;
             }
@@ -773,7 +833,7 @@ impl CaptureReader {
                     if caplen == 0 {
                         self.stats.empty_records += 1;
                     } else if !ifc.link.is_supported() {
-                        self.stats.unsupported_link_packets += 1;
+                        self.stats.note_unsupported(ifc.link);
                     } else {
                         if ifc.snaplen != 0 && caplen > ifc.snaplen {
                             self.stats.caplen_over_snaplen += 1;
@@ -807,7 +867,7 @@ impl CaptureReader {
                     if caplen == 0 {
                         self.stats.empty_records += 1;
                     } else if !ifc.link.is_supported() {
-                        self.stats.unsupported_link_packets += 1;
+                        self.stats.note_unsupported(ifc.link);
                     } else {
                         return Ok(Some(Found {
                             data_off: 12,

@@ -5,6 +5,7 @@
 //! * [`capture`] is a streaming pcap / pcapng reader with a fixed-size
 //!   buffer: memory does not grow with the file.
 //! * [`packet`] is a stateless, zero-copy link + network + transport decoder.
+//! * [`tunnel`] unwraps one layer of a tunnel (GRE, VXLAN, Teredo, ...).
 //! * [`defrag`] reassembles IPv4 / IPv6 fragments under explicit caps.
 //!
 //! # The no-panic rule
@@ -22,11 +23,13 @@ pub mod capture;
 pub mod defrag;
 pub mod input;
 pub mod packet;
+pub mod tunnel;
 
 pub use capture::{CaptureReader, LinkType, RawPacket, ReaderStats};
 pub use defrag::{DefragStats, Defragmenter};
 pub use input::{collect_inputs, open_input};
 pub use packet::{DecodeError, FragInfo, Packet, TcpFlags, TcpSeg, L4};
+pub use tunnel::{decapsulate, Inner, InnerFrame, TunnelError, TunnelType};
 
 use std::fmt;
 

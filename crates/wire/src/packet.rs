@@ -19,7 +19,11 @@
 //! PPPoE session and MPLS), Linux SLL and SLL2, raw IP (LINKTYPE 101, 228,
 //! 229 and DLT 12 / 14), BSD NULL / LOOP (family in either byte order);
 //! IPv4 with options, IPv6 with hop-by-hop, routing, fragment, destination
-//! options, mobility and AH extension headers.
+//! options, mobility and AH extension headers; PPP (DLT 9 and PPP in
+//! HDLC-like framing, 50), Cisco HDLC (104), FDDI (10, 802.2 LLC/SNAP),
+//! IEEE 802.11 (105) and 802.11 behind radiotap (127) data frames with
+//! LLC/SNAP, Linux NFLOG (239). Tunnels are unwrapped by
+//! [`crate::tunnel`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -240,6 +244,9 @@ pub enum DecodeError {
     /// Reassembly: the packet pushed is not a fragment.
     #[error("not a fragment")]
     NotAFragment,
+    /// A tunnel's encapsulation header is malformed or cut.
+    #[error("bad tunnel encapsulation ({})", .0.weird_name())]
+    Tunnel(crate::tunnel::TunnelError),
 }
 
 impl DecodeError {
@@ -263,6 +270,7 @@ impl DecodeError {
             DecodeError::TooManyFragments => "too_many_fragments",
             DecodeError::TruncatedFragment => "truncated_fragment",
             DecodeError::NotAFragment => "not_a_fragment",
+            DecodeError::Tunnel(t) => t.weird_name(),
         }
     }
 
@@ -292,6 +300,12 @@ fn le32(b: &[u8], at: usize) -> Option<u32> {
 }
 
 #[inline]
+fn le16(b: &[u8], at: usize) -> Option<u16> {
+    let s = b.get(at..at.checked_add(2)?)?;
+    Some(u16::from_le_bytes([*s.first()?, *s.get(1)?]))
+}
+
+#[inline]
 fn byte(b: &[u8], at: usize) -> Option<u8> {
     b.get(at).copied()
 }
@@ -312,13 +326,14 @@ fn is_vlan_tpid(t: u16) -> bool {
 
 /// Decode a captured frame of link type `link`.
 pub fn decode(link: LinkType, data: &[u8]) -> Result<Packet<'_>, DecodeError> {
-    match link.0 {
-        1 => {
-            let et = be16(data, 12).ok_or(DecodeError::TruncatedLinkHeader)?;
-            ethertype(et, data.get(14..).unwrap_or(&[]), None, None)
-        }
-        12 | 14 | 101 | 228 | 229 => decode_ip(data),
-        0 | 108 => {
+    match link {
+        LinkType::ETHERNET => ethernet(data),
+        LinkType::DLT_RAW_12
+        | LinkType::DLT_RAW_14
+        | LinkType::RAW
+        | LinkType::IPV4
+        | LinkType::IPV6 => decode_ip(data),
+        LinkType::NULL | LinkType::LOOP => {
             let (Some(le), Some(be)) = (le32(data, 0), be32(data, 0)) else {
                 return Err(DecodeError::TruncatedLinkHeader);
             };
@@ -331,12 +346,12 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<Packet<'_>, DecodeError> {
                 Err(DecodeError::UnknownProtocol(le.min(be)))
             }
         }
-        113 => {
+        LinkType::LINUX_SLL => {
             // Linux cooked v1: packet type, ARPHRD, addr len, addr[8], protocol.
             let proto = be16(data, 14).ok_or(DecodeError::TruncatedLinkHeader)?;
             sll_protocol(proto, data.get(16..).unwrap_or(&[]))
         }
-        276 => {
+        LinkType::LINUX_SLL2 => {
             // Linux cooked v2: protocol, reserved, ifindex, ARPHRD, type, addr len, addr[8].
             if data.len() < 20 {
                 return Err(DecodeError::TruncatedLinkHeader);
@@ -344,7 +359,156 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<Packet<'_>, DecodeError> {
             let proto = be16(data, 0).ok_or(DecodeError::TruncatedLinkHeader)?;
             sll_protocol(proto, data.get(20..).unwrap_or(&[]))
         }
+        LinkType::PPP | LinkType::PPP_HDLC => {
+            // RFC 1662 framing puts `ff 03` (address, control) first;
+            // DLT_PPP may or may not carry it.
+            let rest = match data {
+                [0xff, 0x03, rest @ ..] => rest,
+                _ => data,
+            };
+            ppp(rest)
+        }
+        LinkType::C_HDLC => {
+            // Address (0x0f unicast, 0x8f broadcast), control, ethertype.
+            let et = be16(data, 2).ok_or(DecodeError::TruncatedLinkHeader)?;
+            ethertype(et, data.get(4..).unwrap_or(&[]), None, None)
+        }
+        LinkType::FDDI => {
+            // Frame control, destination and source MACs (13 bytes), 802.2 LLC.
+            let llc = data.get(13..).ok_or(DecodeError::TruncatedLinkHeader)?;
+            llc_snap(llc)
+        }
+        LinkType::IEEE802_11 => ieee802_11(data),
+        LinkType::IEEE802_11_RADIOTAP => {
+            // Radiotap: version, pad, little-endian total header length.
+            let (Some(0), Some(len)) = (byte(data, 0), le16(data, 2)) else {
+                return Err(DecodeError::TruncatedLinkHeader);
+            };
+            let frame = data
+                .get(usize::from(len)..)
+                .ok_or(DecodeError::TruncatedLinkHeader)?;
+            ieee802_11(frame)
+        }
+        LinkType::NFLOG => nflog(data),
         _ => Err(DecodeError::UnknownLinkType(link)),
+    }
+}
+
+/// An Ethernet II frame (also the inner frame of VXLAN, Geneve, GRE
+/// transparent Ethernet bridging and ERSPAN).
+pub fn ethernet(data: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    let et = be16(data, 12).ok_or(DecodeError::TruncatedLinkHeader)?;
+    let rest = data.get(14..).unwrap_or(&[]);
+    if et <= 0x05dc {
+        // 802.3 length field: an 802.2 LLC frame follows (SNAP carries IP).
+        return llc_snap(rest);
+    }
+    ethertype(et, rest, None, None)
+}
+
+/// The PPP protocol field (1 byte when compressed: odd first byte), then
+/// IPv4 / IPv6.
+fn ppp(data: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    let first = byte(data, 0).ok_or(DecodeError::TruncatedLinkHeader)?;
+    let (proto, rest) = if first & 1 == 1 {
+        (u16::from(first), data.get(1..).unwrap_or(&[]))
+    } else {
+        let p = be16(data, 0).ok_or(DecodeError::TruncatedLinkHeader)?;
+        (p, data.get(2..).unwrap_or(&[]))
+    };
+    match proto {
+        0x0021 | 0x0057 => decode_ip(rest),
+        // LCP, IPCP, IPv6CP, PAP, CHAP, CCP and other control protocols.
+        p if p >= 0x8000 => Err(DecodeError::NonIp { ethertype: p }),
+        p => Err(DecodeError::UnknownProtocol(u32::from(p))),
+    }
+}
+
+/// 802.2 LLC: a SNAP header (`aa aa 03`, OUI, ethertype) carries IP;
+/// anything else (spanning tree, NetBIOS, IPX, ...) is not IP.
+fn llc_snap(llc: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    match llc {
+        [0xaa, 0xaa, 0x03, _, _, _, e0, e1, rest @ ..] => {
+            ethertype(u16::from_be_bytes([*e0, *e1]), rest, None, None)
+        }
+        [_, _, _, ..] => Err(DecodeError::NonIp { ethertype: 0 }),
+        _ => Err(DecodeError::TruncatedLinkHeader),
+    }
+}
+
+/// An 802.11 MAC frame: data frames carrying LLC/SNAP are decoded;
+/// management, control, null-data and protected (encrypted) frames are
+/// not IP.
+fn ieee802_11(f: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    let (Some(fc0), Some(fc1)) = (byte(f, 0), byte(f, 1)) else {
+        return Err(DecodeError::TruncatedLinkHeader);
+    };
+    let ftype = (fc0 >> 2) & 0x3;
+    let subtype = fc0 >> 4;
+    if fc0 & 0x3 != 0 || ftype != 2 {
+        // Protocol version other than 0, management or control frame.
+        return Err(DecodeError::NonIp { ethertype: 0 });
+    }
+    // Data subtypes with bit 2 set carry no data (null, CF-ack/poll only).
+    if subtype & 0x4 != 0 {
+        return Err(DecodeError::NonIp { ethertype: 0 });
+    }
+    if fc1 & 0x40 != 0 {
+        // Protected frame: encrypted payload.
+        return Err(DecodeError::NonIp { ethertype: 0 });
+    }
+    let mut len = 24usize;
+    if fc1 & 0x03 == 0x03 {
+        len += 6; // ToDS and FromDS: fourth address
+    }
+    let qos = subtype & 0x8 != 0;
+    if qos {
+        len += 2;
+        if fc1 & 0x80 != 0 {
+            len += 4; // +HTC: order bit on a QoS data frame
+        }
+    }
+    let body = f.get(len..).ok_or(DecodeError::TruncatedLinkHeader)?;
+    if qos {
+        // A-MSDU present: subframes with their own headers (not decoded).
+        let qc = byte(f, len - 2 - if fc1 & 0x80 != 0 { 4 } else { 0 }).unwrap_or(0);
+        if qc & 0x80 != 0 {
+            return Err(DecodeError::NonIp { ethertype: 0 });
+        }
+    }
+    llc_snap(body)
+}
+
+/// Linux NFLOG: family, version, resource id, then TLVs (host-order
+/// length including the 4-byte TLV header, padded to 4); the packet is in
+/// the `NFULA_PAYLOAD` (9) TLV.
+fn nflog(data: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    const NFULA_PAYLOAD: u16 = 9;
+    let family = byte(data, 0).ok_or(DecodeError::TruncatedLinkHeader)?;
+    if data.len() < 4 {
+        return Err(DecodeError::TruncatedLinkHeader);
+    }
+    let mut off = 4usize;
+    loop {
+        let (Some(len), Some(ty)) = (le16(data, off), le16(data, off + 2)) else {
+            return Err(DecodeError::TruncatedLinkHeader);
+        };
+        let len = usize::from(len);
+        if len < 4 {
+            return Err(DecodeError::TruncatedLinkHeader);
+        }
+        if ty & 0x7fff == NFULA_PAYLOAD {
+            let end = off.saturating_add(len).min(data.len());
+            let payload = data.get(off + 4..end).unwrap_or(&[]);
+            return match family {
+                2 | 10 => decode_ip(payload),
+                f => Err(DecodeError::UnknownProtocol(u32::from(f))),
+            };
+        }
+        off = off.saturating_add(len.next_multiple_of(4));
+        if off >= data.len() {
+            return Err(DecodeError::TruncatedLinkHeader);
+        }
     }
 }
 
