@@ -30,7 +30,7 @@ use std::net::IpAddr;
 
 use botscope_event::{ConnId, Event, EventSink, Transport, Ts, Tunnel, Uid};
 use botscope_flow::FlowTable;
-use botscope_wire::{decapsulate, DecodeError, Packet, TunnelType};
+use botscope_wire::{decapsulate, DecodeError, Packet, TunnelType, L4};
 
 use crate::{view, AppHandler};
 
@@ -161,6 +161,38 @@ impl Tunnels {
         Uid(h)
     }
 
+    /// uid of an IP/GRE tunnel; its first packet writes `DISCOVER`.
+    fn ip_tunnel<S: EventSink>(
+        &mut self,
+        table: &mut FlowTable<AppHandler<S>>,
+        ts: Ts,
+        outer: &Packet<'_>,
+        tunnel: TunnelType,
+    ) -> Uid {
+        let uid = self.ip_uid(outer.src, outer.dst, tunnel);
+        let key = if outer.src <= outer.dst {
+            (outer.src, outer.dst, tunnel)
+        } else {
+            (outer.dst, outer.src, tunnel)
+        };
+        if !self.seen.contains(&key) {
+            if self.seen.len() < self.max_ip {
+                self.seen.insert(key);
+                let id = ConnId {
+                    orig_h: outer.src,
+                    orig_p: 0,
+                    resp_h: outer.dst,
+                    resp_p: 0,
+                    proto: Transport::Other(outer.proto),
+                };
+                discover(table, ts, uid, id, tunnel);
+            } else {
+                self.over_cap += 1;
+            }
+        }
+        uid
+    }
+
     /// Give `pkt` and the layers it carries to `table`.
     pub(crate) fn feed<S: EventSink>(
         &mut self,
@@ -172,6 +204,18 @@ impl Tunnels {
         let mut parent: Option<Uid> = None;
         for (tunnel, outer) in &w.layers {
             let uid = match tunnel.service() {
+                // GRE in UDP (RFC 8086): Zeek keeps the UDP datagrams as an
+                // ordinary connection and names the GRE tunnel by its
+                // address pair.
+                None if matches!(outer.l4, L4::Udp { .. }) => {
+                    if let Some(v) = view(ts, outer) {
+                        match parent {
+                            Some(p) => table.process_tunneled(&v, p),
+                            None => table.process(&v),
+                        }
+                    }
+                    self.ip_tunnel(table, ts, outer, *tunnel)
+                }
                 Some(service) => {
                     let Some(v) = view(ts, outer) else { return };
                     let Some(o) = table.process_tunnel_outer(&v, service, parent) else {
@@ -182,30 +226,7 @@ impl Tunnels {
                     }
                     o.uid
                 }
-                None => {
-                    let uid = self.ip_uid(outer.src, outer.dst, *tunnel);
-                    let key = if outer.src <= outer.dst {
-                        (outer.src, outer.dst, *tunnel)
-                    } else {
-                        (outer.dst, outer.src, *tunnel)
-                    };
-                    if !self.seen.contains(&key) {
-                        if self.seen.len() < self.max_ip {
-                            self.seen.insert(key);
-                            let id = ConnId {
-                                orig_h: outer.src,
-                                orig_p: 0,
-                                resp_h: outer.dst,
-                                resp_p: 0,
-                                proto: Transport::Other(outer.proto),
-                            };
-                            discover(table, ts, uid, id, *tunnel);
-                        } else {
-                            self.over_cap += 1;
-                        }
-                    }
-                    uid
-                }
+                None => self.ip_tunnel(table, ts, outer, *tunnel),
             };
             parent = Some(uid);
         }

@@ -6,7 +6,8 @@
 //! decode is a file-level error, never a silent zero.
 //!
 //! Matching is a multiset match on (proto, orig_h, orig_p, resp_h,
-//! resp_p, tunnel_parents set or not). ICMP rows match on addresses and
+//! resp_p, tunnel_parents set or not); tunnelled rows also with their
+//! endpoints unordered. ICMP rows match on addresses and
 //! ICMP type (`orig_p`) only: what Zeek puts in `resp_p` for ICMP is the
 //! conn-semantics work of another change, not decapsulation.
 
@@ -56,6 +57,16 @@ fn key(proto: &str, oh: &str, op: u16, rh: &str, rp: u16, tunneled: bool) -> Key
         rp,
         tunneled,
     )
+}
+
+/// `k` with its endpoints in a fixed order.
+fn unordered(k: &Key) -> Key {
+    let (p, oh, op, rh, rp, t) = k.clone();
+    if (&oh, op) <= (&rh, rp) {
+        (p, oh, op, rh, rp, t)
+    } else {
+        (p, rh, rp, oh, op, t)
+    }
 }
 
 /// Rows of a Zeek `conn.log` baseline.
@@ -119,6 +130,11 @@ fn our_rows(events: &[Event]) -> Vec<Key> {
 
 /// Baseline rows found among ours (multiset).
 fn matched(base: &[Key], ours: &[Key]) -> usize {
+    base.len() - unmatched(base, ours).len()
+}
+
+/// Baseline rows not found among ours (multiset).
+fn unmatched<'a>(base: &'a [Key], ours: &[Key]) -> Vec<&'a Key> {
     let mut pool: BTreeMap<&Key, usize> = BTreeMap::new();
     for k in ours {
         *pool.entry(k).or_insert(0) += 1;
@@ -127,11 +143,11 @@ fn matched(base: &[Key], ours: &[Key]) -> usize {
         .filter(|k| match pool.get_mut(k) {
             Some(n) if *n > 0 => {
                 *n -= 1;
-                true
+                false
             }
-            _ => false,
+            _ => true,
         })
-        .count()
+        .collect()
 }
 
 #[test]
@@ -161,8 +177,12 @@ fn tunnel_and_link_type_traces_match_zeek_conn_rows() {
         let events: Vec<Event> = sinks.into_iter().flatten().collect();
         let ours = our_rows(&events);
         let m = matched(&base, &ours);
-        let tb: Vec<Key> = base.iter().filter(|k| k.5).cloned().collect();
-        let tm = matched(&tb, &ours);
+        // Tunnelled rows: endpoints unordered (which side Zeek calls the
+        // originator of a mid-stream packet is the flow table's rule,
+        // not decapsulation's).
+        let tb: Vec<Key> = base.iter().filter(|k| k.5).map(unordered).collect();
+        let ours_u: Vec<Key> = ours.iter().map(unordered).collect();
+        let tm = matched(&tb, &ours_u);
         println!(
             "{bdir}\t{trace}\tpackets {}\tconn rows {}/{} matched\twith tunnel_parents {}/{}",
             summary.packets,
@@ -171,6 +191,9 @@ fn tunnel_and_link_type_traces_match_zeek_conn_rows() {
             tm,
             tb.len()
         );
+        for k in unmatched(&base, &ours).iter().take(6) {
+            println!("    missing {k:?}");
+        }
         assert!(summary.packets > 0, "{trace}: no packet read");
         total += base.len();
         hit += m;
@@ -188,11 +211,12 @@ fn tunnel_and_link_type_traces_match_zeek_conn_rows() {
         missing_tunnel_traces.is_empty(),
         "no tunnelled connection found in {missing_tunnel_traces:?}"
     );
-    // Measured floor (see crates/engine/PARITY-tunnels in the report).
-    assert!(
-        tun_hit * 100 >= tun_total * 80,
-        "tunnelled rows matched {tun_hit}/{tun_total}"
-    );
+    // Every tunnelled row Zeek lists (45 today) is found with a parent.
+    assert_eq!(tun_hit, tun_total, "tunnelled rows matched");
+    // All rows, oriented: 1,437 of 1,443 measured on this change; the
+    // rest are connection semantics (mDNS direction, Zeek splitting a
+    // 5-tuple into several rows), not link types or tunnels.
+    assert!(hit * 1000 >= total * 990, "rows matched {hit}/{total}");
 }
 
 #[test]

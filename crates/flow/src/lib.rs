@@ -239,7 +239,26 @@ pub fn is_likely_server_port(port: u16, udp: bool) -> bool {
     if udp {
         matches!(
             port,
-            53 | 67 | 69 | 123 | 137 | 138 | 161 | 162 | 500 | 514 | 1812 | 1813 | 5353 | 5355
+            53 | 67
+                | 69
+                | 123
+                | 137
+                | 138
+                | 161
+                | 162
+                | 500
+                | 514
+                | 1812
+                | 1813
+                | 5353
+                | 5355
+                // Tunnels: GTP-C/U, Teredo, AYIYA, VXLAN, Geneve.
+                | 2123
+                | 2152
+                | 3544
+                | 5072
+                | 4789
+                | 6081
         )
     } else {
         matches!(

@@ -470,10 +470,12 @@ fn ieee802_11(f: &[u8]) -> Result<Packet<'_>, DecodeError> {
     }
     let body = f.get(len..).ok_or(DecodeError::TruncatedLinkHeader)?;
     if qos {
-        // A-MSDU present: subframes with their own headers (not decoded).
         let qc = byte(f, len - 2 - if fc1 & 0x80 != 0 { 4 } else { 0 }).unwrap_or(0);
         if qc & 0x80 != 0 {
-            return Err(DecodeError::NonIp { ethertype: 0 });
+            // A-MSDU: the first subframe (destination, source, length),
+            // as Zeek decodes it.
+            let sub = body.get(14..).ok_or(DecodeError::TruncatedLinkHeader)?;
+            return llc_snap(sub);
         }
     }
     llc_snap(body)
