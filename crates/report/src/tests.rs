@@ -142,7 +142,24 @@ fn samples() -> Vec<(Event, &'static [(&'static str, &'static str)])> {
             IRC_FIELDS,
         ),
         (Event::Weird(weird()), WEIRD_FIELDS),
+        (Event::Tunnel(tunnel()), TUNNEL_FIELDS),
     ]
+}
+
+fn tunnel() -> Tunnel {
+    Tunnel {
+        ts: Ts(1_258_535_653_123_456),
+        uid: Uid(123_456_789),
+        id: ConnId {
+            orig_h: IpAddr::V4(Ipv4Addr::new(172, 27, 1, 66)),
+            orig_p: 0,
+            resp_h: IpAddr::V4(Ipv4Addr::new(66, 59, 109, 137)),
+            resp_p: 0,
+            proto: Transport::Other(47),
+        },
+        tunnel_type: "Tunnel::GRE",
+        action: "Tunnel::DISCOVER",
+    }
 }
 
 fn tsv(ev: &Event) -> String {
@@ -199,6 +216,20 @@ fn conn_row_renders_every_type() {
     let want = "1258535653.123456\tC8M0kX\t10.0.0.1\t1234\t::1\t80\ttcp\tsmtp,ssl\t1.500000\t10\t-\tSF\t-\tT\t0\tShADadFf\t5\t300\t4\t200\t-\t6\n";
     assert_eq!(Uid(123_456_789).to_string(), "C8M0kX");
     assert_eq!(row, want);
+}
+
+#[test]
+fn tunnel_row_and_tunnel_parents_as_zeek_writes_them() {
+    // Zeek's core.tunnels.gre tunnel.log row, uid aside.
+    let row = tsv(&Event::Tunnel(tunnel()));
+    assert_eq!(
+        row,
+        "1258535653.123456\tC8M0kX\t172.27.1.66\t0\t66.59.109.137\t0\tTunnel::GRE\tTunnel::DISCOVER\n"
+    );
+    let mut c = conn();
+    c.tunnel_parents = vec![Uid(123_456_789), Uid(61)];
+    let row = tsv(&Event::Conn(c));
+    assert!(row.ends_with("\tC8M0kX,Cz\t6\n"), "{row}");
 }
 
 fn escaped(s: &str, in_container: bool) -> String {
