@@ -218,7 +218,12 @@ impl Tunnels {
                 }
                 Some(service) => {
                     let Some(v) = view(ts, outer) else { return };
-                    let Some(o) = table.process_tunnel_outer(&v, service, parent) else {
+                    let Some(o) = table.process_tunnel_outer(
+                        &v,
+                        service,
+                        tunnel.confirmed_both_ways(),
+                        parent,
+                    ) else {
                         return;
                     };
                     if o.discovered {

@@ -317,6 +317,10 @@ struct Entry<S> {
     /// Set when this connection is the outer UDP connection of a tunnel:
     /// the service Zeek gives it (`vxlan`, `teredo`, ...).
     tunnel_service: Option<&'static str>,
+    /// Directions (1 orig, 2 resp) that carried the tunnel.
+    tunnel_dirs: u8,
+    /// The service is named only once both directions carried the tunnel.
+    tunnel_both_ways: bool,
     app: S,
 }
 
@@ -361,7 +365,15 @@ pub struct FlowTable<H: StreamHandler> {
     parent: Option<Uid>,
     /// While processing a tunnel's outer packet: its service, and the
     /// connection it landed in.
-    outer: Option<(&'static str, Option<TunnelOuter>)>,
+    outer: Option<OuterMark>,
+}
+
+/// What [`FlowTable::process_tunnel_outer`] asks of the packet's
+/// connection, and what it found.
+struct OuterMark {
+    service: &'static str,
+    both_ways: bool,
+    found: Option<TunnelOuter>,
 }
 
 /// FlowKey wrapped with an order so it can live in the heap.
@@ -493,42 +505,55 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 
     /// Feed the outer UDP datagram of a tunnel (VXLAN, Teredo, ...): it is
-    /// counted in its own connection, which gets `service` and whose
-    /// payload is not given to the application layer. Returns that
-    /// connection, or `None` when the packet is not UDP.
+    /// counted in its own connection, which gets `service` (once both
+    /// directions carried the tunnel when `both_ways`, as Zeek delays
+    /// Teredo's confirmation) and whose payload is not given to the
+    /// application layer. `parent` is the tunnel around this one, if any.
+    /// Returns that connection, or `None` when the packet is not UDP.
     pub fn process_tunnel_outer(
         &mut self,
         pkt: &PacketView<'_>,
         service: &'static str,
+        both_ways: bool,
         parent: Option<Uid>,
     ) -> Option<TunnelOuter> {
         if !matches!(pkt.l4, L4View::Udp { .. }) {
             return None;
         }
-        self.outer = Some((service, None));
+        self.outer = Some(OuterMark {
+            service,
+            both_ways,
+            found: None,
+        });
         self.parent = parent;
         self.process(pkt);
         self.parent = None;
-        self.outer.take().and_then(|(_, o)| o)
+        self.outer.take().and_then(|o| o.found)
     }
 
     /// Tunnel bookkeeping of a packet that landed in `e` (see
     /// [`process_tunneled`](Self::process_tunneled)).
     fn mark_tunnel(
         e: &mut Entry<H::State>,
+        dir: Dir,
         parent: Option<Uid>,
-        outer: &mut Option<(&'static str, Option<TunnelOuter>)>,
+        outer: &mut Option<OuterMark>,
     ) {
         if let Some(p) = parent {
             if !e.tunnel_parents.contains(&p) && e.tunnel_parents.len() < MAX_TUNNEL_PARENTS {
                 e.tunnel_parents.push(p);
             }
         }
-        if let Some((service, found)) = outer {
+        if let Some(mark) = outer {
             let discovered = e.tunnel_service.is_none();
-            e.tunnel_service = Some(service);
+            e.tunnel_service = Some(mark.service);
+            e.tunnel_both_ways = mark.both_ways;
+            e.tunnel_dirs |= match dir {
+                Dir::Orig => 1,
+                Dir::Resp => 2,
+            };
             e.ignore = true;
-            *found = Some(TunnelOuter {
+            mark.found = Some(TunnelOuter {
                 uid: e.info.uid,
                 id: e.info.id,
                 discovered,
@@ -667,6 +692,8 @@ impl<H: StreamHandler> FlowTable<H> {
             ipv6: pkt.src.is_ipv6(),
             tunnel_parents: Vec::new(),
             tunnel_service: None,
+            tunnel_dirs: 0,
+            tunnel_both_ways: false,
             app,
         };
         let gen = entry.gen;
@@ -722,7 +749,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let Some(e) = self.conns.get_mut(&key) else {
             return;
         };
-        Self::mark_tunnel(e, self.parent, &mut self.outer);
+        Self::mark_tunnel(e, dir, self.parent, &mut self.outer);
         e.last = pkt.ts;
         let ep = match dir {
             Dir::Orig => &mut e.orig,
@@ -801,7 +828,7 @@ impl<H: StreamHandler> FlowTable<H> {
         };
         if self.parent.is_some() {
             if let Some(e) = self.conns.get_mut(&key) {
-                Self::mark_tunnel(e, self.parent, &mut None);
+                Self::mark_tunnel(e, dir, self.parent, &mut None);
             }
         }
         let seg = tcp::Segment {
@@ -1042,7 +1069,11 @@ fn build_record<S>(e: &Entry<S>) -> Conn {
             uid: e.info.uid,
             id: e.info.id,
         },
-        service: e.tunnel_service.into_iter().collect(),
+        service: e
+            .tunnel_service
+            .filter(|_| !e.tunnel_both_ways || e.tunnel_dirs == 3)
+            .into_iter()
+            .collect(),
         duration: if has_duration { Some(duration) } else { None },
         orig_bytes: has_duration.then_some(orig_bytes),
         resp_bytes: has_duration.then_some(resp_bytes),

@@ -551,3 +551,98 @@ fn timer_heap_stays_bounded_under_syn_rst_flood() {
     let (h, _) = t.finish();
     assert_eq!(h.conns.len(), 200_000);
 }
+
+fn udp_view(
+    ts: i64,
+    src: [u8; 4],
+    sp: u16,
+    dst: [u8; 4],
+    dp: u16,
+    payload: &[u8],
+) -> PacketView<'_> {
+    PacketView {
+        ts: Ts(ts),
+        src: ip(src),
+        dst: ip(dst),
+        ip_len: 28 + payload.len() as u32,
+        l4: L4View::Udp {
+            src_port: sp,
+            dst_port: dp,
+            payload,
+        },
+    }
+}
+
+#[test]
+fn tunnel_outer_is_named_and_silenced_and_inner_gets_its_parent() {
+    let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 7);
+    let outer = udp_view(1_000, C, 40_000, S, 4789, b"vxlan-bytes");
+    let o = t
+        .process_tunnel_outer(&outer, "vxlan", false, None)
+        .expect("UDP outer");
+    assert!(o.discovered);
+    let again = t
+        .process_tunnel_outer(&outer, "vxlan", false, None)
+        .unwrap();
+    assert_eq!(again.uid, o.uid);
+    assert!(!again.discovered, "DISCOVER only once per tunnel");
+    let inner = udp_view(1_000, [10, 9, 0, 1], 5353, [10, 9, 0, 2], 53, b"dns");
+    t.process_tunneled(&inner, o.uid);
+    t.process(&udp_view(
+        2_000,
+        [10, 9, 0, 3],
+        1,
+        [10, 9, 0, 4],
+        2,
+        b"plain",
+    ));
+    let (rec, _) = t.finish();
+    // The outer payload never reached the application layer.
+    assert!(rec.data.iter().all(|(u, _, _)| *u != o.uid));
+    let by_uid = |u: Uid| rec.conns.iter().find(|c| c.meta.uid == u).unwrap();
+    assert_eq!(by_uid(o.uid).service, vec!["vxlan"]);
+    assert!(by_uid(o.uid).tunnel_parents.is_empty());
+    let inner_conn = rec.conns.iter().find(|c| c.meta.id.resp_p == 53).unwrap();
+    assert_eq!(inner_conn.tunnel_parents, vec![o.uid]);
+    let plain = rec.conns.iter().find(|c| c.meta.id.resp_p == 2).unwrap();
+    assert!(plain.tunnel_parents.is_empty() && plain.service.is_empty());
+}
+
+#[test]
+fn teredo_like_service_needs_both_directions() {
+    let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 7);
+    let one_way = udp_view(1_000, S, 3544, C, 3797, b"x");
+    t.process_tunnel_outer(&one_way, "teredo", true, None)
+        .unwrap();
+    let (rec, _) = t.finish();
+    assert!(rec.conns[0].service.is_empty());
+
+    let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 7);
+    t.process_tunnel_outer(
+        &udp_view(1_000, C, 3797, S, 3544, b"q"),
+        "teredo",
+        true,
+        None,
+    )
+    .unwrap();
+    t.process_tunnel_outer(
+        &udp_view(2_000, S, 3544, C, 3797, b"r"),
+        "teredo",
+        true,
+        None,
+    )
+    .unwrap();
+    let (rec, _) = t.finish();
+    assert_eq!(rec.conns[0].service, vec!["teredo"]);
+}
+
+#[test]
+fn tunnel_parents_are_capped() {
+    let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 7);
+    let inner = udp_view(1_000, C, 1, S, 2, b"x");
+    for i in 0..100 {
+        t.process_tunneled(&inner, Uid(i));
+    }
+    let (rec, _) = t.finish();
+    assert_eq!(rec.conns[0].tunnel_parents.len(), MAX_TUNNEL_PARENTS);
+}

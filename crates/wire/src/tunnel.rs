@@ -78,6 +78,13 @@ impl TunnelType {
         }
     }
 
+    /// Zeek names the outer connection's service only after the tunnel
+    /// was seen in both directions (`Tunnel::delay_teredo_confirmation`,
+    /// on by default, for Teredo only: ordinary UDP can look like it).
+    pub fn confirmed_both_ways(self) -> bool {
+        self == TunnelType::Teredo
+    }
+
     /// Whether the outer packet is a UDP datagram that stays a connection
     /// of its own (Zeek logs it in `conn.log`); IP and GRE tunnels are
     /// identified by their endpoints' addresses only.
