@@ -47,6 +47,13 @@ fn wanted(test: &str, trace: &str) -> bool {
 
 type Key = (String, String, u16, String, u16, bool);
 
+/// The services Zeek gives a tunnel's outer UDP connection.
+const TUNNEL_SERVICES: [&str; 5] = ["vxlan", "geneve", "gtpv1", "teredo", "ayiya"];
+
+/// (orig_h, orig_p, resp_h, resp_p, service) of rows whose service is a
+/// tunnel's, or whose 5-tuple is one of those.
+type SvcRow = (String, u16, String, u16, String);
+
 fn key(proto: &str, oh: &str, op: u16, rh: &str, rp: u16, tunneled: bool) -> Key {
     let rp = if proto == "icmp" { 0 } else { rp };
     (
@@ -69,11 +76,12 @@ fn unordered(k: &Key) -> Key {
     }
 }
 
-/// Rows of a Zeek `conn.log` baseline.
-fn baseline_rows(path: &Path) -> Vec<Key> {
+/// Rows of a Zeek `conn.log` baseline, and its tunnel-service rows.
+fn baseline_rows(path: &Path) -> (Vec<Key>, Vec<SvcRow>) {
     let text = std::fs::read_to_string(path).expect("baseline readable");
     let mut fields: Vec<&str> = Vec::new();
     let mut out = Vec::new();
+    let mut svc = Vec::new();
     for line in text.lines() {
         if let Some(f) = line.strip_prefix("#fields\t") {
             fields = f.split('\t').collect();
@@ -90,6 +98,15 @@ fn baseline_rows(path: &Path) -> Vec<Key> {
                 .and_then(|i| cols.get(i).copied())
                 .unwrap_or("-")
         };
+        if TUNNEL_SERVICES.contains(&get("service")) {
+            svc.push((
+                get("id.orig_h").to_string(),
+                get("id.orig_p").parse().unwrap_or(0),
+                get("id.resp_h").to_string(),
+                get("id.resp_p").parse().unwrap_or(0),
+                get("service").to_string(),
+            ));
+        }
         out.push(key(
             get("proto"),
             get("id.orig_h"),
@@ -99,7 +116,7 @@ fn baseline_rows(path: &Path) -> Vec<Key> {
             get("tunnel_parents") != "-",
         ));
     }
-    out
+    (out, svc)
 }
 
 fn our_rows(events: &[Event]) -> Vec<Key> {
@@ -171,7 +188,7 @@ fn tunnel_and_link_type_traces_match_zeek_conn_rows() {
         if *log != "conn" || !wanted(test, trace) {
             continue;
         }
-        let base = baseline_rows(&dir.join("Baseline").join(bdir).join(bfile));
+        let (base, base_svc) = baseline_rows(&dir.join("Baseline").join(bdir).join(bfile));
         let path = dir.join("Traces").join(trace);
         let (sinks, summary) = analyze_file(&path, &cfg, |_| Vec::<Event>::new());
         let events: Vec<Event> = sinks.into_iter().flatten().collect();
@@ -195,6 +212,25 @@ fn tunnel_and_link_type_traces_match_zeek_conn_rows() {
             println!("    missing {k:?}");
         }
         assert!(summary.packets > 0, "{trace}: no packet read");
+        // The outer connection of a UDP tunnel is named as Zeek names it.
+        for (oh, op, rh, rp, service) in &base_svc {
+            let ours = events.iter().find_map(|e| match e {
+                Event::Conn(c)
+                    if c.meta.id.orig_h.to_string() == *oh
+                        && c.meta.id.orig_p == *op
+                        && c.meta.id.resp_h.to_string() == *rh
+                        && c.meta.id.resp_p == *rp =>
+                {
+                    Some(c.service.join(","))
+                }
+                _ => None,
+            });
+            assert_eq!(
+                ours.as_deref(),
+                Some(service.as_str()),
+                "{trace} {oh}:{op} -> {rh}:{rp}"
+            );
+        }
         total += base.len();
         hit += m;
         tun_total += tb.len();

@@ -24,7 +24,8 @@
 //!   skipped; inner IPv4 or IPv6 (`Tunnel::GTPv1`).
 //! * Teredo (UDP, any port, by content as Zeek's protocol detection does):
 //!   optional authentication and origin indicators, then an IPv6 header
-//!   whose payload length matches the datagram exactly (`Tunnel::TEREDO`).
+//!   whose payload length matches the datagram exactly, or a bubble
+//!   (`Tunnel::TEREDO`).
 //! * AYIYA (UDP 5072): forward opcode, identity and signature skipped, next
 //!   header IPv4 or IPv6 (`Tunnel::AYIYA`).
 //!
@@ -450,7 +451,11 @@ fn teredo(b: &[u8]) -> Option<Inner<'_>> {
         return None;
     }
     let plen = usize::from(be16(ip, 4)?);
-    if plen + 40 != ip.len() {
+    // A bubble (no next header, empty payload) may carry trailing bytes,
+    // which Zeek accepts (and notes); anything else must fill the datagram
+    // exactly, which keeps ordinary UDP from passing for Teredo.
+    let bubble = plen == 0 && byte(ip, 6)? == 59;
+    if plen + 40 != ip.len() && !bubble {
         return None;
     }
     Some(Inner {

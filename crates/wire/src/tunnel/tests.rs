@@ -269,6 +269,9 @@ fn teredo_with_authentication_and_origin_indicators() {
 fn teredo_length_mismatch_is_ordinary_udp() {
     // One byte more than the inner IPv6 header announces: not Teredo.
     let mut frame = TEREDO_ORIGIN.to_vec();
+    // That packet is a bubble; make it claim ICMPv6 instead (bubbles may
+    // carry trailing bytes).
+    frame[42 + 8 + 6] = 58;
     frame.push(0);
     // Fix IPv4 total length and UDP length so the extra byte is in the datagram.
     let tl = u16::from_be_bytes([frame[16], frame[17]]) + 1;
@@ -277,6 +280,25 @@ fn teredo_length_mismatch_is_ordinary_udp() {
     frame[38..40].copy_from_slice(&ul.to_be_bytes());
     let p = decode(LinkType::ETHERNET, &frame).unwrap();
     assert_eq!(decapsulate(&p), Ok(None));
+}
+
+#[test]
+fn teredo_bubble_with_trailing_bytes_is_still_teredo() {
+    // Origin indicator, then an IPv6 bubble (payload length 0, next header
+    // 59) followed by 4 stray bytes, as in Zeek's
+    // teredo_bubble_with_payload trace.
+    let mut frame = TEREDO_ORIGIN.to_vec();
+    let ip6 = 42 + 8;
+    frame[ip6 + 4..ip6 + 6].copy_from_slice(&0u16.to_be_bytes());
+    frame[ip6 + 6] = 59;
+    frame.truncate(ip6 + 40);
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    let total = (frame.len() - 14) as u16;
+    frame[16..18].copy_from_slice(&total.to_be_bytes());
+    let ulen = (frame.len() - 34) as u16;
+    frame[38..40].copy_from_slice(&ulen.to_be_bytes());
+    let p = decode(LinkType::ETHERNET, &frame).unwrap();
+    assert_eq!(decapsulate(&p).unwrap().unwrap().tunnel, TunnelType::Teredo);
 }
 
 #[test]
