@@ -33,6 +33,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub mod auth;
 pub mod config;
 pub mod record;
 mod session;
@@ -41,13 +42,14 @@ pub mod store;
 pub mod tls;
 pub mod wire;
 
-pub use config::{ConfigError, Domains, Limits, TrapConfig};
+pub use config::{AuthConfig, ConfigError, Domains, Limits, TrapConfig};
 pub use record::{
-    CommandRecord, Envelope, MessageRecord, NoSink, SessionRecord, Sink, StoredMessage,
+    AuthAttempt, CommandRecord, Credentials, Envelope, MessageRecord, NoSink, SessionRecord, Sink,
+    StoredMessage,
 };
 pub use session::Clock;
 pub use stats::{Limit, LogFn, Stats, StatsSnapshot};
-pub use store::{Layout, Store, StoreError};
+pub use store::{Layout, LogRotation, Store, StoreError};
 
 /// A trap that cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +140,10 @@ impl Trap {
             &opts.store,
             &opts.config.hostname,
             opts.config.limits.max_commit_batch,
+            store::LogRotation {
+                max_bytes: opts.config.limits.session_log_max_bytes,
+                keep: opts.config.limits.session_log_keep,
+            },
             stats.clone(),
             opts.sink.clone(),
         )?;
