@@ -20,7 +20,7 @@
 //!
 //! Command lines are parsed with `smtp-proto`; line framing and the DATA
 //! stream are ours (see [`wire`] for why). No client byte can panic the
-//! trap: the framing is fuzzed (`fuzz/fuzz_targets/trap_session.rs`).
+//! trap: the framing is fuzzed (`fuzz/fuzz_targets/trap_wire.rs`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

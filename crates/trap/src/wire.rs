@@ -1,6 +1,6 @@
 //! Byte-level SMTP framing on the server side: command lines and the DATA
 //! stream. No I/O and no state beyond a few bytes, so both are fuzzed
-//! (`fuzz/fuzz_targets/trap_session.rs`) and cannot panic on any input.
+//! (`fuzz/fuzz_targets/trap_wire.rs`) and cannot panic on any input.
 //!
 //! Why our own framing next to `smtp-proto`: its `RequestReceiver` caps lines
 //! at a fixed 4096 bytes and returns an error that does not say how much was

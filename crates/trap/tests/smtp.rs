@@ -890,3 +890,38 @@ async fn issue17_bdat_chunk_is_discarded_not_read_as_commands() {
     let verbs: Vec<&str> = r.commands.iter().map(|c| c.verb.as_str()).collect();
     assert_eq!(verbs, ["EHLO", "BDAT", "NOOP", "BDAT"]);
 }
+
+/// Issue 17: with the default `max_sessions_per_ip` (32), a client
+/// opening 50 sessions at once from one address gets `421` for 18 of them
+/// — the documented trade-off; a load test from one address must raise it
+/// (bench/trap.sh does). With the limit raised, all 50 are greeted.
+#[tokio::test]
+async fn issue17_fifty_sessions_from_one_address_meet_the_per_ip_default() {
+    assert_eq!(TrapConfig::default().limits.max_sessions_per_ip, 32);
+    for (name, per_ip, want_421) in [("perip-default", None, 18), ("perip-raised", Some(64), 0)] {
+        let t = Running::start(
+            name,
+            quick(|c| {
+                if let Some(n) = per_ip {
+                    c.limits.max_sessions_per_ip = n;
+                }
+            }),
+        )
+        .await;
+        let mut held = Vec::new();
+        let mut refused = 0;
+        for _ in 0..50 {
+            let (c, code) = Client::connect(t.addr).await;
+            match code {
+                220 => held.push(c),
+                421 => refused += 1,
+                other => panic!("greeting {other}"),
+            }
+        }
+        assert_eq!(refused, want_421, "{name}");
+        assert_eq!(held.len(), 50 - want_421, "{name}");
+        assert_eq!(t.stats.limit_count(Limit::SessionsPerIp), want_421 as u64);
+        drop(held);
+        t.stop().await;
+    }
+}
