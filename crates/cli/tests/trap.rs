@@ -665,7 +665,9 @@ fn swaks_auth_never_leaves_credentials_in_the_session_log() {
             for secret in [user, pass, &b64(user), &b64(pass), &plain, "mallory"] {
                 assert!(!log.contains(secret), "{secret:?} leaked into {log}");
             }
-            assert!(recs.iter().all(|r| r["auth"][0].get("credentials").is_none()));
+            assert!(recs
+                .iter()
+                .all(|r| r["auth"][0].get("credentials").is_none()));
         } else {
             for r in &recs[..2] {
                 assert_eq!(r["auth"][0]["credentials"]["user"], user, "{r}");
