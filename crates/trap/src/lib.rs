@@ -4,7 +4,11 @@
 //! * **Accepts**: the server side of SMTP (RFC 5321) with PIPELINING, SIZE,
 //!   8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8 and STARTTLS; VRFY is refused
 //!   politely (`252`); unknown or malformed commands get proper error codes
-//!   and the session goes on while it is sane.
+//!   and the session goes on while it is sane. AUTH exchanges are played
+//!   to their end and always fail (`535`); credentials are never recorded
+//!   unless asked for ([`auth`]). DATA ends only at `<CRLF>.<CRLF>`: the
+//!   other lone-dot spellings (SMTP smuggling) stay in the message and are
+//!   counted.
 //! * **Relays nothing**: the crate opens no outbound connection at all; it
 //!   only listens.
 //! * **Loses nothing**: `250` after DATA is sent only once the message is
