@@ -595,3 +595,138 @@ fn trapped_mail_reaches_the_dataset_within_seconds_and_only_once() {
     assert_eq!(stats["dataset"]["messages"], 0, "{stats}");
     assert_eq!(sql_rows(&store, "SELECT count(*) FROM mail"), ["3"]);
 }
+
+/// Issue 17: credentials never reach sessions.jsonl. swaks authenticates
+/// with PLAIN, LOGIN and CRAM-MD5 against a trap that offers AUTH (every
+/// attempt fails with 535); the log holds the mechanisms and outcomes and
+/// no user name or password, base64 or clear. With
+/// `auth.record_credentials` they are kept, decoded.
+#[test]
+fn swaks_auth_never_leaves_credentials_in_the_session_log() {
+    if tool("swaks").is_none() {
+        return;
+    }
+    let user = "mallory.k";
+    let pass = "Pa55w0rd-17";
+    let b64 = |s: &str| {
+        use std::io::Write;
+        let mut c = Command::new("base64")
+            .arg("-w0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+    };
+    for record in [false, true] {
+        let dir = temp_dir(&format!("trap-swaks-auth-{record}"));
+        let cfg = dir.join("trap.toml");
+        std::fs::write(
+            &cfg,
+            format!("[auth]\nadvertise = true\nrecord_credentials = {record}\n"),
+        )
+        .unwrap();
+        let store = dir.join("store");
+        let trap = TrapProc::start(&store, &["--config", cfg.to_str().unwrap()]);
+        let server = trap.addr.clone();
+        for mech in ["PLAIN", "LOGIN", "CRAM-MD5"] {
+            let (ok, t) = swaks(
+                &server,
+                &[
+                    "--to",
+                    "x@trap.example",
+                    "--auth",
+                    mech,
+                    "--auth-user",
+                    user,
+                    "--auth-password",
+                    pass,
+                ],
+            );
+            assert!(!ok, "the trap authenticates nobody:\n{t}");
+            assert!(t.contains("535 5.7.8"), "{mech}:\n{t}");
+        }
+        let (code, _) = trap.stop();
+        assert_eq!(code, 0);
+        let log = std::fs::read_to_string(store.join("trap/sessions.jsonl")).unwrap();
+        let recs = sessions(&store);
+        assert_eq!(recs.len(), 3);
+        let mechs: Vec<&str> = recs
+            .iter()
+            .map(|r| r["auth"][0]["mechanism"].as_str().unwrap())
+            .collect();
+        assert_eq!(mechs, ["PLAIN", "LOGIN", "CRAM-MD5"]);
+        for r in &recs {
+            assert_eq!(r["auth"][0]["outcome"], "failed", "{r}");
+        }
+        let plain = b64(&format!("\0{user}\0{pass}"));
+        if !record {
+            for secret in [user, pass, &b64(user), &b64(pass), &plain, "mallory"] {
+                assert!(!log.contains(secret), "{secret:?} leaked into {log}");
+            }
+            assert!(recs
+                .iter()
+                .all(|r| r["auth"][0].get("credentials").is_none()));
+        } else {
+            for r in &recs[..2] {
+                assert_eq!(r["auth"][0]["credentials"]["user"], user, "{r}");
+                assert_eq!(r["auth"][0]["credentials"]["password"], pass, "{r}");
+            }
+            let cram = &recs[2]["auth"][0]["credentials"];
+            assert_eq!(cram["user"], user);
+            let digest = cram["response"].as_str().unwrap();
+            assert!(
+                digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{digest}"
+            );
+        }
+    }
+}
+
+/// Issue 17: SMTP smuggling with a real client. swaks sends a body holding
+/// `\r\n.\n MAIL FROM:...` (and `\n.\n`, `\n.\r\n`) exactly as written
+/// (`--no-data-fixup`); the trap stores one message holding those bytes
+/// and records the attempt, and no forged envelope is in the record.
+#[test]
+fn swaks_smuggled_end_of_data_is_one_message() {
+    if tool("swaks").is_none() {
+        return;
+    }
+    let dir = temp_dir("trap-swaks-smuggle");
+    let store = dir.join("store");
+    let body: &[u8] = b"Subject: smuggle\r\n\r\nhello\r\n.\n MAIL FROM:<ceo@bank.example>\r\nRCPT TO:<victim@trap.example>\r\nDATA\r\nforged\n.\nmore\n.\r\nend\r\n";
+    let data = dir.join("data.eml");
+    let mut whole = body.to_vec();
+    whole.extend_from_slice(b".\r\n");
+    std::fs::write(&data, &whole).unwrap();
+    let trap = TrapProc::start(&store, &[]);
+    let (ok, t) = swaks(
+        &trap.addr.clone(),
+        &[
+            "--to",
+            "x@trap.example",
+            "--from",
+            "relay@spam.example",
+            "--no-data-fixup",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{t}");
+    assert!(queued_id(&t).is_some(), "{t}");
+    let (code, _) = trap.stop();
+    assert_eq!(code, 0);
+    let files = stored(&store);
+    assert_eq!(files.len(), 1, "one message, not two");
+    let msg = files.values().next().unwrap();
+    assert_eq!(after_received(msg), body);
+    let recs = sessions(&store);
+    assert_eq!(recs.len(), 1);
+    let m = &recs[0]["messages"];
+    assert_eq!(m.as_array().unwrap().len(), 1);
+    assert_eq!(m[0]["smuggling_sequences"], 3);
+    assert_eq!(m[0]["envelope"]["mail_from"], "relay@spam.example");
+    assert_eq!(m[0]["envelope"]["rcpt_to"][0], "x@trap.example");
+    assert!(!recs[0].to_string().contains("bank.example"));
+}

@@ -27,7 +27,22 @@
 //! max_messages_per_session = 100    # messages in one session before 421 and close
 //! max_recorded_commands = 256       # commands kept in one session record (all are counted)
 //! max_commit_batch = 512            # messages made durable by one directory fsync
+//! session_log_max_bytes = 268435456 # sessions.jsonl is rotated past this size (whole lines)
+//! session_log_keep = 8              # rotated logs kept: sessions.jsonl.1 (newest) .. .8
+//!
+//! [auth]
+//! advertise = false                 # offer AUTH PLAIN LOGIN CRAM-MD5 in EHLO
+//! record_credentials = false        # keep the credentials bots try, decoded, in sessions.jsonl
 //! ```
+//!
+//! `max_sessions_per_ip` is a trade-off: a bot (or a NAT full of them)
+//! opening more connections at once from one address than the limit gets
+//! `421 4.7.0 ... too many connections from your address` for the extra
+//! ones — with the default 32, a client opening 50 at once has 18 refused
+//! (each counted in `limits_hit`). That caps what one address can hold of
+//! the trap (sockets, memory, the 1024 of `max_sessions`), so one bot
+//! cannot lock the others out; a load test from one address
+//! (`smtp-source -s 50`) must raise it, as `bench/trap.sh` does.
 
 use std::path::{Path, PathBuf};
 
@@ -126,7 +141,13 @@ pub struct Limits {
     /// Open sessions in total; a connection beyond it gets `421` and is
     /// closed at once. Default 1024.
     pub max_sessions: usize,
-    /// Open sessions from one client IP address. Default 32.
+    /// Open sessions from one client IP address; a connection beyond it
+    /// gets `421 4.7.0` and is closed at once (counted as
+    /// `max_sessions_per_ip`). The trade-off: lower keeps one address (one
+    /// bot, or one NAT) from taking the trap's sessions from the others;
+    /// higher records more of a bot that opens many connections at once.
+    /// With the default a client opening 50 at once has 18 refused; a load
+    /// generator on one address must raise it. Default 32.
     pub max_sessions_per_ip: usize,
     /// Seconds to wait for a command, or for a reply to be written. Default 60.
     pub command_timeout_s: u64,
@@ -150,6 +171,15 @@ pub struct Limits {
     /// Messages whose renames into `new/` one directory fsync makes
     /// durable (group commit). Default 512.
     pub max_commit_batch: usize,
+    /// Size in bytes past which `sessions.jsonl` is rotated (between whole
+    /// records): it becomes `sessions.jsonl.1`, older ones move up by one.
+    /// At least 4096. Default 268,435,456 (256 MiB).
+    pub session_log_max_bytes: u64,
+    /// Rotated session logs kept (`sessions.jsonl.1` newest ...
+    /// `sessions.jsonl.N` oldest); older ones are deleted, so the logs take
+    /// at most about `(session_log_keep + 1) × session_log_max_bytes`. 0
+    /// keeps none. Default 8.
+    pub session_log_keep: u32,
 }
 
 impl Default for Limits {
@@ -168,8 +198,29 @@ impl Default for Limits {
             max_messages_per_session: 100,
             max_recorded_commands: 256,
             max_commit_batch: 512,
+            session_log_max_bytes: 256 * 1024 * 1024,
+            session_log_keep: 8,
         }
     }
+}
+
+/// SMTP AUTH (RFC 4954). The trap never authenticates anyone: every
+/// exchange is played to its end (`334` prompts) and fails with `535
+/// 5.7.8`. Lines sent inside an exchange are SASL responses, never
+/// commands, and are never recorded as text.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Offer `AUTH PLAIN LOGIN CRAM-MD5` in the `EHLO` reply. Without it
+    /// AUTH is not advertised, but a client that tries anyway still goes
+    /// through the exchange. Default false.
+    pub advertise: bool,
+    /// Keep the credentials bots try, decoded (user, password, CRAM-MD5
+    /// digest ...), in the session record's `auth` attempts: a dialect
+    /// feature (credential lists are shared within a botnet). Off by
+    /// default: `sessions.jsonl` then holds no credentials at all, only
+    /// the mechanism and how the exchange went. Default false.
+    pub record_credentials: bool,
 }
 
 /// The trap's configuration file (`--config FILE`), see the module doc.
@@ -195,6 +246,7 @@ pub struct TrapConfig {
     /// power of two. Default true.
     pub log_limit_hits: bool,
     pub limits: Limits,
+    pub auth: AuthConfig,
 }
 
 impl Default for TrapConfig {
@@ -208,6 +260,7 @@ impl Default for TrapConfig {
             greet_delay_ms: 0,
             log_limit_hits: true,
             limits: Limits::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -280,6 +333,11 @@ impl TrapConfig {
         if l.max_commit_batch == 0 {
             return bad("max_commit_batch");
         }
+        if l.session_log_max_bytes < 4096 {
+            return Err(ConfigError::Invalid(
+                "limits.session_log_max_bytes must be at least 4096".into(),
+            ));
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid(
                 "tls_cert and tls_key go together".into(),
@@ -322,6 +380,7 @@ mod tests {
         let cfg: TrapConfig = toml::from_str(&example).expect("module doc example parses");
         // The documented limits are the defaults.
         assert_eq!(cfg.limits, Limits::default());
+        assert_eq!(cfg.auth, AuthConfig::default());
         assert_eq!(cfg.domains, Domains::List(vec!["trap.example".into()]));
         assert_eq!(cfg.greet_delay_ms, 0);
     }

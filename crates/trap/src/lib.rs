@@ -4,7 +4,11 @@
 //! * **Accepts**: the server side of SMTP (RFC 5321) with PIPELINING, SIZE,
 //!   8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8 and STARTTLS; VRFY is refused
 //!   politely (`252`); unknown or malformed commands get proper error codes
-//!   and the session goes on while it is sane.
+//!   and the session goes on while it is sane. AUTH exchanges are played
+//!   to their end and always fail (`535`); credentials are never recorded
+//!   unless asked for ([`auth`]). DATA ends only at `<CRLF>.<CRLF>`: the
+//!   other lone-dot spellings (SMTP smuggling) stay in the message and are
+//!   counted.
 //! * **Relays nothing**: the crate opens no outbound connection at all; it
 //!   only listens.
 //! * **Loses nothing**: `250` after DATA is sent only once the message is
@@ -20,7 +24,7 @@
 //!
 //! Command lines are parsed with `smtp-proto`; line framing and the DATA
 //! stream are ours (see [`wire`] for why). No client byte can panic the
-//! trap: the framing is fuzzed (`fuzz/fuzz_targets/trap_session.rs`).
+//! trap: the framing is fuzzed (`fuzz/fuzz_targets/trap_wire.rs`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -33,6 +37,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub mod auth;
 pub mod config;
 pub mod record;
 mod session;
@@ -41,13 +46,14 @@ pub mod store;
 pub mod tls;
 pub mod wire;
 
-pub use config::{ConfigError, Domains, Limits, TrapConfig};
+pub use config::{AuthConfig, ConfigError, Domains, Limits, TrapConfig};
 pub use record::{
-    CommandRecord, Envelope, MessageRecord, NoSink, SessionRecord, Sink, StoredMessage,
+    AuthAttempt, CommandRecord, Credentials, Envelope, MessageRecord, NoSink, SessionRecord, Sink,
+    StoredMessage,
 };
 pub use session::Clock;
 pub use stats::{Limit, LogFn, Stats, StatsSnapshot};
-pub use store::{Layout, Store, StoreError};
+pub use store::{Layout, LogRotation, Store, StoreError};
 
 /// A trap that cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +144,10 @@ impl Trap {
             &opts.store,
             &opts.config.hostname,
             opts.config.limits.max_commit_batch,
+            store::LogRotation {
+                max_bytes: opts.config.limits.session_log_max_bytes,
+                keep: opts.config.limits.session_log_keep,
+            },
             stats.clone(),
             opts.sink.clone(),
         )?;

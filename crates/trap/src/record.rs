@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use botscope_event::{MailMessage, Ts};
+
+pub use crate::auth::{AuthAttempt, Credentials};
 use serde::{Deserialize, Serialize};
 
 /// One command as the client sent it: a feature for family attribution
@@ -17,7 +19,9 @@ pub struct CommandRecord {
     /// The verb with its case kept (`ehlo`, `EHLO`, `Ehlo`).
     pub verb: String,
     /// The whole line, CRLF removed, at most 256 characters; `AUTH` lines
-    /// keep only the mechanism (no credentials are recorded).
+    /// keep only `AUTH` and a registered mechanism name (never an initial
+    /// response; lines inside an AUTH exchange are not commands and are
+    /// not listed here, see [`SessionRecord::auth`]).
     pub line: String,
     /// Sent before the reply to the previous command was written.
     pub pipelined: bool,
@@ -62,6 +66,11 @@ pub struct MessageRecord {
     pub outcome: String,
     /// Lines ended by a bare LF.
     pub bare_lf_lines: u64,
+    /// Lone-dot lines that were not `<CRLF>.<CRLF>` (`\n.\n`, `\n.\r\n`,
+    /// `\r\n.\n`, a dot and a bare CR): SMTP smuggling attempts. They did
+    /// not end the message; they are in it as sent.
+    #[serde(default)]
+    pub smuggling_sequences: u64,
     /// Message bytes arrived before our `354` reply (pipelined into DATA).
     pub data_before_354: bool,
 }
@@ -103,6 +112,20 @@ pub struct SessionRecord {
     pub limits_hit: Vec<String>,
     pub bytes_in: u64,
     pub errors: u32,
+    /// AUTH attempts, in order (at most 32; all are counted in
+    /// `auth_attempts`). Credentials only with `auth.record_credentials`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auth: Vec<AuthAttempt>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub auth_attempts: u64,
+    /// Bytes of BDAT chunks read and thrown away (CHUNKING is not offered;
+    /// a chunk is consumed by its announced size, never read as commands).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bdat_discarded_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A message that is durably in the Maildir.

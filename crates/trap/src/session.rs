@@ -20,11 +20,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::auth::{self, AuthAttempt, AuthLine, Exchange, Next};
 use crate::config::TrapConfig;
 use crate::record::{CommandRecord, Envelope, MessageRecord, SessionRecord, StoredMessage};
 use crate::stats::{Limit, Stats};
 use crate::store::Store;
-use crate::wire::{find_line, line_for_record, verb_as_sent, DataDecoder, LineEnd};
+use crate::wire::{
+    bdat_size, find_line, line_for_record, path_as_sent, size_param, verb_as_sent, DataDecoder,
+    LineEnd, Number,
+};
 
 /// The wall clock (injectable for tests).
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -103,6 +107,7 @@ enum End {
     Io,
     Tls,
     Shutdown,
+    BadFraming,
 }
 
 impl End {
@@ -118,6 +123,7 @@ impl End {
             End::Io => "io_error",
             End::Tls => "tls_error",
             End::Shutdown => "shutdown",
+            End::BadFraming => "bad_framing",
         }
     }
 }
@@ -129,6 +135,8 @@ const MAX_OUT: usize = 16 * 1024;
 const DATA_CHUNK: usize = 16 * 1024;
 /// Recorded line length.
 const RECORD_LINE: usize = 256;
+/// AUTH attempts listed in one session record (all are counted).
+const MAX_AUTH_RECORDED: usize = 32;
 
 struct Tx {
     env: Envelope,
@@ -149,6 +157,10 @@ struct Session<S> {
     tx: Option<Tx>,
     skipping_long_line: bool,
     shutdown: watch::Receiver<bool>,
+    /// An AUTH exchange in progress: the next line is a SASL response.
+    auth: Option<Exchange>,
+    /// Bytes of a refused BDAT chunk still to read and throw away.
+    bdat_discard: u64,
 }
 
 /// Serves one connection to its end and returns its record.
@@ -187,6 +199,9 @@ where
             limits_hit: Vec::new(),
             bytes_in: 0,
             errors: 0,
+            auth: Vec::new(),
+            auth_attempts: 0,
+            bdat_discarded_bytes: 0,
         },
         ctx,
         conn: Conn::Plain(stream),
@@ -200,8 +215,13 @@ where
         tx: None,
         skipping_long_line: false,
         shutdown,
+        auth: None,
+        bdat_discard: 0,
     };
     let end = s.run().await;
+    if let Some(ex) = s.auth.take() {
+        s.end_auth(ex, "unfinished");
+    }
     let _ = tokio::time::timeout(Duration::from_secs(1), s.conn.shutdown()).await;
     s.rec.end = end.name().to_string();
     s.rec.duration_ms = ms_since(s.t0);
@@ -375,14 +395,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     .close_with("4.3.2 Service shutting down,", End::Shutdown)
                     .await;
             }
+            if self.bdat_discard > 0 {
+                let n = usize::try_from(self.bdat_discard)
+                    .unwrap_or(usize::MAX)
+                    .min(self.inbuf.len());
+                self.inbuf.drain(..n);
+                self.bdat_discard -= n as u64;
+                self.rec.bdat_discarded_bytes += n as u64;
+                if self.bdat_discard > 0 {
+                    if let Err(e) = self.flush().await {
+                        return e;
+                    }
+                    self.inbuf.clear();
+                    if let Err(e) = self.read_more(true, DATA_CHUNK).await {
+                        return match e {
+                            End::DataTimeout => {
+                                self.close_with("4.4.2 Error: timeout exceeded,", e).await
+                            }
+                            End::SessionDeadline => {
+                                self.close_with("4.4.2 Error: session time limit exceeded,", e)
+                                    .await
+                            }
+                            End::Shutdown => {
+                                self.close_with("4.3.2 Service shutting down,", e).await
+                            }
+                            e => e,
+                        };
+                    }
+                    continue;
+                }
+            }
             let max_line = self.ctx.cfg.limits.max_line_length;
             if self.skipping_long_line {
                 match memchr::memchr(b'\n', &self.inbuf) {
                     Some(i) => {
                         self.inbuf.drain(..=i);
                         self.skipping_long_line = false;
-                        self.rec.command_count += 1;
-                        self.reply(500, "5.5.2 Error: line too long");
+                        if let Some(ex) = self.auth.take() {
+                            // A SASL response too long to be one.
+                            self.end_auth(ex, "malformed");
+                            self.reply(501, "5.5.2 Error: cannot decode response");
+                        } else {
+                            self.rec.command_count += 1;
+                            self.reply(500, "5.5.2 Error: line too long");
+                        }
                         if let Err(e) = self.count_error().await {
                             return e;
                         }
@@ -455,14 +511,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn command(&mut self, line: &[u8], pipelined: bool) -> Result<(), End> {
-        let verb = verb_as_sent(line);
+        if self.auth.is_some() {
+            return self.auth_response(line, pipelined).await;
+        }
         let bare_lf = !line.ends_with(b"\r\n");
-        let shown = if verb.eq_ignore_ascii_case("AUTH") {
-            // Never keep credentials: the mechanism only.
-            let l = line_for_record(line, RECORD_LINE);
-            l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
-        } else {
-            line_for_record(line, RECORD_LINE)
+        // Never keep credentials: of an AUTH line, only `AUTH` and a
+        // registered mechanism name.
+        let auth_line = AuthLine::parse(line);
+        let (verb, shown) = match &auth_line {
+            Some(a) => (a.verb.clone(), a.for_record()),
+            None => (verb_as_sent(line), line_for_record(line, RECORD_LINE)),
         };
         self.rec.command_count += 1;
         if pipelined {
@@ -481,7 +539,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             None
         };
-        let (code, result) = self.dispatch(line, &verb).await;
+        let (code, result) = match auth_line {
+            Some(a) if a.is_command => (self.auth_start(&a), Ok(())),
+            _ => self.dispatch(line, &verb).await,
+        };
         if let Some(i) = slot {
             if let Some(c) = self.rec.commands.get_mut(i) {
                 c.reply = code;
@@ -494,8 +555,114 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(())
     }
 
+    /// An AUTH command: records the attempt and starts the exchange.
+    fn auth_start(&mut self, a: &AuthLine<'_>) -> u16 {
+        self.rec.auth_attempts += 1;
+        self.ctx
+            .stats
+            .auth_attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let attempt = AuthAttempt {
+            t_ms: ms_since(self.t0),
+            mechanism: match (a.mechanism, a.known_mechanism()) {
+                (_, Some(m)) => m,
+                (Some(_), None) => "?".into(),
+                (None, None) => String::new(),
+            },
+            initial_response: a.initial_response.is_some(),
+            responses: 0,
+            pipelined: false,
+            outcome: String::new(),
+            credentials: None,
+        };
+        let slot = (self.rec.auth.len() < MAX_AUTH_RECORDED).then(|| {
+            self.rec.auth.push(attempt);
+            self.rec.auth.len() - 1
+        });
+        let Some(mech) = a.mechanism else {
+            if let Some(at) = slot.and_then(|i| self.rec.auth.get_mut(i)) {
+                at.outcome = "syntax".into();
+            }
+            return self.reply(501, "5.5.4 Syntax: AUTH mechanism [initial-response]");
+        };
+        let record = self.ctx.cfg.auth.record_credentials;
+        let host = self.hostname().to_string();
+        let now = (self.ctx.clock)()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let n = self.rec.auth_attempts;
+        let (mut ex, next) = Exchange::start(mech, a.initial_response, record, || {
+            format!("<{}.{}.{n}@{host}>", std::process::id(), now.as_micros())
+        });
+        ex.slot = slot;
+        self.auth_next(ex, next)
+    }
+
+    /// Sends what the exchange asks for next; keeps it if it goes on.
+    fn auth_next(&mut self, ex: Exchange, next: Next) -> u16 {
+        match next {
+            Next::Challenge(c) => {
+                self.auth = Some(ex);
+                self.reply(334, &c)
+            }
+            Next::Done(code, text) => {
+                self.end_auth(ex, auth::outcome(code, text));
+                self.reply(code, text)
+            }
+        }
+    }
+
+    /// Closes an attempt's record (credentials only if asked for).
+    fn end_auth(&mut self, ex: Exchange, outcome: &str) {
+        if let Some(at) = ex.slot.and_then(|i| self.rec.auth.get_mut(i)) {
+            at.outcome = outcome.to_string();
+            if ex.record && ex.credentials != auth::Credentials::default() {
+                at.credentials = Some(ex.credentials);
+            }
+        }
+    }
+
+    /// A line inside an AUTH exchange: a SASL response, never a command,
+    /// never recorded as text.
+    async fn auth_response(&mut self, line: &[u8], pipelined: bool) -> Result<(), End> {
+        let Some(mut ex) = self.auth.take() else {
+            return Ok(());
+        };
+        if let Some(at) = ex.slot.and_then(|i| self.rec.auth.get_mut(i)) {
+            at.responses = at.responses.saturating_add(1);
+            at.pipelined |= pipelined;
+        }
+        let next = ex.respond(auth::response_token(line));
+        let code = self.auth_next(ex, next);
+        if (500..600).contains(&code) {
+            self.count_error().await?;
+        }
+        Ok(())
+    }
+
     /// Handles one command; returns our (first) reply code.
     async fn dispatch(&mut self, line: &[u8], verb: &str) -> (u16, Result<(), End>) {
+        if verb.eq_ignore_ascii_case("BDAT") {
+            // CHUNKING is not offered, but a chunk is still consumed by its
+            // announced size (RFC 3030): its bytes must never be read as
+            // commands (a forged envelope inside a chunk).
+            return match bdat_size(line) {
+                Number::Value(n) => {
+                    self.bdat_discard = n;
+                    (
+                        self.reply(502, "5.5.1 Error: CHUNKING not offered, chunk discarded"),
+                        Ok(()),
+                    )
+                }
+                Number::Overflow | Number::Invalid => {
+                    // The chunk's end cannot be known: stop here.
+                    let e = self
+                        .close_with("4.7.0 Error: bad BDAT chunk size,", End::BadFraming)
+                        .await;
+                    (421, Err(e))
+                }
+            };
+        }
         let parsed = Request::parse(&mut line.iter());
         let host = self.hostname().to_string();
         let ok = Ok(());
@@ -514,6 +681,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 ];
                 if self.ctx.tls.is_some() && !self.rec.tls {
                     caps.push("STARTTLS".into());
+                }
+                if self.ctx.cfg.auth.advertise {
+                    caps.push("AUTH PLAIN LOGIN CRAM-MD5".into());
                 }
                 caps.push("SMTPUTF8".into());
                 (self.reply(250, &caps.join("\n")), ok)
@@ -536,7 +706,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     return (421, Err(e));
                 }
                 let max = self.ctx.cfg.limits.max_message_size;
-                if from.size as u64 > max && from.size != usize::MAX {
+                // SIZE= read exactly: smtp-proto's value wraps past 20 digits.
+                let announced = match size_param(line) {
+                    None => None,
+                    Some(Number::Value(n)) => Some(n),
+                    Some(Number::Overflow) => Some(u64::MAX),
+                    Some(Number::Invalid) => {
+                        return (self.reply(501, "5.5.4 Invalid parameter: SIZE"), ok);
+                    }
+                };
+                if announced.is_some_and(|n| n > max) {
                     self.hit(Limit::MessageSize);
                     return (
                         self.reply(552, "5.3.4 Message size exceeds fixed limit"),
@@ -557,9 +736,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 };
                 self.tx = Some(Tx {
                     env: Envelope {
-                        mail_from: from.address.to_string(),
+                        mail_from: address_as_sent(line, &from.address),
                         rcpt_to: Vec::new(),
-                        size_announced: (from.size > 0).then_some(from.size as u64),
+                        size_announced: announced,
                         body,
                         smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
                     },
@@ -568,7 +747,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             Ok(Request::Rcpt { to }) => {
                 let max = self.ctx.cfg.limits.max_recipients;
-                let accepted = self.ctx.cfg.domains.accepts(&to.address);
+                let address = address_as_sent(line, &to.address);
+                // RFC 5321 4.5.1: `postmaster` without a domain must be
+                // accepted, whatever the accepted domains.
+                let accepted = address.eq_ignore_ascii_case("postmaster")
+                    || self.ctx.cfg.domains.accepts(&address);
                 let Some(tx) = self.tx.as_mut() else {
                     return (self.reply(503, "5.5.1 Error: need MAIL command"), ok);
                 };
@@ -577,10 +760,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     return (self.reply(452, "4.5.3 Error: too many recipients"), ok);
                 }
                 if !accepted {
-                    let t = format!("5.7.1 <{}>: Relay access denied", printable(&to.address));
+                    let t = format!("5.7.1 <{}>: Relay access denied", printable(&address));
                     return (self.reply(550, &t), ok);
                 }
-                tx.env.rcpt_to.push(to.address.to_string());
+                tx.env.rcpt_to.push(address);
                 (self.reply(250, "2.1.5 Ok"), ok)
             }
             Ok(Request::Data) => match &self.tx {
@@ -626,6 +809,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             Ok(Request::Etrn { .. }) | Ok(Request::Atrn { .. }) => {
                 (self.reply(502, "5.5.1 Error: command not implemented"), ok)
+            }
+            Err(ProtoError::InvalidParameter { param: "SIZE" })
+                if size_param(line) == Some(Number::Overflow) =>
+            {
+                // More digits than any size: too big, not a syntax error
+                // (RFC 1870 6).
+                self.hit(Limit::MessageSize);
+                (
+                    self.reply(552, "5.3.4 Message size exceeds fixed limit"),
+                    ok,
+                )
             }
             Err(e) => (self.syntax_error(line, verb, e), ok),
         }
@@ -782,6 +976,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.inbuf.shrink_to(4096);
         }
         let size = dec.total;
+        if dec.smuggling > 0 {
+            self.ctx
+                .stats
+                .smuggling_attempts
+                .fetch_add(dec.smuggling, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut msg = MessageRecord {
             id: String::new(),
             envelope: tx.env.clone(),
@@ -790,6 +990,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             path: None,
             outcome: String::new(),
             bare_lf_lines: dec.bare_lf,
+            smuggling_sequences: dec.smuggling,
             data_before_354,
         };
         let store = self.ctx.store.clone();
@@ -885,6 +1086,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     match tokio::task::spawn_blocking(f).await {
         Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// The address of a MAIL/RCPT line as the record keeps it: what
+/// `smtp-proto` parsed, unless the line says otherwise (quotes of a quoted
+/// local part, `<postmaster>` which it turns into the null path).
+fn address_as_sent(line: &[u8], parsed: &str) -> String {
+    match path_as_sent(line) {
+        Some(p) if p.contains('"') || (parsed.is_empty() && !p.is_empty()) => p,
+        _ => parsed.to_string(),
     }
 }
 

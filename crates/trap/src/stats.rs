@@ -72,6 +72,13 @@ pub struct Stats {
     pub accept_errors: AtomicU64,
     /// Incomplete files of a previous run removed from `tmp/` at start.
     pub tmp_cleaned: AtomicU64,
+    /// AUTH exchanges clients started (every one failed).
+    pub auth_attempts: AtomicU64,
+    /// Lone-dot lines inside DATA that were not `<CRLF>.<CRLF>` (SMTP
+    /// smuggling attempts; kept as message data).
+    pub smuggling_attempts: AtomicU64,
+    /// Times `sessions.jsonl` was rotated.
+    pub session_log_rotations: AtomicU64,
     limits: [AtomicU64; 11],
     log: Option<LogFn>,
 }
@@ -87,6 +94,9 @@ pub struct StatsSnapshot {
     pub tls_failures: u64,
     pub accept_errors: u64,
     pub tmp_cleaned: u64,
+    pub auth_attempts: u64,
+    pub smuggling_attempts: u64,
+    pub session_log_rotations: u64,
     /// Hits per limit name.
     pub limits_hit: std::collections::BTreeMap<String, u64>,
 }
@@ -136,6 +146,9 @@ impl Stats {
             tls_failures: g(&self.tls_failures),
             accept_errors: g(&self.accept_errors),
             tmp_cleaned: g(&self.tmp_cleaned),
+            auth_attempts: g(&self.auth_attempts),
+            smuggling_attempts: g(&self.smuggling_attempts),
+            session_log_rotations: g(&self.session_log_rotations),
             limits_hit: Limit::ALL
                 .iter()
                 .map(|&l| (l.name().to_string(), self.limit_count(l)))

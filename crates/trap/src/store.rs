@@ -6,6 +6,7 @@
 //! STORE/trap/maildir/new/ID,S=BYTES   a stored message (our Received: + the message as sent)
 //! STORE/trap/maildir/cur/             (left to readers, Maildir convention)
 //! STORE/trap/sessions.jsonl           one SessionRecord per line, appended when a session ends
+//! STORE/trap/sessions.jsonl.1 .. .N    rotated session logs, .1 the newest
 //! ```
 //!
 //! `ID` is `SECS.MUSECSPpidQseq.HOSTNAME`: made by the trap from its clock,
@@ -20,7 +21,10 @@
 //! holds exactly whole messages; files left in `tmp/` were never
 //! acknowledged and are removed at the next start. Session records are
 //! appended as sessions end and synced at most once a second (nobody
-//! waits for them), so a crash loses at most the last second of them.
+//! waits for them), so a crash loses at most the last second of them. The
+//! session log is rotated between whole records once it passes
+//! `limits.session_log_max_bytes`, keeping `limits.session_log_keep` old
+//! files ([`LogRotation`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -59,6 +63,32 @@ impl Layout {
             root,
         }
     }
+}
+
+/// When `sessions.jsonl` is rotated and how many old logs are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRotation {
+    /// Rotate before a write that would take the log past this size.
+    pub max_bytes: u64,
+    /// Rotated logs kept (`sessions.jsonl.1` .. `.keep`).
+    pub keep: u32,
+}
+
+impl Default for LogRotation {
+    fn default() -> Self {
+        let l = crate::config::Limits::default();
+        LogRotation {
+            max_bytes: l.session_log_max_bytes,
+            keep: l.session_log_keep,
+        }
+    }
+}
+
+/// The name of the `n`th rotated log next to `log` (`sessions.jsonl.n`).
+pub fn rotated_log(log: &Path, n: u32) -> PathBuf {
+    let mut name = log.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{n}"));
+    log.with_file_name(name)
 }
 
 /// A storage failure at start.
@@ -152,6 +182,7 @@ impl Store {
         store: &Path,
         hostname: &str,
         max_batch: usize,
+        rotation: LogRotation,
         stats: Arc<Stats>,
         sink: Arc<dyn Sink>,
     ) -> Result<Arc<Store>, StoreError> {
@@ -199,12 +230,19 @@ impl Store {
             .append(true)
             .open(&layout.sessions)
             .map_err(io_at(&layout.sessions))?;
+        let log_len = sessions_log
+            .metadata()
+            .map_err(io_at(&layout.sessions))?
+            .len();
         let new_dir = File::open(&layout.new).map_err(io_at(&layout.new))?;
         let (tx, rx) = mpsc::channel();
         let committer = Committer {
             rx,
             new_dir,
             sessions_log,
+            log_path: layout.sessions.clone(),
+            log_len,
+            rotation,
             max_batch: max_batch.max(1),
             stats,
             sink,
@@ -349,6 +387,10 @@ struct Committer {
     rx: mpsc::Receiver<Job>,
     new_dir: File,
     sessions_log: File,
+    log_path: PathBuf,
+    /// Bytes in the current session log.
+    log_len: u64,
+    rotation: LogRotation,
     max_batch: usize,
     stats: Arc<Stats>,
     sink: Arc<dyn Sink>,
@@ -360,6 +402,42 @@ struct Committer {
 const LOG_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Committer {
+    /// `sessions.jsonl` becomes `sessions.jsonl.1`, each older log moves up
+    /// by one, the one past `keep` is overwritten (or, with `keep` 0, the
+    /// log is deleted); a fresh log is started. Between whole records, so
+    /// every file stays a JSON-lines file.
+    fn rotate(&mut self) -> io::Result<()> {
+        self.sessions_log.sync_data()?;
+        self.log_dirty = false;
+        let keep = self.rotation.keep;
+        if keep == 0 {
+            fs::remove_file(&self.log_path)?;
+        } else {
+            for n in (1..keep).rev() {
+                match fs::rename(
+                    rotated_log(&self.log_path, n),
+                    rotated_log(&self.log_path, n + 1),
+                ) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            fs::rename(&self.log_path, rotated_log(&self.log_path, 1))?;
+        }
+        self.sessions_log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)?;
+        self.log_len = 0;
+        if let Some(dir) = self.log_path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        self.stats
+            .session_log_rotations
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn run(mut self) {
         while let Ok(first) = self.rx.recv() {
             let mut batch = vec![first];
@@ -433,7 +511,17 @@ impl Committer {
             // Session records are not acknowledged to anyone: sync them at
             // most once a second (and at close) so they do not cost every
             // batch a journal commit. A crash loses at most that second.
+            if self.log_len > 0
+                && self.log_len.saturating_add(text.len() as u64) > self.rotation.max_bytes
+            {
+                if let Err(e) = self.rotate() {
+                    self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .log(&format!("cannot rotate the session log: {e}"));
+                }
+            }
             let due = self.last_log_sync.elapsed() >= LOG_SYNC_EVERY;
+            self.log_len = self.log_len.saturating_add(text.len() as u64);
             let r = self.sessions_log.write_all(&text).and_then(|()| {
                 if due {
                     self.last_log_sync = std::time::Instant::now();

@@ -289,7 +289,10 @@ async fn bad_commands_get_proper_codes_and_too_many_end_the_session() {
         250,
         "the session goes on while it is sane"
     );
-    assert_eq!(c.cmd("AUTH LOGIN dXNlcg==\r\n").await, 503);
+    // AUTH LOGIN with the user name: asks for the password, then fails
+    // (the fifth error).
+    assert_eq!(c.cmd("AUTH LOGIN dXNlcg==\r\n").await, 334);
+    assert_eq!(c.cmd("cGFzcw==\r\n").await, 535);
     let (code, text) = c.reply().await;
     assert_eq!(code, 421, "{text:?}");
     assert_eq!(c.reply().await.0, 0, "closed");
@@ -473,7 +476,7 @@ async fn early_talkers_and_bare_lf_are_recorded() {
     let t = Running::start("early", quick(|c| c.greet_delay_ms = 300)).await;
     let mut s = TcpStream::connect(t.addr).await.unwrap();
     s.write_all(
-        b"HELO fast\nMAIL FROM:<a@b.example>\nRCPT TO:<c@trap.example>\nDATA\nhi\n.\nQUIT\n",
+        b"HELO fast\nMAIL FROM:<a@b.example>\nRCPT TO:<c@trap.example>\nDATA\nhi\nthere\r\n.\r\nQUIT\n",
     )
     .await
     .unwrap();
@@ -482,11 +485,12 @@ async fn early_talkers_and_bare_lf_are_recorded() {
     let codes: Vec<&str> = all.lines().map(|l| &l[..3]).collect();
     assert_eq!(codes, ["220", "250", "250", "250", "354", "250", "221"]);
     let stored = t.stored();
-    assert_eq!(body_after_received(&stored[0].1), b"hi\n");
+    assert_eq!(body_after_received(&stored[0].1), b"hi\nthere\r\n");
     let recs = t.stop().await;
     assert!(recs[0].early_talker);
     assert!(recs[0].commands.iter().all(|c| c.bare_lf));
-    assert_eq!(recs[0].messages[0].bare_lf_lines, 2);
+    assert_eq!(recs[0].messages[0].bare_lf_lines, 1);
+    assert_eq!(recs[0].messages[0].smuggling_sequences, 0);
 }
 
 #[tokio::test]
@@ -535,4 +539,389 @@ async fn a_second_trap_on_the_same_store_is_refused() {
         ))
     ));
     t.stop().await;
+}
+
+/// Reads the raw session log (every rotated file too).
+fn session_log_text(dir: &Path) -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir(dir.join("trap")).unwrap().flatten() {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with("sessions.jsonl")
+        {
+            all.push_str(&std::fs::read_to_string(e.path()).unwrap());
+        }
+    }
+    all
+}
+
+/// Issue 17: `AUTH<TAB>PLAIN <base64>` and the lines after `AUTH LOGIN`
+/// were written into sessions.jsonl. Every way of writing AUTH, every
+/// mechanism and every line inside an exchange: no credential, encoded or
+/// decoded, is in the log.
+#[tokio::test]
+async fn issue17_auth_credentials_never_reach_the_session_log() {
+    let t = Running::start("auth-redact", quick(|_| {})).await;
+    let (mut c, _) = Client::connect(t.addr).await;
+    assert_eq!(c.cmd("EHLO bot.example\r\n").await, 250);
+    // "\0alice\0Secret1" and friends.
+    assert_eq!(c.cmd("AUTH\tPLAIN AGFsaWNlAFNlY3JldDE=\r\n").await, 535);
+    assert_eq!(c.cmd("auth\x0bplain\x0bAGJvYgBTZWNyZXQy\r\n").await, 535);
+    assert_eq!(c.cmd("  Auth  PLAIN\r\n").await, 334);
+    assert_eq!(c.cmd("AGNhcm9sAFNlY3JldDM=\r\n").await, 535);
+    // LOGIN pipelined blindly: user and password sent before our 334s.
+    c.send("AUTH LOGIN\r\nZGF2ZQ==\r\nU2VjcmV0NA==\r\nNOOP\r\n")
+        .await;
+    let codes = [
+        c.reply().await.0,
+        c.reply().await.0,
+        c.reply().await.0,
+        c.reply().await.0,
+    ];
+    assert_eq!(codes, [334, 334, 535, 250]);
+    // CRAM-MD5: our challenge, then "erin <digest>".
+    c.send("AUTH CRAM-MD5\r\n").await;
+    let (code, challenge) = c.reply().await;
+    assert_eq!(code, 334, "{challenge:?}");
+    assert!(challenge[0].len() > 10);
+    assert_eq!(
+        c.cmd("ZXJpbiBiMGE2NGQ3NjI0ZDVhYTQ1ZGJmM2Y0ZWE1YjhkZTNjNA==\r\n")
+            .await,
+        535
+    );
+    // Any other mechanism, a base64 blob in the mechanism's place, a
+    // cancelled one and a response that is not base64.
+    assert_eq!(c.cmd("AUTH XOAUTH2\r\n").await, 334);
+    assert_eq!(
+        c.cmd("dXNlcj1mcmFua0B4LmV4YW1wbGUBYXV0aD1CZWFyZXIgVG9rZW41AQE=\r\n")
+            .await,
+        535
+    );
+    assert_eq!(c.cmd("AUTH Z2luYTpTZWNyZXQ2\r\n").await, 334);
+    assert_eq!(c.cmd("Z2luYQ==\r\n").await, 535);
+    assert_eq!(c.cmd("AUTH LOGIN\r\n").await, 334);
+    assert_eq!(c.cmd("*\r\n").await, 501);
+    assert_eq!(c.cmd("AUTH PLAIN\r\n").await, 334);
+    assert_eq!(c.cmd("Secret7 in clear!\r\n").await, 501);
+    // The session goes on: a line after an exchange is a command again.
+    assert_eq!(c.cmd("MAIL FROM:<a@bot.example>\r\n").await, 250);
+    assert_eq!(c.cmd("QUIT\r\n").await, 221);
+    drop(c);
+    assert_eq!(
+        t.stats
+            .auth_attempts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        9
+    );
+    let dir = t.dir.clone();
+    let recs = t.stop().await;
+    let log = session_log_text(&dir);
+    for secret in [
+        "alice", "Secret", "AGFsaWNl", "AGJvYg", "AGNhcm9s", "ZGF2ZQ", "U2VjcmV0", "erin",
+        "ZXJpbi", "b0a64d", "frank", "dXNlcj1", "Z2luYQ", "gina", "Token",
+    ] {
+        assert!(!log.contains(secret), "{secret:?} leaked into {log}");
+    }
+    let r = &recs[0];
+    assert_eq!(r.auth_attempts, 9);
+    let seen: Vec<(&str, bool, u32, &str)> = r
+        .auth
+        .iter()
+        .map(|a| {
+            (
+                a.mechanism.as_str(),
+                a.initial_response,
+                a.responses,
+                a.outcome.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("PLAIN", true, 0, "failed"),
+            ("plain", true, 0, "failed"),
+            ("PLAIN", false, 1, "failed"),
+            ("LOGIN", false, 2, "failed"),
+            ("CRAM-MD5", false, 1, "failed"),
+            ("XOAUTH2", false, 1, "failed"),
+            ("?", false, 1, "failed"),
+            ("LOGIN", false, 1, "cancelled"),
+            ("PLAIN", false, 1, "malformed"),
+        ]
+    );
+    assert!(r.auth[3].pipelined, "LOGIN's answers came before our 334s");
+    assert!(r.auth.iter().all(|a| a.credentials.is_none()));
+    let lines: Vec<&str> = r
+        .commands
+        .iter()
+        .filter(|c| c.verb.eq_ignore_ascii_case("AUTH"))
+        .map(|c| c.line.as_str())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "AUTH PLAIN",
+            "auth plain",
+            "Auth PLAIN",
+            "AUTH LOGIN",
+            "AUTH CRAM-MD5",
+            "AUTH XOAUTH2",
+            "AUTH ?",
+            "AUTH LOGIN",
+            "AUTH PLAIN",
+        ]
+    );
+    // SASL responses are not commands.
+    let verbs: Vec<&str> = r.commands.iter().map(|c| c.verb.as_str()).collect();
+    assert_eq!(verbs.len(), 9 + 4, "{verbs:?}");
+    assert_eq!(r.errors, 9, "each failed exchange is a bad command");
+}
+
+/// Issue 17's option: the credentials bots try, decoded, as a dialect
+/// feature — only when asked for, and AUTH offered in EHLO.
+#[tokio::test]
+async fn issue17_auth_credentials_recorded_when_asked() {
+    let t = Running::start(
+        "auth-record",
+        quick(|c| {
+            c.auth.advertise = true;
+            c.auth.record_credentials = true;
+        }),
+    )
+    .await;
+    let (mut c, _) = Client::connect(t.addr).await;
+    c.send("EHLO bot.example\r\n").await;
+    let (_, ehlo) = c.reply().await;
+    assert!(ehlo
+        .iter()
+        .any(|l| l.ends_with("AUTH PLAIN LOGIN CRAM-MD5")));
+    assert_eq!(c.cmd("AUTH PLAIN AGFsaWNlAFNlY3JldDE=\r\n").await, 535);
+    c.send("AUTH LOGIN\r\nZGF2ZQ==\r\nU2VjcmV0NA==\r\n").await;
+    for want in [334, 334, 535] {
+        assert_eq!(c.reply().await.0, want);
+    }
+    assert_eq!(c.cmd("AUTH CRAM-MD5\r\n").await, 334);
+    assert_eq!(
+        c.cmd("ZXJpbiBiMGE2NGQ3NjI0ZDVhYTQ1ZGJmM2Y0ZWE1YjhkZTNjNA==\r\n")
+            .await,
+        535
+    );
+    assert_eq!(c.cmd("QUIT\r\n").await, 221);
+    let recs = t.stop().await;
+    let creds: Vec<_> = recs[0]
+        .auth
+        .iter()
+        .map(|a| a.credentials.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(creds[0].user.as_deref(), Some("alice"));
+    assert_eq!(creds[0].password.as_deref(), Some("Secret1"));
+    assert_eq!(creds[1].user.as_deref(), Some("dave"));
+    assert_eq!(creds[1].password.as_deref(), Some("Secret4"));
+    assert_eq!(creds[2].user.as_deref(), Some("erin"));
+    assert_eq!(
+        creds[2].response.as_deref(),
+        Some("b0a64d7624d5aa45dbf3f4ea5b8de3c4")
+    );
+}
+
+/// Issue 17: `\n.\n`, `\n.\r\n` and `\r\n.\n` ended DATA, so one message
+/// became two and the second carried a forged envelope. Now the message
+/// is one, holds those bytes, and the attempt is recorded.
+#[tokio::test]
+async fn issue17_smuggled_end_of_data_stays_in_one_message() {
+    let t = Running::start("smuggle", quick(|_| {})).await;
+    let (mut c, _) = Client::connect(t.addr).await;
+    assert_eq!(c.cmd("EHLO relay.example\r\n").await, 250);
+    assert_eq!(c.cmd("MAIL FROM:<a@relay.example>\r\n").await, 250);
+    assert_eq!(c.cmd("RCPT TO:<x@trap.example>\r\n").await, 250);
+    assert_eq!(c.cmd("DATA\r\n").await, 354);
+    let body = "Subject: hi\r\n\r\nfirst\r\n.\n MAIL FROM:<ceo@bank.example>\r\nRCPT TO:<v@trap.example>\r\nDATA\r\nsecond\n.\nthird\n.\r\nfourth\r\n";
+    c.send(body).await;
+    c.send(".\r\n").await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 250, "{text:?}");
+    assert_eq!(c.cmd("QUIT\r\n").await, 221);
+    let stored = t.stored();
+    assert_eq!(stored.len(), 1, "one message, not two");
+    assert_eq!(body_after_received(&stored[0].1), body.as_bytes());
+    let recs = t.stop().await;
+    let r = &recs[0];
+    assert_eq!(r.messages.len(), 1);
+    let m = &r.messages[0];
+    assert_eq!(m.outcome, "stored");
+    assert_eq!(m.smuggling_sequences, 3);
+    assert_eq!(m.envelope.mail_from, "a@relay.example");
+    assert_eq!(m.envelope.rcpt_to, ["x@trap.example"]);
+    assert!(
+        !r.commands.iter().any(|c| c.line.contains("bank.example")),
+        "the smuggled MAIL is not a command"
+    );
+}
+
+/// Issue 17: `SIZE=99999999999999999999999` got 250; `RCPT TO:<postmaster>`
+/// was refused; quoted local parts lost their quotes.
+#[tokio::test]
+async fn issue17_size_overflow_postmaster_and_quoted_local_parts() {
+    let t = Running::start(
+        "size-pm",
+        quick(|c| c.domains = botscope_trap::Domains::parse("trap.example")),
+    )
+    .await;
+    let (mut c, _) = Client::connect(t.addr).await;
+    assert_eq!(c.cmd("EHLO x\r\n").await, 250);
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.example> SIZE=99999999999999999999999\r\n")
+            .await,
+        552
+    );
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.example> SIZE=18446744073709551616\r\n")
+            .await,
+        552
+    );
+    assert_eq!(c.cmd("MAIL FROM:<a@b.example> SIZE=12x\r\n").await, 501);
+    assert_eq!(
+        c.cmd("MAIL FROM:<\"j d\"@b.example> SIZE=10\r\n").await,
+        250
+    );
+    assert_eq!(c.cmd("RCPT TO:<postmaster>\r\n").await, 250);
+    assert_eq!(c.cmd("RCPT TO:<PostMaster>\r\n").await, 250);
+    assert_eq!(c.cmd("RCPT TO:<\"john doe\"@trap.example>\r\n").await, 250);
+    assert_eq!(
+        c.cmd("RCPT TO:<postmaster@elsewhere.example>\r\n").await,
+        550
+    );
+    assert_eq!(c.cmd("DATA\r\n").await, 354);
+    assert_eq!(c.cmd("hi\r\n.\r\n").await, 250);
+    assert_eq!(c.cmd("QUIT\r\n").await, 221);
+    assert_eq!(t.stats.limit_count(Limit::MessageSize), 2);
+    let recs = t.stop().await;
+    let env = &recs[0].messages[0].envelope;
+    assert_eq!(env.mail_from, "\"j d\"@b.example");
+    assert_eq!(env.size_announced, Some(10));
+    assert_eq!(
+        env.rcpt_to,
+        ["postmaster", "PostMaster", "\"john doe\"@trap.example"]
+    );
+}
+
+/// Issue 17: sessions.jsonl grew without bound. It is rotated between
+/// whole records, and only `session_log_keep` old files stay.
+#[tokio::test]
+async fn issue17_session_log_is_rotated_and_bounded() {
+    let t = Running::start(
+        "rotate",
+        quick(|c| {
+            c.limits.session_log_max_bytes = 4096;
+            c.limits.session_log_keep = 2;
+        }),
+    )
+    .await;
+    for i in 0..40 {
+        let (mut c, _) = Client::connect(t.addr).await;
+        assert_eq!(c.cmd(&format!("HELO bot{i}.example\r\n")).await, 250);
+        assert_eq!(c.cmd("NOOP\r\n").await, 250);
+        assert_eq!(c.cmd("QUIT\r\n").await, 221);
+        // Let the session's record be logged before the next one.
+        assert_eq!(c.reply().await.0, 0);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stats = t.stats.clone();
+    let dir = t.dir.clone();
+    let current = t.stop().await;
+    assert!(
+        stats
+            .session_log_rotations
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3
+    );
+    let trap = dir.join("trap");
+    let mut names: Vec<String> = std::fs::read_dir(&trap)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("sessions.jsonl"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["sessions.jsonl", "sessions.jsonl.1", "sessions.jsonl.2"]
+    );
+    let mut helos = Vec::new();
+    for n in ["sessions.jsonl.2", "sessions.jsonl.1", "sessions.jsonl"] {
+        let text = std::fs::read_to_string(trap.join(n)).unwrap();
+        assert!(text.len() <= 4096 + 1024, "{n}: {} bytes", text.len());
+        for l in text.lines() {
+            let r: SessionRecord = serde_json::from_str(l).expect("whole records");
+            helos.push(r.helo.unwrap());
+        }
+    }
+    assert!(!current.is_empty());
+    // The newest records are kept, in order; the oldest were dropped.
+    assert_eq!(helos.last().map(String::as_str), Some("bot39.example"));
+    assert!(helos.len() < 40);
+    let first: usize = helos[0]
+        .trim_start_matches("bot")
+        .trim_end_matches(".example")
+        .parse()
+        .unwrap();
+    let want: Vec<String> = (first..40).map(|i| format!("bot{i}.example")).collect();
+    assert_eq!(helos, want);
+}
+
+/// CHUNKING is not offered, but a BDAT chunk is consumed by its size: a
+/// forged envelope inside it is never read as commands.
+#[tokio::test]
+async fn issue17_bdat_chunk_is_discarded_not_read_as_commands() {
+    let t = Running::start("bdat", quick(|_| {})).await;
+    let (mut c, _) = Client::connect(t.addr).await;
+    assert_eq!(c.cmd("EHLO x\r\n").await, 250);
+    let chunk = "MAIL FROM:<ceo@bank.example>\r\nRCPT TO:<v@trap.example>\r\n";
+    c.send(&format!("BDAT {} LAST\r\n{chunk}", chunk.len()))
+        .await;
+    assert_eq!(c.reply().await.0, 502);
+    assert_eq!(c.cmd("NOOP\r\n").await, 250);
+    assert_eq!(c.cmd("BDAT 99999999999999999999999\r\n").await, 421);
+    let recs = t.stop().await;
+    let r = &recs[0];
+    assert_eq!(r.bdat_discarded_bytes, chunk.len() as u64);
+    assert_eq!(r.end, "bad_framing");
+    let verbs: Vec<&str> = r.commands.iter().map(|c| c.verb.as_str()).collect();
+    assert_eq!(verbs, ["EHLO", "BDAT", "NOOP", "BDAT"]);
+}
+
+/// Issue 17: with the default `max_sessions_per_ip` (32), a client
+/// opening 50 sessions at once from one address gets `421` for 18 of them
+/// — the documented trade-off; a load test from one address must raise it
+/// (bench/trap.sh does). With the limit raised, all 50 are greeted.
+#[tokio::test]
+async fn issue17_fifty_sessions_from_one_address_meet_the_per_ip_default() {
+    assert_eq!(TrapConfig::default().limits.max_sessions_per_ip, 32);
+    for (name, per_ip, want_421) in [("perip-default", None, 18), ("perip-raised", Some(64), 0)] {
+        let t = Running::start(
+            name,
+            quick(|c| {
+                if let Some(n) = per_ip {
+                    c.limits.max_sessions_per_ip = n;
+                }
+            }),
+        )
+        .await;
+        let mut held = Vec::new();
+        let mut refused = 0;
+        for _ in 0..50 {
+            let (c, code) = Client::connect(t.addr).await;
+            match code {
+                220 => held.push(c),
+                421 => refused += 1,
+                other => panic!("greeting {other}"),
+            }
+        }
+        assert_eq!(refused, want_421, "{name}");
+        assert_eq!(held.len(), 50 - want_421, "{name}");
+        assert_eq!(t.stats.limit_count(Limit::SessionsPerIp), want_421 as u64);
+        drop(held);
+        t.stop().await;
+    }
 }
