@@ -115,6 +115,8 @@ impl LogWriterSet {
             Event::Ssl(_) => 4,
             Event::Irc(_) => 5,
             Event::Weird(_) => 6,
+            Event::Ftp(_) => 7,
+            Event::Ssh(_) => 8,
             Event::Message(m) => return self.write_message(m).map(drop),
         };
         self.buf.clear();
