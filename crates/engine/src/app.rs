@@ -13,6 +13,7 @@ use botscope_proto::{
     dns, ftp, mime_from_magic, tls, Analyzer, Ctx, Expectation, Probe, ProbeInput, ProtoConfig,
     Service, Status, UdpService,
 };
+use botscope_proto::{websocket::WebSocketAnalyzer, Handover};
 
 /// How many bytes per connection are held while protocol detection is
 /// undecided. Default 4 KiB; past it the connection has no service.
@@ -339,10 +340,35 @@ impl<S: EventSink> AppHandler<S> {
             }
             Status::Done | Status::Violation => {
                 if let Phase::Active(mut old) = std::mem::replace(&mut st.phase, Phase::Off) {
+                    let next = if status == Status::Done {
+                        old.handover()
+                    } else {
+                        Handover::None
+                    };
                     self.ctx_call(info, ts, |ctx| {
                         old.finish(ctx);
                         Status::Continue
                     });
+                    tunnelled(st, old.as_ref());
+                    st.unconfirmed = None;
+                    match next {
+                        Handover::None => {}
+                        Handover::Reprobe => {
+                            // The tunnel's own protocol, from its bytes.
+                            st.phase = Phase::Probing;
+                            st.candidates = (1u64 << Service::TCP_ALL.len()) - 1;
+                            st.held.clear();
+                            st.held_len = 0;
+                        }
+                        Handover::WebSocket => {
+                            st.unconfirmed = Some("websocket");
+                            st.phase = Phase::Active(Box::new(WebSocketAnalyzer::new(
+                                &self.config,
+                                info.id.orig_p,
+                                info.id.resp_p,
+                            )));
+                        }
+                    }
                 }
             }
         }
@@ -459,10 +485,23 @@ impl<S: EventSink> AppHandler<S> {
     }
 }
 
-/// Name the active analyzer's service once it confirms its protocol.
+/// Name the active analyzer's service once it confirms its protocol,
+/// then the protocols confirmed inside it.
 fn confirm(st: &mut AppState, an: &dyn Analyzer) {
     if st.unconfirmed.is_some() && an.confirmed() {
         st.services.extend(st.unconfirmed.take());
+    }
+    if st.unconfirmed.is_none() {
+        tunnelled(st, an);
+    }
+}
+
+/// Services found inside the analyzer's payload, once each.
+fn tunnelled(st: &mut AppState, an: &dyn Analyzer) {
+    for s in an.tunnelled() {
+        if !st.services.contains(s) {
+            st.services.push(s);
+        }
     }
 }
 

@@ -253,6 +253,8 @@ pub struct FtpAnalyzer {
     cwd: String,
     file_size: Option<u64>,
     data_channel: Option<FtpDataChannel>,
+    /// A server line broke the protocol: stop (Zeek's violation).
+    violated: bool,
 }
 
 impl FtpAnalyzer {
@@ -273,6 +275,7 @@ impl FtpAnalyzer {
             cwd: ".".to_string(),
             file_size: None,
             data_channel: None,
+            violated: false,
         }
     }
 
@@ -404,10 +407,16 @@ impl FtpAnalyzer {
             (c, skip_ws(&line[4..]), false)
         } else {
             match code {
-                Some(c) => (c, skip_ws(&line[3..]), false),
-                None => {
-                    ctx.weird("FTP_non_numeric_reply_code", None);
-                    (0, skip_ws(line), false)
+                Some(c) if (100..600).contains(&c) && matches!(line.get(3), None | Some(b' ')) => {
+                    (c, skip_ws(&line[3..]), false)
+                }
+                _ => {
+                    // Zeek's analyzer stops at a reply without a valid
+                    // code (a protocol violation); pending commands are
+                    // logged at the end with the last good reply.
+                    ctx.weird("FTP_invalid_reply", Some(lossy(line)));
+                    self.violated = true;
+                    return;
                 }
             }
         };
@@ -599,14 +608,22 @@ impl Analyzer for FtpAnalyzer {
                 buf.clear();
                 self.bufs[i].buf = buf;
             }
+            if self.violated {
+                return Status::Violation;
+            }
         }
         Status::Continue
     }
 
     fn gap(&mut self, _ctx: &mut Ctx<'_>, dir: Dir, _len: u64) -> Status {
+        // A gap inside a line loses the line (its tail is dropped up to
+        // the newline); a gap between lines (a lost command segment, as
+        // captures often have) loses nothing more.
         let lb = &mut self.bufs[usize::from(dir == Dir::Resp)];
-        lb.buf.clear();
-        lb.skipping = true;
+        if !lb.buf.is_empty() {
+            lb.buf.clear();
+            lb.skipping = true;
+        }
         Status::Continue
     }
 

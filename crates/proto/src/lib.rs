@@ -29,6 +29,7 @@ pub mod smtp;
 pub mod ssh;
 pub mod tls;
 mod util;
+pub mod websocket;
 
 pub use util::mime_from_magic;
 
@@ -219,6 +220,32 @@ pub trait Analyzer: Send {
     fn confirmed(&self) -> bool {
         true
     }
+
+    /// Services confirmed inside this protocol's payload (a protocol
+    /// tunnelled through WebSocket), in the order they were confirmed.
+    fn tunnelled(&self) -> &[&'static str] {
+        &[]
+    }
+
+    /// After this analyzer returned [`Status::Done`]: what the rest of
+    /// the connection carries when the protocol handed it over (HTTP
+    /// `101 Switching Protocols`, `CONNECT`).
+    fn handover(&self) -> Handover {
+        Handover::None
+    }
+}
+
+/// What follows when a protocol hands its connection over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Handover {
+    /// Nothing known: stop analyzing.
+    #[default]
+    None,
+    /// Another protocol, unknown: detect it from its bytes (an HTTP
+    /// `CONNECT` tunnel, an `Upgrade` to something else).
+    Reprobe,
+    /// WebSocket frames (HTTP `Upgrade: websocket`).
+    WebSocket,
 }
 
 /// What a probe sees: the first bytes each direction sent (capped by the

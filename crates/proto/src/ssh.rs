@@ -311,11 +311,13 @@ impl SshAnalyzer {
             }
             MSG_NEWKEYS => self.sides[i].encrypted = true,
             MSG_KEX_REPLY | MSG_KEX_GEX_REPLY if dir == Dir::Resp => {
-                let gex = self
-                    .row
-                    .kex_alg
-                    .as_deref()
-                    .is_some_and(|k| k.starts_with("diffie-hellman-group-exchange"));
+                // Which message carries the host key depends on the key
+                // exchange both KEXINITs settled on (31 is the group of a
+                // group exchange): unknown without both, then no key.
+                let Some(kex) = self.row.kex_alg.as_deref() else {
+                    return;
+                };
+                let gex = kex.starts_with("diffie-hellman-group-exchange");
                 if (msg == MSG_KEX_GEX_REPLY) == gex {
                     if let Some(key) = read_string(p).map(|(k, _)| k) {
                         let digest = sha2::Sha256::digest(key);
