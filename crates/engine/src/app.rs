@@ -487,12 +487,18 @@ impl<S: EventSink> AppHandler<S> {
 
 /// Name the active analyzer's service once it confirms its protocol,
 /// then the protocols confirmed inside it.
+///
+/// A tunnelled protocol confirmed in the same bytes as its carrier comes
+/// first, as in Zeek, where the carrier (WebSocket) confirms when its
+/// message ends, after the payload went to the inner analyzer
+/// (`http,ssl,websocket` for TLS through wstunnel).
 fn confirm(st: &mut AppState, an: &dyn Analyzer) {
-    if st.unconfirmed.is_some() && an.confirmed() {
-        st.services.extend(st.unconfirmed.take());
-    }
-    if st.unconfirmed.is_none() {
+    let newly = st.unconfirmed.is_some() && an.confirmed();
+    if st.unconfirmed.is_none() || newly {
         tunnelled(st, an);
+    }
+    if newly {
+        st.services.extend(st.unconfirmed.take());
     }
 }
 

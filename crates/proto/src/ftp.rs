@@ -255,6 +255,8 @@ pub struct FtpAnalyzer {
     data_channel: Option<FtpDataChannel>,
     /// A server line broke the protocol: stop (Zeek's violation).
     violated: bool,
+    /// `AUTH TLS` was accepted: TLS follows.
+    start_tls: bool,
 }
 
 impl FtpAnalyzer {
@@ -276,6 +278,7 @@ impl FtpAnalyzer {
             file_size: None,
             data_channel: None,
             violated: false,
+            start_tls: false,
         }
     }
 
@@ -464,6 +467,10 @@ impl FtpAnalyzer {
                 );
             }
         }
+        if code == 234 && ca.cmd == "AUTH" {
+            // RFC 4217: the next bytes of both sides are TLS.
+            self.start_tls = true;
+        }
         let dir_cmd = matches!(
             (ca.cmd.as_str(), code),
             ("CWD", 250) | ("CDUP", 200) | ("CDUP", 250) | ("PWD", 257) | ("XPWD", 257)
@@ -610,6 +617,10 @@ impl Analyzer for FtpAnalyzer {
             }
             if self.violated {
                 return Status::Violation;
+            }
+            if self.start_tls {
+                self.start_tls = false;
+                return Status::StartTls;
             }
         }
         Status::Continue
