@@ -138,7 +138,7 @@ pub fn probe_mysql(input: &ProbeInput<'_>) -> Probe {
         return Probe::Unsure;
     }
     let len = usize::from(s[0]) | usize::from(s[1]) << 8 | usize::from(s[2]) << 16;
-    if s[3] != 0 || len < 40 || len > 1024 {
+    if s[3] != 0 || !(40..=1024).contains(&len) {
         return Probe::NotForUs;
     }
     match s[4] {

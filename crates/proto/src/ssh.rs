@@ -271,7 +271,7 @@ impl SshAnalyzer {
             let s = &mut self.sides[i];
             let need = if s.buf.len() >= 4 {
                 let len = u32::from_be_bytes([s.buf[0], s.buf[1], s.buf[2], s.buf[3]]) as usize;
-                if len > MAX_PACKET_BYTES || len < 2 {
+                if !(2..=MAX_PACKET_BYTES).contains(&len) {
                     ctx.weird("SSH_bad_packet_length", Some(len.to_string()));
                     s.stopped = true;
                     return 0;
