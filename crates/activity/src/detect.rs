@@ -165,7 +165,12 @@ fn index(events: &[Event]) -> Vec<ConnRec<'_>> {
                     recs[i].irc.push(x);
                 }
             }
-            Event::Ssl(_) | Event::Weird(_) | Event::Message(_) | Event::Tunnel(_) => {}
+            Event::Ssl(_)
+            | Event::Ftp(_)
+            | Event::Ssh(_)
+            | Event::Weird(_)
+            | Event::Message(_)
+            | Event::Tunnel(_) => {}
         }
     }
     // Connections known only from application events: estimate bytes.

@@ -18,7 +18,7 @@ mod app;
 mod shard;
 mod tunnel;
 
-pub use app::{message_file_name, AppHandler, Linker, DEFAULT_PROBE_BYTES};
+pub use app::{message_file_name, AppConfig, AppHandler, Linker, DEFAULT_PROBE_BYTES};
 pub use tunnel::{DEFAULT_MAX_IP_TUNNELS, DEFAULT_MAX_TUNNEL_DEPTH};
 
 /// Every knob of the engine, grouped by stage.
@@ -27,6 +27,8 @@ pub struct EngineConfig {
     pub wire: WireConfig,
     pub flow: FlowConfig,
     pub proto: ProtoConfig,
+    /// Protocol detection and the links between connections.
+    pub app: AppConfig,
     /// Flow-hash shards one capture is split into (each a thread with its
     /// own connection table). 1 decodes on the calling thread only.
     /// Default 1; `botscope logs` sets it from the free cores.
@@ -46,6 +48,7 @@ impl Default for EngineConfig {
             wire: WireConfig::default(),
             flow: FlowConfig::default(),
             proto: ProtoConfig::default(),
+            app: AppConfig::default(),
             shards: 1,
             max_tunnel_depth: DEFAULT_MAX_TUNNEL_DEPTH,
             max_ip_tunnels: DEFAULT_MAX_IP_TUNNELS,
@@ -202,7 +205,8 @@ where
     let mut front = Front::new(cfg, &name);
     let mut sinks: Vec<S>;
     if shards == 1 {
-        let handler = AppHandler::new(make_sink(0), cfg.proto.clone());
+        let mut handler = AppHandler::new(make_sink(0), cfg.proto.clone());
+        handler.app = cfg.app.clone();
         let mut table = FlowTable::new(cfg.flow.clone(), handler, seed_of(&name));
         let mut tunnels =
             tunnel::Tunnels::new(seed_of(&name), cfg.max_tunnel_depth, cfg.max_ip_tunnels);

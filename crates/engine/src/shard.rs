@@ -71,18 +71,17 @@ where
         let Some(first) = sinks.next() else {
             return (Vec::new(), FlowStats::default());
         };
-        let mut inline = FlowTable::new(
-            cfg.flow.clone(),
-            AppHandler::with_linker(first, cfg.proto.clone(), linker.clone()),
-            seed,
-        );
+        let mut first = AppHandler::with_linker(first, cfg.proto.clone(), linker.clone());
+        first.app = cfg.app.clone();
+        let mut inline = FlowTable::new(cfg.flow.clone(), first, seed);
         let mut inline_tunnels = Tunnels::new(seed, cfg.max_tunnel_depth, cfg.max_ip_tunnels);
         for sink in sinks {
             let linker = linker.clone();
             let (tx, rx) = crossbeam_channel::bounded::<Batch>(QUEUE);
             let free_tx = free_tx.clone();
             handles.push(sc.spawn(move || {
-                let handler = AppHandler::with_linker(sink, cfg.proto.clone(), linker);
+                let mut handler = AppHandler::with_linker(sink, cfg.proto.clone(), linker);
+                handler.app = cfg.app.clone();
                 let mut table = FlowTable::new(cfg.flow.clone(), handler, seed);
                 let mut tunnels = Tunnels::new(seed, cfg.max_tunnel_depth, cfg.max_ip_tunnels);
                 for mut b in rx {

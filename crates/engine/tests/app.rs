@@ -204,3 +204,76 @@ fn several_dcc_offers_in_one_segment_each_get_their_data_connection() {
         ]
     );
 }
+
+fn services(ev: &[Event]) -> Vec<(u16, String)> {
+    let mut v: Vec<(u16, String)> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Conn(c) => Some((c.meta.id.resp_p, c.service.join(","))),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn ftp_greeting_waits_for_the_client_and_names_its_data_connection() {
+    let mut t = table();
+    // FTP on an odd port, a greeting that does not say FTP: the 220 alone
+    // is SMTP's too, the client's USER decides.
+    let mut c = Conv::open(&mut t, (ip(1), 40010), (ip(2), 2121), 0);
+    c.server(&mut t, b"220 host ready\r\n");
+    c.client(&mut t, b"USER bob\r\n");
+    c.server(&mut t, b"331 password please\r\n");
+    c.client(&mut t, b"PASS secret\r\n");
+    c.server(&mut t, b"230 ok\r\n");
+    c.client(&mut t, b"PASV\r\n");
+    c.server(&mut t, b"227 Entering Passive Mode (10,0,0,2,195,80).\r\n");
+    c.client(&mut t, b"STOR loot.zip\r\n");
+    c.server(&mut t, b"150 go\r\n");
+    let mut d = Conv::open(&mut t, (ip(1), 40011), (ip(2), 50000), 10_000);
+    d.client(&mut t, b"PK\x03\x04zipped bytes");
+    c.server(&mut t, b"226 Transfer complete\r\n");
+    c.client(&mut t, b"QUIT\r\n");
+    let ev = finish(t);
+    assert_eq!(
+        services(&ev),
+        vec![(2121, "ftp".to_string()), (50000, "ftp-data".to_string())]
+    );
+    let stor = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::Ftp(f) if f.command == "STOR" => Some(f.clone()),
+            _ => None,
+        })
+        .expect("a STOR row");
+    assert_eq!(stor.transfer(), Some(botscope_event::FtpTransfer::Upload));
+    assert_eq!(stor.file_name.as_deref(), Some("loot.zip"));
+    assert_eq!(stor.arg.as_deref(), Some("ftp://10.0.0.2/./loot.zip"));
+    assert_eq!(stor.mime_type.as_deref(), Some("application/zip"));
+    assert_eq!(stor.data_bytes, Some(16));
+    assert!(stor.data_uid.is_some());
+    assert_eq!(stor.password.as_deref(), Some("<hidden>"));
+}
+
+#[test]
+fn a_smtp_greeting_off_port_still_needs_ehlo_and_the_probe_cap_is_counted() {
+    let mut t = table();
+    let mut c = Conv::open(&mut t, (ip(1), 40020), (ip(2), 2525), 0);
+    c.server(&mut t, b"220 relay ready\r\n");
+    c.client(&mut t, b"EHLO bot\r\n");
+    // Text that never decides: the probe window fills up.
+    let mut u = Conv::open(&mut t, (ip(1), 40021), (ip(2), 7000), 0);
+    u.server(&mut t, b"220 hello\r\n");
+    for _ in 0..40 {
+        u.server(&mut t, &[b'x'; 120]);
+    }
+    let (h, _) = t.finish();
+    assert_eq!(h.weird_counts().get("probe_bytes_exhausted"), Some(&1));
+    let ev = h.into_sink();
+    assert_eq!(
+        services(&ev),
+        vec![(2525, "smtp".to_string()), (7000, String::new())]
+    );
+}

@@ -116,6 +116,8 @@ impl LogWriterSet {
             Event::Irc(_) => 5,
             Event::Weird(_) => 6,
             Event::Tunnel(_) => 7,
+            Event::Ftp(_) => 8,
+            Event::Ssh(_) => 9,
             Event::Message(m) => return self.write_message(m).map(drop),
         };
         self.buf.clear();
