@@ -54,6 +54,7 @@ fn main() {
                     Event::Ssl(_) => ("ssl", 0),
                     Event::Irc(_) => ("irc", 0),
                     Event::Weird(_) => ("weird", 0),
+                    Event::X509(_) => ("x509", 0),
                     Event::Message(_) => ("message", 0),
                 };
                 let v = by.entry(k).or_default();

@@ -17,12 +17,17 @@ use botscope_proto::{
 /// undecided. Default 4 KiB; past it the connection has no service.
 pub const DEFAULT_PROBE_BYTES: usize = 4096;
 
+/// Datagrams of a UDP connection (on no DNS port) probed for QUIC and
+/// DTLS before it is given no service. STUN may come first on a WebRTC
+/// port pair, so more than one.
+pub const UDP_PROBE_DATAGRAMS: usize = 8;
+
 /// Per-connection application state.
 pub struct AppState {
     phase: Phase,
     services: Vec<&'static str>,
     /// Services still possible while probing (bit per `Service::TCP_ALL`).
-    candidates: u8,
+    candidates: u16,
     /// Bytes held while probing, in arrival order.
     held: Vec<(Dir, Vec<u8>)>,
     held_len: usize,
@@ -256,6 +261,27 @@ impl<S: EventSink> AppHandler<S> {
         }
     }
 
+    /// Probe one datagram of a UDP connection on no DNS port for QUIC
+    /// or DTLS; after [`UDP_PROBE_DATAGRAMS`] datagrams without a match
+    /// (STUN ones count an eighth) the connection has no service.
+    /// (`held_len` counts eighths of datagrams: nothing is held on UDP.)
+    fn probe_udp(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, ts: Ts, data: &[u8]) {
+        let Some((mut an, services)) = botscope_proto::probe_udp(data, &self.config) else {
+            // STUN (RFC 5389 magic cookie) precedes DTLS on WebRTC port
+            // pairs: it counts against a larger allowance.
+            let stun = data.len() >= 20 && data[0] < 4 && data[4..8] == [0x21, 0x12, 0xa4, 0x42];
+            st.held_len += if stun { 1 } else { 8 };
+            if st.held_len >= 8 * UDP_PROBE_DATAGRAMS {
+                st.phase = Phase::Off;
+            }
+            return;
+        };
+        st.services.extend_from_slice(services);
+        let status = self.ctx_call(info, ts, |ctx| an.data(ctx, dir, data));
+        st.phase = Phase::Active(an);
+        self.after_status(st, info, ts, status);
+    }
+
     fn probe_tcp(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, ts: Ts, data: &[u8]) {
         let room = self.probe_bytes.saturating_sub(st.held_len);
         let take = data.len().min(room);
@@ -323,7 +349,7 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         let mut st = AppState {
             phase: Phase::Probing,
             services: Vec::new(),
-            candidates: (1u8 << Service::TCP_ALL.len()) - 1,
+            candidates: (1u16 << Service::TCP_ALL.len()) - 1,
             held: Vec::new(),
             held_len: 0,
             dcc_key: None,
@@ -353,7 +379,8 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
                     st.services.push(Service::Dns.name());
                     st.phase = Phase::Active(Box::new(dns::DnsAnalyzer::new_udp(&self.config)));
                 } else {
-                    st.phase = Phase::Off;
+                    // QUIC or DTLS, by content (see `probe_udp`).
+                    st.phase = Phase::Probing;
                 }
             }
             _ => st.phase = Phase::Off,
@@ -384,7 +411,11 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         match &mut st.phase {
             Phase::Off => Verdict::Ignore,
             Phase::Probing => {
-                self.probe_tcp(st, info, dir, ts, data);
+                if info.id.proto == Transport::Udp {
+                    self.probe_udp(st, info, dir, ts, data);
+                } else {
+                    self.probe_tcp(st, info, dir, ts, data);
+                }
                 match st.phase {
                     Phase::Off => Verdict::Ignore,
                     _ => Verdict::Continue,

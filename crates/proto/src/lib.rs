@@ -19,12 +19,16 @@ pub use botscope_event::Dir;
 use botscope_event::{ConnId, Event, EventSink, Meta, Ts, Uid, Weird};
 
 pub mod dns;
+pub mod dtls;
 pub mod http;
 pub mod irc;
 pub mod mailbox;
+pub mod quic;
 pub mod smtp;
+pub mod starttls;
 pub mod tls;
 mod util;
+pub mod x509;
 
 pub use util::mime_from_magic;
 
@@ -91,6 +95,10 @@ pub struct ProtoConfig {
     pub max_pending: usize,
     /// Longest TLS handshake record reassembled. Default 64 KiB.
     pub tls_max_record_bytes: usize,
+    /// Most certificates parsed from one Certificate message (each is an
+    /// `x509.log` row); the rest are counted (weird
+    /// `SSL_too_many_certificates`). Default 16.
+    pub tls_max_certificates: usize,
     /// Largest DNS-over-TCP message. Default 65535.
     pub dns_max_tcp_message: usize,
     /// Most answers kept per DNS message; the rest are counted and
@@ -120,6 +128,7 @@ impl Default for ProtoConfig {
             max_message_bytes: 32 * 1024 * 1024,
             max_pending: 64,
             tls_max_record_bytes: 64 * 1024,
+            tls_max_certificates: 16,
             dns_max_tcp_message: 65535,
             dns_max_answers: 100,
             dns_max_answer_bytes: 1024,
@@ -200,6 +209,24 @@ pub trait Analyzer: Send {
     fn finish(&mut self, ctx: &mut Ctx<'_>);
 }
 
+/// Probe one UDP datagram (either direction) for a protocol found by
+/// content rather than port: a QUIC client Initial that decrypts with its
+/// version's public keys, or a DTLS ClientHello. Returns the analyzer to
+/// attach and the `conn.log` services it stands for (Zeek: `quic,ssl`
+/// and `ssl`).
+pub fn probe_udp(
+    data: &[u8],
+    config: &ProtoConfig,
+) -> Option<(Box<dyn Analyzer>, &'static [&'static str])> {
+    if quic::probe(data) == Probe::Certain {
+        return Some((Box::new(quic::QuicAnalyzer::new(config)), &["quic", "ssl"]));
+    }
+    if dtls::probe(data) == Probe::Certain {
+        return Some((Box::new(dtls::DtlsAnalyzer::new(config)), &["ssl"]));
+    }
+    None
+}
+
 /// Application protocols botscope can detect and parse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Service {
@@ -210,11 +237,16 @@ pub enum Service {
     Irc,
     Pop3,
     Imap,
+    /// Openings that turn into TLS ([`starttls`]).
+    Mysql,
+    Postgresql,
+    Xmpp,
+    Rdp,
 }
 
 impl Service {
     /// Every protocol probed on TCP, in probing order.
-    pub const TCP_ALL: [Service; 7] = [
+    pub const TCP_ALL: [Service; 11] = [
         Service::Tls,
         Service::Http,
         Service::Smtp,
@@ -222,7 +254,22 @@ impl Service {
         Service::Dns,
         Service::Pop3,
         Service::Imap,
+        Service::Mysql,
+        Service::Postgresql,
+        Service::Xmpp,
+        Service::Rdp,
     ];
+
+    /// The [`starttls`] opening this service is, if any.
+    fn prelude(self) -> Option<starttls::Kind> {
+        Some(match self {
+            Service::Mysql => starttls::Kind::Mysql,
+            Service::Postgresql => starttls::Kind::Postgresql,
+            Service::Xmpp => starttls::Kind::Xmpp,
+            Service::Rdp => starttls::Kind::Rdp,
+            _ => return None,
+        })
+    }
 
     /// Zeek's service name.
     pub fn name(self) -> &'static str {
@@ -234,6 +281,9 @@ impl Service {
             Service::Irc => "irc",
             Service::Pop3 => "pop3",
             Service::Imap => "imap",
+            Service::Mysql | Service::Postgresql | Service::Xmpp | Service::Rdp => {
+                self.prelude().map_or("-", starttls::Kind::name)
+            }
         }
     }
 
@@ -247,6 +297,9 @@ impl Service {
             Service::Irc => irc::probe(dir, data),
             Service::Pop3 => mailbox::probe_pop3(dir, data),
             Service::Imap => mailbox::probe_imap(dir, data),
+            Service::Mysql | Service::Postgresql | Service::Xmpp | Service::Rdp => self
+                .prelude()
+                .map_or(Probe::NotForUs, |k| k.probe(dir, data)),
             Service::Dns => {
                 if orig_p == 53 || resp_p == 53 || orig_p == 5353 || resp_p == 5353 {
                     dns::probe_tcp(dir, data)
@@ -273,6 +326,12 @@ impl Service {
                 mailbox::Mailbox::Imap,
                 config,
             )),
+            Service::Mysql => Box::new(starttls::Prelude::new(starttls::Kind::Mysql, config)),
+            Service::Postgresql => {
+                Box::new(starttls::Prelude::new(starttls::Kind::Postgresql, config))
+            }
+            Service::Xmpp => Box::new(starttls::Prelude::new(starttls::Kind::Xmpp, config)),
+            Service::Rdp => Box::new(starttls::Prelude::new(starttls::Kind::Rdp, config)),
         }
     }
 }
