@@ -47,7 +47,8 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "x509.log",
         "x509",
     ),
-    // QUIC v1, v2, Retry
+    // QUIC v1, v2 (the interop traces with a Retry are PPP captures: the
+    // link branch reads them)
     (
         "quic/chromium-115.0.5790.110-api-cirrus-com.pcap",
         "scripts.base.protocols.quic.chromium",
@@ -57,12 +58,6 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     (
         "quic/quicv2-echo-443.pcap",
         "scripts.base.protocols.quic.quicv2-echo-443",
-        "ssl.log",
-        "ssl",
-    ),
-    (
-        "quic/interop/quic-go_quic-go/retry.pcap",
-        "scripts.base.protocols.quic.interop.quic-go_quic-go.retry",
         "ssl.log",
         "ssl",
     ),

@@ -93,7 +93,8 @@ impl DtlsAnalyzer {
     fn translate(&mut self, ctx: &mut Ctx<'_>, dir: Dir, mut d: &[u8]) {
         let si = usize::from(!dir.is_orig());
         while let [ct, hi, lo, e0, e1, _, _, _, _, _, _, l0, l1, rest @ ..] = d {
-            if !dtls_version(*hi, *lo) && !(*hi == 1 && *lo == 0) {
+            // 0x0100: OpenSSL's pre-RFC DTLS (DTLS1_BAD_VER).
+            if !(dtls_version(*hi, *lo) || (*hi, *lo) == (1, 0)) {
                 return;
             }
             let len = usize::from(u16::from_be_bytes([*l0, *l1]));

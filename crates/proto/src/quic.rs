@@ -770,6 +770,57 @@ mod tests {
         hs(2, &b)
     }
 
+    fn feed(an: &mut QuicAnalyzer, packets: Vec<(Dir, Vec<u8>)>) -> Vec<botscope_event::Event> {
+        use botscope_event::{ConnId, Transport, Uid};
+        use std::net::{IpAddr, Ipv4Addr};
+        let config = ProtoConfig::default();
+        let mut sink: Vec<botscope_event::Event> = Vec::new();
+        let mut exp = Vec::new();
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        for (dir, p) in packets {
+            let mut ctx = Ctx {
+                ts: Ts(1),
+                uid: Uid(1),
+                id: ConnId {
+                    orig_h: ip,
+                    orig_p: 1,
+                    resp_h: ip,
+                    resp_p: 443,
+                    proto: Transport::Udp,
+                },
+                config: &config,
+                sink: &mut sink,
+                expectations: &mut exp,
+            };
+            an.data(&mut ctx, dir, &p);
+        }
+        sink
+    }
+
+    /// After a Retry the client's new Initial uses keys of the new DCID;
+    /// the server's Initial too. Zeek's history: `CCs`.
+    #[test]
+    fn retry_rekeys() {
+        let mut an = QuicAnalyzer::new(&ProtoConfig::default());
+        let ch = crypto(0, &client_hello());
+        let first = seal_initial(V1, &[1; 8], &[9], false, 0, &ch).unwrap();
+        let second = seal_initial(V1, &[2; 12], &[9], false, 1, &ch).unwrap();
+        let sh = seal_initial(V1, &[2; 12], &[5], true, 0, &crypto(0, &server_hello())).unwrap();
+        let ev = feed(
+            &mut an,
+            vec![(Dir::Orig, first), (Dir::Orig, second), (Dir::Resp, sh)],
+        );
+        let row = ev
+            .iter()
+            .find_map(|e| match e {
+                botscope_event::Event::Ssl(s) => Some(s),
+                _ => None,
+            })
+            .expect("ssl row");
+        assert_eq!(row.ssl_history, "CCs");
+        assert_eq!(row.version.as_deref(), Some("TLSv13"));
+    }
+
     fn run(version: u32) -> Vec<botscope_event::Event> {
         use botscope_event::{ConnId, Transport, Uid};
         use std::net::{IpAddr, Ipv4Addr};

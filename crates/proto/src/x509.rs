@@ -443,7 +443,7 @@ fn escape_value(out: &mut String, v: &[u8]) {
         let special = matches!(b, b',' | b'+' | b'"' | b'\\' | b'<' | b'>' | b';')
             || (i == 0 && (b == b'#' || b == b' '))
             || (i == last && b == b' ');
-        if b < 0x20 || b >= 0x7f {
+        if !(0x20..0x7f).contains(&b) {
             let _ = write!(out, "\\{b:02X}");
         } else if special {
             out.push('\\');
