@@ -37,6 +37,35 @@ pub fn probe_openings(data: &[u8], probe: impl Fn(Dir, &[u8]) -> botscope_proto:
     }
 }
 
+/// Ask a two-sided `probe` (one that sees both directions, as
+/// `ftp::probe` and `ssh::probe`) about the openings of `data` as they
+/// grow, from either side.
+pub fn probe_both(
+    data: &[u8],
+    ports: (u16, u16),
+    probe: impl Fn(&botscope_proto::ProbeInput<'_>) -> botscope_proto::Probe,
+) {
+    let (orig, resp) = openings(data, 1024);
+    for n in 0..orig.len().max(resp.len()).min(48) {
+        for dir in [Dir::Orig, Dir::Resp] {
+            let _ = probe(&botscope_proto::ProbeInput {
+                dir,
+                orig: &orig[..n.min(orig.len())],
+                resp: &resp[..n.min(resp.len())],
+                orig_p: ports.0,
+                resp_p: ports.1,
+            });
+        }
+    }
+    let _ = probe(&botscope_proto::ProbeInput {
+        dir: Dir::Orig,
+        orig: &orig,
+        resp: &resp,
+        orig_p: ports.0,
+        resp_p: ports.1,
+    });
+}
+
 /// Feed `data` to an analyzer as a conversation: each chunk is
 /// `[dir/gap byte][len byte][len bytes]`. Bit 0 of the first byte picks
 /// the direction, bit 1 makes it a gap of `len` bytes instead.

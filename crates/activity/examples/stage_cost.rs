@@ -53,6 +53,8 @@ fn main() {
                     Event::Smtp(_) => ("smtp", 0),
                     Event::Ssl(_) => ("ssl", 0),
                     Event::Irc(_) => ("irc", 0),
+                    Event::Ftp(_) => ("ftp", 0),
+                    Event::Ssh(_) => ("ssh", 0),
                     Event::Weird(_) => ("weird", 0),
                     Event::X509(_) => ("x509", 0),
                     Event::Message(_) => ("message", 0),

@@ -165,7 +165,12 @@ fn index(events: &[Event]) -> Vec<ConnRec<'_>> {
                     recs[i].irc.push(x);
                 }
             }
-            Event::Ssl(_) | Event::X509(_) | Event::Weird(_) | Event::Message(_) => {}
+            Event::Ssl(_)
+            | Event::X509(_)
+            | Event::Ftp(_)
+            | Event::Ssh(_)
+            | Event::Weird(_)
+            | Event::Message(_) => {}
         }
     }
     // Connections known only from application events: estimate bytes.

@@ -7,32 +7,68 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use botscope_event::{Conn, Dir, Event, EventSink, Irc, Transport, Ts};
+use botscope_event::{Conn, Dir, Event, EventSink, Irc, Transport, Ts, Uid};
 use botscope_flow::{ConnInfo, StreamHandler, Verdict};
 use botscope_proto::{
-    dns, mime_from_magic, tls, Analyzer, Ctx, Expectation, Probe, ProtoConfig, Service, Status,
+    dns, ftp, mime_from_magic, tls, Analyzer, Ctx, Expectation, Probe, ProbeInput, ProtoConfig,
+    Service, Status, UdpService,
 };
+use botscope_proto::{websocket::WebSocketAnalyzer, Handover};
 
 /// How many bytes per connection are held while protocol detection is
 /// undecided. Default 4 KiB; past it the connection has no service.
 pub const DEFAULT_PROBE_BYTES: usize = 4096;
 
-/// Datagrams of a UDP connection (on no DNS port) probed for QUIC and
-/// DTLS before it is given no service. STUN may come first on a WebRTC
-/// port pair, so more than one.
-pub const UDP_PROBE_DATAGRAMS: usize = 8;
+/// Caps of the application layer (protocol detection and the links
+/// between connections), with documented defaults. Hitting one is
+/// counted in [`AppHandler::weird_counts`] under the name given (no
+/// `weird.log` row: these are botscope's limits, not traffic anomalies).
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// Bytes per connection (both directions) held while its protocol is
+    /// undecided; past it the connection has no service
+    /// (`probe_bytes_exhausted`). Default 4 KiB.
+    pub probe_bytes: usize,
+    /// Announced connections (IRC DCC, FTP data) remembered per capture;
+    /// the oldest are dropped first (`expectations_dropped`). Default 1024.
+    pub max_expectations: usize,
+    /// How long an announced connection is awaited (Zeek schedules its
+    /// FTP and DCC data analyzers for 5 minutes). Default 300 s.
+    pub expectation_timeout_secs: u32,
+    /// Carved SMTP messages whose `smtp.log` row is still to come, per
+    /// shard; the oldest lose their `message_file` link
+    /// (`carved_links_dropped`). Default 256.
+    pub max_carved_pending: usize,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            probe_bytes: DEFAULT_PROBE_BYTES,
+            max_expectations: MAX_EXPECTATIONS,
+            expectation_timeout_secs: 300,
+            max_carved_pending: 256,
+        }
+    }
+}
 
 /// Per-connection application state.
 pub struct AppState {
     phase: Phase,
     services: Vec<&'static str>,
     /// Services still possible while probing (bit per `Service::TCP_ALL`).
-    candidates: u16,
+    candidates: u64,
     /// Bytes held while probing, in arrival order.
     held: Vec<(Dir, Vec<u8>)>,
     held_len: usize,
     /// Expected connection (DCC data): waiting for its first bytes.
     dcc_key: Option<(IpAddr, u16)>,
+    /// An FTP data connection: the control connection's uid.
+    ftp_parent: Option<Uid>,
+    /// UDP datagrams probed so far.
+    udp_probed: u8,
+    /// The active analyzer's service, until the analyzer confirms it.
+    unconfirmed: Option<&'static str>,
     /// The client has sent bytes to the active analyzer (implicit TLS is
     /// only recognised in its very first bytes, never inside a message).
     orig_spoke: bool,
@@ -52,17 +88,36 @@ pub struct Linker {
     expectations: Vec<Expectation>,
     /// DCC SEND rows waiting for the data connection's first bytes.
     pending_dcc: HashMap<(IpAddr, u16), Irc>,
+    /// The latest FTP data connection of each control connection (by the
+    /// control's uid), until a transfer row of that control takes it.
+    ftp_data: HashMap<Uid, FtpData>,
+}
+
+/// What an FTP data connection carried so far.
+#[derive(Clone, Debug)]
+struct FtpData {
+    uid: Uid,
+    mime: Option<&'static str>,
+    bytes: u64,
 }
 
 /// Most expectations remembered per capture (oldest dropped first).
 const MAX_EXPECTATIONS: usize = 1024;
+
+/// Datagrams of a UDP flow shown to the UDP probes before giving up (a
+/// handshake such as RDP-UDP's is named on the reply).
+const MAX_UDP_PROBE_DATAGRAMS: usize = 4;
+
+/// Datagrams of a UDP flow probed in all, STUN included (see
+/// `probe_udp`).
+const MAX_UDP_PROBE_DATAGRAMS_WITH_STUN: usize = 32;
 
 /// Events go through here so that carved messages get file names and
 /// SMTP rows point at them.
 pub struct AppHandler<S: EventSink> {
     pub sink: S,
     pub config: ProtoConfig,
-    pub probe_bytes: usize,
+    pub app: AppConfig,
     /// Expectations made by the analyzer call in progress.
     expectations: Vec<Expectation>,
     /// Shared with the other shards of the same capture.
@@ -85,7 +140,7 @@ impl<S: EventSink> AppHandler<S> {
         AppHandler {
             sink,
             config,
-            probe_bytes: DEFAULT_PROBE_BYTES,
+            app: AppConfig::default(),
             expectations: Vec::new(),
             linker,
             scratch: Vec::new(),
@@ -152,6 +207,7 @@ impl<S: EventSink> AppHandler<S> {
                         self.sink.emit(Event::Irc(irc));
                         continue;
                     };
+                    let bound = self.app.max_expectations;
                     let evicted = match self.linker.lock() {
                         Ok(mut l) => {
                             let mut out = l
@@ -161,7 +217,7 @@ impl<S: EventSink> AppHandler<S> {
                                 .collect::<Vec<_>>();
                             // Bounded: offers whose data connection never
                             // comes are logged without a MIME type.
-                            while l.pending_dcc.len() > MAX_EXPECTATIONS {
+                            while l.pending_dcc.len() > bound {
                                 let Some(k) = l.pending_dcc.keys().next().copied() else {
                                     break;
                                 };
@@ -175,9 +231,33 @@ impl<S: EventSink> AppHandler<S> {
                         self.sink.emit(Event::Irc(row));
                     }
                 }
+                Event::Ftp(mut f) => {
+                    if f.transfer().is_some() {
+                        // The data connection of this transfer (the latest
+                        // one the control connection announced).
+                        let seen = f.meta.and_then(|m| {
+                            self.linker
+                                .lock()
+                                .ok()
+                                .and_then(|mut l| l.ftp_data.remove(&m.uid))
+                        });
+                        if let Some(d) = seen {
+                            if f.mime_type.is_none() {
+                                f.mime_type = d.mime.map(str::to_string);
+                            }
+                            f.data_uid = Some(d.uid);
+                            f.data_bytes = Some(d.bytes);
+                        }
+                    }
+                    self.sink.emit(Event::Ftp(f));
+                }
                 Event::Message(m) => {
-                    if self.carved.len() >= 256 {
+                    if self.carved.len() >= self.app.max_carved_pending.max(1) {
                         self.carved.remove(0);
+                        *self
+                            .weirds
+                            .entry("carved_links_dropped".to_string())
+                            .or_insert(0) += 1;
                     }
                     self.carved.push((m.meta.uid, m.trans_depth));
                     self.sink.emit(Event::Message(m));
@@ -210,10 +290,21 @@ impl<S: EventSink> AppHandler<S> {
         let st = f(&mut ctx);
         self.publish();
         if !self.expectations.is_empty() {
+            let mut dropped = 0;
             if let Ok(mut l) = self.linker.lock() {
                 l.expectations.append(&mut self.expectations);
-                let n = l.expectations.len().saturating_sub(MAX_EXPECTATIONS);
+                let n = l
+                    .expectations
+                    .len()
+                    .saturating_sub(self.app.max_expectations);
                 l.expectations.drain(..n);
+                dropped = n;
+            }
+            if dropped > 0 {
+                *self
+                    .weirds
+                    .entry("expectations_dropped".to_string())
+                    .or_insert(0) += dropped as u64;
             }
             self.expectations.clear();
         }
@@ -222,7 +313,7 @@ impl<S: EventSink> AppHandler<S> {
 
     fn start_analyzer(&mut self, st: &mut AppState, info: &ConnInfo, svc: Service, ts: Ts) {
         let mut an = svc.new_tcp_analyzer(&self.config);
-        st.services.push(svc.name());
+        st.unconfirmed = Some(svc.name());
         let held = std::mem::take(&mut st.held);
         st.held_len = 0;
         let mut status = Status::Continue;
@@ -233,6 +324,7 @@ impl<S: EventSink> AppHandler<S> {
                 break;
             }
         }
+        confirm(st, an.as_ref());
         st.phase = Phase::Active(an);
         self.after_status(st, info, ts, status);
     }
@@ -252,38 +344,42 @@ impl<S: EventSink> AppHandler<S> {
             }
             Status::Done | Status::Violation => {
                 if let Phase::Active(mut old) = std::mem::replace(&mut st.phase, Phase::Off) {
+                    let next = if status == Status::Done {
+                        old.handover()
+                    } else {
+                        Handover::None
+                    };
                     self.ctx_call(info, ts, |ctx| {
                         old.finish(ctx);
                         Status::Continue
                     });
+                    tunnelled(st, old.as_ref());
+                    st.unconfirmed = None;
+                    match next {
+                        Handover::None => {}
+                        Handover::Reprobe => {
+                            // The tunnel's own protocol, from its bytes.
+                            st.phase = Phase::Probing;
+                            st.candidates = (1u64 << Service::TCP_ALL.len()) - 1;
+                            st.held.clear();
+                            st.held_len = 0;
+                        }
+                        Handover::WebSocket => {
+                            st.unconfirmed = Some("websocket");
+                            st.phase = Phase::Active(Box::new(WebSocketAnalyzer::new(
+                                &self.config,
+                                info.id.orig_p,
+                                info.id.resp_p,
+                            )));
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Probe one datagram of a UDP connection on no DNS port for QUIC
-    /// or DTLS; after [`UDP_PROBE_DATAGRAMS`] datagrams without a match
-    /// (STUN ones count an eighth) the connection has no service.
-    /// (`held_len` counts eighths of datagrams: nothing is held on UDP.)
-    fn probe_udp(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, ts: Ts, data: &[u8]) {
-        let Some((mut an, services)) = botscope_proto::probe_udp(data, &self.config) else {
-            // STUN (RFC 5389 magic cookie) precedes DTLS on WebRTC port
-            // pairs: it counts against a larger allowance.
-            let stun = data.len() >= 20 && data[0] < 4 && data[4..8] == [0x21, 0x12, 0xa4, 0x42];
-            st.held_len += if stun { 1 } else { 8 };
-            if st.held_len >= 8 * UDP_PROBE_DATAGRAMS {
-                st.phase = Phase::Off;
-            }
-            return;
-        };
-        st.services.extend_from_slice(services);
-        let status = self.ctx_call(info, ts, |ctx| an.data(ctx, dir, data));
-        st.phase = Phase::Active(an);
-        self.after_status(st, info, ts, status);
-    }
-
     fn probe_tcp(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, ts: Ts, data: &[u8]) {
-        let room = self.probe_bytes.saturating_sub(st.held_len);
+        let room = self.app.probe_bytes.saturating_sub(st.held_len);
         let take = data.len().min(room);
         if take > 0 {
             match st.held.last_mut() {
@@ -292,47 +388,159 @@ impl<S: EventSink> AppHandler<S> {
             }
             st.held_len += take;
         }
-        // Everything this direction has sent so far (consecutive chunks of
+        // Everything each direction has sent so far (consecutive chunks of
         // one direction are already merged: usually one slice, no copy).
-        let mut mine = st
-            .held
-            .iter()
-            .filter(|(d, _)| *d == dir)
-            .map(|(_, v)| v.as_slice());
-        let joined: std::borrow::Cow<'_, [u8]> = match (mine.next(), mine.next()) {
-            (Some(one), None) => std::borrow::Cow::Borrowed(one),
-            _ => std::borrow::Cow::Owned(
-                st.held
-                    .iter()
-                    .filter(|(d, _)| *d == dir)
-                    .flat_map(|(_, v)| v.iter().copied())
-                    .collect(),
-            ),
-        };
-        let mut chosen = None;
-        for (i, svc) in Service::TCP_ALL.iter().enumerate() {
-            if st.candidates & (1 << i) == 0 {
-                continue;
-            }
-            match svc.probe_tcp(dir, &joined, info.id.orig_p, info.id.resp_p) {
-                Probe::Certain => {
-                    chosen = Some(*svc);
-                    break;
+        let chosen = {
+            let orig = joined(&st.held, Dir::Orig);
+            let resp = joined(&st.held, Dir::Resp);
+            let input = ProbeInput {
+                dir,
+                orig: &orig,
+                resp: &resp,
+                orig_p: info.id.orig_p,
+                resp_p: info.id.resp_p,
+            };
+            let mut chosen = None;
+            for (i, svc) in Service::TCP_ALL.iter().enumerate() {
+                if st.candidates & (1 << i) == 0 {
+                    continue;
                 }
-                Probe::Unsure => {}
-                Probe::NotForUs => st.candidates &= !(1 << i),
+                match svc.probe_tcp(&input) {
+                    Probe::Certain => {
+                        chosen = Some(*svc);
+                        break;
+                    }
+                    Probe::Unsure => {}
+                    Probe::NotForUs => st.candidates &= !(1 << i),
+                }
             }
-        }
+            chosen
+        };
         if let Some(svc) = chosen {
             // Bytes beyond the probe window must not be lost.
             if take < data.len() {
                 st.held.push((dir, data[take..].to_vec()));
             }
             self.start_analyzer(st, info, svc, ts);
-        } else if st.candidates == 0 || st.held_len >= self.probe_bytes {
+        } else if st.candidates == 0 || st.held_len >= self.app.probe_bytes {
+            if st.candidates != 0 {
+                *self
+                    .weirds
+                    .entry("probe_bytes_exhausted".to_string())
+                    .or_insert(0) += 1;
+            }
             st.phase = Phase::Off;
             st.held = Vec::new();
         }
+    }
+
+    /// One datagram of a UDP flow not yet named: QUIC (an Initial that
+    /// decrypts) and DTLS (a ClientHello) attach their analyzers; each
+    /// other protocol's probe sees it whole; [`MAX_UDP_PROBE_DATAGRAMS`]
+    /// datagrams at most, not counting STUN (RFC 5389 magic cookie), which
+    /// precedes DTLS on WebRTC port pairs, up to
+    /// [`MAX_UDP_PROBE_DATAGRAMS_WITH_STUN`] in all.
+    fn probe_udp(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, ts: Ts, data: &[u8]) {
+        if let Some((mut an, services)) = botscope_proto::probe_udp(data, &self.config) {
+            st.services.extend_from_slice(services);
+            let status = self.ctx_call(info, ts, |ctx| an.data(ctx, dir, data));
+            st.phase = Phase::Active(an);
+            self.after_status(st, info, ts, status);
+            return;
+        }
+        let stun = data.len() >= 20 && data[0] < 4 && data[4..8] == [0x21, 0x12, 0xa4, 0x42];
+        if !stun {
+            st.udp_probed = st.udp_probed.saturating_add(1);
+        }
+        st.held_len += 1;
+        if st.held_len >= MAX_UDP_PROBE_DATAGRAMS_WITH_STUN {
+            st.phase = Phase::Off;
+            return;
+        }
+        for (i, svc) in UdpService::ALL.iter().enumerate() {
+            if st.candidates & (1 << i) == 0 {
+                continue;
+            }
+            match svc.probe(dir, data, info.id.orig_p, info.id.resp_p) {
+                Probe::Certain => {
+                    st.services.push(svc.name());
+                    st.phase = Phase::Off;
+                    return;
+                }
+                Probe::Unsure => {}
+                Probe::NotForUs => st.candidates &= !(1 << i),
+            }
+        }
+        // QUIC and DTLS stay candidates (no bit): only the count ends it.
+        if usize::from(st.udp_probed) >= MAX_UDP_PROBE_DATAGRAMS {
+            st.phase = Phase::Off;
+        }
+    }
+
+    /// Bytes of an FTP data connection: its MIME type (first bytes) and
+    /// size, for the control connection's transfer row.
+    fn ftp_data(&mut self, parent: Uid, info: &ConnInfo, data: &[u8]) {
+        if let Ok(mut l) = self.linker.lock() {
+            let bound = self.app.max_expectations;
+            if !l.ftp_data.contains_key(&parent) && l.ftp_data.len() >= bound {
+                // Bounded: control connections that never log a transfer.
+                if let Some(k) = l.ftp_data.keys().next().copied() {
+                    l.ftp_data.remove(&k);
+                }
+            }
+            let e = l.ftp_data.entry(parent).or_insert(FtpData {
+                uid: info.uid,
+                mime: None,
+                bytes: 0,
+            });
+            if e.uid != info.uid {
+                // A newer data connection of the same control.
+                *e = FtpData {
+                    uid: info.uid,
+                    mime: None,
+                    bytes: 0,
+                };
+            }
+            if e.bytes == 0 {
+                e.mime = mime_from_magic(data);
+            }
+            e.bytes = e.bytes.saturating_add(data.len() as u64);
+        }
+    }
+}
+
+/// Name the active analyzer's service once it confirms its protocol,
+/// then the protocols confirmed inside it.
+fn confirm(st: &mut AppState, an: &dyn Analyzer) {
+    if st.unconfirmed.is_some() && an.confirmed() {
+        st.services.extend(st.unconfirmed.take());
+    }
+    if st.unconfirmed.is_none() {
+        tunnelled(st, an);
+    }
+}
+
+/// Services found inside the analyzer's payload, once each.
+fn tunnelled(st: &mut AppState, an: &dyn Analyzer) {
+    for s in an.tunnelled() {
+        if !st.services.contains(s) {
+            st.services.push(s);
+        }
+    }
+}
+
+/// The bytes `dir` sent, in order (borrowed when they are one chunk).
+fn joined(held: &[(Dir, Vec<u8>)], dir: Dir) -> std::borrow::Cow<'_, [u8]> {
+    let mut mine = held.iter().filter(|(d, _)| *d == dir).map(|(_, v)| v);
+    match (mine.next(), mine.next()) {
+        (None, _) => std::borrow::Cow::Borrowed(&[]),
+        (Some(one), None) => std::borrow::Cow::Borrowed(one.as_slice()),
+        _ => std::borrow::Cow::Owned(
+            held.iter()
+                .filter(|(d, _)| *d == dir)
+                .flat_map(|(_, v)| v.iter().copied())
+                .collect(),
+        ),
     }
 }
 
@@ -349,38 +557,48 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         let mut st = AppState {
             phase: Phase::Probing,
             services: Vec::new(),
-            candidates: (1u16 << Service::TCP_ALL.len()) - 1,
+            candidates: (1u64 << Service::TCP_ALL.len()) - 1,
             held: Vec::new(),
             held_len: 0,
             dcc_key: None,
+            ftp_parent: None,
+            udp_probed: 0,
+            unconfirmed: None,
             orig_spoke: false,
         };
         match info.id.proto {
             Transport::Tcp => {
-                // An announced connection (IRC DCC)?
+                // An announced connection (IRC DCC, FTP data)?
+                let timeout = i64::from(self.app.expectation_timeout_secs) * 1_000_000;
                 let expected = self.linker.lock().ok().and_then(|mut l| {
-                    let pos = l.expectations.iter().position(|e| {
+                    let pos = l.expectations.iter().rposition(|e| {
                         e.resp_h == info.id.resp_h
                             && e.resp_p == info.id.resp_p
                             && e.orig_h.is_none_or(|o| o == info.id.orig_h)
+                            && info.start.0.saturating_sub(e.ts.0) <= timeout
                     })?;
-                    Some(l.expectations.swap_remove(pos))
+                    Some(l.expectations.remove(pos))
                 });
                 if let Some(e) = expected {
                     st.services.push(e.service);
-                    st.dcc_key = Some((e.resp_h, e.resp_p));
+                    if e.service == ftp::DATA_SERVICE {
+                        st.ftp_parent = e.parent;
+                    } else {
+                        st.dcc_key = Some((e.resp_h, e.resp_p));
+                    }
                     st.phase = Phase::Off;
                 }
             }
             Transport::Udp => {
                 let p = (info.id.orig_p, info.id.resp_p);
-                let dns_port = |x: u16| matches!(x, 53 | 5353 | 5355);
+                // Zeek's DNS ports: DNS, NetBIOS name service, mDNS, LLMNR.
+                let dns_port = |x: u16| matches!(x, 53 | 137 | 5353 | 5355);
                 if dns_port(p.0) || dns_port(p.1) {
                     st.services.push(Service::Dns.name());
                     st.phase = Phase::Active(Box::new(dns::DnsAnalyzer::new_udp(&self.config)));
                 } else {
-                    // QUIC or DTLS, by content (see `probe_udp`).
-                    st.phase = Phase::Probing;
+                    // Named from the content of its first datagrams.
+                    st.candidates = (1u64 << UdpService::ALL.len()) - 1;
                 }
             }
             _ => st.phase = Phase::Off,
@@ -396,6 +614,10 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         ts: Ts,
         data: &[u8],
     ) -> Verdict {
+        if let Some(parent) = st.ftp_parent {
+            self.ftp_data(parent, info, data);
+            return Verdict::Continue;
+        }
         if let Some(key) = st.dcc_key.take() {
             let row = self
                 .linker
@@ -410,12 +632,15 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         }
         match &mut st.phase {
             Phase::Off => Verdict::Ignore,
-            Phase::Probing => {
-                if info.id.proto == Transport::Udp {
-                    self.probe_udp(st, info, dir, ts, data);
-                } else {
-                    self.probe_tcp(st, info, dir, ts, data);
+            Phase::Probing if info.id.proto == Transport::Udp => {
+                self.probe_udp(st, info, dir, ts, data);
+                match st.phase {
+                    Phase::Off => Verdict::Ignore,
+                    _ => Verdict::Continue,
                 }
+            }
+            Phase::Probing => {
+                self.probe_tcp(st, info, dir, ts, data);
                 match st.phase {
                     Phase::Off => Verdict::Ignore,
                     _ => Verdict::Continue,
@@ -453,6 +678,7 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
                 if dir == Dir::Orig {
                     st.orig_spoke = true;
                 }
+                confirm(st, an_ptr.as_ref());
                 st.phase = Phase::Active(an_ptr);
                 self.after_status(st, info, ts, status);
                 match st.phase {

@@ -17,7 +17,7 @@ use botscope_wire::{CaptureReader, Defragmenter, LinkType, Packet, WireConfig, L
 mod app;
 mod shard;
 
-pub use app::{message_file_name, AppHandler, Linker, DEFAULT_PROBE_BYTES};
+pub use app::{message_file_name, AppConfig, AppHandler, Linker, DEFAULT_PROBE_BYTES};
 
 /// Every knob of the engine, grouped by stage.
 #[derive(Clone, Debug)]
@@ -25,6 +25,8 @@ pub struct EngineConfig {
     pub wire: WireConfig,
     pub flow: FlowConfig,
     pub proto: ProtoConfig,
+    /// Protocol detection and the links between connections.
+    pub app: AppConfig,
     /// Flow-hash shards one capture is split into (each a thread with its
     /// own connection table). 1 decodes on the calling thread only.
     /// Default 1; `botscope logs` sets it from the free cores.
@@ -37,6 +39,7 @@ impl Default for EngineConfig {
             wire: WireConfig::default(),
             flow: FlowConfig::default(),
             proto: ProtoConfig::default(),
+            app: AppConfig::default(),
             shards: 1,
         }
     }
@@ -189,7 +192,8 @@ where
     let mut front = Front::new(cfg, &name);
     let mut sinks: Vec<S>;
     if shards == 1 {
-        let handler = AppHandler::new(make_sink(0), cfg.proto.clone());
+        let mut handler = AppHandler::new(make_sink(0), cfg.proto.clone());
+        handler.app = cfg.app.clone();
         let mut table = FlowTable::new(cfg.flow.clone(), handler, seed_of(&name));
         front.run(&mut reader, &mut summary, |ts, _, _, pkt| {
             if let Some(v) = view(ts, pkt) {

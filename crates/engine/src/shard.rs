@@ -70,17 +70,16 @@ where
         let Some(first) = sinks.next() else {
             return (Vec::new(), FlowStats::default());
         };
-        let mut inline = FlowTable::new(
-            cfg.flow.clone(),
-            AppHandler::with_linker(first, cfg.proto.clone(), linker.clone()),
-            seed,
-        );
+        let mut first = AppHandler::with_linker(first, cfg.proto.clone(), linker.clone());
+        first.app = cfg.app.clone();
+        let mut inline = FlowTable::new(cfg.flow.clone(), first, seed);
         for sink in sinks {
             let linker = linker.clone();
             let (tx, rx) = crossbeam_channel::bounded::<Batch>(QUEUE);
             let free_tx = free_tx.clone();
             handles.push(sc.spawn(move || {
-                let handler = AppHandler::with_linker(sink, cfg.proto.clone(), linker);
+                let mut handler = AppHandler::with_linker(sink, cfg.proto.clone(), linker);
+                handler.app = cfg.app.clone();
                 let mut table = FlowTable::new(cfg.flow.clone(), handler, seed);
                 for mut b in rx {
                     for &(ts, now, link, start, len) in &b.meta {

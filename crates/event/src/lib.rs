@@ -3,7 +3,7 @@
 //! Every decoder emits typed events that share one envelope ([`Meta`]):
 //! a capture timestamp, the connection uid and the connection 5-tuple.
 //! Names and meanings follow Zeek's logs (`conn`, `http`, `smtp`, `dns`,
-//! `ssl`, `irc`, `weird`) so analysts can read our output with the tools
+//! `ssl`, `irc`, `ftp`, `ssh`, `weird`) so analysts can read our output with the tools
 //! they already have. Optional fields are `Option`s: `None` is Zeek's
 //! unset field (`-`), an empty `Vec` is Zeek's `(empty)` set.
 //!
@@ -468,6 +468,103 @@ pub struct Irc {
     pub dcc_mime_type: Option<String>,
 }
 
+/// The data connection an FTP command announced (`PORT`, `EPRT`, or the
+/// reply to `PASV`/`EPSV`): Zeek's `data_channel` record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FtpDataChannel {
+    /// `true` for `PASV`/`EPSV` (the client connects to the server).
+    pub passive: bool,
+    pub orig_h: IpAddr,
+    pub resp_h: IpAddr,
+    pub resp_p: u16,
+}
+
+/// Which way a file moves over an FTP data connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FtpTransfer {
+    /// `STOR`, `STOU`, `APPE`: client to server (exfiltration, drops).
+    Upload,
+    /// `RETR`: server to client (payload download).
+    Download,
+    /// `LIST`, `NLST`, `MLSD`: a directory listing.
+    Listing,
+}
+
+/// One `ftp.log` row: a client command and the server reply it got
+/// (Zeek's pairing, including its guesses when replies are missing).
+///
+/// `ts` is the time of the command. `arg` of a file command (`RETR`,
+/// `STOR`, `CWD`, ...) is the `ftp://server/path` URL built from the
+/// working directory, as Zeek logs it; `file_name` keeps the argument as
+/// sent. `password` is `<hidden>` unless the user is a guest
+/// (`anonymous`, `ftp`, `ftpuser`, `guest`), like Zeek by default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ftp {
+    pub meta: Option<Meta>,
+    /// `<unknown>` before any `USER`.
+    pub user: String,
+    pub password: Option<String>,
+    /// Upper-cased command (`<init>` for the server greeting).
+    pub command: String,
+    pub arg: Option<String>,
+    /// MIME type of the transferred file, judged from its first bytes.
+    pub mime_type: Option<String>,
+    /// Size announced by the server (`150 ... (N bytes)`, `213 N`).
+    pub file_size: Option<u64>,
+    pub reply_code: Option<u16>,
+    pub reply_msg: Option<String>,
+    pub data_channel: Option<FtpDataChannel>,
+    /// botscope: the command's argument as the client sent it.
+    pub file_name: Option<String>,
+    /// botscope: uid of the data connection that carried the transfer.
+    pub data_uid: Option<Uid>,
+    /// botscope: payload bytes seen on that data connection (both
+    /// directions) when the reply was logged.
+    pub data_bytes: Option<u64>,
+}
+
+impl Ftp {
+    /// The file transfer this command is, if any (by its verb).
+    pub fn transfer(&self) -> Option<FtpTransfer> {
+        match self.command.as_str() {
+            "STOR" | "STOU" | "APPE" => Some(FtpTransfer::Upload),
+            "RETR" => Some(FtpTransfer::Download),
+            "LIST" | "NLST" | "MLSD" => Some(FtpTransfer::Listing),
+            _ => None,
+        }
+    }
+}
+
+/// One `ssh.log` row: one SSH connection's versions, software and
+/// authentication outcome (Zeek's heuristics; SSH is encrypted after the
+/// key exchange, so the outcome is inferred from packet sizes).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ssh {
+    pub meta: Option<Meta>,
+    /// Protocol major version (1 or 2).
+    pub version: Option<u8>,
+    /// `Some(true)` when authentication looked successful, `Some(false)`
+    /// when it looked failed, `None` when it could not be determined.
+    pub auth_success: Option<bool>,
+    /// Authentication attempts counted by the heuristic.
+    pub auth_attempts: u32,
+    /// `INBOUND` or `OUTBOUND` when the local networks are known; unset
+    /// otherwise (botscope knows no local networks yet).
+    pub direction: Option<String>,
+    /// The client's identification string (`SSH-2.0-OpenSSH_8.9`).
+    pub client: Option<String>,
+    pub server: Option<String>,
+    /// Negotiated algorithms, when the KEXINIT messages were seen.
+    pub cipher_alg: Option<String>,
+    pub mac_alg: Option<String>,
+    pub compression_alg: Option<String>,
+    pub kex_alg: Option<String>,
+    pub host_key_alg: Option<String>,
+    /// `SHA256:` + unpadded base64 of the server host key, when the key
+    /// exchange reply was seen (what `ssh-keygen -l` prints).
+    pub host_key_fingerprint: Option<String>,
+}
+
 /// One `weird.log` row: something unexpected in the traffic or the file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Weird {
@@ -540,6 +637,8 @@ pub enum Event {
     Ssl(Ssl),
     X509(X509),
     Irc(Irc),
+    Ftp(Ftp),
+    Ssh(Ssh),
     Weird(Weird),
     Message(CarvedMessage),
 }
@@ -555,6 +654,8 @@ impl Event {
             Event::Ssl(_) => "ssl",
             Event::X509(_) => "x509",
             Event::Irc(_) => "irc",
+            Event::Ftp(_) => "ftp",
+            Event::Ssh(_) => "ssh",
             Event::Weird(_) => "weird",
             Event::Message(_) => "mail",
         }

@@ -610,6 +610,8 @@ struct Txn {
 
 /// State shared by both directions.
 struct Shared {
+    /// What the connection carries after a `101` or a `CONNECT` tunnel.
+    handover: crate::Handover,
     pending: VecDeque<Txn>,
     depth: u32,
     next_id: u64,
@@ -648,6 +650,7 @@ impl HttpAnalyzer {
             orig: Side::new(true),
             resp: Side::new(false),
             sh: Shared {
+                handover: crate::Handover::None,
                 pending: VecDeque::new(),
                 depth: 0,
                 next_id: 0,
@@ -748,6 +751,10 @@ impl Analyzer for HttpAnalyzer {
         } else {
             Status::Continue
         }
+    }
+
+    fn handover(&self) -> crate::Handover {
+        self.sh.handover
     }
 
     fn finish(&mut self, ctx: &mut Ctx<'_>) {
@@ -1210,9 +1217,15 @@ fn on_response(
         ..RespHead::default()
     };
     let mut fh = FramingHeaders::default();
+    let mut websocket = false;
     for (name, value) in &p.headers {
         let value: &[u8] = value;
         let n = *name;
+        if n.eq_ignore_ascii_case(b"upgrade") {
+            websocket |= value
+                .windows(9)
+                .any(|w| w.eq_ignore_ascii_case(b"websocket"));
+        }
         if n.eq_ignore_ascii_case(b"content-type") {
             head.content_type = Some(bytes_to_string(value));
         } else if n.eq_ignore_ascii_case(b"location") {
@@ -1259,6 +1272,11 @@ fn on_response(
     side.resp = head;
     let tunnel = code == 101 || (method_connect && (200..300).contains(&code));
     if tunnel {
+        sh.handover = if code == 101 && websocket {
+            crate::Handover::WebSocket
+        } else {
+            crate::Handover::Reprobe
+        };
         complete_message(side, other, sh, ctx, false);
         side.phase = Phase::Tunnel;
         other.phase = Phase::Tunnel;

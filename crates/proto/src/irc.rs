@@ -402,6 +402,7 @@ impl IrcAnalyzer {
             resp_p: port,
             service: DCC_SERVICE,
             ts: ctx.ts,
+            parent: None,
         });
     }
 

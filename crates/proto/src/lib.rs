@@ -1,6 +1,7 @@
 //! Application-protocol parsers behind one trait.
 //!
-//! Each protocol module (`http`, `smtp`, `dns`, `tls`, `irc`) provides:
+//! Each protocol module (`http`, `smtp`, `dns`, `tls`, `irc`, `ftp`,
+//! `ssh`, ...) provides:
 //! - a `probe` function that looks at the first bytes a direction sent and
 //!   answers [`Probe::Certain`], [`Probe::Unsure`] or [`Probe::NotForUs`];
 //! - an analyzer type implementing [`Analyzer`], fed in-order bytes per
@@ -18,16 +19,20 @@ use std::net::IpAddr;
 pub use botscope_event::Dir;
 use botscope_event::{ConnId, Event, EventSink, Meta, Ts, Uid, Weird};
 
+pub mod detect;
 pub mod dns;
 pub mod dtls;
+pub mod ftp;
 pub mod http;
 pub mod irc;
 pub mod mailbox;
 pub mod quic;
 pub mod smtp;
+pub mod ssh;
 pub mod starttls;
 pub mod tls;
 mod util;
+pub mod websocket;
 pub mod x509;
 
 pub use util::mime_from_magic;
@@ -69,6 +74,9 @@ pub struct Expectation {
     pub service: &'static str,
     /// When the expectation was made.
     pub ts: Ts,
+    /// The connection that announced it (FTP control), when the engine
+    /// should link the two.
+    pub parent: Option<Uid>,
 }
 
 /// Caps and knobs for every parser, with documented defaults.
@@ -116,6 +124,11 @@ pub struct ProtoConfig {
     /// keeps (every row copies them); longer ones are cut (weird
     /// `irc_field_too_long`, once per connection). Default 512 bytes.
     pub irc_max_field_bytes: usize,
+    /// Write an `ftp.log` row for every FTP command (logins, `SYST`,
+    /// `QUIT`, ...), not only those Zeek logs by default (transfers and
+    /// data-channel commands, [`ftp::ZEEK_LOGGED_COMMANDS`]). Default
+    /// `false`.
+    pub ftp_log_all_commands: bool,
 }
 
 impl Default for ProtoConfig {
@@ -134,6 +147,7 @@ impl Default for ProtoConfig {
             dns_max_answer_bytes: 1024,
             irc_max_join_channels: 16,
             irc_max_field_bytes: 512,
+            ftp_log_all_commands: false,
         }
     }
 }
@@ -207,6 +221,67 @@ pub trait Analyzer: Send {
 
     /// The connection is over: emit whatever is pending.
     fn finish(&mut self, ctx: &mut Ctx<'_>);
+
+    /// Whether the bytes so far confirm the protocol (Zeek's analyzer
+    /// confirmation): the service is named in `conn.log` only from then
+    /// on. Most probes are certain enough to confirm at once; SSH waits
+    /// for both identification strings.
+    fn confirmed(&self) -> bool {
+        true
+    }
+
+    /// Services confirmed inside this protocol's payload (a protocol
+    /// tunnelled through WebSocket), in the order they were confirmed.
+    fn tunnelled(&self) -> &[&'static str] {
+        &[]
+    }
+
+    /// After this analyzer returned [`Status::Done`]: what the rest of
+    /// the connection carries when the protocol handed it over (HTTP
+    /// `101 Switching Protocols`, `CONNECT`).
+    fn handover(&self) -> Handover {
+        Handover::None
+    }
+}
+
+/// What follows when a protocol hands its connection over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Handover {
+    /// Nothing known: stop analyzing.
+    #[default]
+    None,
+    /// Another protocol, unknown: detect it from its bytes (an HTTP
+    /// `CONNECT` tunnel, an `Upgrade` to something else).
+    Reprobe,
+    /// WebSocket frames (HTTP `Upgrade: websocket`).
+    WebSocket,
+}
+
+/// What a probe sees: the first bytes each direction sent (capped by the
+/// engine's probe window), which direction just spoke, and the ports.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeInput<'a> {
+    /// The direction whose bytes just arrived.
+    pub dir: Dir,
+    pub orig: &'a [u8],
+    pub resp: &'a [u8],
+    pub orig_p: u16,
+    pub resp_p: u16,
+}
+
+impl<'a> ProbeInput<'a> {
+    /// The bytes of the direction that just spoke.
+    pub fn mine(&self) -> &'a [u8] {
+        match self.dir {
+            Dir::Orig => self.orig,
+            Dir::Resp => self.resp,
+        }
+    }
+
+    /// Either port is one of `ports`.
+    pub fn port_in(&self, ports: &[u16]) -> bool {
+        ports.contains(&self.orig_p) || ports.contains(&self.resp_p)
+    }
 }
 
 /// Probe one UDP datagram (either direction) for a protocol found by
@@ -237,39 +312,43 @@ pub enum Service {
     Irc,
     Pop3,
     Imap,
-    /// Openings that turn into TLS ([`starttls`]).
-    Mysql,
-    Postgresql,
-    Xmpp,
+    Ftp,
+    Ssh,
     Rdp,
+    Smb,
+    Postgresql,
+    Mysql,
+    KrbTcp,
+    LdapTcp,
+    Socks,
+    /// XMPP: its opening turns into TLS ([`starttls`]).
+    Xmpp,
 }
 
 impl Service {
-    /// Every protocol probed on TCP, in probing order.
-    pub const TCP_ALL: [Service; 11] = [
+    /// Every protocol probed on TCP, in probing order: the first probe
+    /// that is certain names the connection. One row per protocol; a
+    /// protocol added here gets its probe and analyzer in the two
+    /// functions below.
+    pub const TCP_ALL: [Service; 17] = [
         Service::Tls,
         Service::Http,
+        Service::Ssh,
         Service::Smtp,
+        Service::Ftp,
         Service::Irc,
         Service::Dns,
         Service::Pop3,
         Service::Imap,
-        Service::Mysql,
-        Service::Postgresql,
-        Service::Xmpp,
         Service::Rdp,
+        Service::Smb,
+        Service::Postgresql,
+        Service::Mysql,
+        Service::KrbTcp,
+        Service::LdapTcp,
+        Service::Socks,
+        Service::Xmpp,
     ];
-
-    /// The [`starttls`] opening this service is, if any.
-    fn prelude(self) -> Option<starttls::Kind> {
-        Some(match self {
-            Service::Mysql => starttls::Kind::Mysql,
-            Service::Postgresql => starttls::Kind::Postgresql,
-            Service::Xmpp => starttls::Kind::Xmpp,
-            Service::Rdp => starttls::Kind::Rdp,
-            _ => return None,
-        })
-    }
 
     /// Zeek's service name.
     pub fn name(self) -> &'static str {
@@ -281,27 +360,59 @@ impl Service {
             Service::Irc => "irc",
             Service::Pop3 => "pop3",
             Service::Imap => "imap",
-            Service::Mysql | Service::Postgresql | Service::Xmpp | Service::Rdp => {
-                self.prelude().map_or("-", starttls::Kind::name)
-            }
+            Service::Ftp => "ftp",
+            Service::Ssh => "ssh",
+            Service::Rdp => "rdp",
+            Service::Smb => "smb",
+            Service::Postgresql => "postgresql",
+            Service::Mysql => "mysql",
+            Service::KrbTcp => "krb_tcp",
+            Service::LdapTcp => "ldap_tcp",
+            Service::Socks => "socks",
+            Service::Xmpp => "xmpp",
         }
     }
 
-    /// Ask this protocol's probe about the first bytes from `dir` on a TCP
-    /// connection between ports `orig_p` → `resp_p`.
-    pub fn probe_tcp(self, dir: Dir, data: &[u8], orig_p: u16, resp_p: u16) -> Probe {
+    /// Ask this protocol's probe about the first bytes of a TCP
+    /// connection.
+    pub fn probe_tcp(self, input: &ProbeInput<'_>) -> Probe {
+        let (dir, data) = (input.dir, input.mine());
         match self {
             Service::Http => http::probe(dir, data),
-            Service::Smtp => smtp::probe(dir, data),
+            Service::Smtp => {
+                let p = smtp::probe(dir, data);
+                // A `220` greeting is FTP's too: alone it decides only on
+                // SMTP's ports or when it names SMTP; otherwise the
+                // client's EHLO/HELO does (Zeek's DPD needs both sides).
+                if p == Probe::Certain
+                    && dir == Dir::Resp
+                    && !input.port_in(&[25, 465, 587])
+                    && !contains_ci(first_line(data), b"SMTP")
+                {
+                    Probe::Unsure
+                } else {
+                    p
+                }
+            }
+            Service::Ftp => ftp::probe(input),
+            Service::Ssh => ssh::probe(input),
+            Service::Rdp => detect::probe_rdp(input),
+            Service::Smb => detect::probe_smb(input),
+            Service::Postgresql => detect::probe_postgresql(input),
+            Service::Mysql => detect::probe_mysql(input),
+            // Weak signatures (a DER header): on their ports only, as
+            // Zeek attaches these analyzers.
+            Service::KrbTcp if input.port_in(&[88]) => detect::probe_krb_tcp(input),
+            Service::LdapTcp if input.port_in(&[389, 3268]) => detect::probe_ldap_tcp(input),
+            Service::KrbTcp | Service::LdapTcp => Probe::NotForUs,
+            Service::Socks => detect::probe_socks(input),
             Service::Tls => tls::probe(dir, data),
             Service::Irc => irc::probe(dir, data),
             Service::Pop3 => mailbox::probe_pop3(dir, data),
             Service::Imap => mailbox::probe_imap(dir, data),
-            Service::Mysql | Service::Postgresql | Service::Xmpp | Service::Rdp => self
-                .prelude()
-                .map_or(Probe::NotForUs, |k| k.probe(dir, data)),
+            Service::Xmpp => starttls::Kind::Xmpp.probe(dir, data),
             Service::Dns => {
-                if orig_p == 53 || resp_p == 53 || orig_p == 5353 || resp_p == 5353 {
+                if input.port_in(&[53, 5353]) {
                     dns::probe_tcp(dir, data)
                 } else {
                     Probe::NotForUs
@@ -326,12 +437,88 @@ impl Service {
                 mailbox::Mailbox::Imap,
                 config,
             )),
+            Service::Ftp => Box::new(ftp::FtpAnalyzer::new(config)),
+            Service::Ssh => Box::new(ssh::SshAnalyzer::new(config)),
+            // Named by `detect`; the opening is followed until TLS.
             Service::Mysql => Box::new(starttls::Prelude::new(starttls::Kind::Mysql, config)),
             Service::Postgresql => {
                 Box::new(starttls::Prelude::new(starttls::Kind::Postgresql, config))
             }
             Service::Xmpp => Box::new(starttls::Prelude::new(starttls::Kind::Xmpp, config)),
             Service::Rdp => Box::new(starttls::Prelude::new(starttls::Kind::Rdp, config)),
+            Service::Smb | Service::KrbTcp | Service::LdapTcp | Service::Socks => {
+                Box::new(detect::DetectOnly(self.name()))
+            }
         }
     }
+}
+
+/// Protocols named on UDP from one datagram's content (DNS is attached
+/// by port, as Zeek does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UdpService {
+    Dhcp,
+    Ntp,
+    Snmp,
+    Sip,
+    Krb,
+    LdapUdp,
+    Rdpeudp,
+}
+
+impl UdpService {
+    /// Every protocol probed on UDP, in probing order.
+    pub const ALL: [UdpService; 7] = [
+        UdpService::Dhcp,
+        UdpService::Ntp,
+        UdpService::Snmp,
+        UdpService::Sip,
+        UdpService::Krb,
+        UdpService::LdapUdp,
+        UdpService::Rdpeudp,
+    ];
+
+    /// Zeek's service name.
+    pub fn name(self) -> &'static str {
+        match self {
+            UdpService::Dhcp => "dhcp",
+            UdpService::Ntp => "ntp",
+            UdpService::Snmp => "snmp",
+            UdpService::Sip => "sip",
+            UdpService::Krb => "krb",
+            UdpService::LdapUdp => "ldap_udp",
+            UdpService::Rdpeudp => "rdpeudp",
+        }
+    }
+
+    /// This protocol's probe on one datagram from `dir`.
+    pub fn probe(self, dir: Dir, data: &[u8], orig_p: u16, resp_p: u16) -> Probe {
+        let on = |ports: &[u16]| ports.contains(&orig_p) || ports.contains(&resp_p);
+        match self {
+            UdpService::Dhcp => detect::probe_dhcp(data, orig_p, resp_p),
+            UdpService::Ntp => detect::probe_ntp(data, orig_p, resp_p),
+            UdpService::Snmp if on(&[161, 162]) => detect::probe_snmp(data),
+            UdpService::Sip => detect::probe_sip(data),
+            UdpService::Krb if on(&[88]) => detect::probe_krb_udp(data),
+            UdpService::LdapUdp if on(&[389]) => detect::probe_ldap_udp(data),
+            UdpService::Rdpeudp => detect::probe_rdpeudp(data, dir),
+            _ => Probe::NotForUs,
+        }
+    }
+}
+
+/// The first line of `data` (without its newline).
+fn first_line(data: &[u8]) -> &[u8] {
+    match memchr::memchr(b'\n', data) {
+        Some(i) => &data[..i],
+        None => data,
+    }
+}
+
+/// `needle` (ASCII) occurs in `hay`, ignoring case.
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }

@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 
 use botscope_event::{
-    Conn, ConnId, Dns, Duration, Event, Http, Irc, Meta, Smtp, Ssl, Ts, Uid, Weird, X509,
+    Conn, ConnId, Dns, Duration, Event, Ftp, Http, Irc, Meta, Smtp, Ssh, Ssl, Ts, Uid, Weird, X509,
 };
 
 /// How an empty container is logged.
@@ -65,6 +65,8 @@ pub(crate) fn emit<S: Sink>(ev: &Event, s: &mut S) -> bool {
         Event::Dns(d) => dns(d, s),
         Event::Ssl(l) => ssl(l, s),
         Event::Irc(i) => irc(i, s),
+        Event::Ftp(f) => ftp(f, s),
+        Event::Ssh(x) => ssh(x, s),
         Event::Weird(w) => weird(w, s),
         Event::X509(x) => x509(x, s),
         Event::Message(_) => return false,
@@ -286,6 +288,43 @@ fn irc<S: Sink>(i: &Irc, s: &mut S) {
     s.count("dcc_file_size", i.dcc_file_size);
     s.string("dcc_mime_type", i.dcc_mime_type.as_deref());
     s.string("fuid", None);
+}
+
+fn ftp<S: Sink>(f: &Ftp, s: &mut S) {
+    envelope(s, f.meta.as_ref());
+    s.string("user", Some(&f.user));
+    s.string("password", f.password.as_deref());
+    s.string("command", Some(&f.command));
+    s.string("arg", f.arg.as_deref());
+    s.string("mime_type", f.mime_type.as_deref());
+    s.count("file_size", f.file_size);
+    s.count("reply_code", f.reply_code.map(u64::from));
+    s.string("reply_msg", f.reply_msg.as_deref());
+    let dc = f.data_channel.as_ref();
+    s.boolean("data_channel.passive", dc.map(|d| d.passive));
+    s.addr("data_channel.orig_h", dc.map(|d| d.orig_h));
+    s.addr("data_channel.resp_h", dc.map(|d| d.resp_h));
+    s.port("data_channel.resp_p", dc.map(|d| d.resp_p));
+    s.string("fuid", None);
+    s.string("file_name", f.file_name.as_deref());
+    s.uid("data_uid", f.data_uid);
+    s.count("data_bytes", f.data_bytes);
+}
+
+fn ssh<S: Sink>(x: &Ssh, s: &mut S) {
+    envelope(s, x.meta.as_ref());
+    s.count("version", x.version.map(u64::from));
+    s.boolean("auth_success", x.auth_success);
+    s.count("auth_attempts", Some(u64::from(x.auth_attempts)));
+    s.enumeration("direction", x.direction.as_deref());
+    s.string("client", x.client.as_deref());
+    s.string("server", x.server.as_deref());
+    s.string("cipher_alg", x.cipher_alg.as_deref());
+    s.string("mac_alg", x.mac_alg.as_deref());
+    s.string("compression_alg", x.compression_alg.as_deref());
+    s.string("kex_alg", x.kex_alg.as_deref());
+    s.string("host_key_alg", x.host_key_alg.as_deref());
+    s.string("host_key_fingerprint", x.host_key_fingerprint.as_deref());
 }
 
 fn weird<S: Sink>(w: &Weird, s: &mut S) {

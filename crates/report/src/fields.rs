@@ -220,6 +220,57 @@ pub const IRC_FIELDS: &[(&str, &str)] = &[
     ("fuid", "string"),
 ];
 
+/// `ftp.log`: Zeek's columns, then botscope's `file_name` (the argument
+/// as sent), `data_uid` and `data_bytes` (the data connection that
+/// carried a transfer and its payload bytes).
+pub const FTP_FIELDS: &[(&str, &str)] = &[
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("user", "string"),
+    ("password", "string"),
+    ("command", "string"),
+    ("arg", "string"),
+    ("mime_type", "string"),
+    ("file_size", "count"),
+    ("reply_code", "count"),
+    ("reply_msg", "string"),
+    ("data_channel.passive", "bool"),
+    ("data_channel.orig_h", "addr"),
+    ("data_channel.resp_h", "addr"),
+    ("data_channel.resp_p", "port"),
+    ("fuid", "string"),
+    // botscope extras
+    ("file_name", "string"),
+    ("data_uid", "string"),
+    ("data_bytes", "count"),
+];
+
+/// `ssh.log`: Zeek's columns; botscope adds none.
+pub const SSH_FIELDS: &[(&str, &str)] = &[
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("version", "count"),
+    ("auth_success", "bool"),
+    ("auth_attempts", "count"),
+    ("direction", "enum"),
+    ("client", "string"),
+    ("server", "string"),
+    ("cipher_alg", "string"),
+    ("mac_alg", "string"),
+    ("compression_alg", "string"),
+    ("kex_alg", "string"),
+    ("host_key_alg", "string"),
+    ("host_key_fingerprint", "string"),
+];
+
 /// `weird.log`: Zeek's columns; botscope adds none (`source` carries the
 /// input file and offset for anomalies in the capture file itself).
 pub const WEIRD_FIELDS: &[(&str, &str)] = &[
@@ -237,7 +288,9 @@ pub const WEIRD_FIELDS: &[(&str, &str)] = &[
 ];
 
 /// The log names this crate writes, in a fixed order.
-pub const LOG_NAMES: &[&str] = &["conn", "http", "smtp", "dns", "ssl", "irc", "weird", "x509"];
+pub const LOG_NAMES: &[&str] = &[
+    "conn", "http", "smtp", "dns", "ssl", "irc", "weird", "ftp", "ssh", "x509",
+];
 
 /// The columns of the log called `path` (`"conn"`, `"http"`, ...), or
 /// `None` for a log this crate does not write.
@@ -250,6 +303,8 @@ pub fn fields_for(path: &str) -> Option<&'static [(&'static str, &'static str)]>
         "ssl" => SSL_FIELDS,
         "irc" => IRC_FIELDS,
         "weird" => WEIRD_FIELDS,
+        "ftp" => FTP_FIELDS,
+        "ssh" => SSH_FIELDS,
         "x509" => X509_FIELDS,
         _ => return None,
     })

@@ -33,8 +33,8 @@ mod writer;
 pub use clock::zeek_time_stamp;
 pub use error::{Error, ErrorKind};
 pub use fields::{
-    fields_for, CONN_FIELDS, DNS_FIELDS, HTTP_FIELDS, IRC_FIELDS, LOG_NAMES, SMTP_FIELDS,
-    SSL_FIELDS, WEIRD_FIELDS, X509_FIELDS,
+    fields_for, CONN_FIELDS, DNS_FIELDS, FTP_FIELDS, HTTP_FIELDS, IRC_FIELDS, LOG_NAMES,
+    SMTP_FIELDS, SSH_FIELDS, SSL_FIELDS, WEIRD_FIELDS, X509_FIELDS,
 };
 pub use import::{parse_binetflow, parse_zeek_log, read_binetflow, read_zeek_log, ImportResult};
 pub use json::json_row;

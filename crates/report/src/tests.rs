@@ -148,6 +148,29 @@ fn samples() -> Vec<(Event, &'static [(&'static str, &'static str)])> {
             }),
             IRC_FIELDS,
         ),
+        (
+            Event::Ftp(Ftp {
+                meta: m,
+                command: "RETR".into(),
+                data_channel: Some(FtpDataChannel {
+                    passive: true,
+                    orig_h: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                    resp_h: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                    resp_p: 50000,
+                }),
+                ..Ftp::default()
+            }),
+            FTP_FIELDS,
+        ),
+        (Event::Ftp(Ftp::default()), FTP_FIELDS),
+        (
+            Event::Ssh(Ssh {
+                meta: m,
+                version: Some(2),
+                ..Ssh::default()
+            }),
+            SSH_FIELDS,
+        ),
         (Event::Weird(weird()), WEIRD_FIELDS),
     ]
 }

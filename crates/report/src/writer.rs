@@ -142,11 +142,13 @@ impl LogWriterSet {
             Event::Ssl(_) => 4,
             Event::Irc(_) => 5,
             Event::Weird(_) => 6,
+            Event::Ftp(_) => 7,
+            Event::Ssh(_) => 8,
             Event::X509(x) => {
                 if !self.x509_is_new(x) {
                     return Ok(());
                 }
-                7
+                9
             }
             Event::Message(m) => return self.write_message(m).map(drop),
         };

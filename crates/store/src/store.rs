@@ -722,7 +722,12 @@ impl Writer<'_> {
                 Event::Dns(x) => dns.push((source, x)),
                 Event::Ssl(x) => ssl.push((source, x)),
                 Event::Irc(x) => irc.push((source, x)),
-                Event::Weird(_) | Event::X509(_) | Event::Message(_) => {}
+                // No dataset tables for these yet.
+                Event::Ftp(_)
+                | Event::Ssh(_)
+                | Event::X509(_)
+                | Event::Weird(_)
+                | Event::Message(_) => {}
             }
         }
         self.write_conn(&conn)?;
