@@ -255,6 +255,8 @@ pub struct FtpAnalyzer {
     data_channel: Option<FtpDataChannel>,
     /// A server line broke the protocol: stop (Zeek's violation).
     violated: bool,
+    /// The server accepted `AUTH TLS`/`AUTH SSL` (234): TLS follows.
+    auth_tls: bool,
 }
 
 impl FtpAnalyzer {
@@ -264,6 +266,7 @@ impl FtpAnalyzer {
             log_all: config.ftp_log_all_commands,
             bufs: Default::default(),
             started: false,
+            auth_tls: false,
             pending: BTreeMap::new(),
             command_seq: 0,
             cmdarg: None,
@@ -441,6 +444,10 @@ impl FtpAnalyzer {
             return;
         }
         let msg = self.reply_msg.clone().unwrap_or_default();
+        if code == 234 && ca.cmd == "AUTH" {
+            // RFC 4217: the TLS handshake starts after this reply.
+            self.auth_tls = true;
+        }
         if (code == 150 && ca.cmd == "RETR") || (code == 213 && ca.cmd == "SIZE") {
             self.file_size = Some(last_count(msg.as_bytes()));
         } else if (code == 227 || code == 229) && (ca.cmd == "PASV" || ca.cmd == "EPSV") {
@@ -610,6 +617,9 @@ impl Analyzer for FtpAnalyzer {
             }
             if self.violated {
                 return Status::Violation;
+            }
+            if self.auth_tls {
+                return Status::StartTls;
             }
         }
         Status::Continue
