@@ -120,3 +120,44 @@ pub fn drive(an: &mut dyn Analyzer, data: &[u8], udp: bool) {
     };
     an.finish(&mut ctx);
 }
+
+/// Feed whole datagrams to a UDP analyzer: each chunk is
+/// `[dir byte][len hi][len lo][len bytes]` (bit 0 of the first byte picks
+/// the direction), so datagrams may exceed 255 bytes (QUIC Initials).
+pub fn drive_datagrams(an: &mut dyn Analyzer, datagrams: &[(Dir, Vec<u8>)]) {
+    let config = ProtoConfig::default();
+    let mut sink: Vec<Event> = Vec::new();
+    let mut exp: Vec<Expectation> = Vec::new();
+    let id = ConnId {
+        orig_h: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        orig_p: 40000,
+        resp_h: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        resp_p: 443,
+        proto: Transport::Udp,
+    };
+    let mut ts = 1_000_000i64;
+    for (dir, d) in datagrams {
+        ts += 1000;
+        let mut ctx = Ctx {
+            ts: Ts(ts),
+            uid: Uid(1),
+            id,
+            config: &config,
+            sink: &mut sink,
+            expectations: &mut exp,
+        };
+        let _ = an.data(&mut ctx, *dir, d);
+        if sink.len() > 10_000 {
+            sink.clear();
+        }
+    }
+    let mut ctx = Ctx {
+        ts: Ts(ts + 1),
+        uid: Uid(1),
+        id,
+        config: &config,
+        sink: &mut sink,
+        expectations: &mut exp,
+    };
+    an.finish(&mut ctx);
+}

@@ -56,6 +56,7 @@ fn main() {
                     Event::Ftp(_) => ("ftp", 0),
                     Event::Ssh(_) => ("ssh", 0),
                     Event::Weird(_) => ("weird", 0),
+                    Event::X509(_) => ("x509", 0),
                     Event::Message(_) => ("message", 0),
                     Event::Tunnel(_) => ("tunnel", 0),
                 };

@@ -166,6 +166,7 @@ fn index(events: &[Event]) -> Vec<ConnRec<'_>> {
                 }
             }
             Event::Ssl(_)
+            | Event::X509(_)
             | Event::Ftp(_)
             | Event::Ssh(_)
             | Event::Weird(_)

@@ -108,6 +108,10 @@ const MAX_EXPECTATIONS: usize = 1024;
 /// handshake such as RDP-UDP's is named on the reply).
 const MAX_UDP_PROBE_DATAGRAMS: usize = 4;
 
+/// Datagrams of a UDP flow probed in all, STUN included (see
+/// `probe_udp`).
+const MAX_UDP_PROBE_DATAGRAMS_WITH_STUN: usize = 32;
+
 /// Events go through here so that carved messages get file names and
 /// SMTP rows point at them.
 pub struct AppHandler<S: EventSink> {
@@ -430,10 +434,29 @@ impl<S: EventSink> AppHandler<S> {
         }
     }
 
-    /// One datagram of a UDP flow not yet named: each protocol's probe
-    /// sees it whole; [`MAX_UDP_PROBE_DATAGRAMS`] datagrams at most.
-    fn probe_udp(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, data: &[u8]) {
-        st.udp_probed = st.udp_probed.saturating_add(1);
+    /// One datagram of a UDP flow not yet named: QUIC (an Initial that
+    /// decrypts) and DTLS (a ClientHello) attach their analyzers; each
+    /// other protocol's probe sees it whole; [`MAX_UDP_PROBE_DATAGRAMS`]
+    /// datagrams at most, not counting STUN (RFC 5389 magic cookie), which
+    /// precedes DTLS on WebRTC port pairs, up to
+    /// [`MAX_UDP_PROBE_DATAGRAMS_WITH_STUN`] in all.
+    fn probe_udp(&mut self, st: &mut AppState, info: &ConnInfo, dir: Dir, ts: Ts, data: &[u8]) {
+        if let Some((mut an, services)) = botscope_proto::probe_udp(data, &self.config) {
+            st.services.extend_from_slice(services);
+            let status = self.ctx_call(info, ts, |ctx| an.data(ctx, dir, data));
+            st.phase = Phase::Active(an);
+            self.after_status(st, info, ts, status);
+            return;
+        }
+        let stun = data.len() >= 20 && data[0] < 4 && data[4..8] == [0x21, 0x12, 0xa4, 0x42];
+        if !stun {
+            st.udp_probed = st.udp_probed.saturating_add(1);
+        }
+        st.held_len += 1;
+        if st.held_len >= MAX_UDP_PROBE_DATAGRAMS_WITH_STUN {
+            st.phase = Phase::Off;
+            return;
+        }
         for (i, svc) in UdpService::ALL.iter().enumerate() {
             if st.candidates & (1 << i) == 0 {
                 continue;
@@ -448,7 +471,8 @@ impl<S: EventSink> AppHandler<S> {
                 Probe::NotForUs => st.candidates &= !(1 << i),
             }
         }
-        if st.candidates == 0 || usize::from(st.udp_probed) >= MAX_UDP_PROBE_DATAGRAMS {
+        // QUIC and DTLS stay candidates (no bit): only the count ends it.
+        if usize::from(st.udp_probed) >= MAX_UDP_PROBE_DATAGRAMS {
             st.phase = Phase::Off;
         }
     }
@@ -615,7 +639,7 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         match &mut st.phase {
             Phase::Off => Verdict::Ignore,
             Phase::Probing if info.id.proto == Transport::Udp => {
-                self.probe_udp(st, info, dir, data);
+                self.probe_udp(st, info, dir, ts, data);
                 match st.phase {
                     Phase::Off => Verdict::Ignore,
                     _ => Verdict::Continue,

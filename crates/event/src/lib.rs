@@ -381,6 +381,98 @@ pub struct Ssl {
     pub ja3: Option<String>,
     pub ja3s: Option<String>,
     pub ja4: Option<String>,
+    /// SHA-256 fingerprints of the server's certificates, host certificate
+    /// first. `None` when no certificate was seen (TLS 1.3, QUIC, a
+    /// session cut before the Certificate message), as Zeek leaves it
+    /// unset; once any certificate is seen both chains are set.
+    pub cert_chain_fps: Option<Vec<String>>,
+    /// SHA-256 fingerprints of the client's certificates.
+    pub client_cert_chain_fps: Option<Vec<String>>,
+    /// The SNI names the host certificate (a SAN DNS name or, without
+    /// SANs, the subject CN; `*.` wildcards match one label). `None`
+    /// without SNI or without a host certificate.
+    pub sni_matches_cert: Option<bool>,
+    /// Subject and issuer of the host certificate (RFC 2253), as Zeek
+    /// logs them with `SSL::log_include_server_certificate_subject_issuer`.
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
+    /// Subject and issuer of the client's first certificate.
+    pub client_subject: Option<String>,
+    pub client_issuer: Option<String>,
+}
+
+/// One `x509.log` row: a certificate seen in a TLS handshake, with the
+/// facts the activity analysis uses (self-signed, validity, SANs).
+///
+/// Field meanings follow Zeek's `X509::Info` (`certificate.*`, `san.*`,
+/// `basic_constraints.*`); `fingerprint` is the SHA-256 of the DER bytes,
+/// as in Zeek 6+.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct X509 {
+    /// When the certificate was seen, and on which connection.
+    pub meta: Option<Meta>,
+    /// SHA-256 of the DER encoding, lower-case hex.
+    pub fingerprint: String,
+    /// X.509 version (1..=3).
+    pub version: u32,
+    /// Serial number, upper-case hex (OpenSSL's rendering).
+    pub serial: String,
+    /// Distinguished names in RFC 2253 order (`CN=a,O=b,C=c`).
+    pub subject: String,
+    pub issuer: String,
+    pub not_valid_before: Option<Ts>,
+    pub not_valid_after: Option<Ts>,
+    /// Public-key and signature algorithm names (`rsaEncryption`,
+    /// `sha256WithRSAEncryption`, dotted OID when unnamed).
+    pub key_alg: String,
+    pub sig_alg: String,
+    /// `rsa`, `dsa`, `ecdsa`, or the algorithm's name for other keys.
+    pub key_type: Option<String>,
+    pub key_length: Option<u64>,
+    /// RSA public exponent, decimal.
+    pub exponent: Option<String>,
+    /// Named curve of an EC key (`prime256v1`, `secp384r1`).
+    pub curve: Option<String>,
+    pub san_dns: Vec<String>,
+    pub san_uri: Vec<String>,
+    pub san_email: Vec<String>,
+    pub san_ip: Vec<IpAddr>,
+    /// Basic constraints: `None` without the extension.
+    pub basic_constraints_ca: Option<bool>,
+    pub basic_constraints_path_len: Option<u32>,
+    /// Sent by the server as the first certificate of its chain.
+    pub host_cert: bool,
+    /// Sent by the client.
+    pub client_cert: bool,
+    /// Subject equals issuer and the certificate's signature verifies
+    /// with its own key (or the algorithm is one we cannot verify).
+    pub self_signed: bool,
+    /// Whether the signature verified with the certificate's own key;
+    /// `None` when not tried (subject differs from issuer) or the
+    /// algorithm is unsupported.
+    pub self_signature_ok: Option<bool>,
+}
+
+impl X509 {
+    /// Seconds from `not_valid_before` to `not_valid_after` (0 when
+    /// inverted or unknown).
+    pub fn validity_secs(&self) -> i64 {
+        match (self.not_valid_before, self.not_valid_after) {
+            (Some(a), Some(b)) => (b.0.saturating_sub(a.0) / 1_000_000).max(0),
+            _ => 0,
+        }
+    }
+
+    /// Subject alternative names of every kind.
+    pub fn san_count(&self) -> usize {
+        self.san_dns.len() + self.san_uri.len() + self.san_email.len() + self.san_ip.len()
+    }
+
+    /// Whether `at` lies outside the validity period.
+    pub fn expired_at(&self, at: Ts) -> bool {
+        self.not_valid_after.is_some_and(|t| at > t)
+            || self.not_valid_before.is_some_and(|t| at < t)
+    }
 }
 
 /// One `irc.log` row.
@@ -564,6 +656,7 @@ pub enum Event {
     Smtp(Smtp),
     Dns(Dns),
     Ssl(Ssl),
+    X509(X509),
     Irc(Irc),
     Ftp(Ftp),
     Ssh(Ssh),
@@ -581,6 +674,7 @@ impl Event {
             Event::Smtp(_) => "smtp",
             Event::Dns(_) => "dns",
             Event::Ssl(_) => "ssl",
+            Event::X509(_) => "x509",
             Event::Irc(_) => "irc",
             Event::Ftp(_) => "ftp",
             Event::Ssh(_) => "ssh",

@@ -21,15 +21,19 @@ use botscope_event::{ConnId, Event, EventSink, Meta, Ts, Uid, Weird};
 
 pub mod detect;
 pub mod dns;
+pub mod dtls;
 pub mod ftp;
 pub mod http;
 pub mod irc;
 pub mod mailbox;
+pub mod quic;
 pub mod smtp;
 pub mod ssh;
+pub mod starttls;
 pub mod tls;
 mod util;
 pub mod websocket;
+pub mod x509;
 
 pub use util::mime_from_magic;
 
@@ -99,6 +103,10 @@ pub struct ProtoConfig {
     pub max_pending: usize,
     /// Longest TLS handshake record reassembled. Default 64 KiB.
     pub tls_max_record_bytes: usize,
+    /// Most certificates parsed from one Certificate message (each is an
+    /// `x509.log` row); the rest are counted (weird
+    /// `SSL_too_many_certificates`). Default 16.
+    pub tls_max_certificates: usize,
     /// Largest DNS-over-TCP message. Default 65535.
     pub dns_max_tcp_message: usize,
     /// Most answers kept per DNS message; the rest are counted and
@@ -133,6 +141,7 @@ impl Default for ProtoConfig {
             max_message_bytes: 32 * 1024 * 1024,
             max_pending: 64,
             tls_max_record_bytes: 64 * 1024,
+            tls_max_certificates: 16,
             dns_max_tcp_message: 65535,
             dns_max_answers: 100,
             dns_max_answer_bytes: 1024,
@@ -275,6 +284,24 @@ impl<'a> ProbeInput<'a> {
     }
 }
 
+/// Probe one UDP datagram (either direction) for a protocol found by
+/// content rather than port: a QUIC client Initial that decrypts with its
+/// version's public keys, or a DTLS ClientHello. Returns the analyzer to
+/// attach and the `conn.log` services it stands for (Zeek: `quic,ssl`
+/// and `ssl`).
+pub fn probe_udp(
+    data: &[u8],
+    config: &ProtoConfig,
+) -> Option<(Box<dyn Analyzer>, &'static [&'static str])> {
+    if quic::probe(data) == Probe::Certain {
+        return Some((Box::new(quic::QuicAnalyzer::new(config)), &["quic", "ssl"]));
+    }
+    if dtls::probe(data) == Probe::Certain {
+        return Some((Box::new(dtls::DtlsAnalyzer::new(config)), &["ssl"]));
+    }
+    None
+}
+
 /// Application protocols botscope can detect and parse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Service {
@@ -294,6 +321,8 @@ pub enum Service {
     KrbTcp,
     LdapTcp,
     Socks,
+    /// XMPP: its opening turns into TLS ([`starttls`]).
+    Xmpp,
 }
 
 impl Service {
@@ -301,7 +330,7 @@ impl Service {
     /// that is certain names the connection. One row per protocol; a
     /// protocol added here gets its probe and analyzer in the two
     /// functions below.
-    pub const TCP_ALL: [Service; 16] = [
+    pub const TCP_ALL: [Service; 17] = [
         Service::Tls,
         Service::Http,
         Service::Ssh,
@@ -318,6 +347,7 @@ impl Service {
         Service::KrbTcp,
         Service::LdapTcp,
         Service::Socks,
+        Service::Xmpp,
     ];
 
     /// Zeek's service name.
@@ -339,6 +369,7 @@ impl Service {
             Service::KrbTcp => "krb_tcp",
             Service::LdapTcp => "ldap_tcp",
             Service::Socks => "socks",
+            Service::Xmpp => "xmpp",
         }
     }
 
@@ -379,6 +410,7 @@ impl Service {
             Service::Irc => irc::probe(dir, data),
             Service::Pop3 => mailbox::probe_pop3(dir, data),
             Service::Imap => mailbox::probe_imap(dir, data),
+            Service::Xmpp => starttls::Kind::Xmpp.probe(dir, data),
             Service::Dns => {
                 if input.port_in(&[53, 5353]) {
                     dns::probe_tcp(dir, data)
@@ -407,13 +439,16 @@ impl Service {
             )),
             Service::Ftp => Box::new(ftp::FtpAnalyzer::new(config)),
             Service::Ssh => Box::new(ssh::SshAnalyzer::new(config)),
-            Service::Rdp
-            | Service::Smb
-            | Service::Postgresql
-            | Service::Mysql
-            | Service::KrbTcp
-            | Service::LdapTcp
-            | Service::Socks => Box::new(detect::DetectOnly(self.name())),
+            // Named by `detect`; the opening is followed until TLS.
+            Service::Mysql => Box::new(starttls::Prelude::new(starttls::Kind::Mysql, config)),
+            Service::Postgresql => {
+                Box::new(starttls::Prelude::new(starttls::Kind::Postgresql, config))
+            }
+            Service::Xmpp => Box::new(starttls::Prelude::new(starttls::Kind::Xmpp, config)),
+            Service::Rdp => Box::new(starttls::Prelude::new(starttls::Kind::Rdp, config)),
+            Service::Smb | Service::KrbTcp | Service::LdapTcp | Service::Socks => {
+                Box::new(detect::DetectOnly(self.name()))
+            }
         }
     }
 }

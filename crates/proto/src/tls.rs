@@ -299,6 +299,9 @@ struct Side {
 /// `ssl.log` producer for one connection.
 pub struct TlsAnalyzer {
     max_record: usize,
+    max_certs: usize,
+    /// Fed by [`crate::dtls`]: hellos carry a cookie, JA4 says `d`.
+    dtls: bool,
     sides: [Side; 2],
     row: Ssl,
     start_ts: Option<Ts>,
@@ -314,6 +317,8 @@ impl TlsAnalyzer {
     pub fn new(config: &ProtoConfig) -> Self {
         TlsAnalyzer {
             max_record: config.tls_max_record_bytes.max(5),
+            max_certs: config.tls_max_certificates,
+            dtls: false,
             sides: Default::default(),
             row: Ssl::default(),
             start_ts: None,
@@ -325,8 +330,27 @@ impl TlsAnalyzer {
         }
     }
 
+    /// An analyzer for the TLS stream [`crate::dtls`] rebuilds from
+    /// DTLS records.
+    pub fn new_dtls(config: &ProtoConfig) -> Self {
+        TlsAnalyzer {
+            dtls: true,
+            ..Self::new(config)
+        }
+    }
+
+    /// The peers play opposite roles to the connection's (the responder
+    /// sent the ClientHello): Zeek marks it with `^` in `ssl_history`.
+    /// The caller then feeds each side as the other direction.
+    pub fn note_flip(&mut self) {
+        if self.row.ssl_history.len() < MAX_HISTORY {
+            self.row.ssl_history.push('^');
+        }
+    }
+
     fn tls13(&self) -> bool {
-        self.version.is_some_and(|v| v == 0x0304 || v >> 8 == 0x7f)
+        self.version
+            .is_some_and(|v| v == 0x0304 || v == 0xfefc || v >> 8 == 0x7f)
     }
 
     fn history(&mut self, dir: Dir, letter: u8) {
@@ -431,7 +455,11 @@ impl TlsAnalyzer {
             }
             let len = usize::from(u16::from_be_bytes([h[3], h[4]]));
             if !record_header_ok(&h) {
-                side.dead = true;
+                // A protocol violation: like Zeek, which removes the
+                // analyzer, nothing more is read from either side.
+                for s in &mut self.sides {
+                    s.dead = true;
+                }
                 ctx.weird(
                     "SSL_bad_record_header",
                     Some(format!("{:02x}{:02x}{:02x} len={len}", h[0], h[1], h[2])),
@@ -566,7 +594,12 @@ impl TlsAnalyzer {
         match t {
             1 => {
                 self.history(dir, b'C');
-                let Some(ch) = ClientHello::parse(msg) else {
+                let parsed = if self.dtls {
+                    ClientHello::parse_dtls(msg)
+                } else {
+                    ClientHello::parse(msg)
+                };
+                let Some(ch) = parsed else {
                     ctx.weird("SSL_bad_client_hello", None);
                     return;
                 };
@@ -580,7 +613,11 @@ impl TlsAnalyzer {
                     self.client_hello_seen = true;
                     self.row.client_alpn = ch.alpn.clone();
                     self.row.ja3 = Some(ch.ja3());
-                    self.row.ja4 = Some(ch.ja4());
+                    self.row.ja4 = Some(if self.dtls {
+                        ch.ja4_over('d')
+                    } else {
+                        ch.ja4()
+                    });
                     self.client_session_id = ch.session_id;
                 }
             }
@@ -613,6 +650,12 @@ impl TlsAnalyzer {
                     self.row.ja3s = Some(sh.ja3s());
                 }
             }
+            11 => {
+                self.history(dir, b'X');
+                if !self.tls13() {
+                    self.certificates(ctx, dir, msg);
+                }
+            }
             12 => {
                 self.history(dir, b'K');
                 let ecdhe = self
@@ -625,6 +668,69 @@ impl TlsAnalyzer {
                 }
             }
             _ => self.history(dir, handshake_letter(t)),
+        }
+    }
+
+    /// A TLS <= 1.2 Certificate message: a 3-byte list length, then
+    /// certificates each with a 3-byte length. Each certificate becomes an
+    /// `x509.log` event; the fingerprints fill the chain columns.
+    fn certificates(&mut self, ctx: &mut Ctx<'_>, dir: Dir, msg: &[u8]) {
+        let mut r = Reader::new(msg);
+        let Some(list) = r.u24().and_then(|n| r.take(n)) else {
+            ctx.weird("SSL_bad_certificate_message", None);
+            return;
+        };
+        let client = dir.is_orig();
+        // Once any certificate is seen both chains are set (Zeek).
+        let chain = self.row.cert_chain_fps.get_or_insert_with(Vec::new);
+        let mut fps = std::mem::take(if client {
+            self.row.client_cert_chain_fps.get_or_insert_with(Vec::new)
+        } else {
+            chain
+        });
+        self.row.client_cert_chain_fps.get_or_insert_with(Vec::new);
+        let mut r = Reader::new(list);
+        let mut skipped = 0usize;
+        while let Some(der) = r.u24().and_then(|n| r.take(n)) {
+            if fps.len() >= self.max_certs {
+                skipped += 1;
+                continue;
+            }
+            let first = fps.is_empty();
+            let fp = crate::x509::fingerprint(der);
+            match crate::x509::parse(der) {
+                Some(mut cert) => {
+                    cert.meta = Some(ctx.meta());
+                    cert.host_cert = first && !client;
+                    cert.client_cert = client;
+                    if cert.host_cert {
+                        if let Some(sni) = &self.row.server_name {
+                            self.row.sni_matches_cert =
+                                Some(crate::x509::hostname_matches(&cert, sni));
+                        }
+                        self.row.subject = Some(cert.subject.clone());
+                        self.row.issuer = Some(cert.issuer.clone());
+                    }
+                    if first && client {
+                        self.row.client_subject = Some(cert.subject.clone());
+                        self.row.client_issuer = Some(cert.issuer.clone());
+                    }
+                    ctx.emit(Event::X509(cert));
+                }
+                None => ctx.weird("x509_certificate_parse_error", Some(fp.clone())),
+            }
+            fps.push(fp);
+        }
+        if skipped > 0 {
+            ctx.weird("SSL_too_many_certificates", Some(skipped.to_string()));
+        }
+        if !r.rest().is_empty() {
+            ctx.weird("SSL_bad_certificate_message", None);
+        }
+        if client {
+            self.row.client_cert_chain_fps = Some(fps);
+        } else {
+            self.row.cert_chain_fps = Some(fps);
         }
     }
 

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use botscope_event::{
     Conn, ConnId, Dns, Duration, Event, Ftp, Http, Irc, Meta, Smtp, Ssh, Ssl, Ts, Tunnel, Uid,
-    Weird,
+    Weird, X509,
 };
 
 /// How an empty container is logged.
@@ -70,6 +70,7 @@ pub(crate) fn emit<S: Sink>(ev: &Event, s: &mut S) -> bool {
         Event::Ssh(x) => ssh(x, s),
         Event::Weird(w) => weird(w, s),
         Event::Tunnel(t) => tunnel(t, s),
+        Event::X509(x) => x509(x, s),
         Event::Message(_) => return false,
     }
     true
@@ -215,6 +216,42 @@ fn dns<S: Sink>(d: &Dns, s: &mut S) {
     s.string("opcode_name", d.opcode_name.as_deref());
 }
 
+fn chain<S: Sink>(s: &mut S, name: &'static str, fps: Option<&[String]>) {
+    match fps {
+        Some(v) => s.strings(name, "vector[string]", v, IfEmpty::Empty),
+        None => s.strings(name, "vector[string]", NONE, IfEmpty::Unset),
+    }
+}
+
+fn x509<S: Sink>(x: &X509, s: &mut S) {
+    s.time("ts", x.meta.map(|m| m.ts));
+    s.string("fingerprint", Some(&x.fingerprint));
+    s.count("certificate.version", Some(u64::from(x.version)));
+    s.string("certificate.serial", Some(&x.serial));
+    s.string("certificate.subject", Some(&x.subject));
+    s.string("certificate.issuer", Some(&x.issuer));
+    s.time("certificate.not_valid_before", x.not_valid_before);
+    s.time("certificate.not_valid_after", x.not_valid_after);
+    s.string("certificate.key_alg", Some(&x.key_alg));
+    s.string("certificate.sig_alg", Some(&x.sig_alg));
+    s.string("certificate.key_type", x.key_type.as_deref());
+    s.count("certificate.key_length", x.key_length);
+    s.string("certificate.exponent", x.exponent.as_deref());
+    s.string("certificate.curve", x.curve.as_deref());
+    s.strings("san.dns", "vector[string]", &x.san_dns, IfEmpty::Unset);
+    s.strings("san.uri", "vector[string]", &x.san_uri, IfEmpty::Unset);
+    s.strings("san.email", "vector[string]", &x.san_email, IfEmpty::Unset);
+    s.addrs("san.ip", &x.san_ip, IfEmpty::Unset);
+    s.boolean("basic_constraints.ca", x.basic_constraints_ca);
+    s.count(
+        "basic_constraints.path_len",
+        x.basic_constraints_path_len.map(u64::from),
+    );
+    s.boolean("host_cert", Some(x.host_cert));
+    s.boolean("client_cert", Some(x.client_cert));
+    s.boolean("self_signed", Some(x.self_signed));
+}
+
 fn ssl<S: Sink>(l: &Ssl, s: &mut S) {
     envelope(s, l.meta.as_ref());
     s.string("version", l.version.as_deref());
@@ -226,16 +263,15 @@ fn ssl<S: Sink>(l: &Ssl, s: &mut S) {
     s.string("next_protocol", l.next_protocol.as_deref());
     s.boolean("established", Some(l.established));
     s.string("ssl_history", Some(&l.ssl_history));
-    // No certificate analysis: unset, as Zeek logs a session without
-    // certificates (e.g. TLS 1.3).
-    s.strings("cert_chain_fps", "vector[string]", NONE, IfEmpty::Unset);
-    s.strings(
+    // Unset without certificates (TLS 1.3, QUIC); once one is seen both
+    // chains are set, possibly empty (Zeek).
+    chain(s, "cert_chain_fps", l.cert_chain_fps.as_deref());
+    chain(
+        s,
         "client_cert_chain_fps",
-        "vector[string]",
-        NONE,
-        IfEmpty::Unset,
+        l.client_cert_chain_fps.as_deref(),
     );
-    s.boolean("sni_matches_cert", None);
+    s.boolean("sni_matches_cert", l.sni_matches_cert);
     s.string("ja3", l.ja3.as_deref());
     s.string("ja3s", l.ja3s.as_deref());
     s.string("ja4", l.ja4.as_deref());
@@ -245,6 +281,10 @@ fn ssl<S: Sink>(l: &Ssl, s: &mut S) {
         &l.client_alpn,
         IfEmpty::Unset,
     );
+    s.string("subject", l.subject.as_deref());
+    s.string("issuer", l.issuer.as_deref());
+    s.string("client_subject", l.client_subject.as_deref());
+    s.string("client_issuer", l.client_issuer.as_deref());
 }
 
 fn irc<S: Sink>(i: &Irc, s: &mut S) {

@@ -138,7 +138,8 @@ pub const DNS_FIELDS: &[(&str, &str)] = &[
     ("opcode_name", "string"),
 ];
 
-/// `ssl.log`: Zeek's columns, then `ja3 ja3s ja4 client_alpn`.
+/// `ssl.log`: Zeek's columns, then `ja3 ja3s ja4 client_alpn` and the
+/// certificate names Zeek logs on request.
 pub const SSL_FIELDS: &[(&str, &str)] = &[
     ("ts", "time"),
     ("uid", "string"),
@@ -163,6 +164,41 @@ pub const SSL_FIELDS: &[(&str, &str)] = &[
     ("ja3s", "string"),
     ("ja4", "string"),
     ("client_alpn", "vector[string]"),
+    // Zeek's optional certificate-name columns
+    // (`SSL::log_include_{server,client}_certificate_subject_issuer`).
+    ("subject", "string"),
+    ("issuer", "string"),
+    ("client_subject", "string"),
+    ("client_issuer", "string"),
+];
+
+/// `x509.log`: Zeek's columns (6+, with `fingerprint`), then
+/// `self_signed`.
+pub const X509_FIELDS: &[(&str, &str)] = &[
+    ("ts", "time"),
+    ("fingerprint", "string"),
+    ("certificate.version", "count"),
+    ("certificate.serial", "string"),
+    ("certificate.subject", "string"),
+    ("certificate.issuer", "string"),
+    ("certificate.not_valid_before", "time"),
+    ("certificate.not_valid_after", "time"),
+    ("certificate.key_alg", "string"),
+    ("certificate.sig_alg", "string"),
+    ("certificate.key_type", "string"),
+    ("certificate.key_length", "count"),
+    ("certificate.exponent", "string"),
+    ("certificate.curve", "string"),
+    ("san.dns", "vector[string]"),
+    ("san.uri", "vector[string]"),
+    ("san.email", "vector[string]"),
+    ("san.ip", "vector[addr]"),
+    ("basic_constraints.ca", "bool"),
+    ("basic_constraints.path_len", "count"),
+    ("host_cert", "bool"),
+    ("client_cert", "bool"),
+    // botscope extras
+    ("self_signed", "bool"),
 ];
 
 /// `irc.log`: Zeek's columns; botscope adds none.
@@ -265,7 +301,7 @@ pub const TUNNEL_FIELDS: &[(&str, &str)] = &[
 
 /// The log names this crate writes, in a fixed order.
 pub const LOG_NAMES: &[&str] = &[
-    "conn", "http", "smtp", "dns", "ssl", "irc", "weird", "tunnel", "ftp", "ssh",
+    "conn", "http", "smtp", "dns", "ssl", "irc", "weird", "tunnel", "ftp", "ssh", "x509",
 ];
 
 /// The columns of the log called `path` (`"conn"`, `"http"`, ...), or
@@ -282,6 +318,7 @@ pub fn fields_for(path: &str) -> Option<&'static [(&'static str, &'static str)]>
         "tunnel" => TUNNEL_FIELDS,
         "ftp" => FTP_FIELDS,
         "ssh" => SSH_FIELDS,
+        "x509" => X509_FIELDS,
         _ => return None,
     })
 }

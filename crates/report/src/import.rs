@@ -473,6 +473,17 @@ fn row_event(kind: &str, rec: &Rec, res: &mut ImportResult) -> R<Option<Event>> 
             ja3: rec.str("ja3"),
             ja3s: rec.str("ja3s"),
             ja4: rec.str("ja4"),
+            cert_chain_fps: rec
+                .str("cert_chain_fps")
+                .map(|_| rec.list("cert_chain_fps")),
+            client_cert_chain_fps: rec
+                .str("client_cert_chain_fps")
+                .map(|_| rec.list("client_cert_chain_fps")),
+            sni_matches_cert: rec.bool("sni_matches_cert")?,
+            subject: rec.str("subject"),
+            issuer: rec.str("issuer"),
+            client_subject: rec.str("client_subject"),
+            client_issuer: rec.str("client_issuer"),
         }),
     };
     Ok(Some(ev))

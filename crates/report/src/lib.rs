@@ -2,13 +2,13 @@
 //!
 //! Turns [`botscope_event::Event`]s into the logs analysts already read
 //! with Zeek tooling: `conn.log`, `http.log`, `smtp.log`, `dns.log`,
-//! `ssl.log`, `irc.log` and `weird.log`, in Zeek's TSV format or its JSON
+//! `ssl.log`, `x509.log`, `irc.log` and `weird.log`, in Zeek's TSV format or its JSON
 //! format, plus carved mail as `mail/<uid>-<trans_depth>.eml`.
 //!
 //! - Columns are Zeek's default columns of each log, in Zeek's order
 //!   (the `*_FIELDS` tables, checked against Zeek's own test baselines),
 //!   followed by botscope's extra columns. Columns botscope has no data
-//!   for (file ids, certificate fingerprints, tunnels) are written as
+//!   for (file ids, tunnels) are written as
 //!   Zeek writes them when it has none.
 //! - Every attacker-controlled string is escaped as Zeek's ASCII writer
 //!   escapes it ([`zeek_escape`]), so a value can never add a column or a
@@ -34,7 +34,7 @@ pub use clock::zeek_time_stamp;
 pub use error::{Error, ErrorKind};
 pub use fields::{
     fields_for, CONN_FIELDS, DNS_FIELDS, FTP_FIELDS, HTTP_FIELDS, IRC_FIELDS, LOG_NAMES,
-    SMTP_FIELDS, SSH_FIELDS, SSL_FIELDS, TUNNEL_FIELDS, WEIRD_FIELDS,
+    SMTP_FIELDS, SSH_FIELDS, SSL_FIELDS, TUNNEL_FIELDS, WEIRD_FIELDS, X509_FIELDS,
 };
 pub use import::{parse_binetflow, parse_zeek_log, read_binetflow, read_zeek_log, ImportResult};
 pub use json::json_row;

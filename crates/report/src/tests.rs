@@ -135,6 +135,14 @@ fn samples() -> Vec<(Event, &'static [(&'static str, &'static str)])> {
             SSL_FIELDS,
         ),
         (
+            Event::X509(X509 {
+                meta: m,
+                ..X509::default()
+            }),
+            X509_FIELDS,
+        ),
+        (Event::X509(X509::default()), X509_FIELDS),
+        (
             Event::Irc(Irc {
                 meta: m,
                 ..Irc::default()
@@ -509,4 +517,73 @@ fn json_numbers_are_exact() {
     assert!(String::from_utf8(out)
         .unwrap()
         .starts_with("{\"ts\":1258535653.000001,"));
+}
+
+#[test]
+fn certificate_columns_render_as_zeek() {
+    let ssl = Event::Ssl(Ssl {
+        meta: Some(meta()),
+        cert_chain_fps: Some(vec!["aa".into(), "bb".into()]),
+        client_cert_chain_fps: Some(Vec::new()),
+        sni_matches_cert: Some(true),
+        subject: Some("CN=x".into()),
+        ..Ssl::default()
+    });
+    let row = tsv(&ssl);
+    assert!(row.contains("\taa,bb\t(empty)\tT\t"), "{row}");
+    assert!(row.ends_with("\tCN=x\t-\t-\t-\n"), "{row}");
+    let none = tsv(&Event::Ssl(Ssl::default()));
+    assert!(none.contains("\t-\t-\t-\t"), "{none}");
+    let cert = Event::X509(X509 {
+        meta: Some(meta()),
+        fingerprint: "ff".into(),
+        version: 3,
+        serial: "0B6771".into(),
+        subject: "CN=a".into(),
+        issuer: "CN=a".into(),
+        not_valid_before: Some(Ts(1_000_000)),
+        not_valid_after: Some(Ts(2_000_000)),
+        key_alg: "rsaEncryption".into(),
+        sig_alg: "sha1WithRSAEncryption".into(),
+        key_type: Some("rsa".into()),
+        key_length: Some(1024),
+        exponent: Some("65537".into()),
+        san_dns: vec!["a".into(), "b".into()],
+        san_ip: vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))],
+        basic_constraints_ca: Some(true),
+        basic_constraints_path_len: Some(0),
+        host_cert: true,
+        self_signed: true,
+        ..X509::default()
+    });
+    let row = tsv(&cert);
+    let cols: Vec<&str> = row.trim_end().split('\t').collect();
+    assert_eq!(cols.len(), X509_FIELDS.len());
+    assert_eq!(
+        cols[1..],
+        [
+            "ff",
+            "3",
+            "0B6771",
+            "CN=a",
+            "CN=a",
+            "1.000000",
+            "2.000000",
+            "rsaEncryption",
+            "sha1WithRSAEncryption",
+            "rsa",
+            "1024",
+            "65537",
+            "-",
+            "a,b",
+            "-",
+            "-",
+            "10.0.0.1",
+            "T",
+            "0",
+            "T",
+            "F",
+            "T"
+        ]
+    );
 }

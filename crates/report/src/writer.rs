@@ -1,12 +1,12 @@
 //! One log file per log kind under an output directory.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use botscope_event::{CarvedMessage, Event, Uid};
+use botscope_event::{CarvedMessage, Event, Ts, Uid, X509};
 
 use crate::clock::zeek_time_stamp;
 use crate::fields::LOG_NAMES;
@@ -77,7 +77,17 @@ pub struct LogWriterSet {
     last_mail_file: Option<String>,
     /// The row being formatted, reused for every row.
     buf: Vec<u8>,
+    /// Certificates logged, by fingerprint, with the time of their row:
+    /// like Zeek (`X509::relog_known_certificates_after`), a certificate
+    /// is logged again only a day after its last row.
+    x509_logged: HashMap<String, Ts>,
 }
+
+/// How long a logged certificate is not logged again (Zeek: 1 day).
+pub const X509_RELOG_AFTER_MICROS: i64 = 86_400 * 1_000_000;
+/// Most fingerprints remembered; past it the memory starts over (some
+/// certificates are then logged again early).
+pub const X509_MAX_REMEMBERED: usize = 100_000;
 
 impl LogWriterSet {
     /// Prepare to write logs in `format` under `dir`, creating `dir` and
@@ -95,7 +105,24 @@ impl LogWriterSet {
             mail_written: HashSet::new(),
             last_mail_file: None,
             buf: Vec::with_capacity(4096),
+            x509_logged: HashMap::new(),
         })
+    }
+
+    /// Whether a certificate row should be written (not logged in the
+    /// last day); remembers it if so.
+    fn x509_is_new(&mut self, x: &X509) -> bool {
+        let ts = x.meta.map_or(Ts(0), |m| m.ts);
+        if let Some(last) = self.x509_logged.get(&x.fingerprint) {
+            if ts.0.saturating_sub(last.0) < X509_RELOG_AFTER_MICROS {
+                return false;
+            }
+        }
+        if self.x509_logged.len() >= X509_MAX_REMEMBERED {
+            self.x509_logged.clear();
+        }
+        self.x509_logged.insert(x.fingerprint.clone(), ts);
+        true
     }
 
     /// The output directory.
@@ -118,6 +145,12 @@ impl LogWriterSet {
             Event::Tunnel(_) => 7,
             Event::Ftp(_) => 8,
             Event::Ssh(_) => 9,
+            Event::X509(x) => {
+                if !self.x509_is_new(x) {
+                    return Ok(());
+                }
+                10
+            }
             Event::Message(m) => return self.write_message(m).map(drop),
         };
         self.buf.clear();

@@ -442,7 +442,8 @@ fn ssl_event(
     })
 }
 
-/// Zeek saw certificates and botscope does not analyse them.
+/// Zeek saw certificates; these writer tests build their events without
+/// them (certificate parsing is tested in `cli/tests/tls_breadth.rs`).
 const NO_CERTS: &[(&str, &str)] = &[("cert_chain_fps", "-"), ("client_cert_chain_fps", "-")];
 
 #[test]
@@ -657,7 +658,16 @@ fn headers_equal_zeeks() {
         (
             "ssl",
             "zeek-tls-ecdhe/scripts.base.protocols.ssl.ecdhe/ssl.log",
-            &["ja3", "ja3s", "ja4", "client_alpn"],
+            &[
+                "ja3",
+                "ja3s",
+                "ja4",
+                "client_alpn",
+                "subject",
+                "issuer",
+                "client_subject",
+                "client_issuer",
+            ],
         ),
     ];
     for (log, rel, extras) in cases {

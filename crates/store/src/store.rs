@@ -725,6 +725,7 @@ impl Writer<'_> {
                 // No dataset tables for these yet.
                 Event::Ftp(_)
                 | Event::Ssh(_)
+                | Event::X509(_)
                 | Event::Weird(_)
                 | Event::Message(_)
                 | Event::Tunnel(_) => {}

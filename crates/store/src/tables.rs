@@ -819,6 +819,7 @@ pub fn read_ssl(b: &RecordBatch) -> Result<Vec<(String, Ssl)>, Error> {
                 ja3: ja3[i].clone(),
                 ja3s: ja3s[i].clone(),
                 ja4: ja4[i].clone(),
+                ..Ssl::default()
             },
         ));
     }

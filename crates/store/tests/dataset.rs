@@ -230,6 +230,7 @@ fn synthetic() -> (
             ja3: s("771,4865"),
             ja3s: s("771,49199"),
             ja4: s("t13d1516h2_8daaf6152771_02713d6af862"),
+            ..Ssl::default()
         }));
         ev.push(Event::Irc(Irc {
             meta: Some(m),

@@ -46,6 +46,14 @@ impl<'a> Reader<'a> {
         self.data = b;
         Some(a)
     }
+    pub(crate) fn u24(&mut self) -> Option<usize> {
+        let b = self.take(3)?;
+        Some((usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]))
+    }
+    /// What has not been read.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.data
+    }
     /// A sub-reader of a `u8`-length-prefixed vector.
     pub(crate) fn vec8(&mut self) -> Option<Reader<'a>> {
         let n = usize::from(self.u8()?);
@@ -107,6 +115,15 @@ pub(crate) fn escaped(b: &[u8]) -> String {
 impl ClientHello {
     /// Decode the body of a handshake message of type 1.
     pub fn parse(body: &[u8]) -> Option<ClientHello> {
+        Self::parse_inner(body, false)
+    }
+
+    /// A DTLS ClientHello: a cookie follows the session id.
+    pub fn parse_dtls(body: &[u8]) -> Option<ClientHello> {
+        Self::parse_inner(body, true)
+    }
+
+    fn parse_inner(body: &[u8], dtls: bool) -> Option<ClientHello> {
         let mut r = Reader::new(body);
         let mut ch = ClientHello {
             version: r.u16()?,
@@ -114,6 +131,9 @@ impl ClientHello {
         };
         r.take(32)?;
         ch.session_id = r.vec8()?.data.to_vec();
+        if dtls {
+            r.vec8()?;
+        }
         ch.ciphers = r.vec16()?.u16s().collect();
         let Some(_comp) = r.vec8() else {
             ch.truncated = true;
@@ -256,6 +276,17 @@ impl ClientHello {
             _ => "00".to_string(),
         };
         format!("t{v}{sni}{nc:02}{ne:02}{alpn}")
+    }
+
+    /// JA4 of a hello carried over QUIC (`q`) or DTLS (`d`) instead of
+    /// TCP (`t`): the first letter names the transport.
+    pub fn ja4_over(&self, transport: char) -> String {
+        let mut s = self.ja4();
+        if s.starts_with('t') {
+            let mut b = [0u8; 4];
+            s.replace_range(..1, transport.encode_utf8(&mut b));
+        }
+        s
     }
 
     /// JA4: `a_b_c` per the FoxIO JA4 specification (TLS over TCP).
