@@ -584,29 +584,12 @@ impl<H: StreamHandler> FlowTable<H> {
                 code,
                 payload,
             } => {
-                // Echo request/reply (and v6 equivalents) pair up into one
-                // connection keyed like the request: orig_p = request type,
-                // resp_p = reply type.
-                let (sp, dp, reversed) = match (v6, icmp_type) {
-                    (false, 8) => (8, 0, false),
-                    (false, 0) => (8, 0, true),
-                    (false, 13) => (13, 14, false),
-                    (false, 14) => (13, 14, true),
-                    (true, 128) => (128, 129, false),
-                    (true, 129) => (128, 129, true),
-                    (_, t) => (u16::from(t), u16::from(code), false),
-                };
-                if reversed {
-                    let swapped = PacketView {
-                        src: pkt.dst,
-                        dst: pkt.src,
-                        ..*pkt
-                    };
-                    // Keyed as if sent by the peer, then delivered as Resp.
-                    self.process_icmp(&swapped, sp, dp, payload, true);
-                } else {
-                    self.process_icmp(pkt, sp, dp, payload, false);
-                }
+                // Zeek's ICMP "ports": orig_p = the type, resp_p = the
+                // counterpart type of a request/reply pair (so a request
+                // and its reply share one connection whose originator is
+                // whoever sent first), or the code of a one-way message.
+                let (sp, dp) = (u16::from(icmp_type), icmp_counterpart(v6, icmp_type, code));
+                self.process_icmp(pkt, sp, dp, payload);
             }
             L4View::Other { proto, payload } => {
                 self.process_dgram(pkt, Kind::Other(proto), 0, 0, payload)
@@ -725,23 +708,16 @@ impl<H: StreamHandler> FlowTable<H> {
             None => {
                 let flip = kind == Kind::Udp
                     && is_likely_server_port(sp, true)
-                    && !is_likely_server_port(dp, true);
+                    && !is_likely_server_port(dp, true)
+                    && !is_group_addr(pkt.dst);
                 self.lookup_or_create(pkt, kind, sp, dp, flip).1
             }
         };
         self.deliver_dgram(key, dir, pkt, payload);
     }
 
-    fn process_icmp(
-        &mut self,
-        pkt: &PacketView<'_>,
-        sp: u16,
-        dp: u16,
-        payload: &[u8],
-        as_reply: bool,
-    ) {
+    fn process_icmp(&mut self, pkt: &PacketView<'_>, sp: u16, dp: u16, payload: &[u8]) {
         let (key, dir) = self.lookup_or_create(pkt, Kind::Icmp, sp, dp, false);
-        let dir = if as_reply { dir.flip() } else { dir };
         self.deliver_dgram(key, dir, pkt, payload);
     }
 
@@ -759,6 +735,10 @@ impl<H: StreamHandler> FlowTable<H> {
         ep.ip_bytes += u64::from(pkt.ip_len);
         ep.dgram_bytes += payload.len() as u64;
         ep.active = true;
+        if e.kind == Kind::Udp {
+            // Zeek: 'D'/'d' for the first datagram of each side.
+            e.history.once(dir, 'D');
+        }
         if e.ignore {
             return;
         }
@@ -768,7 +748,9 @@ impl<H: StreamHandler> FlowTable<H> {
             Verdict::Continue => {}
             Verdict::Ignore => e.ignore = true,
             Verdict::FlipRoles => {
-                if first_packet {
+                // As Zeek's DNS analyzer: never make a multicast or
+                // broadcast address the originator.
+                if first_packet && !is_group_addr(e.info.id.resp_h) {
                     // Swap roles, then hand the datagram over again from
                     // its new side; the handler must not have consumed it.
                     flip_entry(e);
@@ -798,13 +780,21 @@ impl<H: StreamHandler> FlowTable<H> {
             return;
         };
         let (key, src_is_a) = key_for(pkt.src, src_port, pkt.dst, dst_port, 6);
-        // A fresh SYN on a finished connection starts a new connection.
+        // Connection reuse, as Zeek's `IsReuse`: a SYN (without ACK) on a
+        // finished connection, or on a live one with another initial
+        // sequence number than the originator's (a new attempt from the
+        // same port, not a retransmitted SYN), starts a new connection.
         if flags.syn() && !flags.ack() {
             if let Some(e) = self.conns.get(&key) {
-                let src_is_orig = e.info.id.orig_h == pkt.src && e.info.id.orig_p == src_port;
                 let finished = e.orig.is_done() || e.resp.is_done();
-                let new_isn = e.orig.isn != Some(seq);
-                if finished && (new_isn || !src_is_orig) {
+                // No ISN yet: a new SYN is a new attempt if the originator
+                // already sent something (picked up mid-stream), not when
+                // only the SYN-ACK was seen before its SYN.
+                let new_isn = match e.orig.isn {
+                    Some(isn) => isn != seq,
+                    None => e.orig.pkts > 0,
+                };
+                if finished || new_isn {
                     self.finish_key(key);
                 }
             }
@@ -1052,11 +1042,13 @@ fn build_record<S>(e: &Entry<S>) -> Conn {
             e.orig.missed + e.resp.missed,
         ),
         _ => {
-            let st = match (e.orig.active, e.resp.active) {
-                (true, true) => ConnState::SF,
-                (true, false) => ConnState::S0,
-                (false, true) => ConnState::SHR,
-                (false, false) => ConnState::OTH,
+            // Zeek: UDP from the sides' activity; ICMP and every other
+            // protocol always OTH.
+            let st = match (e.kind, e.orig.active, e.resp.active) {
+                (Kind::Udp, true, true) => ConnState::SF,
+                (Kind::Udp, true, false) => ConnState::S0,
+                (Kind::Udp, false, true) => ConnState::SHR,
+                _ => ConnState::OTH,
             };
             (e.orig.dgram_bytes, e.resp.dgram_bytes, st, 0)
         }
@@ -1099,6 +1091,52 @@ fn build_record<S>(e: &Entry<S>) -> Conn {
             }
             Kind::Other(p) => p,
         },
+    }
+}
+
+/// Zeek's `ICMP4_counterpart` / `ICMP6_counterpart`: the type answering
+/// `icmp_type` for request/reply messages, else the code (one-way).
+fn icmp_counterpart(v6: bool, icmp_type: u8, code: u8) -> u16 {
+    let pair = if v6 {
+        match icmp_type {
+            128 => Some(129), // echo request / reply
+            129 => Some(128),
+            133 => Some(134), // router solicitation / advertisement
+            134 => Some(133),
+            135 => Some(136), // neighbor solicitation / advertisement
+            136 => Some(135),
+            130 => Some(131), // MLD query / report
+            131 => Some(130),
+            139 => Some(140), // node information query / response
+            140 => Some(139),
+            144 => Some(145), // home agent address discovery
+            145 => Some(144),
+            _ => None,
+        }
+    } else {
+        match icmp_type {
+            8 => Some(0), // echo / echo reply
+            0 => Some(8),
+            13 => Some(14), // timestamp
+            14 => Some(13),
+            15 => Some(16), // information request
+            16 => Some(15),
+            10 => Some(9), // router solicitation / advertisement
+            9 => Some(10),
+            17 => Some(18), // address mask
+            18 => Some(17),
+            _ => None,
+        }
+    };
+    u16::from(pair.unwrap_or(code))
+}
+
+/// Multicast or IPv4 limited broadcast: a destination that never
+/// originates a connection.
+fn is_group_addr(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => v.is_multicast() || v.is_broadcast(),
+        IpAddr::V6(v) => v.is_multicast(),
     }
 }
 

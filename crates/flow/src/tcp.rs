@@ -152,7 +152,7 @@ impl History {
     }
 
     /// Letters recorded at most once per direction.
-    fn once(&mut self, dir: Dir, c: char) {
+    pub(crate) fn once(&mut self, dir: Dir, c: char) {
         let idx = u32::from(c as u8).saturating_sub(u32::from(b'A')).min(25);
         let mask = 1u64 << (idx + if dir == Dir::Orig { 0 } else { 26 });
         if self.once & mask == 0 {

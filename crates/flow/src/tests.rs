@@ -645,4 +645,94 @@ fn tunnel_parents_are_capped() {
     }
     let (rec, _) = t.finish();
     assert_eq!(rec.conns[0].tunnel_parents.len(), MAX_TUNNEL_PARENTS);
+
+fn icmp(t: &mut FlowTable<Rec>, ts: i64, src: [u8; 4], dst: [u8; 4], ty: u8, code: u8) {
+    t.process(&PacketView {
+        ts: Ts(ts),
+        src: ip(src),
+        dst: ip(dst),
+        ip_len: 84,
+        l4: L4View::Icmp {
+            v6: false,
+            icmp_type: ty,
+            code,
+            payload: &[0u8; 56],
+        },
+    });
+}
+
+#[test]
+fn icmp_as_zeek_logs_it() {
+    let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 1);
+    // Echo request and reply: one connection, orig_p = 8, resp_p = 0.
+    icmp(&mut t, 0, C, S, 8, 0);
+    icmp(&mut t, 10, S, C, 0, 0);
+    // A reply seen first: its sender is the originator (0 -> 8).
+    icmp(&mut t, 20, [10, 0, 0, 3], C, 0, 0);
+    // One-way message: resp_p is the code.
+    icmp(&mut t, 30, S, C, 3, 13);
+    let (h, _) = t.finish();
+    let ports: Vec<(u16, u16)> = h
+        .conns
+        .iter()
+        .map(|c| (c.meta.id.orig_p, c.meta.id.resp_p))
+        .collect();
+    assert_eq!(ports, [(8, 0), (0, 8), (3, 13)]);
+    let echo = &h.conns[0];
+    assert_eq!(echo.meta.id.orig_h, ip(C));
+    assert_eq!((echo.orig_pkts, echo.resp_pkts), (1, 1));
+    assert_eq!(echo.orig_bytes, Some(56));
+    assert_eq!(h.conns[2].meta.id.orig_h, ip(S));
+    // Zeek: ICMP is always OTH, with no history.
+    assert!(h.conns.iter().all(|c| c.conn_state == ConnState::OTH));
+    assert!(h.conns.iter().all(|c| c.history.is_empty()));
+}
+
+#[test]
+fn udp_history_and_group_destinations() {
+    let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 1);
+    udp(&mut t, 0, C, 5555, S, 53, b"q");
+    udp(&mut t, 10, S, 53, C, 5555, b"a");
+    // From a server port to a broadcast address: not flipped (the
+    // broadcast address never originates), as in Zeek's conn.log.
+    udp(&mut t, 20, S, 67, [255, 255, 255, 255], 68, b"offer");
+    let (h, _) = t.finish();
+    assert_eq!(h.conns[0].history, "Dd");
+    assert_eq!(h.conns[0].conn_state, ConnState::SF);
+    let b = &h.conns[1];
+    assert_eq!((b.meta.id.orig_h, b.meta.id.orig_p), (ip(S), 67));
+    assert_eq!(b.history, "D");
+    assert_eq!(b.conn_state, ConnState::S0);
+}
+
+#[test]
+fn handler_flip_never_makes_multicast_the_originator() {
+    let mut t = FlowTable::new(
+        FlowConfig::default(),
+        Rec {
+            flip_first_udp: true,
+            ..Rec::default()
+        },
+        1,
+    );
+    // An mDNS response to the group: stays as sent (Zeek's DNS analyzer
+    // does not flip when the responder is multicast).
+    udp(&mut t, 0, C, 5353, [224, 0, 0, 251], 5353, b"reply");
+    let (h, _) = t.finish();
+    assert_eq!(h.conns[0].meta.id.orig_h, ip(C));
+    assert_eq!(h.conns[0].orig_pkts, 1);
+}
+
+#[test]
+fn new_isn_on_a_live_connection_is_a_new_connection() {
+    // Zeek's IsReuse: a SYN with another ISN from the same port is a new
+    // attempt, logged apart; a retransmitted SYN (same ISN) is not.
+    let r = run(&[
+        p(1, true, 10, 0, SYN, b""),
+        p(1_000_000, true, 10, 0, SYN, b""),
+        p(2_000_000, true, 9_000, 0, SYN, b""),
+    ]);
+    assert_eq!(r.conns.len(), 2);
+    assert_eq!(r.conns[0].orig_pkts, 2);
+    assert_eq!(r.conns[1].orig_pkts, 1);
 }

@@ -415,9 +415,9 @@ fn parse_rr(msg: &[u8], pos: usize, m: &mut Message, caps: AnswerCaps) -> Option
 }
 
 /// Record types Zeek parses but its base scripts do not render (HINFO,
-/// CAA, OPT, TSIG, WKS).
+/// CAA, OPT, TKEY, TSIG, WKS).
 fn unrendered_type(rtype: u16) -> bool {
-    matches!(rtype, 11 | 13 | 41 | 250 | 257)
+    matches!(rtype, 11 | 13 | 41 | 249 | 250 | 257)
 }
 
 /// Zeek's rendering of one answer. `Ok(None)`: a type Zeek does not log.

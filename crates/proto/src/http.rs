@@ -105,31 +105,37 @@ pub fn probe(dir: Dir, data: &[u8]) -> Probe {
 }
 
 fn probe_request(data: &[u8]) -> Probe {
-    let sp = match data.iter().position(|&b| b == b' ') {
-        Some(sp) => sp,
-        None => {
-            let prefix_of_method = data.len() <= 12 && METHODS.iter().any(|m| m.starts_with(data));
-            return if prefix_of_method {
-                Probe::Unsure
-            } else {
-                Probe::NotForUs
-            };
-        }
+    let line_end = memchr::memchr(b'\n', data);
+    let line = strip_eol(match line_end {
+        Some(e) => data.get(..e).unwrap_or_default(),
+        None => data,
+    });
+    let known_start = METHODS
+        .iter()
+        .any(|m| data.starts_with(m) || (data.len() < m.len() && m.starts_with(data)));
+    let Some(sp) = line.iter().position(|&b| b == b' ') else {
+        // No request line yet, or a mangled one ("OPTIONSHTTP/1.1"): if
+        // it starts like a method, let the reply decide (Zeek logs the
+        // reply of a request it could not parse).
+        return if known_start && line.len() <= 8192 {
+            Probe::Unsure
+        } else {
+            Probe::NotForUs
+        };
     };
-    let method = data.get(..sp).unwrap_or_default();
-    if !METHODS.contains(&method) {
-        return Probe::NotForUs;
+    let method = line.get(..sp).unwrap_or_default();
+    let rest = line.get(sp + 1..).unwrap_or_default();
+    if memchr::memmem::find(rest, b"HTTP/1.").is_some_and(|pos| pos > 0) {
+        // "<token> <uri> HTTP/1.x": any method token (QUERY, CCM_POST,
+        // methods bots invent), as Zeek's HTTP analyzer accepts; a line
+        // with an odd method is left to the reply.
+        return if is_token(method) {
+            Probe::Certain
+        } else {
+            Probe::Unsure
+        };
     }
-    let rest = data.get(sp + 1..).unwrap_or_default();
-    let line_end = memchr::memchr(b'\n', rest);
-    let line = match line_end {
-        Some(e) => rest.get(..e).unwrap_or_default(),
-        None => rest,
-    };
-    if let Some(pos) = memchr::memmem::find(line, b" HTTP/1.") {
-        if pos > 0 {
-            return Probe::Certain;
-        }
+    if !METHODS.contains(&method) {
         return Probe::NotForUs;
     }
     if line_end.is_some() || line.len() > 8192 {
@@ -137,6 +143,14 @@ fn probe_request(data: &[u8]) -> Probe {
     } else {
         Probe::Unsure
     }
+}
+
+/// An HTTP token (RFC 9110 `tchar`s), as a method is.
+fn is_token(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.len() <= 64
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }
 
 fn probe_response(data: &[u8]) -> Probe {
@@ -212,6 +226,47 @@ pub(crate) fn bytes_to_string(b: &[u8]) -> String {
             }
             out
         }
+    }
+}
+
+/// The request URI as Zeek logs it (`unescape_URI`): `%XX` and IIS's
+/// `%uXXXX` decoded, a `%` that starts neither kept as is. When the
+/// decoded bytes are not UTF-8 the URI is kept as sent (a `String` cannot
+/// carry the raw bytes Zeek would escape as `\xNN`).
+pub(crate) fn unescape_uri(uri: &[u8]) -> String {
+    if !uri.contains(&b'%') {
+        return bytes_to_string(uri);
+    }
+    let hex = |c: u8| -> Option<u8> { (c as char).to_digit(16).map(|d| d as u8) };
+    let mut out = Vec::with_capacity(uri.len());
+    let mut i = 0;
+    while i < uri.len() {
+        let c = uri[i];
+        if c != b'%' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let (a, b) = (uri.get(i + 1).copied(), uri.get(i + 2).copied());
+        if let (Some(h), Some(l)) = (a.and_then(hex), b.and_then(hex)) {
+            out.push(h << 4 | l);
+            i += 3;
+        } else if a == Some(b'u')
+            && uri.len() >= i + 6
+            && uri[i + 2..i + 6].iter().all(u8::is_ascii_hexdigit)
+        {
+            let d: Vec<u8> = uri[i + 2..i + 6].iter().filter_map(|&c| hex(c)).collect();
+            out.push(d[0] << 4 | d[1]);
+            out.push(d[2] << 4 | d[3]);
+            i += 6;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(_) => bytes_to_string(uri),
     }
 }
 
@@ -1105,7 +1160,7 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
     let mut http = Http {
         trans_depth: sh.new_depth(),
         method: Some(bytes_to_string(p.a)),
-        uri: Some(bytes_to_string(&p.b)),
+        uri: Some(unescape_uri(&p.b)),
         version: Some(bytes_to_string(&p.c)),
         ..Http::default()
     };
@@ -1662,12 +1717,32 @@ mod tests {
     }
 
     #[test]
+    fn uri_unescaping() {
+        assert_eq!(unescape_uri(b"/a%20b%22c"), "/a b\"c");
+        assert_eq!(unescape_uri(b"/p%u0041x"), "/p\u{0}Ax");
+        assert_eq!(unescape_uri(b"/100%"), "/100%");
+        assert_eq!(unescape_uri(b"/%zz%4"), "/%zz%4");
+        // Not UTF-8 once decoded: kept as sent.
+        assert_eq!(unescape_uri(b"/r%FChma%20x"), "/r%FChma%20x");
+    }
+
+    #[test]
     fn probes() {
         assert_eq!(probe(Dir::Orig, b"GET / HTTP/1.1\r\n"), Probe::Certain);
         assert_eq!(probe(Dir::Orig, b"GET /index.html HTTP/1."), Probe::Certain);
         assert_eq!(probe(Dir::Orig, b"GE"), Probe::Unsure);
         assert_eq!(probe(Dir::Orig, b"GET /abc"), Probe::Unsure);
-        assert_eq!(probe(Dir::Orig, b"get / HTTP/1.1\r\n"), Probe::NotForUs);
+        // Any method token with an HTTP/1.x request line.
+        assert_eq!(probe(Dir::Orig, b"get / HTTP/1.1\r\n"), Probe::Certain);
+        assert_eq!(probe(Dir::Orig, b"CCM_POST / HTTP/1.\n"), Probe::Certain);
+        assert_eq!(probe(Dir::Orig, b"QUERY /q HTTP/1.1\r\n"), Probe::Certain);
+        // A mangled request starting like a method: the reply decides.
+        assert_eq!(
+            probe(Dir::Orig, b"OPTIONSHTTP/1.1\nHost: x\n\n"),
+            Probe::Unsure
+        );
+        assert_eq!(probe(Dir::Orig, b"\xc3\x83 / HTTP/1.\n"), Probe::Unsure);
+        assert_eq!(probe(Dir::Orig, b"HELLO world\r\n"), Probe::NotForUs);
         assert_eq!(probe(Dir::Orig, b"GET /\r\n"), Probe::NotForUs);
         assert_eq!(probe(Dir::Orig, b"\x16\x03\x01"), Probe::NotForUs);
         assert_eq!(probe(Dir::Resp, b"HTTP/1.1 200 OK\r\n"), Probe::Certain);

@@ -112,9 +112,11 @@ pub struct ProtoConfig {
     /// Most answers kept per DNS message; the rest are counted and
     /// dropped (weird `DNS_too_many_answers`). Default 100.
     pub dns_max_answers: usize,
-    /// Longest rendering of one DNS answer (a TXT record can render to
-    /// ~256 KiB); longer ones are cut (weird `DNS_answer_too_long`).
-    /// Default 1024 bytes.
+    /// Longest rendering of one DNS answer; longer ones are cut (weird
+    /// `DNS_answer_too_long`). Zeek logs answers whole: the default,
+    /// 256 KiB, holds the longest rendering a DNS message allows (64 KiB
+    /// of TXT data, every byte escaped as `\xNN`), so it only bounds
+    /// memory, never cuts a real answer.
     pub dns_max_answer_bytes: usize,
     /// Most `irc.log` rows written for one `JOIN` line (one per channel);
     /// the remaining channels are counted (weird `irc_too_many_channels`).
@@ -144,7 +146,7 @@ impl Default for ProtoConfig {
             tls_max_certificates: 16,
             dns_max_tcp_message: 65535,
             dns_max_answers: 100,
-            dns_max_answer_bytes: 1024,
+            dns_max_answer_bytes: 256 * 1024,
             irc_max_join_channels: 16,
             irc_max_field_bytes: 512,
             ftp_log_all_commands: false,

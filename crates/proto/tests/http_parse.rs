@@ -524,7 +524,8 @@ fn probe_answers() {
     assert_eq!(probe(O, b"PROPFIND /dav HTTP/1.1\r\n"), Probe::Certain);
     assert_eq!(probe(O, b"POST /x"), Probe::Unsure);
     assert_eq!(probe(O, b"P"), Probe::Unsure);
-    assert_eq!(probe(O, b"post / HTTP/1.1\r\n"), Probe::NotForUs);
+    // Any method token, as Zeek's HTTP analyzer (lower case included).
+    assert_eq!(probe(O, b"post / HTTP/1.1\r\n"), Probe::Certain);
     assert_eq!(probe(O, b"EHLO mail\r\n"), Probe::NotForUs);
     assert_eq!(probe(O, b""), Probe::Unsure);
     assert_eq!(probe(R, b"HTTP/1.0 404 Not Found\r\n"), Probe::Certain);

@@ -101,7 +101,12 @@ fn conn<S: Sink>(c: &Conn, s: &mut S) {
     s.boolean("local_orig", c.local_orig);
     s.boolean("local_resp", c.local_resp);
     s.count("missed_bytes", Some(c.missed_bytes));
-    s.string("history", Some(&c.history));
+    // Zeek leaves `history` unset when no letter was recorded (ICMP,
+    // other IP protocols).
+    s.string(
+        "history",
+        (!c.history.is_empty()).then_some(c.history.as_str()),
+    );
     s.count("orig_pkts", Some(c.orig_pkts));
     s.count("orig_ip_bytes", Some(c.orig_ip_bytes));
     s.count("resp_pkts", Some(c.resp_pkts));
