@@ -60,7 +60,8 @@ const ID: &[&str] = &["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"];
 /// out: `ts`, `uid`, file ids (`*fuids`, random per run), conn's
 /// `local_orig`/`local_resp` (site configuration, not traffic), and
 /// columns that only policy scripts or test redefs add (`orig_l2_addr`,
-/// `speculative_service`, `client_header_names`, `subject`, ...).
+/// `speculative_service`, `client_header_names`, `subject`, dns's `auth`
+/// and `addl`, ...).
 fn content_columns(log: &str) -> &'static [&'static str] {
     match log {
         "conn" => &[
@@ -124,8 +125,6 @@ fn content_columns(log: &str) -> &'static [&'static str] {
             "rejected",
             "opcode",
             "opcode_name",
-            "auth",
-            "addl",
         ],
         "ssl" => &[
             "version",
