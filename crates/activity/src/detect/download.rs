@@ -3,6 +3,15 @@
 //! body prefix itself), is a PE, an ELF, an OLE/MSI file, a Java class or
 //! a ZIP whose first entry is a PE or a JAR. Never by extension or
 //! `Content-Type` alone. Evidence: URL, type, SHA-256.
+//!
+//! Also:
+//! - an encrypted payload (a large, high-entropy body of no known type)
+//!   right after exploit content (Flash, Java, Silverlight) within
+//!   [`crate::ActivityConfig::ek_chain_window_s`], or, in a sandbox,
+//!   from a host the background list does not explain;
+//! - a body whose declared type (Content-Type or URL extension: an image,
+//!   a page, a document) its magic contradicts, large and opaque: a
+//!   payload disguised (a verdict in a sandbox, a lead on a network).
 
 use botscope_event::Http;
 
@@ -62,7 +71,65 @@ pub(crate) fn zip_first_entry(p: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(name).into_owned())
 }
 
+/// The type a response claims: by Content-Type, else by URL extension.
+fn declared(x: &Http) -> Option<&'static str> {
+    let ct = x
+        .resp_content_type
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let path = x
+        .uri
+        .as_deref()
+        .unwrap_or("")
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ct.starts_with("image/")
+        || [".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico"]
+            .iter()
+            .any(|e| path.ends_with(e))
+    {
+        return Some("image");
+    }
+    if ct.starts_with("text/")
+        || [".txt", ".html", ".htm", ".css"]
+            .iter()
+            .any(|e| path.ends_with(e))
+    {
+        return Some("text");
+    }
+    None
+}
+
+/// Does the body's magic match its declared kind?
+fn magic_matches(kind: &str, x: &Http) -> bool {
+    let p = &x.resp_body_prefix;
+    match kind {
+        "image" => {
+            p.starts_with(b"\x89PNG")
+                || p.starts_with(b"\xff\xd8\xff")
+                || p.starts_with(b"GIF8")
+                || p.starts_with(b"BM")
+                || p.starts_with(b"\x00\x00\x01\x00")
+                || p.starts_with(b"RIFF")
+                || p.starts_with(b"<svg")
+                || p.starts_with(b"<?xml")
+        }
+        // Text: mostly printable.
+        _ => {
+            p.iter()
+                .filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+                .count()
+                * 10
+                >= p.len() * 9
+        }
+    }
+}
+
 pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
+    payloads(cx, h, out);
     for &i in &h.conns {
         let r = &cx.recs[i];
         for x in &r.http {
@@ -86,6 +153,112 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
                     .ind(sha),
             );
         }
+    }
+}
+
+/// Archives and documents by magic (the engine's `resp_mime_types`).
+fn document_kind(m: &str) -> Option<&'static str> {
+    Some(match m {
+        "application/zip" => "a ZIP archive",
+        "application/x-rar" | "application/x-rar-compressed" | "application/vnd.rar" => {
+            "a RAR archive"
+        }
+        "application/x-7z-compressed" => "a 7-Zip archive",
+        "application/gzip" | "application/x-gzip" => "a gzip archive",
+        "application/pdf" => "a PDF document",
+        "application/rtf" | "text/rtf" => "an RTF document",
+        "application/msword" | "application/vnd.ms-excel" => "an Office document",
+        "application/x-msi" => "an installer",
+        "application/vnd.ms-cab-compressed" => "a CAB archive",
+        _ => return None,
+    })
+}
+
+/// Encrypted payloads, disguised bodies, and (in a sandbox) archives and
+/// documents: the sandboxed host fetches them from a host the background
+/// list does not explain.
+fn payloads(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
+    let recs = cx.recs;
+    let sandboxed = cx.sandboxed(h.ip);
+    let win = (cx.cfg.ek_chain_window_s.max(0.0) * 1e6) as i64;
+    let mut last_exploit: Option<botscope_event::Ts> = None;
+    let mut reqs: Vec<(botscope_event::Ts, usize, &Http)> = h
+        .conns
+        .iter()
+        .flat_map(|&i| {
+            recs[i]
+                .http
+                .iter()
+                .map(move |x| (x.meta.map_or(recs[i].ts, |m| m.ts), i, *x))
+        })
+        .collect();
+    reqs.sort_by_key(|(t, i, x)| (*t, *i, x.trans_depth));
+    for (ts, i, x) in reqs {
+        let r = &recs[i];
+        if super::exploit::exploit_content(x).is_some() {
+            last_exploit = Some(ts);
+            continue;
+        }
+        if executable_kind(x).is_some() {
+            continue;
+        }
+        let server = http_host(r, x);
+        if cx.background.name(&server).is_some() {
+            continue;
+        }
+        let p = &x.resp_body_prefix;
+        let big = x.response_body_len >= 10_000 && p.len() >= 256;
+        let ent = super::exploit::entropy(p);
+        let opaque = big && ent >= cx.cfg.encrypted_min_entropy;
+        let after_exploit = last_exploit.is_some_and(|t| ts.0.saturating_sub(t.0) <= win);
+        let disguised = declared(x).filter(|k| big && !magic_matches(k, x));
+        let unknown_type = x.resp_mime_types.is_empty()
+            || x.resp_mime_types
+                .iter()
+                .all(|m| m == "application/octet-stream");
+        let doc = x.resp_mime_types.iter().find_map(|m| document_kind(m));
+        let (what, t, c) =
+            if let (Some(d), true) = (doc, sandboxed && x.response_body_len >= 10_000) {
+                (d, Threat::High, 0.8)
+            } else if opaque && unknown_type && after_exploit {
+                (
+                    "encrypted payload right after exploit content",
+                    Threat::High,
+                    0.9,
+                )
+            } else if let Some(k) = disguised {
+                let what = if k == "image" {
+                    "a body declared an image that is none"
+                } else {
+                    "a body declared text that is binary"
+                };
+                if sandboxed {
+                    (what, Threat::High, 0.8)
+                } else {
+                    (what, Threat::Low, 0.5)
+                }
+            } else if opaque && unknown_type && sandboxed {
+                ("an encrypted payload of no known type", Threat::High, 0.8)
+            } else {
+                continue;
+            };
+        out.push(
+            Evidence::new(h.ip, Class::Download, ts, t, c)
+                .text(format!(
+                    "{} {} {} bytes: {what} (entropy {ent:.2} bits/byte of the first {} bytes, Content-Type {}) sha256={}",
+                    x.method.as_deref().unwrap_or("GET"),
+                    url_of(x),
+                    x.response_body_len,
+                    p.len(),
+                    x.resp_content_type.as_deref().unwrap_or("-"),
+                    x.resp_body_sha256.as_deref().unwrap_or("-"),
+                ))
+                .conns([i])
+                .ind(server)
+                .ind(r.id.resp_h.to_string())
+                .ind(url_of(x))
+                .ind(x.resp_body_sha256.clone().unwrap_or_default()),
+        );
     }
 }
 

@@ -210,6 +210,33 @@ fn http(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
             let stolen: Vec<&str> = STOLEN.iter().copied().filter(|m| hay.contains(m)).collect();
             let creds = CREDS.iter().any(|m| hay.contains(m));
             let sys = SYSINFO.iter().filter(|m| hay.contains(*m)).count();
+            // In a sandbox: a large upload to a host nobody else uses.
+            let post = x
+                .method
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+            if sandboxed
+                && post
+                && x.request_body_len >= 400
+                && x.request_body_len >= 4 * x.response_body_len
+                && cx.fan_in.get(&r.id.resp_h).copied().unwrap_or(0) <= 1
+                && seen.len() < 4096
+                && seen.insert(format!("upload {server}"), ()).is_none()
+            {
+                out.push(
+                    Evidence::new(h.ip, Class::Exfil, x.meta.map_or(r.ts, |m| m.ts), Threat::High, 0.8)
+                        .text(format!(
+                            "POST {} uploads {} bytes ({} back) from the sandboxed host to a host the background does not explain",
+                            url_of(x),
+                            x.request_body_len,
+                            x.response_body_len
+                        ))
+                        .conns([i])
+                        .ind(server.clone())
+                        .ind(r.id.resp_h.to_string())
+                        .ind(url_of(x)),
+                );
+            }
             if stolen.is_empty() && !creds && sys == 0 {
                 continue;
             }

@@ -65,6 +65,7 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         }
     }
     if transactions == 0 {
+        direct_to_mx(cx, h, out);
         return;
     }
     let bot_delivery = mail_conns.iter().any(|&i| {
@@ -127,6 +128,74 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
                 .conns([i]),
         );
     }
+}
+
+/// In a sandbox: connections to port 25 of several distinct servers, or
+/// MX lookups, with no transaction (refused, blocklisted): a spam bot
+/// trying to deliver direct to MX hosts. A sandboxed PC has no mail
+/// server of its own.
+fn direct_to_mx(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
+    if !cx.sandboxed(h.ip) {
+        return;
+    }
+    let recs = cx.recs;
+    let mut servers: Vec<IpAddr> = Vec::new();
+    let mut conns = Vec::new();
+    for &i in &h.conns {
+        let r = &recs[i];
+        if r.id.proto == Transport::Tcp && r.id.resp_p == 25 {
+            conns.push(i);
+            if !servers.contains(&r.id.resp_h) && servers.len() < MAX_PEER_KEYS {
+                servers.push(r.id.resp_h);
+            }
+        }
+    }
+    let mut mx_names: Vec<String> = Vec::new();
+    for &i in &h.conns {
+        for d in &recs[i].dns_ev {
+            if d.qtype == Some(15) {
+                if let Some(q) = &d.query {
+                    if !mx_names.contains(q) && mx_names.len() < 64 {
+                        mx_names.push(q.clone());
+                    }
+                }
+            }
+            // Names of mail exchangers looked up by address.
+            if let Some(q) = &d.query {
+                let l = q.to_ascii_lowercase();
+                if (l.starts_with("mx")
+                    || l.contains(".mx.")
+                    || l.contains("smtp")
+                    || l.contains("mail"))
+                    && !mx_names.contains(q)
+                    && mx_names.len() < 64
+                {
+                    mx_names.push(q.clone());
+                }
+            }
+        }
+    }
+    if servers.len() < 3 && h.mx_lookups < 3 {
+        return;
+    }
+    let Some(&first) = conns.first().or(h.conns.first()) else {
+        return;
+    };
+    let mut e = Evidence::new(h.ip, Class::Spam, recs[first].ts, Threat::High, 0.8)
+        .text(format!(
+            "{} connections to port 25 of {} servers, {} MX lookups, no mail accepted (a sandboxed host delivering direct to MX hosts)",
+            conns.len(),
+            servers.len(),
+            h.mx_lookups
+        ))
+        .conns(conns);
+    for s in servers.iter().take(8) {
+        e = e.ind(s.to_string());
+    }
+    for n in mx_names.into_iter().take(8) {
+        e = e.ind(n);
+    }
+    out.push(e);
 }
 
 /// A HELO no mail server uses: an address literal other than the
