@@ -362,8 +362,9 @@ fn names(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     let recs = cx.recs;
     let (t, c) = sandbox_or_lead(cx, h);
     // name -> (what, conns, answers, first ts)
-    let mut found: FxHashMap<String, (&str, Vec<usize>, Vec<String>, botscope_event::Ts)> =
-        FxHashMap::default();
+    /// (what, connections, addresses it resolved to, first time)
+    type Found = (&'static str, Vec<usize>, Vec<String>, botscope_event::Ts);
+    let mut found: FxHashMap<String, Found> = FxHashMap::default();
     let mut note = |name: &str, i: usize, ts: botscope_event::Ts, answers: &[String]| {
         let n = name.trim_end_matches('.').to_ascii_lowercase();
         let what = if under(&n, IP_CHECK).is_some() {
