@@ -252,10 +252,31 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
             }
             let url = super::url_of(x);
             let ts = x.meta.map_or(r.ts, |m| m.ts);
-            // Cleartext HTTP where another protocol belongs.
+            // Certificate status checks (OCSP, CRL) are the OS's own.
+            let ct = format!(
+                "{} {}",
+                x.req_content_type.as_deref().unwrap_or(""),
+                x.resp_content_type.as_deref().unwrap_or("")
+            )
+            .to_ascii_lowercase();
+            if ct.contains("ocsp") || ct.contains("pkix") {
+                continue;
+            }
+            let post = x
+                .method
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+            // Cleartext HTTP where another protocol belongs: a check-in
+            // when it posts or polls with a query (a bare GET is a probe).
             if NOT_HTTP_PORTS.contains(&r.id.resp_p) {
+                let polls = post || x.uri.as_deref().is_some_and(|u| u.contains('?'));
+                let (t, c) = if sandboxed || polls {
+                    (Threat::High, 0.8)
+                } else {
+                    (Threat::Low, 0.5)
+                };
                 out.push(
-                    Evidence::new(h.ip, Class::C2, ts, Threat::High, 0.8)
+                    Evidence::new(h.ip, Class::C2, ts, t, c)
                         .text(format!(
                             "{} {url}: cleartext HTTP on port {} (a port of another protocol; checked: the request was decoded as HTTP)",
                             x.method.as_deref().unwrap_or("-"),
@@ -268,10 +289,6 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
                 );
             }
             let uri = x.uri.as_deref().unwrap_or("/");
-            let post = x
-                .method
-                .as_deref()
-                .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
             let self_ref = x
                 .referrer
                 .as_deref()

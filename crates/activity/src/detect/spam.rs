@@ -28,7 +28,11 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     let mut samples = Vec::new();
     for &i in &h.conns {
         let r = &recs[i];
-        if !cfg.spam_ports.contains(&r.id.resp_p) {
+        // Loopback is a local test or a local relay, never spam.
+        if !cfg.spam_ports.contains(&r.id.resp_p)
+            || r.id.resp_h.is_loopback()
+            || r.id.orig_h.is_loopback()
+        {
             continue;
         }
         let t = r.mail_transactions();
