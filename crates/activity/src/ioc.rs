@@ -62,10 +62,10 @@ type Seen = (Ts, Ts, u64);
 /// Most indicators returned (the most seen first survive).
 pub const MAX_IOCS: usize = 10_000;
 
-/// Indicators for every connection classed spam, c2, download or
-/// click_fraud: clicked sites and URLs and the forged Referers, C&C
-/// servers (address and host name), payload SHA-256s and URLs, spam HELOs
-/// and MX hosts. Sorted by kind and value; capped at [`MAX_IOCS`].
+/// Indicators for every connection classed spam, c2, download,
+/// click_fraud, exfil or exploit: clicked sites and URLs and the forged
+/// Referers, C&C, drop and attacked servers (address, host name, URL),
+/// payload SHA-256s and URLs, spam HELOs and MX hosts. Sorted by kind and value; capped at [`MAX_IOCS`].
 pub fn iocs(events: &[Event], verdicts: &[ConnVerdict]) -> Vec<Ioc> {
     let class: BTreeMap<Uid, (Class, IpAddr)> = verdicts
         .iter()
@@ -94,7 +94,7 @@ pub fn iocs(events: &[Event], verdicts: &[ConnVerdict]) -> Vec<Ioc> {
         match ev {
             Event::Conn(c) => {
                 if let Some(&(cl, host)) = class.get(&c.meta.uid) {
-                    if matches!(cl, Class::C2 | Class::Spam) {
+                    if matches!(cl, Class::C2 | Class::Spam | Class::Exfil | Class::Exploit) {
                         add(
                             IocKind::Ip,
                             &c.meta.id.resp_h.to_string(),
@@ -133,7 +133,7 @@ pub fn iocs(events: &[Event], verdicts: &[ConnVerdict]) -> Vec<Ioc> {
                             m.ts,
                         );
                     }
-                    Class::C2 => {
+                    Class::C2 | Class::Exfil | Class::Exploit => {
                         add(
                             IocKind::Domain,
                             h.host.as_deref().unwrap_or(""),

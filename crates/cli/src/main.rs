@@ -243,6 +243,21 @@ pub struct TraceArgs {
     /// which families sent it.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// The captures are a sandbox run of these infected hosts
+    /// (`--sandbox=10.0.0.5,10.0.0.6`), or of the one host inferred when
+    /// none is given (`--sandbox`: the local host with the most connections
+    /// to outside addresses; the output says so). What an infected host does
+    /// that the operating system's background (the shipped list plus
+    /// --background) does not explain is suspect. Without --sandbox the
+    /// input is network traffic: a host is innocent until evidence
+    /// accumulates.
+    #[arg(long, value_name = "HOST,...", num_args = 0..=1, require_equals = true, value_delimiter = ',')]
+    pub sandbox: Option<Vec<std::net::IpAddr>>,
+    /// A list of background services (the format of the shipped
+    /// crates/activity/data/background.txt: `CATEGORY domain NAME` or
+    /// `CATEGORY port udp/N`), added to the shipped one. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub background: Vec<PathBuf>,
     /// Captures, Zeek logs, binetflow files, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,

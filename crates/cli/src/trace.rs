@@ -7,7 +7,7 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use botscope_activity::{analyze, ActivityConfig, Class, HostReport};
+use botscope_activity::{analyze_capture, ActivityConfig, Capture, Class, HostReport};
 use botscope_engine::{analyze_file, EngineConfig};
 use botscope_event::Event;
 use botscope_mail::{Envelope, MailAnalyzer, MailConfig, Model};
@@ -33,6 +33,10 @@ pub struct Traced {
     pub iocs: Vec<botscope_activity::ioc::Ioc>,
     /// With a mail model: carved messages per sending host and family.
     pub families: BTreeMap<IpAddr, BTreeMap<String, FamilyCount>>,
+    /// The infected hosts of a sandbox run (empty: network traffic).
+    pub sandbox: Vec<IpAddr>,
+    /// The sandbox host was inferred, not given.
+    pub inferred: bool,
 }
 
 /// Carved messages of one host attributed to one family.
@@ -51,6 +55,17 @@ pub fn trace_inputs_full(
     inputs: &[PathBuf],
     cfg: &ActivityConfig,
     mail: Option<&MailAnalyzer>,
+) -> Traced {
+    trace_inputs_capture(inputs, cfg, mail, &Capture::Network)
+}
+
+/// [`trace_inputs_full`] for a capture taken where `capture` says (a
+/// sandbox run or network traffic).
+pub fn trace_inputs_capture(
+    inputs: &[PathBuf],
+    cfg: &ActivityConfig,
+    mail: Option<&MailAnalyzer>,
+    capture: &Capture,
 ) -> Traced {
     let (files, errs) = botscope_wire::collect_inputs(inputs);
     let mut errors: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
@@ -114,7 +129,8 @@ pub fn trace_inputs_full(
             over_cap(&mut errors, &mut skipped, f, dropped, cfg.max_events);
         }
     }
-    let (mut hosts, verdicts) = analyze(&events, cfg);
+    let a = analyze_capture(&events, cfg, capture);
+    let (mut hosts, verdicts) = (a.hosts, a.verdicts);
     let iocs = botscope_activity::ioc::iocs(&events, &verdicts);
     add_family_evidence(&mut hosts, &families);
     Traced {
@@ -124,6 +140,8 @@ pub fn trace_inputs_full(
         skipped,
         iocs,
         families,
+        sandbox: a.sandbox,
+        inferred: a.inferred,
     }
 }
 
@@ -309,9 +327,29 @@ pub fn render(hosts: &[HostReport]) -> String {
             if a.class == Class::Benign || a.evidence.is_empty() {
                 continue;
             }
-            let _ = writeln!(out, "  evidence, {}:", a.class.as_str());
+            let _ = writeln!(
+                out,
+                "  evidence, {} (confidence {:.2}):",
+                a.class.as_str(),
+                a.confidence
+            );
             for e in a.evidence.iter().take(3) {
                 let _ = writeln!(out, "    {e}");
+            }
+        }
+        if !h.leads.is_empty() {
+            let _ = writeln!(
+                out,
+                "  leads (evidence under the verdict threshold, not verdicts):"
+            );
+            for l in &h.leads {
+                let _ = writeln!(
+                    out,
+                    "    {} (score {:.2}): {}",
+                    l.class.as_str(),
+                    l.score,
+                    l.evidence.first().map(String::as_str).unwrap_or("-")
+                );
             }
         }
         out.push('\n');
@@ -340,11 +378,45 @@ fn read_filter_list(path: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// What the analysis assumed about where the capture was taken, for
+/// the reader.
+pub fn capture_line(t: &Traced) -> String {
+    if t.sandbox.is_empty() {
+        return "network traffic: a host is innocent until evidence accumulates (--sandbox for a sandbox run)".into();
+    }
+    let hosts: Vec<String> = t.sandbox.iter().map(ToString::to_string).collect();
+    format!(
+        "sandbox run of {}{}: what it does that the OS background does not explain is suspect",
+        hosts.join(", "),
+        if t.inferred {
+            " (inferred: the local host with the most connections to outside addresses; name it with --sandbox=HOST)"
+        } else {
+            ""
+        }
+    )
+}
+
 pub fn run(args: &TraceArgs) -> Result<u8> {
     let mut cfg = ActivityConfig::default();
     for f in &args.filters {
         cfg.ad_filters.push(read_filter_list(f)?);
     }
+    for f in &args.background {
+        let text = read_filter_list(f)?;
+        let bad = botscope_activity::Background::new(std::slice::from_ref(&text)).bad_lines;
+        if let Some((line, _)) = bad.first() {
+            anyhow::bail!(
+                "background list {}: line {line} is not `CATEGORY domain NAME` or `CATEGORY port udp/N` ({} such lines)",
+                f.display(),
+                bad.len()
+            );
+        }
+        cfg.background.push(text);
+    }
+    let capture = match &args.sandbox {
+        Some(hosts) => Capture::Sandbox(hosts.clone()),
+        None => Capture::Network,
+    };
     let mail = match &args.model {
         Some(p) => {
             let model = Model::load(p).with_context(|| format!("reading model {}", p.display()))?;
@@ -352,6 +424,8 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         }
         None => None,
     };
+    let traced = trace_inputs_capture(&args.inputs, &cfg, mail.as_ref(), &capture);
+    let capture_text = capture_line(&traced);
     let Traced {
         hosts,
         verdicts,
@@ -359,7 +433,9 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         skipped,
         iocs,
         families,
-    } = trace_inputs_full(&args.inputs, &cfg, mail.as_ref());
+        sandbox,
+        inferred,
+    } = traced;
     if let Some(path) = &args.iocs {
         botscope_report::ioc::write_iocs(path, &iocs)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -379,6 +455,9 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
                     "last": a.last.as_secs_f64(),
                     "peers": a.peers,
                     "evidence": a.evidence,
+                    "indicators": a.indicators,
+                    "confidence": a.confidence,
+                    "score": a.score,
                     });
                     if a.class == Class::Spam {
                         if let Some(f) = families.get(&h.host) {
@@ -391,11 +470,24 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
                     }
                     v
                 }).collect::<Vec<_>>(),
+                "leads": h.leads.iter().map(|l| json!({
+                    "class": l.class.as_str(),
+                    "score": l.score,
+                    "first": l.first.as_secs_f64(),
+                    "evidence": l.evidence,
+                    "indicators": l.indicators,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
+            "capture": {
+                "mode": if sandbox.is_empty() { "network" } else { "sandbox" },
+                "hosts": sandbox.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "inferred": inferred,
+            },
             "skipped": { "errors": errors, "rows": skipped },
         });
         println!("{v}");
     } else {
+        println!("{capture_text}\n");
         print!("{}", render(&hosts));
     }
     if let Some(path) = &args.connections {
@@ -474,5 +566,31 @@ mod tests {
         // Every binetflow row is one connection event: all but 1000 of
         // them, and every event of the capture, are counted.
         assert!(dropped as usize >= full.verdicts.len() - 1000, "{dropped}");
+    }
+
+    #[test]
+    fn sandbox_host_inferred_and_said_so() {
+        let Some(data) = data_dir() else { return };
+        let pcap = data.join("malware-real/sl-2019-amadey.pcap");
+        let inputs = [pcap];
+        let cfg = ActivityConfig::default();
+        let t = trace_inputs_capture(&inputs, &cfg, None, &Capture::Sandbox(Vec::new()));
+        let host: IpAddr = "192.168.100.132".parse().expect("address");
+        assert_eq!(t.sandbox, vec![host]);
+        assert!(t.inferred);
+        assert!(
+            capture_line(&t).contains("inferred"),
+            "{}",
+            capture_line(&t)
+        );
+        let h = t.hosts.iter().find(|h| h.host == host).expect("host");
+        assert!(h.activity(Class::C2).is_some(), "{}", render(&t.hosts));
+        // Named: not inferred.
+        let named = trace_inputs_capture(&inputs, &cfg, None, &Capture::Sandbox(vec![host]));
+        assert!(!named.inferred && named.sandbox == vec![host]);
+        // As network traffic nothing needs sandbox reasoning.
+        let net = trace_inputs_full(&inputs, &cfg, None);
+        assert!(net.sandbox.is_empty());
+        assert!(capture_line(&net).starts_with("network traffic"));
     }
 }
