@@ -73,6 +73,7 @@ pub mod beacon;
 mod config;
 mod detect;
 pub mod filters;
+pub mod intel;
 pub mod ioc;
 mod url;
 

@@ -7,6 +7,7 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use botscope_activity::intel::{Intel, IntelMatch};
 use botscope_activity::{analyze, ActivityConfig, Class, HostReport};
 use botscope_engine::{analyze_file, EngineConfig};
 use botscope_event::Event;
@@ -33,6 +34,8 @@ pub struct Traced {
     pub iocs: Vec<botscope_activity::ioc::Ioc>,
     /// With a mail model: carved messages per sending host and family.
     pub families: BTreeMap<IpAddr, BTreeMap<String, FamilyCount>>,
+    /// With `--intel` feeds: every listed indicator the hosts touched.
+    pub intel: Vec<IntelMatch>,
 }
 
 /// Carved messages of one host attributed to one family.
@@ -51,6 +54,17 @@ pub fn trace_inputs_full(
     inputs: &[PathBuf],
     cfg: &ActivityConfig,
     mail: Option<&MailAnalyzer>,
+) -> Traced {
+    trace_inputs_with(inputs, cfg, mail, None)
+}
+
+/// [`trace_inputs_full`], also matching the events against threat
+/// intelligence feeds.
+pub fn trace_inputs_with(
+    inputs: &[PathBuf],
+    cfg: &ActivityConfig,
+    mail: Option<&MailAnalyzer>,
+    intel: Option<&Intel>,
 ) -> Traced {
     let (files, errs) = botscope_wire::collect_inputs(inputs);
     let mut errors: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
@@ -116,6 +130,9 @@ pub fn trace_inputs_full(
     }
     let (mut hosts, verdicts) = analyze(&events, cfg);
     let iocs = botscope_activity::ioc::iocs(&events, &verdicts);
+    let intel = intel
+        .map(|i| botscope_activity::intel::scan(&events, i))
+        .unwrap_or_default();
     add_family_evidence(&mut hosts, &families);
     Traced {
         hosts,
@@ -124,6 +141,7 @@ pub fn trace_inputs_full(
         skipped,
         iocs,
         families,
+        intel,
     }
 }
 
@@ -319,6 +337,60 @@ pub fn render(hosts: &[HostReport]) -> String {
     out
 }
 
+/// The threat-intelligence matches, by host: what was seen, where, and
+/// which feed entry lists it.
+pub fn render_intel(matches: &[IntelMatch]) -> String {
+    let mut out = String::new();
+    if matches.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "threat intelligence matches");
+    let mut last: Option<IpAddr> = None;
+    for m in matches {
+        if last != Some(m.host) {
+            let _ = writeln!(out, "  host {}", m.host);
+            last = Some(m.host);
+        }
+        let _ = writeln!(
+            out,
+            "    {:<8} {}  {}..{}",
+            m.class.as_str(),
+            m.sentence(),
+            ts(m.first),
+            ts(m.last)
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// Load every `--intel` feed, saying on stderr what each gave.
+fn load_intel(paths: &[PathBuf]) -> Result<Option<Intel>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut intel = Intel::new();
+    for p in paths {
+        let feed = intel
+            .load_path(p)
+            .map_err(|e| anyhow::anyhow!("threat intel feed {e}"))?;
+        eprintln!(
+            "  intel: {} ({}): {} indicators, {} skipped",
+            feed.name,
+            feed.format.as_str(),
+            feed.loaded,
+            feed.skipped_total()
+        );
+        for (reason, n) in &feed.skipped {
+            eprintln!("    skipped {n}: {reason}");
+        }
+        for e in &feed.examples {
+            eprintln!("    e.g. {e}");
+        }
+    }
+    Ok(Some(intel))
+}
+
 /// A filter list larger than this is refused (EasyList is about 2 MB).
 const MAX_FILTER_LIST_BYTES: u64 = 64 << 20;
 
@@ -352,6 +424,7 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         }
         None => None,
     };
+    let intel = load_intel(&args.intel)?;
     let Traced {
         hosts,
         verdicts,
@@ -359,7 +432,8 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         skipped,
         iocs,
         families,
-    } = trace_inputs_full(&args.inputs, &cfg, mail.as_ref());
+        intel: matches,
+    } = trace_inputs_with(&args.inputs, &cfg, mail.as_ref(), intel.as_ref());
     if let Some(path) = &args.iocs {
         botscope_report::ioc::write_iocs(path, &iocs)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -394,9 +468,47 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
             })).collect::<Vec<_>>(),
             "skipped": { "errors": errors, "rows": skipped },
         });
+        let mut v = v;
+        if let Some(intel) = &intel {
+            v["intel"] = matches
+                .iter()
+                .map(|m| {
+                    json!({
+                        "host": m.host.to_string(),
+                        "class": m.class.as_str(),
+                        "kind": m.kind.as_str(),
+                        "observed": m.observed,
+                        "seen_in": m.seen_in,
+                        "indicator": m.indicator,
+                        "feed": m.feed,
+                        "origin": m.origin,
+                        "threat": m.threat,
+                        "first": m.first.as_secs_f64(),
+                        "last": m.last.as_secs_f64(),
+                        "count": m.count,
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into();
+            v["intel_feeds"] = intel
+                .feeds()
+                .iter()
+                .map(|f| {
+                    json!({
+                        "name": f.name,
+                        "path": f.path.display().to_string(),
+                        "format": f.format.as_str(),
+                        "loaded": f.loaded,
+                        "skipped": f.skipped,
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into();
+        }
         println!("{v}");
     } else {
         print!("{}", render(&hosts));
+        print!("{}", render_intel(&matches));
     }
     if let Some(path) = &args.connections {
         let mut w = std::io::BufWriter::new(
