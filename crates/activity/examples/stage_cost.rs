@@ -49,12 +49,7 @@ fn main() {
                             + h.uri.as_ref().map_or(0, |u| u.len()),
                     ),
                     Event::Conn(c) => ("conn", c.history.len()),
-                    Event::Dns(_) => ("dns", 0),
-                    Event::Smtp(_) => ("smtp", 0),
-                    Event::Ssl(_) => ("ssl", 0),
-                    Event::Irc(_) => ("irc", 0),
-                    Event::Weird(_) => ("weird", 0),
-                    Event::Message(_) => ("message", 0),
+                    other => (other.log_name(), 0),
                 };
                 let v = by.entry(k).or_default();
                 v.0 += 1;

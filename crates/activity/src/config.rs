@@ -1,8 +1,22 @@
 //! Every threshold of the detectors, with its default.
 
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
 /// Thresholds and caps of [`crate::analyze`]. `Default` gives the values
-/// the accuracy tests were measured with.
-#[derive(Clone, Debug, PartialEq)]
+/// the accuracy tests were measured with. The doc comment of each field
+/// is its user documentation; every field has a default, so a rules
+/// file (TOML, `botscope dataset rehunt --rules`) need only name what it
+/// changes:
+///
+/// ```toml
+/// scan_min_targets = 50
+/// verdict_threshold = 0.6
+/// ad_filters_file = "easylist.txt"
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ActivityConfig {
     /// Remote ports an SMTP client delivers or relays mail to. A
     /// connection to one of them that carries `MAIL FROM` or `RCPT TO`
@@ -10,7 +24,8 @@ pub struct ActivityConfig {
     pub spam_ports: Vec<u16>,
     /// A host with at least this many mail transactions is a spam sender;
     /// its other connections to spam ports (greeting refused, no `MAIL`,
-    /// no answer) are counted as spam attempts too. Default 1.
+    /// no answer) are counted as spam attempts too. Fewer are a lead: one
+    /// submission or one delivery is not bulk mail. Default 2.
     pub spam_min_transactions: u64,
     /// Connections from a host to one server (address and port) needed
     /// before their timing is scored as a beacon. RITA needs 4. Default 4.
@@ -78,6 +93,48 @@ pub struct ActivityConfig {
     /// Distinct failed destinations (address and port) a host needs before
     /// its failed connections are a scan. Default 20.
     pub scan_min_targets: usize,
+    /// Accumulated `threat × confidence` of one host's evidence of one
+    /// class (in its best window) from which it is a verdict; weaker
+    /// evidence is listed as leads. Threat levels weigh info 0, low 0.2,
+    /// medium 0.5, high 0.8, critical 1. Default 0.5.
+    pub verdict_threshold: f64,
+    /// The window (seconds) over which evidence adds up. Default 3600.
+    pub evidence_window_s: f64,
+    /// NXDOMAIN answers for distinct random-looking names a host needs
+    /// within [`ActivityConfig::evidence_window_s`] for a DGA verdict.
+    /// Default 5.
+    pub dga_min_nxdomain: usize,
+    /// Distinct names under one parent domain whose first label is long
+    /// and encoded (hex, base32/64) a host needs to look up for a DNS
+    /// tunnel. Default 20.
+    pub tunnel_min_names: usize,
+    /// Length from which a DNS label counts as a long encoded label.
+    /// Default 20.
+    pub tunnel_min_label_len: usize,
+    /// Bytes of encoded labels sent in a DNS tunnel from which it also
+    /// carries data out (exfil). Default 2000.
+    pub tunnel_exfil_min_bytes: u64,
+    /// ICMP echo payload (bytes per packet, mean) from which ICMP traffic
+    /// between two hosts is a tunnel, not a ping. Default 500.
+    pub icmp_tunnel_min_payload: u64,
+    /// Seconds within which an exploit (Flash, Java, Silverlight fetched
+    /// from a rare host) followed by a payload is an exploit-kit chain.
+    /// Default 120.
+    pub ek_chain_window_s: f64,
+    /// Established, talking sessions to (or from) distinct telnet servers
+    /// (23, 2323) that make a credential brute force. Default 3.
+    pub telnet_min_sessions: usize,
+    /// Shannon entropy (bits per byte, 0..8) of a body prefix from which
+    /// it counts as encrypted or compressed. Default 7.2.
+    pub encrypted_min_entropy: f64,
+    /// Sandbox background: the shipped list (`data/background.txt`) plus
+    /// the user's, as texts in the same format.
+    #[serde(skip)]
+    pub background: Vec<String>,
+    /// A file of background services in the format of the shipped
+    /// `data/background.txt`, added to it (rules files: relative to the
+    /// rules file).
+    pub background_file: Option<PathBuf>,
     /// Events (connections, requests, DNS queries…) one analysis holds:
     /// `botscope trace` keeps every event of its inputs until the end, so
     /// past this many it stops collecting, says so as an input error and
@@ -94,7 +151,11 @@ pub struct ActivityConfig {
     /// in the evidence), never a verdict on its own. Default: the list
     /// shipped in `data/ad-filters.txt`; `botscope trace --filters FILE`
     /// adds a user's own.
+    #[serde(skip)]
     pub ad_filters: Vec<String>,
+    /// An EasyList-format filter list file matched next to the shipped
+    /// one (rules files: relative to the rules file).
+    pub ad_filters_file: Option<PathBuf>,
 }
 
 /// The shipped EasyList-format list of ad, click and game-banner servers.
@@ -104,7 +165,7 @@ impl Default for ActivityConfig {
     fn default() -> Self {
         ActivityConfig {
             spam_ports: vec![25, 587, 465, 2525],
-            spam_min_transactions: 1,
+            spam_min_transactions: 2,
             c2_min_connections: 4,
             c2_min_score: 0.8,
             c2_min_opaque_requests: 4,
@@ -124,10 +185,77 @@ impl Default for ActivityConfig {
             click_min_forged: 1,
             click_exclude_with_subresources: true,
             scan_min_targets: 20,
+            verdict_threshold: 0.5,
+            evidence_window_s: 3600.0,
+            dga_min_nxdomain: 5,
+            tunnel_min_names: 20,
+            tunnel_min_label_len: 20,
+            tunnel_exfil_min_bytes: 2000,
+            icmp_tunnel_min_payload: 500,
+            ek_chain_window_s: 120.0,
+            telnet_min_sessions: 3,
+            encrypted_min_entropy: 7.2,
+            background: vec![crate::BACKGROUND.to_string()],
+            background_file: None,
             max_events: 8_000_000,
             max_peers: 5,
             max_evidence: 8,
             ad_filters: vec![AD_FILTERS.to_string()],
+            ad_filters_file: None,
         }
+    }
+}
+
+impl ActivityConfig {
+    /// Read a rules file (TOML): any field (same names), the rest at their
+    /// defaults; unknown names are an error. `ad_filters_file` and
+    /// `background_file` are read (relative to the rules file) and added
+    /// to the shipped lists. Errors name the file.
+    pub fn from_toml_file(path: &std::path::Path) -> Result<ActivityConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut c: ActivityConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        if let Some(f) = &c.ad_filters_file {
+            let p = base.join(f);
+            let t = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            c.ad_filters.push(t);
+        }
+        if let Some(f) = &c.background_file {
+            let p = base.join(f);
+            let t = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            c.background.push(t);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_reads_from_toml_and_unknown_ones_are_refused() {
+        // Every field of the default, written out, reads back the same.
+        let text = toml::to_string(&ActivityConfig::default()).unwrap_or_default();
+        for name in [
+            "c2_min_timing",
+            "irc_ports",
+            "c2_irc_min_duration_s",
+            "flood_min_pps",
+            "flood_window_s",
+            "flood_max_answer_ratio",
+            "max_events",
+            "verdict_threshold",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+        let back: ActivityConfig = toml::from_str(&text).expect("round trip");
+        assert_eq!(back, ActivityConfig::default());
+        let c: ActivityConfig =
+            toml::from_str("scan_min_targets = 7\nirc_ports = [6667]").expect("partial");
+        assert_eq!((c.scan_min_targets, c.irc_ports.clone()), (7, vec![6667]));
+        assert!(toml::from_str::<ActivityConfig>("scan_min_target = 7").is_err());
+        assert!(toml::from_str::<ActivityConfig>("scan_min_targets = -1").is_err());
     }
 }

@@ -1,96 +1,84 @@
 //! Per-host activity analysis over the decoding engine's events: what is
 //! each host doing, and what is hidden under its biggest activity?
 //!
-//! [`analyze`] takes the events of one or more captures (or Zeek logs
-//! turned into events) and gives
-//! - one [`ConnVerdict`] per connection: a single [`Class`], chosen by
-//!   priority `download > click_fraud > c2 > spam > flood > scan > benign`;
-//! - one [`HostReport`] per originating host, with one [`Activity`] for
-//!   **every** class present, however small its share: a class never
-//!   vanishes because another one is large (M86 missed Rustock's click
-//!   fraud in December 2010 because its spam drowned it).
+//! [`analyze`] (network traffic) and [`analyze_capture`] (network or
+//! sandbox run, [`Capture`]) take the events of one or more captures (or
+//! Zeek logs turned into events) and work in two steps:
 //!
-//! DNS connections (service `dns`, a `dns` event, or port 53) are
-//! classed [`Class::Benign`] and marked [`ConnVerdict::is_dns`]; the
-//! simulator's truth labels them `dns`, so comparisons with it skip them.
+//! 1. **Evidence.** Each detector (one module each under `detect/`)
+//!    emits [`Evidence`] items: host, class, time, a threat level and a
+//!    confidence, the indicators it names, and one sentence saying what
+//!    was seen and what was checked. Detectors do not read each other.
+//! 2. **Weighing** (`weigh.rs`, the one place): per host and class, the
+//!    `threat × confidence` of its evidence adds up over a window
+//!    ([`ActivityConfig::evidence_window_s`]); at or over
+//!    [`ActivityConfig::verdict_threshold`] it is a verdict, an
+//!    [`Activity`] with its confidence; under it a [`Lead`], shown apart.
+//!    Each connection takes one class ([`ConnVerdict`]), the first of
+//!    [`Class::PRIORITY`] among the verdicts naming it.
+//!
+//! A host gets one [`Activity`] for **every** verdict class, however
+//! small its share: a class never vanishes because another one is large
+//! (M86 missed Rustock's click fraud in December 2010 because its spam
+//! drowned it).
+//!
+//! # Where the capture was taken
+//! On a network ([`Capture::Network`]) a host is innocent until evidence
+//! accumulates: behaviour that is normal for a person (sending one
+//! authenticated mail, uploading by FTP, an unknown protocol) is a lead
+//! at most. In a sandbox run ([`Capture::Sandbox`]) nobody sits at the
+//! infected host: what it does that the operating system's own
+//! background ([`Background`], `data/background.txt`) does not explain is
+//! suspect, and the same behaviour weighs as a verdict.
 //!
 //! # Detectors (thresholds in [`ActivityConfig`])
-//! - **download**: an HTTP response whose content, judged by magic (the
-//!   `resp_mime_types` the engine fills from the first body bytes, or the
-//!   body prefix itself), is a PE (`application/x-dosexec`), an ELF, an
-//!   OLE/MSI file, a Java class or a ZIP whose first entry is a PE or a
-//!   JAR. Never by extension or `Content-Type`. Evidence: URL, type,
-//!   SHA-256.
-//! - **click fraud**: HTTP requests whose `Referer` names a site the host
-//!   never fetched earlier in the trace: not the request's own site, no
-//!   earlier request to it, no earlier redirect to it, no earlier TLS
-//!   connection (SNI) or DNS lookup of it, and not an `https` Referer
-//!   (an HTTPS origin is invisible). Sites compare by registrable domain
-//!   (`www.a.com` = `a.com` = `img.a.com`). A landing page whose
-//!   sub-resources the host then fetched (a later request with the page's
-//!   URL as Referer) is a person arriving from outside the capture, not a
-//!   click ([`ActivityConfig::click_exclude_with_subresources`]). A host
-//!   needs [`ActivityConfig::click_min_forged`] such requests. Evidence:
-//!   URL, forged Referer, and the EasyList-format filter rule that lists
-//!   the clicked server or the Referer's as an ad/click server
-//!   ([`filters`]: the shipped `data/ad-filters.txt` plus the user's
-//!   lists; a feature, counted in the evidence, never a verdict alone).
-//! - **C&C**: per host and server (address, port), at least
-//!   [`ActivityConfig::c2_min_connections`] connections that either score
-//!   as a beacon ([`beacon`]: score ≥ `c2_min_score` and timing score ≥
-//!   `c2_min_timing`, mean interval ≥ `c2_min_interval_s`) or poll with
-//!   opaque data (binary POST bodies, long hex/base64 queries); at least
-//!   `c2_min_failed_attempts` unanswered tries to one server port with
-//!   beacon timing (a bot retrying a dead C&C); IRC sessions that `JOIN`
-//!   a channel and exchange `PRIVMSG`; and, on flow-only input (no
-//!   decoded IRC commands: binetflow, a bare `conn.log`), an established
-//!   TCP session to an IRC port (`irc_ports`) lasting at least
-//!   `c2_irc_min_duration_s` at no more than `c2_irc_max_rate` bytes/s:
-//!   a bot logged in and waiting for orders. (A person chatting on IRC
-//!   looks the same in flows; IRC is treated as a command channel.)
-//!   SMTP and DNS connections are never C&C candidates. Evidence:
-//!   server, interval mean/stddev, score.
-//! - **spam**: SMTP connections to a remote mail port carrying `MAIL
-//!   FROM`/`RCPT TO`; once a host has sent mail, its other connections to
-//!   mail ports (refused greetings, no answer) are spam attempts too.
-//!   Evidence: HELO names, distinct MX hosts, MX lookups.
-//! - **flood** (denial of service): traffic from a host to one target
-//!   address that is not a conversation (ICMP, UDP flows answered with
-//!   under `flood_max_answer_ratio` of the bytes sent, TCP connections
-//!   that never carried payload, as in a SYN flood) at
-//!   `flood_min_pps` packets per second or more over at least one window
-//!   of `flood_window_s` seconds (a flow's packets are spread evenly over
-//!   its duration). Evidence: target, packets, bytes, peak rate.
-//! - **scan**: failed connections (`S0`, `REJ`, `RSTOS0`, or `RSTO`/
-//!   `RSTR`/`SH`/`OTH` without payload) to at least
-//!   [`ActivityConfig::scan_min_targets`] distinct destinations.
-//! - **benign**: everything else, DNS included.
+//! - `download`: executables by magic, never by name.
+//! - `click`: forged Referers (click fraud).
+//! - `c2`: beacons, opaque polling, retries of a silent C&C, IRC,
+//!   HTTP check-ins, TLS without a name, unknown binary protocols,
+//!   dynamic-DNS names, IP-check services, P2P fan-out.
+//! - `tunnel`: DNS tunnels (c2, and exfil when they carry data) and
+//!   ICMP tunnels.
+//! - `spam`: bulk mail; `exfil`: mail, FTP uploads and HTTP posts of
+//!   stolen data; `exploit`: exploit strings, exploit-kit chains, telnet
+//!   brute force, SMB lateral movement; `dga`: NXDOMAIN bursts of
+//!   random-looking names; `flood`; `scan` (TCP/UDP only, never
+//!   multicast or broadcast targets).
 //!
-//! The analysis never panics on any event content; every list it returns
-//! is capped ([`ActivityConfig::max_peers`], `max_evidence`).
+//! Each module's documentation states its rules. The analysis never
+//! panics on any event content; every list it returns is capped
+//! ([`ActivityConfig::max_peers`], `max_evidence`).
 
+mod background;
 pub mod beacon;
 mod config;
 mod detect;
+pub mod evidence;
 pub mod filters;
 pub mod intel;
 pub mod ioc;
 mod url;
+mod weigh;
 
 use std::net::IpAddr;
 
 use botscope_event::{ConnId, Event, Ts, Uid};
 
+pub use background::{Background, BACKGROUND};
 pub use config::{ActivityConfig, AD_FILTERS};
-pub use detect::analyze;
+pub use evidence::{Evidence, Threat};
 pub use filters::AdFilters;
 
-/// What a connection was for.
+/// What a connection was for. The names ([`Class::as_str`]) are fixed:
+/// `--json`, the dataset and the CSVs use them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Class {
     Spam,
     C2,
     Download,
+    Exploit,
+    Exfil,
+    Dga,
     ClickFraud,
     Flood,
     Scan,
@@ -99,13 +87,30 @@ pub enum Class {
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 7] = [
+    pub const ALL: [Class; 10] = [
         Class::Spam,
         Class::C2,
         Class::Download,
+        Class::Exploit,
+        Class::Exfil,
+        Class::Dga,
         Class::ClickFraud,
         Class::Flood,
         Class::Scan,
+        Class::Benign,
+    ];
+
+    /// Which verdict a connection named by several takes: the first.
+    pub const PRIORITY: [Class; 10] = [
+        Class::Exploit,
+        Class::Download,
+        Class::Exfil,
+        Class::ClickFraud,
+        Class::C2,
+        Class::Spam,
+        Class::Flood,
+        Class::Scan,
+        Class::Dga,
         Class::Benign,
     ];
 
@@ -115,6 +120,9 @@ impl Class {
             Class::Spam => "spam",
             Class::C2 => "c2",
             Class::Download => "download",
+            Class::Exploit => "exploit",
+            Class::Exfil => "exfil",
+            Class::Dga => "dga",
             Class::ClickFraud => "click_fraud",
             Class::Flood => "flood",
             Class::Scan => "scan",
@@ -142,15 +150,17 @@ pub struct ConnVerdict {
     /// Start of the connection.
     pub ts: Ts,
     pub class: Class,
-    /// A DNS connection (classed [`Class::Benign`]; the simulator's truth
-    /// calls it `dns`).
+    /// A DNS connection (the simulator's truth calls it `dns`).
     pub is_dns: bool,
 }
 
-/// One activity class of one host.
+/// One activity class of one host: a verdict.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Activity {
     pub class: Class,
+    /// Connections of the host given this class (each connection has one
+    /// class; 0 when every connection the evidence names went to a class
+    /// earlier in [`Class::PRIORITY`]).
     pub connections: u64,
     /// Application requests: HTTP requests, mail transactions, DNS queries,
     /// IRC commands.
@@ -163,16 +173,35 @@ pub struct Activity {
     pub last: Ts,
     /// The most contacted peers (host name when known, else address), capped.
     pub peers: Vec<String>,
-    /// A sample of the evidence behind the verdict, capped.
+    /// What was seen and checked, one sentence an item, capped.
     pub evidence: Vec<String>,
+    /// Addresses, names, URLs and hashes the evidence names (capped).
+    pub indicators: Vec<String>,
+    /// `min(1, score)`; 0 for benign.
+    pub confidence: f64,
+    /// Accumulated `threat × confidence` of the evidence in its best window.
+    pub score: f64,
 }
 
-/// Every activity of one originating host.
+/// Evidence of one class too weak for a verdict: shown apart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lead {
+    pub class: Class,
+    /// Accumulated `threat × confidence`, under the verdict threshold.
+    pub score: f64,
+    pub first: Ts,
+    pub evidence: Vec<String>,
+    pub indicators: Vec<String>,
+}
+
+/// Every activity of one host.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostReport {
     pub host: IpAddr,
-    /// One entry per class present, the largest first.
+    /// One entry per verdict class, and benign; the largest first.
     pub activities: Vec<Activity>,
+    /// Weaker evidence, the strongest first.
+    pub leads: Vec<Lead>,
 }
 
 impl HostReport {
@@ -180,6 +209,143 @@ impl HostReport {
     pub fn activity(&self, c: Class) -> Option<&Activity> {
         self.activities.iter().find(|a| a.class == c)
     }
+}
+
+/// Where the capture was taken.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Capture {
+    /// Network traffic: a host is innocent until evidence accumulates.
+    #[default]
+    Network,
+    /// A sandbox run of these infected hosts (empty: infer the one).
+    /// What they do that the operating system's background
+    /// ([`Background`]) does not explain is suspect.
+    Sandbox(Vec<IpAddr>),
+}
+
+/// What [`analyze_capture`] found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Analysis {
+    /// Sorted by address.
+    pub hosts: Vec<HostReport>,
+    /// Sorted by connection start.
+    pub verdicts: Vec<ConnVerdict>,
+    /// The infected hosts of a sandbox run (empty on a network).
+    pub sandbox: Vec<IpAddr>,
+    /// The sandbox host was inferred, not given.
+    pub inferred: bool,
+}
+
+/// Classify every connection and report every host's activities, as
+/// network traffic ([`Capture::Network`]).
+pub fn analyze(events: &[Event], cfg: &ActivityConfig) -> (Vec<HostReport>, Vec<ConnVerdict>) {
+    let a = analyze_capture(events, cfg, &Capture::Network);
+    (a.hosts, a.verdicts)
+}
+
+/// Classify every connection and report every host's activities.
+///
+/// Hosts are originators of connections (and local hosts attacked from
+/// outside); reports come sorted by address, verdicts by connection start.
+pub fn analyze_capture(events: &[Event], cfg: &ActivityConfig, capture: &Capture) -> Analysis {
+    use rustc_hash::FxHashMap;
+    let recs = detect::index(events);
+    let mut views: FxHashMap<IpAddr, detect::HostView> = FxHashMap::default();
+    let mut fan: FxHashMap<IpAddr, rustc_hash::FxHashSet<IpAddr>> = FxHashMap::default();
+    for (i, r) in recs.iter().enumerate() {
+        views
+            .entry(r.id.orig_h)
+            .or_insert_with(|| detect::HostView::new(r.id.orig_h))
+            .conns
+            .push(i);
+        if detect::is_local(r.id.resp_h) && !detect::is_group(r.id.resp_h) {
+            views
+                .entry(r.id.resp_h)
+                .or_insert_with(|| detect::HostView::new(r.id.resp_h))
+                .inbound
+                .push(i);
+        }
+        let f = fan.entry(r.id.resp_h).or_default();
+        if f.len() < 64 {
+            f.insert(r.id.orig_h);
+        }
+    }
+    let fan_in: FxHashMap<IpAddr, u32> =
+        fan.into_iter().map(|(k, v)| (k, v.len() as u32)).collect();
+    for ev in events {
+        let m = match ev {
+            Event::Dns(d) => d.meta,
+            Event::Ssl(s) => s.meta,
+            _ => None,
+        };
+        if let Some(v) = m.and_then(|m| views.get_mut(&m.id.orig_h)) {
+            v.learn(ev);
+        }
+    }
+    let (sandbox, inferred) = match capture {
+        Capture::Network => (Vec::new(), false),
+        Capture::Sandbox(h) if !h.is_empty() => (h.clone(), false),
+        Capture::Sandbox(_) => (infer_sandbox_host(&recs).into_iter().collect(), true),
+    };
+    let background = Background::new(&cfg.background);
+    let filters = std::cell::OnceCell::new();
+    let cx = detect::Ctx {
+        recs: &recs,
+        cfg,
+        sandbox: &sandbox,
+        background: &background,
+        filters: &filters,
+        fan_in: &fan_in,
+    };
+    let mut list: Vec<detect::HostView> = views.into_values().collect();
+    list.sort_by_key(|v| v.ip);
+    let mut hosts = Vec::with_capacity(list.len());
+    let mut verdicts = Vec::with_capacity(recs.len());
+    let mut evidence = Vec::new();
+    for mut v in list {
+        v.conns.sort_by_key(|&i| (recs[i].ts, recs[i].uid));
+        v.inbound.sort_by_key(|&i| (recs[i].ts, recs[i].uid));
+        evidence.clear();
+        detect::run(&cx, &v, &mut evidence);
+        if v.conns.is_empty() && evidence.is_empty() {
+            continue;
+        }
+        hosts.push(weigh::host(
+            v.ip,
+            &recs,
+            &v.conns,
+            &evidence,
+            cfg,
+            &mut verdicts,
+        ));
+    }
+    verdicts.sort_by_key(|v| (v.ts, v.uid));
+    Analysis {
+        hosts,
+        verdicts,
+        sandbox,
+        inferred,
+    }
+}
+
+/// The infected host of a sandbox run, when not given: the local host
+/// that originated the most connections to addresses outside the local
+/// networks (else the most connections at all).
+fn infer_sandbox_host(recs: &[detect::ConnRec<'_>]) -> Option<IpAddr> {
+    let mut out: std::collections::BTreeMap<IpAddr, (u64, u64)> = Default::default();
+    for r in recs {
+        if !detect::is_local(r.id.orig_h) {
+            continue;
+        }
+        let e = out.entry(r.id.orig_h).or_default();
+        e.1 += 1;
+        if !detect::is_local(r.id.resp_h) {
+            e.0 += 1;
+        }
+    }
+    out.into_iter()
+        .max_by_key(|(ip, n)| (*n, std::cmp::Reverse(*ip)))
+        .map(|(ip, _)| ip)
 }
 
 /// Flatten per-shard event vectors (as `analyze_file` returns them).

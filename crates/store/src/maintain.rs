@@ -101,74 +101,13 @@ pub fn compact(store: &Store) -> Result<CompactReport, Error> {
 }
 
 /// Activity thresholds from a TOML rules file: any field of
-/// [`ActivityConfig`] (same names), the rest at their defaults;
-/// `ad_filters_file` names an EasyList-format filter list to match next to
-/// the shipped one.
+/// [`ActivityConfig`] (same names, see its documentation), the rest at
+/// their defaults; unknown names are refused. `ad_filters_file` names an
+/// EasyList-format filter list and `background_file` a list of sandbox
+/// background services, both relative to the rules file and added to the
+/// shipped ones.
 pub fn load_rules(path: &Path) -> Result<ActivityConfig, Error> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
-    let t: toml::Table = text
-        .parse()
-        .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
-    let mut c = ActivityConfig::default();
-    let bad = |k: &str, want: &str| Error::Io(format!("{}: `{k}` must be {want}", path.display()));
-    for (k, v) in &t {
-        let int = || {
-            v.as_integer()
-                .and_then(|i| usize::try_from(i).ok())
-                .ok_or_else(|| bad(k, "a non-negative integer"))
-        };
-        let float = || {
-            v.as_float()
-                .or_else(|| v.as_integer().map(|i| i as f64))
-                .ok_or_else(|| bad(k, "a number"))
-        };
-        match k.as_str() {
-            "spam_ports" => {
-                c.spam_ports = v
-                    .as_array()
-                    .ok_or_else(|| bad(k, "a list of ports"))?
-                    .iter()
-                    .map(|p| {
-                        p.as_integer()
-                            .and_then(|i| u16::try_from(i).ok())
-                            .ok_or_else(|| bad(k, "a list of ports"))
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            "spam_min_transactions" => c.spam_min_transactions = int()? as u64,
-            "c2_min_connections" => c.c2_min_connections = int()?,
-            "c2_min_score" => c.c2_min_score = float()?,
-            "c2_min_opaque_requests" => c.c2_min_opaque_requests = int()?,
-            "c2_min_failed_attempts" => c.c2_min_failed_attempts = int()?,
-            "c2_min_interval_s" => c.c2_min_interval_s = float()?,
-            "opaque_min_binary_share" => c.opaque_min_binary_share = float()?,
-            "opaque_min_query_len" => c.opaque_min_query_len = int()?,
-            "click_min_forged" => c.click_min_forged = int()?,
-            "click_exclude_with_subresources" => {
-                c.click_exclude_with_subresources =
-                    v.as_bool().ok_or_else(|| bad(k, "true or false"))?
-            }
-            "scan_min_targets" => c.scan_min_targets = int()?,
-            "max_peers" => c.max_peers = int()?,
-            "max_evidence" => c.max_evidence = int()?,
-            "ad_filters_file" => {
-                let p = v.as_str().ok_or_else(|| bad(k, "a path"))?;
-                let p = path.parent().unwrap_or(Path::new(".")).join(p);
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| Error::Io(format!("{}: {e}", p.display())))?;
-                // An EasyList-format list, matched next to the shipped one.
-                c.ad_filters.push(text);
-            }
-            other => {
-                return Err(Error::Io(format!(
-                    "{}: unknown rule `{other}`",
-                    path.display()
-                )))
-            }
-        }
-    }
-    Ok(c)
+    ActivityConfig::from_toml_file(path).map_err(Error::Io)
 }
 
 /// What [`rehunt`] found.

@@ -1,0 +1,216 @@
+//! **click fraud**: HTTP requests whose `Referer` names a site the host
+//! never fetched earlier in the trace: not the request's own site, no
+//! earlier request to it, no earlier redirect to it, no earlier TLS
+//! connection (SNI) or DNS lookup of it, and not an `https` Referer (an
+//! HTTPS origin is invisible). Sites compare by registrable domain. A
+//! landing page whose sub-resources the host then fetched (a later
+//! request with the page's URL as Referer) is a person arriving from
+//! outside the capture, not a click
+//! ([`crate::ActivityConfig::click_exclude_with_subresources`]). A host
+//! needs [`crate::ActivityConfig::click_min_forged`] such requests.
+//! Evidence: URL, forged Referer, and the EasyList-format filter rule
+//! that lists the clicked server or the Referer's as an ad/click server
+//! (a feature, counted in the evidence, never a verdict alone).
+
+use botscope_event::{Http, Ts};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{full_url, norm_url, url_of, Ctx, HostView, MAX_PEER_KEYS};
+use crate::evidence::{Evidence, Threat};
+use crate::filters::AdFilters;
+use crate::url::{host_only, scheme_host, site};
+use crate::Class;
+
+pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
+    let (recs, cfg) = (cx.recs, cx.cfg);
+    let mut reqs: Vec<(Ts, usize, &Http)> = h
+        .conns
+        .iter()
+        .flat_map(|&i| {
+            recs[i]
+                .http
+                .iter()
+                .map(move |x| (x.meta.map_or(recs[i].ts, |m| m.ts), i, *x))
+        })
+        .collect();
+    if reqs.is_empty() {
+        return;
+    }
+    reqs.sort_by_key(|(ts, i, x)| (*ts, *i, x.trans_depth));
+    // Every Referer URL the host sent, with its first time, to see
+    // whether a landing page's sub-resources were fetched after it.
+    let mut referers: FxHashMap<String, Ts> = FxHashMap::default();
+    for (ts, _, x) in &reqs {
+        if let Some(r) = x.referrer.as_deref() {
+            if referers.len() < 1 << 16 {
+                referers.entry(norm_url(r)).or_insert(*ts);
+            }
+        }
+    }
+    let fetched_after = |url: &str, ts: Ts| referers.get(&norm_url(url)).is_some_and(|t| *t >= ts);
+    let mut fetched: FxHashSet<String> = FxHashSet::default();
+    let mut forged: Vec<(Ts, usize, &Http, String)> = Vec::new();
+    for (ts, i, x) in &reqs {
+        let own = x.host.as_deref().map(host_only).unwrap_or_default();
+        let own_site = site(&own).to_string();
+        if let Some(r) = x.referrer.as_deref() {
+            if let Some((scheme, rh)) = scheme_host(r) {
+                let rsite = site(&rh).to_string();
+                let explained = scheme == "https"
+                    || rsite == own_site
+                    || fetched.contains(&rsite)
+                    || h.tls_sites.get(&rsite).is_some_and(|t| t <= ts)
+                    || h.dns_names.get(&rh).is_some_and(|t| t <= ts);
+                let person =
+                    cfg.click_exclude_with_subresources && fetched_after(&full_url(x), *ts);
+                if !explained && !person {
+                    forged.push((*ts, *i, *x, r.to_string()));
+                }
+            }
+        }
+        if !own.is_empty() && fetched.len() < 1 << 16 {
+            fetched.insert(own_site);
+        }
+        if let Some((_, lh)) = x.location.as_deref().and_then(scheme_host) {
+            if fetched.len() < 1 << 16 {
+                fetched.insert(site(&lh).to_string());
+            }
+        }
+    }
+    if forged.is_empty() {
+        return;
+    }
+    // Enough forged Referers for a verdict: each counts in full; fewer
+    // are leads only.
+    let enough = forged.len() >= cfg.click_min_forged.max(1);
+    let (threat, conf) = if enough {
+        (Threat::High, 0.9)
+    } else {
+        (Threat::Low, 0.5)
+    };
+    let filters = cx.filters.get_or_init(|| AdFilters::new(&cfg.ad_filters));
+    let (mut bare, mut ad_hits) = (0usize, 0usize);
+    let mut sites: FxHashSet<String> = FxHashSet::default();
+    let mut items = Vec::with_capacity(forged.len());
+    for (ts, i, x, r) in &forged {
+        let url = url_of(x);
+        let sub = referers.contains_key(&norm_url(&full_url(x)));
+        if !sub {
+            bare += 1;
+        }
+        let own = x.host.as_deref().map(host_only).unwrap_or_default();
+        if sites.len() < MAX_PEER_KEYS {
+            sites.insert(site(&own).to_string());
+        }
+        let rh = scheme_host(r).map(|s| s.1).unwrap_or_default();
+        let ad = filters
+            .matching_rule(&full_url(x), &own, &rh)
+            .map(|rule| format!("{own} ({rule})"))
+            .or_else(|| {
+                filters
+                    .matching_rule(r, &rh, "")
+                    .map(|rule| format!("Referer {rh} ({rule})"))
+            });
+        if ad.is_some() {
+            ad_hits += 1;
+        }
+        items.push(
+            Evidence::new(h.ip, Class::ClickFraud, *ts, threat, conf)
+                .text(format!(
+                    "{} {url} Referer {r} never fetched{}{}",
+                    x.method.as_deref().unwrap_or("GET"),
+                    if sub { "" } else { ", no sub-resource fetched" },
+                    ad.map(|d| format!(", listed ad/click server {d}"))
+                        .unwrap_or_default()
+                ))
+                .conns([*i])
+                .ind(own)
+                .ind(url)
+                .ind(rh),
+        );
+    }
+    let n = forged.len();
+    let nsites = sites.len();
+    out.push(
+        Evidence::new(h.ip, Class::ClickFraud, forged[0].0, Threat::Info, 1.0).text(format!(
+            "{n} requests with forged Referers to {nsites} sites; {bare} landing pages without sub-resources; {ad_hits} on listed ad/click servers (checked: earlier fetches, redirects, TLS names and DNS lookups of the Referer's site)"
+        )),
+    );
+    out.extend(items);
+}
+
+#[cfg(test)]
+mod tests {
+    use botscope_event::{Http, Transport};
+
+    use crate::detect::testkit::*;
+    use crate::Class;
+
+    fn req(
+        uid: u64,
+        secs: f64,
+        host: &str,
+        uri: &str,
+        referer: Option<&str>,
+    ) -> Vec<botscope_event::Event> {
+        let (a, s) = (ip(10, 0, 0, 7), ip(198, 51, 100, (uid % 200) as u8));
+        http(
+            uid,
+            secs,
+            id(a, s, 80, Transport::Tcp),
+            Http {
+                method: Some("GET".into()),
+                host: Some(host.into()),
+                uri: Some(uri.into()),
+                referrer: referer.map(String::from),
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn forged_referer_is_a_click_a_visited_one_is_not() {
+        let a = ip(10, 0, 0, 7);
+        let ev = req(
+            1,
+            5.0,
+            "ads.example",
+            "/click?id=1",
+            Some("http://www.google.com/"),
+        );
+        assert_eq!(classes(&network(&ev), a), vec![Class::ClickFraud]);
+        // The Referer's site fetched first: a person browsing.
+        let mut ev = req(2, 1.0, "www.google.com", "/", None);
+        ev.extend(req(
+            3,
+            5.0,
+            "ads.example",
+            "/click?id=1",
+            Some("http://www.google.com/"),
+        ));
+        assert!(classes(&network(&ev), a).is_empty());
+        // https Referers are invisible origins.
+        let ev = req(4, 5.0, "ads.example", "/", Some("https://www.google.com/"));
+        assert!(classes(&network(&ev), a).is_empty());
+    }
+
+    #[test]
+    fn landing_page_with_sub_resources_is_a_person() {
+        let a = ip(10, 0, 0, 7);
+        let mut ev = req(
+            1,
+            5.0,
+            "shop.example",
+            "/page",
+            Some("http://search.example/?q=x"),
+        );
+        ev.extend(req(
+            2,
+            6.0,
+            "shop.example",
+            "/style.css",
+            Some("http://shop.example/page"),
+        ));
+        assert!(classes(&network(&ev), a).is_empty());
+    }
+}
