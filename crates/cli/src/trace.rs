@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use botscope_activity::intel::{Intel, IntelMatch};
-use botscope_activity::{analyze, ActivityConfig, Class, HostReport};
+use botscope_activity::{analyze_with_intel, ActivityConfig, Capture, Class, HostReport};
 use botscope_engine::{analyze_file, EngineConfig};
 use botscope_event::Event;
 use botscope_mail::{Envelope, MailAnalyzer, MailConfig, Model};
@@ -128,7 +128,8 @@ pub fn trace_inputs_with(
             over_cap(&mut errors, &mut skipped, f, dropped, cfg.max_events);
         }
     }
-    let (mut hosts, verdicts) = analyze(&events, cfg);
+    let a = analyze_with_intel(&events, cfg, &Capture::Network, intel);
+    let (mut hosts, verdicts) = (a.hosts, a.verdicts);
     let iocs = botscope_activity::ioc::iocs(&events, &verdicts);
     let intel = intel
         .map(|i| botscope_activity::intel::scan(&events, i))

@@ -42,7 +42,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use botscope_event::{Event, Ts};
+use botscope_event::{Dns, Event, Http, Ssl, Ts};
 use rustc_hash::FxHashMap;
 
 use crate::url::host_only;
@@ -321,7 +321,7 @@ impl Intel {
         self.entry(self.ip_idx(ip))
     }
 
-    fn ip_idx(&self, ip: IpAddr) -> Option<usize> {
+    pub(crate) fn ip_idx(&self, ip: IpAddr) -> Option<usize> {
         if let Some(&i) = self.ips.get(&ip) {
             return Some(i);
         }
@@ -343,7 +343,7 @@ impl Intel {
         self.entry(self.domain_idx(name))
     }
 
-    fn domain_idx(&self, name: &str) -> Option<usize> {
+    pub(crate) fn domain_idx(&self, name: &str) -> Option<usize> {
         let name = host_only(name);
         if let Ok(ip) = name.parse::<IpAddr>() {
             return self.ip_idx(ip);
@@ -369,11 +369,89 @@ impl Intel {
         self.entry(self.url_idx(url))
     }
 
-    fn url_idx(&self, url: &str) -> Option<usize> {
+    pub(crate) fn url_idx(&self, url: &str) -> Option<usize> {
         if self.urls.is_empty() {
             return None;
         }
         self.urls.get(&normalize_url(url)?).copied()
+    }
+
+    /// Every entry one event matches: `f(entry index, observed value,
+    /// where seen)`. A connection matches by responder address, DNS by
+    /// query name, HTTP by Host, URL and response body SHA-256, TLS by
+    /// SNI, JA3 and JA4.
+    pub(crate) fn event_hits(&self, ev: &Event, f: &mut dyn FnMut(usize, String, &'static str)) {
+        match ev {
+            Event::Conn(c) => {
+                if let Some(i) = self.ip_idx(c.meta.id.resp_h) {
+                    f(i, c.meta.id.resp_h.to_string(), "connection");
+                }
+            }
+            Event::Dns(d) => self.dns_hits(d, f),
+            Event::Http(h) => self.http_hits(h, f),
+            Event::Ssl(s) => self.ssl_hits(s, f),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn dns_hits(&self, d: &Dns, f: &mut dyn FnMut(usize, String, &'static str)) {
+        let Some(q) = d.query.as_deref() else { return };
+        let q = host_only(q);
+        if q.parse::<IpAddr>().is_err() {
+            if let Some(i) = self.domain_idx(&q) {
+                f(i, q, "dns query");
+            }
+        }
+    }
+
+    pub(crate) fn http_hits(&self, h: &Http, f: &mut dyn FnMut(usize, String, &'static str)) {
+        let host = h.host.as_deref().map(host_only).unwrap_or_default();
+        if !host.is_empty() && host.parse::<IpAddr>().is_err() {
+            if let Some(i) = self.domain_idx(&host) {
+                f(i, host.clone(), "http host");
+            }
+        }
+        if let Some(uri) = h.uri.as_deref() {
+            let url = if uri.starts_with('/') {
+                let authority = match (&h.host, h.meta) {
+                    (Some(a), _) => a.clone(),
+                    (None, Some(m)) => m.id.resp_h.to_string(),
+                    (None, None) => String::new(),
+                };
+                format!("http://{authority}{uri}")
+            } else {
+                uri.to_string()
+            };
+            if let Some(n) = normalize_url(&url) {
+                if let Some(i) = self.url_idx(&n) {
+                    f(i, n, "http url");
+                }
+            }
+        }
+        if let Some(s) = h.resp_body_sha256.as_deref() {
+            if let Some(i) = lookup(&self.sha256, s) {
+                f(i, s.to_string(), "http response body");
+            }
+        }
+    }
+
+    pub(crate) fn ssl_hits(&self, s: &Ssl, f: &mut dyn FnMut(usize, String, &'static str)) {
+        if let Some(sni) = s.server_name.as_deref() {
+            let sni = host_only(sni);
+            if let Some(i) = self.domain_idx(&sni) {
+                f(i, sni, "tls sni");
+            }
+        }
+        if let Some(j) = s.ja3.as_deref() {
+            if let Some(i) = lookup(&self.ja3, j) {
+                f(i, j.to_string(), "tls ja3");
+            }
+        }
+        if let Some(j) = s.ja4.as_deref() {
+            if let Some(i) = lookup(&self.ja4, j) {
+                f(i, j.to_string(), "tls ja4");
+            }
+        }
     }
 
     /// The entry listing this SHA-256 (hex, any case).
@@ -518,26 +596,42 @@ pub struct IntelMatch {
 impl IntelMatch {
     /// One sentence for evidence: what was seen and which feed lists it.
     pub fn sentence(&self) -> String {
-        let threat = self
-            .threat
-            .as_deref()
-            .map(|t| format!(" ({t})"))
-            .unwrap_or_default();
-        let via = if self.observed == self.indicator {
-            String::new()
-        } else {
-            format!(", listed as {}", self.indicator)
-        };
-        format!(
-            "threat intel: {} {} in {} ×{} is listed by {} {}{via}{threat}",
-            self.kind.as_str(),
-            self.observed,
+        sentence(
+            self.kind,
+            &self.observed,
             self.seen_in,
             self.count,
-            self.feed,
-            self.origin
+            &self.indicator,
+            &self.feed,
+            &self.origin,
+            self.threat.as_deref(),
         )
     }
+}
+
+/// "threat intel: ip 192.0.2.1 in connection ×3 is listed by feodo.csv
+/// line 9 (Dridex)".
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sentence(
+    kind: IntelKind,
+    observed: &str,
+    seen_in: &str,
+    count: u64,
+    indicator: &str,
+    feed: &str,
+    origin: &str,
+    threat: Option<&str>,
+) -> String {
+    let threat = threat.map(|t| format!(" ({t})")).unwrap_or_default();
+    let via = if observed == indicator {
+        String::new()
+    } else {
+        format!(", listed as {indicator}")
+    };
+    format!(
+        "threat intel: {} {observed} in {seen_in} ×{count} is listed by {feed} {origin}{via}{threat}",
+        kind.as_str()
+    )
 }
 
 /// Every listed indicator the events show, one [`IntelMatch`] per host,
@@ -564,74 +658,16 @@ pub fn scan(events: &[Event], intel: &Intel) -> Vec<IntelMatch> {
         v.2 += 1;
     };
     for ev in events {
-        match ev {
-            Event::Conn(c) => {
-                let id = &c.meta.id;
-                hit(
-                    id.orig_h,
-                    intel.ip_idx(id.resp_h),
-                    &id.resp_h.to_string(),
-                    "connection",
-                    c.meta.ts,
-                );
-            }
-            Event::Dns(d) => {
-                let (Some(m), Some(q)) = (d.meta, d.query.as_deref()) else {
-                    continue;
-                };
-                let q = host_only(q);
-                if q.parse::<IpAddr>().is_err() {
-                    hit(m.id.orig_h, intel.domain_idx(&q), &q, "dns query", m.ts);
-                }
-            }
-            Event::Http(h) => {
-                let Some(m) = h.meta else { continue };
-                let host = h.host.as_deref().map(host_only).unwrap_or_default();
-                if !host.is_empty() && host.parse::<IpAddr>().is_err() {
-                    hit(
-                        m.id.orig_h,
-                        intel.domain_idx(&host),
-                        &host,
-                        "http host",
-                        m.ts,
-                    );
-                }
-                if let Some(uri) = h.uri.as_deref() {
-                    let url = if uri.starts_with('/') {
-                        let authority = h.host.clone().unwrap_or_else(|| m.id.resp_h.to_string());
-                        format!("http://{authority}{uri}")
-                    } else {
-                        uri.to_string()
-                    };
-                    if let Some(n) = normalize_url(&url) {
-                        hit(m.id.orig_h, intel.url_idx(&n), &n, "http url", m.ts);
-                    }
-                }
-                if let Some(s) = h.resp_body_sha256.as_deref() {
-                    hit(
-                        m.id.orig_h,
-                        lookup(&intel.sha256, s),
-                        s,
-                        "http response body",
-                        m.ts,
-                    );
-                }
-            }
-            Event::Ssl(s) => {
-                let Some(m) = s.meta else { continue };
-                if let Some(sni) = s.server_name.as_deref() {
-                    let sni = host_only(sni);
-                    hit(m.id.orig_h, intel.domain_idx(&sni), &sni, "tls sni", m.ts);
-                }
-                if let Some(j) = s.ja3.as_deref() {
-                    hit(m.id.orig_h, lookup(&intel.ja3, j), j, "tls ja3", m.ts);
-                }
-                if let Some(j) = s.ja4.as_deref() {
-                    hit(m.id.orig_h, lookup(&intel.ja4, j), j, "tls ja4", m.ts);
-                }
-            }
-            _ => {}
-        }
+        let (host, ts) = match ev {
+            Event::Conn(c) => (c.meta.id.orig_h, c.meta.ts),
+            Event::Dns(Dns { meta: Some(m), .. })
+            | Event::Http(Http { meta: Some(m), .. })
+            | Event::Ssl(Ssl { meta: Some(m), .. }) => (m.id.orig_h, m.ts),
+            _ => continue,
+        };
+        intel.event_hits(ev, &mut |e, observed, seen| {
+            hit(host, Some(e), &observed, seen, ts)
+        });
     }
     let mut v: Vec<IntelMatch> = out
         .into_iter()
