@@ -490,3 +490,34 @@ fn scan_matches_connections_names_urls_hashes_and_fingerprints() {
     assert_eq!(m[3].class, Class::Download);
     assert!(scan(&events, &Intel::new()).is_empty());
 }
+
+#[test]
+fn every_loaded_entry_matches_itself() {
+    for f in [
+        "plain.txt",
+        "urlhaus.csv",
+        "threatfox.csv",
+        "threatfox.json",
+        "feodo.csv",
+        "sslbl-ip.csv",
+        "sslbl-ja3.csv",
+        "misp-event.json",
+        "misp-feed",
+        "stix.json",
+    ] {
+        let (intel, feed) = load(f);
+        assert_eq!(feed.loaded as usize, intel.entries().len(), "{f}");
+        for e in intel.entries() {
+            let hit = match e.kind {
+                IntelKind::Ip => intel.match_ip(ip(&e.value)),
+                IntelKind::Net => intel.match_ip(ip(e.value.split('/').next().unwrap())),
+                IntelKind::Domain => intel.match_domain(&e.value),
+                IntelKind::Url => intel.match_url(&e.value),
+                IntelKind::Sha256 => intel.match_sha256(&e.value),
+                IntelKind::Ja3 => intel.match_ja3(&e.value),
+                IntelKind::Ja4 => intel.match_ja4(&e.value),
+            };
+            assert_eq!(hit, Some(e), "{f}: {e:?}");
+        }
+    }
+}
