@@ -55,6 +55,7 @@ mod config;
 mod detect;
 pub mod evidence;
 pub mod filters;
+pub mod intel;
 pub mod ioc;
 mod url;
 mod weigh;
@@ -247,6 +248,18 @@ pub fn analyze(events: &[Event], cfg: &ActivityConfig) -> (Vec<HostReport>, Vec<
 /// Hosts are originators of connections (and local hosts attacked from
 /// outside); reports come sorted by address, verdicts by connection start.
 pub fn analyze_capture(events: &[Event], cfg: &ActivityConfig, capture: &Capture) -> Analysis {
+    analyze_with_intel(events, cfg, capture, None)
+}
+
+/// [`analyze_capture`], with threat-intelligence feeds: a listed address,
+/// domain, URL, file hash or TLS fingerprint is high-confidence evidence
+/// naming the feed and entry.
+pub fn analyze_with_intel(
+    events: &[Event],
+    cfg: &ActivityConfig,
+    capture: &Capture,
+    intel: Option<&intel::Intel>,
+) -> Analysis {
     use rustc_hash::FxHashMap;
     let recs = detect::index(events);
     let mut views: FxHashMap<IpAddr, detect::HostView> = FxHashMap::default();
@@ -295,6 +308,7 @@ pub fn analyze_capture(events: &[Event], cfg: &ActivityConfig, capture: &Capture
         background: &background,
         filters: &filters,
         fan_in: &fan_in,
+        intel,
     };
     let mut list: Vec<detect::HostView> = views.into_values().collect();
     list.sort_by_key(|v| v.ip);

@@ -85,10 +85,17 @@ Examples:
   botscope trace --model model.json sandbox/pcap/       # spam attributed to families (botscope learn)
   botscope trace simda-005-conn.log simda-005-http.log   # Zeek logs
   botscope trace --filters easylist.txt captures/       # also your own ad/click server list
+  botscope trace --intel feodo.csv --intel urlhaus.csv --intel misp-feed/ captures/   # threat intel
 
 Inputs are recognised by content: pcap/pcapng captures, Zeek logs (conn, http,
 dns, smtp, ssl; TSV or JSON) and CTU-13 .binetflow files, compressed or not.
 Classes: spam, c2, download, click_fraud, flood (denial of service), scan, benign.
+--intel feeds are recognised by content too: plain lists (one IP, CIDR, domain,
+URL, SHA-256, JA3 or JA4 per line; # comments; hosts-file lines; defanged
+hxxp/[.] values), abuse.ch CSVs (URLhaus, ThreatFox, Feodo Tracker, SSLBL IP
+and JA3) and ThreatFox JSON, MISP events and feed folders (manifest.json), STIX
+2.1 bundles (indicators whose pattern is '=' comparisons joined by OR). A
+domain entry matches its subdomains. Unusable lines are counted per reason.
 Exit status as for `botscope logs`.")]
     Trace(TraceArgs),
     /// Run a live SMTP spam trap: accept every message, relay nothing,
@@ -238,6 +245,14 @@ pub struct TraceArgs {
     /// shipped one as a click-fraud feature. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub filters: Vec<PathBuf>,
+    /// A threat-intelligence feed: a plain list (IP, CIDR, domain, URL,
+    /// SHA-256, JA3, JA4 per line), abuse.ch URLhaus/ThreatFox/Feodo/SSLBL
+    /// CSV, ThreatFox JSON, a MISP event or feed folder, or a STIX 2.1
+    /// bundle (format sniffed from content). A host that contacts, looks
+    /// up, fetches or fingerprints as a listed indicator gets evidence
+    /// naming the feed and entry. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub intel: Vec<PathBuf>,
     /// Family model written by `botscope learn`: each spam message carved
     /// from the captures is attributed, and each host's spam activity says
     /// which families sent it.

@@ -7,7 +7,8 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use botscope_activity::{analyze_capture, ActivityConfig, Capture, Class, HostReport};
+use botscope_activity::intel::{Intel, IntelMatch};
+use botscope_activity::{analyze_with_intel, ActivityConfig, Capture, Class, HostReport};
 use botscope_engine::{analyze_file, EngineConfig};
 use botscope_event::Event;
 use botscope_mail::{Envelope, MailAnalyzer, MailConfig, Model};
@@ -37,6 +38,8 @@ pub struct Traced {
     pub sandbox: Vec<IpAddr>,
     /// The sandbox host was inferred, not given.
     pub inferred: bool,
+    /// With `--intel` feeds: every listed indicator the hosts touched.
+    pub intel: Vec<IntelMatch>,
 }
 
 /// Carved messages of one host attributed to one family.
@@ -56,7 +59,7 @@ pub fn trace_inputs_full(
     cfg: &ActivityConfig,
     mail: Option<&MailAnalyzer>,
 ) -> Traced {
-    trace_inputs_capture(inputs, cfg, mail, &Capture::Network)
+    trace_inputs_with(inputs, cfg, mail, &Capture::Network, None)
 }
 
 /// [`trace_inputs_full`] for a capture taken where `capture` says (a
@@ -66,6 +69,18 @@ pub fn trace_inputs_capture(
     cfg: &ActivityConfig,
     mail: Option<&MailAnalyzer>,
     capture: &Capture,
+) -> Traced {
+    trace_inputs_with(inputs, cfg, mail, capture, None)
+}
+
+/// [`trace_inputs_capture`], also matching the events against threat
+/// intelligence feeds.
+pub fn trace_inputs_with(
+    inputs: &[PathBuf],
+    cfg: &ActivityConfig,
+    mail: Option<&MailAnalyzer>,
+    capture: &Capture,
+    intel: Option<&Intel>,
 ) -> Traced {
     let (files, errs) = botscope_wire::collect_inputs(inputs);
     let mut errors: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
@@ -129,9 +144,12 @@ pub fn trace_inputs_capture(
             over_cap(&mut errors, &mut skipped, f, dropped, cfg.max_events);
         }
     }
-    let a = analyze_capture(&events, cfg, capture);
+    let a = analyze_with_intel(&events, cfg, capture, intel);
     let (mut hosts, verdicts) = (a.hosts, a.verdicts);
     let iocs = botscope_activity::ioc::iocs(&events, &verdicts);
+    let intel = intel
+        .map(|i| botscope_activity::intel::scan(&events, i))
+        .unwrap_or_default();
     add_family_evidence(&mut hosts, &families);
     Traced {
         hosts,
@@ -142,6 +160,7 @@ pub fn trace_inputs_capture(
         families,
         sandbox: a.sandbox,
         inferred: a.inferred,
+        intel,
     }
 }
 
@@ -357,6 +376,60 @@ pub fn render(hosts: &[HostReport]) -> String {
     out
 }
 
+/// The threat-intelligence matches, by host: what was seen, where, and
+/// which feed entry lists it.
+pub fn render_intel(matches: &[IntelMatch]) -> String {
+    let mut out = String::new();
+    if matches.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "threat intelligence matches");
+    let mut last: Option<IpAddr> = None;
+    for m in matches {
+        if last != Some(m.host) {
+            let _ = writeln!(out, "  host {}", m.host);
+            last = Some(m.host);
+        }
+        let _ = writeln!(
+            out,
+            "    {:<8} {}  {}..{}",
+            m.class.as_str(),
+            m.sentence(),
+            ts(m.first),
+            ts(m.last)
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// Load every `--intel` feed, saying on stderr what each gave.
+fn load_intel(paths: &[PathBuf]) -> Result<Option<Intel>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut intel = Intel::new();
+    for p in paths {
+        let feed = intel
+            .load_path(p)
+            .map_err(|e| anyhow::anyhow!("threat intel feed {e}"))?;
+        eprintln!(
+            "  intel: {} ({}): {} indicators, {} skipped",
+            feed.name,
+            feed.format.as_str(),
+            feed.loaded,
+            feed.skipped_total()
+        );
+        for (reason, n) in &feed.skipped {
+            eprintln!("    skipped {n}: {reason}");
+        }
+        for e in &feed.examples {
+            eprintln!("    e.g. {e}");
+        }
+    }
+    Ok(Some(intel))
+}
+
 /// A filter list larger than this is refused (EasyList is about 2 MB).
 const MAX_FILTER_LIST_BYTES: u64 = 64 << 20;
 
@@ -424,7 +497,8 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         }
         None => None,
     };
-    let traced = trace_inputs_capture(&args.inputs, &cfg, mail.as_ref(), &capture);
+    let intel = load_intel(&args.intel)?;
+    let traced = trace_inputs_with(&args.inputs, &cfg, mail.as_ref(), &capture, intel.as_ref());
     let capture_text = capture_line(&traced);
     let Traced {
         hosts,
@@ -435,6 +509,7 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         families,
         sandbox,
         inferred,
+        intel: matches,
     } = traced;
     if let Some(path) = &args.iocs {
         botscope_report::ioc::write_iocs(path, &iocs)
@@ -485,10 +560,48 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
             },
             "skipped": { "errors": errors, "rows": skipped },
         });
+        let mut v = v;
+        if let Some(intel) = &intel {
+            v["intel"] = matches
+                .iter()
+                .map(|m| {
+                    json!({
+                        "host": m.host.to_string(),
+                        "class": m.class.as_str(),
+                        "kind": m.kind.as_str(),
+                        "observed": m.observed,
+                        "seen_in": m.seen_in,
+                        "indicator": m.indicator,
+                        "feed": m.feed,
+                        "origin": m.origin,
+                        "threat": m.threat,
+                        "first": m.first.as_secs_f64(),
+                        "last": m.last.as_secs_f64(),
+                        "count": m.count,
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into();
+            v["intel_feeds"] = intel
+                .feeds()
+                .iter()
+                .map(|f| {
+                    json!({
+                        "name": f.name,
+                        "path": f.path.display().to_string(),
+                        "format": f.format.as_str(),
+                        "loaded": f.loaded,
+                        "skipped": f.skipped,
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into();
+        }
         println!("{v}");
     } else {
         println!("{capture_text}\n");
         print!("{}", render(&hosts));
+        print!("{}", render_intel(&matches));
     }
     if let Some(path) = &args.connections {
         let mut w = std::io::BufWriter::new(

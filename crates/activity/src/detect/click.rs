@@ -11,6 +11,14 @@
 //! Evidence: URL, forged Referer, and the EasyList-format filter rule
 //! that lists the clicked server or the Referer's as an ad/click server
 //! (a feature, counted in the evidence, never a verdict alone).
+//!
+//! Only `http` Referers can be forged clicks (`https` ones are
+//! invisible origins; `app:/desktop.swf` or a bare word is no site). A
+//! sub-resource — an image, script, style sheet, font or media file, by
+//! the response's Content-Type or sniffed type ([`subresource`]) — is
+//! an impression the page loaded, not a click. A request whose response
+//! the capture does not hold (a partial or one-sided capture) is weaker
+//! evidence: a lead, not a verdict.
 
 use botscope_event::{Http, Ts};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -54,7 +62,8 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         let own = x.host.as_deref().map(host_only).unwrap_or_default();
         let own_site = site(&own).to_string();
         if let Some(r) = x.referrer.as_deref() {
-            if let Some((scheme, rh)) = scheme_host(r) {
+            let parsed = scheme_host(r).filter(|(scheme, _)| scheme == "http" || scheme == "https");
+            if let Some((scheme, rh)) = parsed.filter(|_| subresource(x).is_none()) {
                 let rsite = site(&rh).to_string();
                 let explained = scheme == "https"
                     || rsite == own_site
@@ -81,12 +90,15 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         return;
     }
     // Enough forged Referers for a verdict: each counts in full; fewer
-    // are leads only.
+    // are leads only. A request without its response in the capture
+    // (partial or one-sided) is a lead too.
     let enough = forged.len() >= cfg.click_min_forged.max(1);
-    let (threat, conf) = if enough {
-        (Threat::High, 0.9)
-    } else {
-        (Threat::Low, 0.5)
+    let strength = |x: &Http| {
+        if enough && answered(x) {
+            (Threat::High, 0.9)
+        } else {
+            (Threat::Low, 0.5)
+        }
     };
     let filters = cx.filters.get_or_init(|| AdFilters::new(&cfg.ad_filters));
     let (mut bare, mut ad_hits) = (0usize, 0usize);
@@ -114,12 +126,18 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         if ad.is_some() {
             ad_hits += 1;
         }
+        let (threat, conf) = strength(x);
         items.push(
             Evidence::new(h.ip, Class::ClickFraud, *ts, threat, conf)
                 .text(format!(
-                    "{} {url} Referer {r} never fetched{}{}",
+                    "{} {url} Referer {r} never fetched{}{}{}",
                     x.method.as_deref().unwrap_or("GET"),
                     if sub { "" } else { ", no sub-resource fetched" },
+                    if answered(x) {
+                        ""
+                    } else {
+                        ", no response in the capture (partial capture: a lead)"
+                    },
                     ad.map(|d| format!(", listed ad/click server {d}"))
                         .unwrap_or_default()
                 ))
@@ -137,6 +155,50 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         )),
     );
     out.extend(items);
+}
+
+/// The response of a request is in the capture: a status line was seen.
+fn answered(x: &Http) -> bool {
+    x.status_code.is_some()
+}
+
+/// What kind of sub-resource a response is, by its declared
+/// Content-Type or its sniffed type: an image, script, style sheet, font
+/// or media file is loaded by a page (an impression), never clicked.
+pub(crate) fn subresource(x: &Http) -> Option<&'static str> {
+    let declared = x.resp_content_type.as_deref().map(|c| {
+        c.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    let types = declared
+        .iter()
+        .map(String::as_str)
+        .chain(x.resp_mime_types.iter().map(String::as_str));
+    for t in types {
+        let t = t.to_ascii_lowercase();
+        let kind = if t.starts_with("image/") {
+            "image"
+        } else if t == "text/css" {
+            "style sheet"
+        } else if t.contains("javascript") || t.contains("ecmascript") || t == "application/json" {
+            "script"
+        } else if t.starts_with("font/") || t.contains("font-") || t.starts_with("application/font")
+        {
+            "font"
+        } else if t.starts_with("video/")
+            || t.starts_with("audio/")
+            || t == "application/x-shockwave-flash"
+        {
+            "media"
+        } else {
+            continue;
+        };
+        return Some(kind);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -171,12 +233,15 @@ mod tests {
     #[test]
     fn forged_referer_is_a_click_a_visited_one_is_not() {
         let a = ip(10, 0, 0, 7);
-        let ev = req(
-            1,
-            5.0,
-            "ads.example",
-            "/click?id=1",
-            Some("http://www.google.com/"),
+        let ev = answered(
+            req(
+                1,
+                5.0,
+                "ads.example",
+                "/click?id=1",
+                Some("http://www.google.com/"),
+            ),
+            "text/html",
         );
         assert_eq!(classes(&network(&ev), a), vec![Class::ClickFraud]);
         // The Referer's site fetched first: a person browsing.
@@ -192,6 +257,66 @@ mod tests {
         // https Referers are invisible origins.
         let ev = req(4, 5.0, "ads.example", "/", Some("https://www.google.com/"));
         assert!(classes(&network(&ev), a).is_empty());
+    }
+
+    fn answered(mut ev: Vec<botscope_event::Event>, ctype: &str) -> Vec<botscope_event::Event> {
+        for e in &mut ev {
+            if let botscope_event::Event::Http(x) = e {
+                x.status_code = Some(200);
+                x.resp_content_type = Some(ctype.into());
+            }
+        }
+        ev
+    }
+
+    #[test]
+    fn only_http_referers_pages_not_sub_resources_and_answered_for_a_verdict() {
+        let a = ip(10, 0, 0, 7);
+        let page = |uid, referer| {
+            answered(
+                req(uid, 5.0, "ads.example", "/click?id=1", Some(referer)),
+                "text/html; charset=utf-8",
+            )
+        };
+        assert_eq!(
+            classes(&network(&page(1, "http://www.google.com/")), a),
+            vec![Class::ClickFraud]
+        );
+        // A Referer that is not a web URL names no site.
+        for r in [
+            "app:/desktop.swf",
+            "android-app://com.x/",
+            "AAAAAAAA",
+            "playdrom.com/games",
+        ] {
+            let r2 = network(&page(2, r));
+            assert!(classes(&r2, a).is_empty(), "{r}");
+            assert!(leads(&r2, a).is_empty(), "{r}");
+        }
+        // Images, scripts, style sheets: impressions.
+        for t in [
+            "image/jpeg",
+            "application/javascript",
+            "text/css",
+            "font/woff2",
+        ] {
+            let ev = answered(
+                req(3, 5.0, "ads.example", "/x", Some("http://www.google.com/")),
+                t,
+            );
+            assert!(classes(&network(&ev), a).is_empty(), "{t}");
+        }
+        // No response in the capture: a lead only.
+        let ev = req(
+            4,
+            5.0,
+            "ads.example",
+            "/click?id=1",
+            Some("http://www.google.com/"),
+        );
+        let r = network(&ev);
+        assert!(classes(&r, a).is_empty());
+        assert_eq!(leads(&r, a), vec![Class::ClickFraud]);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! `resp_mime_types` the engine fills from the first body bytes, or the
 //! body prefix itself), is a PE, an ELF, an OLE/MSI file, a Java class or
 //! a ZIP whose first entry is a PE or a JAR. Never by extension or
-//! `Content-Type` alone. Evidence: URL, type, SHA-256.
+//! `Content-Type` alone. Evidence: URL, type, SHA-256. A fetch from an
+//! operating-system update service (`os-update` in the background list:
+//! Windows Update and the like) is not a payload.
 //!
 //! Also:
 //! - an encrypted payload (a large, high-entropy body of no known type)
@@ -138,6 +140,21 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
             };
             let ts = x.meta.map_or(r.ts, |m| m.ts);
             let sha = x.resp_body_sha256.as_deref().unwrap_or("-");
+            let host = http_host(r, x);
+            if cx.background.name(&host) == Some("os-update") {
+                // Windows Update and the like serve executables all day:
+                // an operating-system update is not a payload.
+                out.push(
+                    Evidence::new(h.ip, Class::Download, ts, Threat::Info, 1.0)
+                        .text(format!(
+                            "{} {} {kind} from {host}: an operating-system update service (background list), not a payload",
+                            x.method.as_deref().unwrap_or("GET"),
+                            url_of(x)
+                        ))
+                        .conns([i]),
+                );
+                continue;
+            }
             out.push(
                 Evidence::new(h.ip, Class::Download, ts, Threat::High, 0.9)
                     .text(format!(
@@ -304,5 +321,23 @@ mod tests {
         let d = r[0].activity(Class::Download).expect("download");
         assert_eq!(d.connections, 1);
         assert!(d.evidence[0].contains("PE"), "{:?}", d.evidence);
+    }
+
+    #[test]
+    fn an_os_update_is_not_a_payload() {
+        let (a, s) = (ip(10, 0, 0, 5), ip(203, 0, 113, 9));
+        let ev = http(
+            1,
+            10.0,
+            id(a, s, 80, Transport::Tcp),
+            Http {
+                method: Some("GET".into()),
+                host: Some("au.download.windowsupdate.com".into()),
+                uri: Some("/msdownload/update/kb1.exe".into()),
+                resp_body_prefix: b"MZ\x90\x00\x03".to_vec(),
+                ..Default::default()
+            },
+        );
+        assert!(classes(&network(&ev), a).is_empty());
     }
 }

@@ -25,6 +25,7 @@ pub(crate) mod download;
 pub(crate) mod exfil;
 pub(crate) mod exploit;
 pub(crate) mod flood;
+pub(crate) mod intel;
 pub(crate) mod scan;
 pub(crate) mod spam;
 pub(crate) mod tunnel;
@@ -246,6 +247,8 @@ pub(crate) struct Ctx<'a> {
     /// How many distinct originating hosts contacted each responder
     /// address (a rare server is contacted by few).
     pub fan_in: &'a FxHashMap<IpAddr, u32>,
+    /// Threat-intelligence feeds given (`--intel`), if any.
+    pub intel: Option<&'a crate::intel::Intel>,
 }
 
 impl Ctx<'_> {
@@ -325,6 +328,7 @@ pub(crate) fn run(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     exfil::detect(cx, h, out);
     dga::detect(cx, h, out);
     tunnel::detect(cx, h, out);
+    intel::detect(cx, h, out);
 }
 
 /// A connection that never carried payload (refused, unanswered, reset).

@@ -1,13 +1,21 @@
 //! **spam**: bulk mail. SMTP connections to a remote mail port carrying
-//! `MAIL FROM`/`RCPT TO`; from
-//! [`crate::ActivityConfig::spam_min_transactions`] transactions on, the
-//! host is a spam sender and its other connections to mail ports
-//! (refused greetings, no answer) are spam attempts too. Fewer
-//! transactions (one submission, one delivery) are a lead only, unless
-//! the one delivery is a bot's: unauthenticated, direct to port 25, not
-//! from loopback, with at least one recipient, and a HELO unlike a mail
-//! server's (an address literal other than the host's own, or a name
-//! made of an address, as ISPs give dynamic lines).
+//! a message (`MAIL FROM` and at least one recipient). Loopback sessions
+//! (a local MTA hand-off, a test) are never spam, and a transaction
+//! without a recipient sent no mail. Mail is spam when it shows bulk
+//! behaviour: at least [`crate::ActivityConfig::spam_min_transactions`]
+//! messages and one of
+//! - a HELO unlike the host's (an address literal other than its own, or
+//!   a name made of an address, as ISPs give dynamic lines),
+//! - [`BULK_MX`] or more distinct MX hosts,
+//! - [`BULK_MESSAGES`] or more messages,
+//! - [`BULK_MX_LOOKUPS`] or more MX lookups (a client resolving MX hosts
+//!   delivers direct to them);
+//!
+//! or a single delivery that is a bot's: unauthenticated, direct to
+//! port 25, with a bot HELO. One authenticated submission, a server
+//! delivering a few messages to its MX, or a list server's delivery are
+//! leads at most. Once spam, the host's other connections to mail ports
+//! (refused greetings, no answer) are spam attempts too.
 //! Evidence: HELO names, distinct MX hosts, MX lookups.
 
 use std::net::IpAddr;
@@ -16,6 +24,13 @@ use botscope_event::Transport;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Ctx, HostView, MAX_PEER_KEYS};
+
+/// Distinct MX hosts that make a host's mail bulk.
+pub(crate) const BULK_MX: usize = 3;
+/// Messages that make a host's mail bulk, however few the MX hosts.
+pub(crate) const BULK_MESSAGES: u64 = 10;
+/// MX lookups that make a host's mail bulk.
+pub(crate) const BULK_MX_LOOKUPS: u64 = 3;
 use crate::evidence::{Evidence, Threat};
 use crate::Class;
 
@@ -35,7 +50,7 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         {
             continue;
         }
-        let t = r.mail_transactions();
+        let t = messages(r);
         if t == 0 {
             continue;
         }
@@ -82,13 +97,24 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
                     && s.helo.as_deref().is_some_and(|h| bot_helo(h, r.id.orig_h))
             })
     });
-    let bulk = transactions >= cfg.spam_min_transactions.max(1) || bot_delivery;
+    let any_bot_helo = mail_conns.iter().any(|&i| {
+        let r = &recs[i];
+        r.smtp
+            .iter()
+            .any(|s| s.helo.as_deref().is_some_and(|h| bot_helo(h, r.id.orig_h)))
+    });
+    let bulk_signal = any_bot_helo
+        || mx.len() >= BULK_MX
+        || transactions >= BULK_MESSAGES
+        || h.mx_lookups >= BULK_MX_LOOKUPS;
+    let bulk = (transactions >= cfg.spam_min_transactions.max(1) && bulk_signal) || bot_delivery;
     let mut attempts = Vec::new();
     if bulk {
         for &i in &h.conns {
             let r = &recs[i];
             if cfg.spam_ports.contains(&r.id.resp_p)
                 && r.id.proto == Transport::Tcp
+                && !r.id.resp_h.is_loopback()
                 && !mail_conns.contains(&i)
             {
                 attempts.push(i);
@@ -112,7 +138,11 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
             h.mx_lookups,
             attempts.len(),
             helo_list.join(", "),
-            if bulk { "" } else { " (too few for bulk mail: a lead)" }
+            if bulk {
+                ""
+            } else {
+                " (no bulk behaviour: few messages, one MX, a mail server's HELO, no MX lookups: a lead)"
+            }
         ))
         .conns(mail_conns.iter().copied())
         .conns(attempts);
@@ -202,6 +232,18 @@ fn direct_to_mx(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     out.push(e);
 }
 
+/// Messages of one connection: transactions with at least one recipient
+/// (a `RCPT TO` address, or a `RCPT` command when addresses were not
+/// decoded).
+fn messages(r: &super::ConnRec<'_>) -> usize {
+    r.smtp
+        .iter()
+        .filter(|s| {
+            !s.rcptto.is_empty() || s.commands.iter().any(|c| c.eq_ignore_ascii_case("RCPT"))
+        })
+        .count()
+}
+
 /// A HELO no mail server uses: an address literal other than the
 /// sender's own address, or a name built from an address
 /// (`173-66-46-112.wash.fios.example`).
@@ -260,6 +302,57 @@ mod tests {
         assert!(!super::bot_helo("[10.0.0.9]", h));
         assert!(!super::bot_helo("mail.lists.example.org", h));
         assert!(!super::bot_helo("mx-1.example.net", h));
+    }
+
+    #[test]
+    fn a_few_messages_to_one_mx_from_a_server_are_not_spam_loopback_never() {
+        let a = ip(10, 0, 0, 9);
+        // Two messages to one MX, a mail server's HELO: a list server.
+        let ev: Vec<_> = (0..2).flat_map(|k| mail(k, 10)).collect();
+        assert!(classes(&network(&ev), a).is_empty());
+        assert_eq!(leads(&network(&ev), a), vec![Class::Spam]);
+        // Ten of them: bulk.
+        let ev: Vec<_> = (0..10).flat_map(|k| mail(k, 10)).collect();
+        assert_eq!(classes(&network(&ev), a), vec![Class::Spam]);
+        // Loopback sessions, however many, with a bot's HELO.
+        let lo = ip(127, 0, 0, 1);
+        let ev: Vec<Event> = (0..12u64)
+            .flat_map(|k| {
+                let cid = id(lo, lo, 25, Transport::Tcp);
+                vec![
+                    conn(k, k as f64, cid, ConnState::SF, 900, 300, 1.0, &["smtp"]),
+                    Event::Smtp(Smtp {
+                        meta: Some(meta(k, k as f64, cid)),
+                        helo: Some("[0.0.0.0]".into()),
+                        mailfrom: Some("a@b.example".into()),
+                        rcptto: vec!["x@y.example".into()],
+                        ..Default::default()
+                    }),
+                ]
+            })
+            .collect();
+        let r = network(&ev);
+        assert!(classes(&r, lo).is_empty());
+        assert!(leads(&r, lo).is_empty());
+    }
+
+    #[test]
+    fn transactions_without_recipients_sent_nothing() {
+        let a = ip(10, 0, 0, 9);
+        let ev: Vec<Event> = (0..12u64)
+            .flat_map(|k| {
+                mail(k, 10 + k as u8).into_iter().map(|e| match e {
+                    Event::Smtp(mut s) => {
+                        s.rcptto.clear();
+                        Event::Smtp(s)
+                    }
+                    e => e,
+                })
+            })
+            .collect();
+        let r = network(&ev);
+        assert!(classes(&r, a).is_empty());
+        assert!(leads(&r, a).is_empty());
     }
 
     #[test]
