@@ -63,18 +63,8 @@ pub fn trace_inputs_full(
 }
 
 /// [`trace_inputs_full`] for a capture taken where `capture` says (a
-/// sandbox run or network traffic).
-pub fn trace_inputs_capture(
-    inputs: &[PathBuf],
-    cfg: &ActivityConfig,
-    mail: Option<&MailAnalyzer>,
-    capture: &Capture,
-) -> Traced {
-    trace_inputs_with(inputs, cfg, mail, capture, None)
-}
-
-/// [`trace_inputs_capture`], also matching the events against threat
-/// intelligence feeds.
+/// sandbox run or network traffic), also matching the events against
+/// threat intelligence feeds.
 pub fn trace_inputs_with(
     inputs: &[PathBuf],
     cfg: &ActivityConfig,
@@ -687,7 +677,7 @@ mod tests {
         let pcap = data.join("malware-real/sl-2019-amadey.pcap");
         let inputs = [pcap];
         let cfg = ActivityConfig::default();
-        let t = trace_inputs_capture(&inputs, &cfg, None, &Capture::Sandbox(Vec::new()));
+        let t = trace_inputs_with(&inputs, &cfg, None, &Capture::Sandbox(Vec::new()), None);
         let host: IpAddr = "192.168.100.132".parse().expect("address");
         assert_eq!(t.sandbox, vec![host]);
         assert!(t.inferred);
@@ -699,7 +689,7 @@ mod tests {
         let h = t.hosts.iter().find(|h| h.host == host).expect("host");
         assert!(h.activity(Class::C2).is_some(), "{}", render(&t.hosts));
         // Named: not inferred.
-        let named = trace_inputs_capture(&inputs, &cfg, None, &Capture::Sandbox(vec![host]));
+        let named = trace_inputs_with(&inputs, &cfg, None, &Capture::Sandbox(vec![host]), None);
         assert!(!named.inferred && named.sandbox == vec![host]);
         // As network traffic nothing needs sandbox reasoning.
         let net = trace_inputs_full(&inputs, &cfg, None);

@@ -645,6 +645,7 @@ fn tunnel_parents_are_capped() {
     }
     let (rec, _) = t.finish();
     assert_eq!(rec.conns[0].tunnel_parents.len(), MAX_TUNNEL_PARENTS);
+}
 
 fn icmp(t: &mut FlowTable<Rec>, ts: i64, src: [u8; 4], dst: [u8; 4], ty: u8, code: u8) {
     t.process(&PacketView {

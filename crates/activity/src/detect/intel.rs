@@ -99,6 +99,7 @@ mod tests {
             resp_pkts: 5,
             resp_ip_bytes: 1300,
             ip_proto: 6,
+            tunnel_parents: Vec::new(),
         })
     }
 

@@ -476,6 +476,7 @@ pub(crate) mod testkit {
             resp_pkts: u64::from(rb > 0) + rb / 1000,
             resp_ip_bytes: rb,
             ip_proto: 0,
+            tunnel_parents: Vec::new(),
         })
     }
 

@@ -383,6 +383,7 @@ fn conn(m: Meta) -> Event {
         resp_pkts: 5,
         resp_ip_bytes: 300,
         ip_proto: 6,
+        tunnel_parents: Vec::new(),
     })
 }
 
