@@ -5,7 +5,9 @@
 //! [`ActivityConfig::evidence_window_s`]; the best window's sum is the
 //! class's score. At or over [`ActivityConfig::verdict_threshold`] it is
 //! a verdict (an [`Activity`], with `confidence = min(1, score)`), under
-//! it a [`Lead`]. Each connection takes the class of the verdicts naming
+//! it a [`Lead`]. Low-threat evidence alone never makes a verdict,
+//! however much of it adds up: a verdict needs one item of medium
+//! threat or more. Each connection takes the class of the verdicts naming
 //! it, the first in [`Class::PRIORITY`] order; a verdict whose
 //! connections all went to others is still listed (a small activity is
 //! never hidden by a big one).
@@ -17,7 +19,7 @@ use botscope_event::Ts;
 use rustc_hash::FxHashMap;
 
 use crate::detect::{ConnRec, MAX_PEER_KEYS};
-use crate::evidence::Evidence;
+use crate::evidence::{Evidence, Threat};
 use crate::{Activity, ActivityConfig, Class, ConnVerdict, HostReport, Lead};
 
 /// The best window's sum of weights of `ev` (sorted by time inside).
@@ -66,18 +68,23 @@ pub(crate) fn host(
         .map(|(c, v)| (*c, score(v, cfg.evidence_window_s)))
         .collect();
     scores.sort_by_key(|(c, _)| Class::PRIORITY.iter().position(|p| p == c));
+    // Low-threat evidence is a lead however much of it there is: a
+    // verdict needs at least one item of medium threat or more.
     let verdict = |c: Class| {
         scores
             .iter()
             .any(|(k, s)| *k == c && *s >= cfg.verdict_threshold && *s > 0.0)
+            && by_class[&c].iter().any(|e| e.threat >= Threat::Medium)
     };
-    // Each own connection: the first verdict class (by priority) naming it.
+    // Each own connection: the first verdict class (by priority) naming
+    // it in evidence of medium threat or more (a low-threat item beside a
+    // verdict is still a lead: it does not label its connections).
     let mut label: FxHashMap<usize, Class> = FxHashMap::default();
     for (c, _) in &scores {
         if !verdict(*c) {
             continue;
         }
-        for e in &by_class[c] {
+        for e in by_class[c].iter().filter(|e| e.threat >= Threat::Medium) {
             for &i in &e.conns {
                 label.entry(i).or_insert(*c);
             }

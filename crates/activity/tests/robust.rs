@@ -44,6 +44,8 @@ fn hostile_http_fields_and_caps() {
                 r.to_string()
             }),
             location: Some(r.to_string()),
+            // Answered (an unanswered request is only a lead).
+            status_code: Some(302),
             resp_body_prefix: b"PK\x03\x04\xff\xff".to_vec(),
             ..Default::default()
         }));

@@ -1528,13 +1528,26 @@ fn unusual_valid_captures() {
     assert_eq!(r.packets(), 0);
 
     // A link type we do not decode (USER0): read completely, nothing
-    // decoded, no error.
+    // decoded, and said: a file error naming the link type (exit 1) and
+    // a weird row, never a silent zero (issue 13).
     let mut user0 = full.clone();
     user0[20..24].copy_from_slice(&147u32.to_le_bytes());
     let f = write(&dir, "linktype-user0.pcap", &user0);
     let r = logs("unusual-user0").arg(&f).run();
-    r.expect_code(0, "a pcap of an unsupported link type");
+    r.expect_code(1, "a pcap of an unsupported link type");
     assert!(r.lines("conn").is_empty());
+    assert!(
+        r.stderr.contains("linktype-user0.pcap") && r.stderr.contains("unsupported link type 147"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.lines("weird")
+            .iter()
+            .any(|l| l.contains("unsupported_link_type")),
+        "{:?}",
+        r.lines("weird")
+    );
 }
 
 // ---------------------------------------------------------------------------

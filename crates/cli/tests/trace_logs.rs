@@ -103,10 +103,16 @@ fn simda_with_a_user_filter_list() {
         cf["requests"]
     );
     assert!(listed as f64 >= 0.95 * cf["requests"].as_f64().unwrap());
-    assert!(cf["evidence"][0]
-        .as_str()
-        .unwrap()
-        .contains("(/login.php^)"));
+    // The matching rule is named in the evidence (after the summary).
+    assert!(
+        cf["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("(/login.php^)")),
+        "{}",
+        cf["evidence"]
+    );
     // A missing list is an error before any work.
     let missing = dir.join("nope.txt");
     args.insert(0, &missing);

@@ -84,12 +84,38 @@ fn tshark_http(p: &Path) -> Set {
             s.insert(format!(
                 "{src} -> {dst}:{port} {m} {} {} ref={}",
                 pick(&hosts),
-                pick(&uris),
+                unescape_uri(&pick(&uris)),
                 pick(&refs)
             ));
         }
     }
     s
+}
+
+/// Zeek's `unescape_URI` (what http.log's `uri` holds): `%XX` decoded,
+/// the rest as sent. tshark shows the URI as sent.
+fn unescape_uri(uri: &str) -> String {
+    let b = uri.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h << 4 | l);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn ours_http(dir: &Path) -> Set {
@@ -200,6 +226,9 @@ fn ours_dns(dir: &Path) -> Set {
     read_json(&dir.join("dns.log"))
         .iter()
         .filter(|r| r.get("qtype").is_some())
+        // NetBIOS name service (137): Zeek, and so botscope, logs it as
+        // dns; tshark dissects it as nbns.
+        .filter(|r| jstr(r, "id.resp_p") != "137")
         .map(|r| format!("{} type={}", jstr(r, "query"), jstr(r, "qtype")))
         .collect()
 }

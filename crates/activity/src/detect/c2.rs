@@ -148,7 +148,7 @@ fn under(name: &str, list: &'static [&'static str]) -> Option<&'static str> {
 
 use std::net::IpAddr;
 
-use botscope_event::{Http, Transport};
+use botscope_event::{ConnState, Http, Transport};
 use rustc_hash::FxHashMap;
 
 use super::{is_failed, Ctx, HostView};
@@ -241,6 +241,7 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         String,
         u16,
         IpAddr,
+        Vec<i64>,
     );
     let mut groups: FxHashMap<(String, String), G> = FxHashMap::default();
     for &i in &h.conns {
@@ -321,9 +322,21 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
             if n >= 4096 && !groups.contains_key(&key) {
                 continue;
             }
-            let g = groups
-                .entry(key)
-                .or_insert_with(|| (Vec::new(), 0, 0, ts, url.clone(), r.id.resp_p, r.id.resp_h));
+            let g = groups.entry(key).or_insert_with(|| {
+                (
+                    Vec::new(),
+                    0,
+                    0,
+                    ts,
+                    url.clone(),
+                    r.id.resp_p,
+                    r.id.resp_h,
+                    Vec::new(),
+                )
+            });
+            if g.7.len() < 256 {
+                g.7.push(ts.0);
+            }
             if g.0.last() != Some(&i) {
                 g.0.push(i);
             }
@@ -334,7 +347,7 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     let mut keys: Vec<_> = groups.keys().cloned().collect();
     keys.sort();
     for k in keys {
-        let (conns, posts, opaque, ts, url, port, ip) = &groups[&k];
+        let (conns, posts, opaque, ts, url, port, ip, times) = &groups[&k];
         let rare = cx.fan_in.get(ip).copied().unwrap_or(0) <= 1;
         if !rare {
             continue;
@@ -352,7 +365,9 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
             } else {
                 (Threat::Medium, 0.8)
             }
-        } else if n >= 3 && signs >= 2 {
+        } else if n >= 3 && signs >= 2 && spaced(times, cx.cfg.c2_min_interval_s) {
+            // A check-in repeats over time; a burst within a second or
+            // two is one exchange (a page, a test run).
             (Threat::High, 0.7)
         } else {
             (Threat::Low, 0.5)
@@ -371,6 +386,18 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
                 .ind(url.clone()),
         );
     }
+}
+
+/// The median gap between request times (µs) is at least `min_s`.
+fn spaced(times: &[i64], min_s: f64) -> bool {
+    let mut t = times.to_vec();
+    t.sort_unstable();
+    let mut gaps: Vec<i64> = t.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
+    if gaps.is_empty() {
+        return false;
+    }
+    gaps.sort_unstable();
+    gaps[gaps.len() / 2] as f64 / 1e6 >= min_s
 }
 
 /// IP-check services and dynamic-DNS names, from DNS, HTTP Host or TLS
@@ -471,6 +498,14 @@ fn tls(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         if r.ssl.is_empty() && !r.has_service("ssl") {
             continue;
         }
+        // TLS started inside another protocol (STARTTLS, PostgreSQL's or
+        // MySQL's SSL request, FTP AUTH TLS): that protocol's own port.
+        if r.service
+            .iter()
+            .any(|s| *s != "ssl" && *s != "quic" && *s != "dtls")
+        {
+            continue;
+        }
         let sni = r.sni().map(|s| s.to_ascii_lowercase());
         if sni
             .as_deref()
@@ -559,6 +594,7 @@ fn unknown_protocols(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     for &i in &h.conns {
         let r = &recs[i];
         if !matches!(r.id.proto, Transport::Tcp | Transport::Udp)
+            || r.flow_only
             || !r.service.is_empty()
             || !r.http.is_empty()
             || !r.ssl.is_empty()
@@ -606,8 +642,10 @@ fn unknown_protocols(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         let (t, c) = if sandboxed {
             (Threat::High, 0.8)
         } else if known {
-            // A port whose protocol the engine decodes, talking something else.
-            (Threat::Medium, 0.6)
+            // A port whose protocol the engine decodes, talking something
+            // else: a lead on a network (partial captures and
+            // non-conforming clients look the same).
+            (Threat::Low, 0.6)
         } else {
             (Threat::Low, 0.5)
         };
@@ -683,7 +721,14 @@ fn beacons(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         let key = (r.id.resp_h, r.id.resp_p, r.id.proto);
         if r.payload {
             groups.entry(key).or_default().push(i);
-        } else if r.id.proto == Transport::Tcp {
+        } else if r.id.proto == Transport::Tcp
+            && matches!(
+                r.state,
+                Some(ConnState::S0 | ConnState::REJ | ConnState::RSTOS0)
+            )
+        {
+            // An attempt: the originator sent a SYN (a bare RST or a
+            // mid-stream packet is not one).
             failed.entry(key).or_default().push(i);
         }
     }
@@ -737,7 +782,16 @@ fn beacons(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         }
         let name = g
             .iter()
-            .find_map(|&i| recs[i].http.iter().find_map(|x| x.host.clone()));
+            .find_map(|&i| recs[i].http.iter().find_map(|x| x.host.clone()))
+            .or_else(|| g.iter().find_map(|&i| recs[i].sni().map(str::to_string)));
+        // A service of the OS background (update, telemetry, CRL/OCSP)
+        // polls on a schedule too: it explains the periodicity.
+        if name
+            .as_deref()
+            .is_some_and(|n| cx.background.name(&crate::url::host_only(n)).is_some())
+        {
+            continue;
+        }
         let mut e = Evidence::new(h.ip, Class::C2, recs[g[0]].ts, Threat::High, 0.9)
             .text(format!(
                 "{}:{}{} {} connections: interval mean {:.1}s stddev {:.1}s, timing {:.2} size {:.2} beacon score {:.2}{}; {opaque} requests with opaque data",

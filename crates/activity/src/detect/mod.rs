@@ -55,6 +55,9 @@ pub(crate) struct ConnRec<'a> {
     pub irc_service: bool,
     pub state: Option<ConnState>,
     pub payload: bool,
+    /// Known from a flow record only (binetflow: no TCP history, no
+    /// content): nothing can be said of its protocol.
+    pub flow_only: bool,
     pub smtp_service: bool,
     pub dns: bool,
     /// The services the engine recognised (`http`, `ssl`, `ftp`…).
@@ -82,6 +85,7 @@ impl ConnRec<'_> {
             irc_service: false,
             state: None,
             payload: false,
+            flow_only: false,
             smtp_service: false,
             dns: false,
             service: Vec::new(),
@@ -178,6 +182,8 @@ pub(crate) fn index(events: &[Event]) -> Vec<ConnRec<'_>> {
                 r.irc_service |= c.service.contains(&"irc");
                 r.payload = ob > 0 || rb > 0 || c.history.contains(['D', 'd']);
                 r.state = Some(c.conn_state);
+                r.flow_only = c.history.is_empty()
+                    && matches!(c.meta.id.proto, Transport::Tcp | Transport::Udp);
                 r.smtp_service |= c.service.contains(&"smtp");
                 r.dns |= c.service.contains(&"dns");
                 if r.service.len() < 8 {

@@ -130,8 +130,9 @@ fn dns(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
 
 fn icmp(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     let recs = cx.recs;
-    // (bytes, packets, conns, bytes sent by h, bytes received by h, µs)
-    type Acc = (u64, u64, Vec<usize>, u64, u64, i64);
+    // (bytes, packets, conns, bytes sent by h, bytes received by h,
+    // first start and last end in µs)
+    type Acc = (u64, u64, Vec<usize>, u64, u64, i64, i64);
     let mut peers: FxHashMap<std::net::IpAddr, Acc> = FxHashMap::default();
     for &i in h.conns.iter().chain(&h.inbound) {
         let r = &recs[i];
@@ -157,11 +158,19 @@ fn icmp(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         };
         e.3 += out_b;
         e.4 += in_b;
-        e.5 = e.5.saturating_add(r.dur.max(1_000_000));
+        // The span the conversation covers (flows can overlap: their
+        // durations do not add up).
+        let (start, end) = (r.ts.0, r.ts.0.saturating_add(r.dur.max(0)));
+        if e.2.len() == 1 {
+            (e.5, e.6) = (start, end);
+        } else {
+            (e.5, e.6) = (e.5.min(start), e.6.max(end));
+        }
     }
     let mut list: Vec<_> = peers.into_iter().collect();
     list.sort_by_key(|(ip, _)| *ip);
-    for (peer, (bytes, pkts, conns, sent, got, us)) in list {
+    for (peer, (bytes, pkts, conns, sent, got, first, last)) in list {
+        let us = last.saturating_sub(first).max(1_000_000);
         // A conversation (payload both ways: requests and replies), at
         // a rate under a flood's, with big payloads.
         let rate = pkts as f64 / (us as f64 / 1e6);
