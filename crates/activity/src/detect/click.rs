@@ -31,20 +31,10 @@ use crate::Class;
 
 pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     let (recs, cfg) = (cx.recs, cx.cfg);
-    let mut reqs: Vec<(Ts, usize, &Http)> = h
-        .conns
-        .iter()
-        .flat_map(|&i| {
-            recs[i]
-                .http
-                .iter()
-                .map(move |x| (x.meta.map_or(recs[i].ts, |m| m.ts), i, *x))
-        })
-        .collect();
+    let reqs = h.http_in_order(recs);
     if reqs.is_empty() {
         return;
     }
-    reqs.sort_by_key(|(ts, i, x)| (*ts, *i, x.trans_depth));
     // Every Referer URL the host sent, with its first time, to see
     // whether a landing page's sub-resources were fetched after it.
     let mut referers: FxHashMap<String, Ts> = FxHashMap::default();

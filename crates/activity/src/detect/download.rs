@@ -199,17 +199,7 @@ fn payloads(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     let sandboxed = cx.sandboxed(h.ip);
     let win = (cx.cfg.ek_chain_window_s.max(0.0) * 1e6) as i64;
     let mut last_exploit: Option<botscope_event::Ts> = None;
-    let mut reqs: Vec<(botscope_event::Ts, usize, &Http)> = h
-        .conns
-        .iter()
-        .flat_map(|&i| {
-            recs[i]
-                .http
-                .iter()
-                .map(move |x| (x.meta.map_or(recs[i].ts, |m| m.ts), i, *x))
-        })
-        .collect();
-    reqs.sort_by_key(|(t, i, x)| (*t, *i, x.trans_depth));
+    let reqs = h.http_in_order(recs);
     for (ts, i, x) in reqs {
         let r = &recs[i];
         if super::exploit::exploit_content(x).is_some() {

@@ -279,6 +279,23 @@ pub(crate) struct HostView {
 }
 
 impl HostView {
+    /// The HTTP requests of the host's connections in time order:
+    /// (request time, connection, request).
+    pub(crate) fn http_in_order<'a>(&self, recs: &'a [ConnRec<'a>]) -> Vec<(Ts, usize, &'a Http)> {
+        let mut reqs: Vec<(Ts, usize, &Http)> = self
+            .conns
+            .iter()
+            .flat_map(|&i| {
+                recs[i]
+                    .http
+                    .iter()
+                    .map(move |x| (x.meta.map_or(recs[i].ts, |m| m.ts), i, *x))
+            })
+            .collect();
+        reqs.sort_by_key(|(t, i, x)| (*t, *i, x.trans_depth));
+        reqs
+    }
+
     pub fn new(ip: IpAddr) -> Self {
         HostView {
             ip,
