@@ -190,8 +190,9 @@ fn rustock_and_cutwail_against_truth() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// After Christmas Rustock only clicks and downloads; a seed not used
-/// while tuning, full scale.
+/// After Christmas Rustock only clicks and downloads; another seed than
+/// the tuning day's, full scale (read since, so "seen": see
+/// EVALUATION_SEEDS.md at the repository root).
 #[test]
 fn rustock_after_christmas_unseen_seed() {
     let dir = sim_day(23, 1.0, 27);
