@@ -194,7 +194,7 @@ fn rustock_and_cutwail_against_truth() {
 /// the tuning day's, full scale (read since, so "seen": see
 /// EVALUATION_SEEDS.md at the repository root).
 #[test]
-fn rustock_after_christmas_unseen_seed() {
+fn rustock_after_christmas_second_seed() {
     let dir = sim_day(23, 1.0, 27);
     let name = "pcap/rustock/2010-12-27.pcap";
     let (reports, verdicts) = run(&dir.join(name));

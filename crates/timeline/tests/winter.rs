@@ -4,8 +4,10 @@
 //! steady family (Cutwail) must raise no alert; the alerts that match
 //! no scripted event are counted and bounded.
 //!
-//! Seed 1 is the seed the thresholds were tuned on; seed 7 was not used
-//! while tuning.
+//! Seed 1 is the seed the thresholds were tuned on; seed 7 is a second
+//! world, but it was used to tune the presence rule (issue 14), so it is
+//! "seen" (EVALUATION_SEEDS.md at the repository root lists the seeds
+//! reserved for evaluation).
 
 mod winter_common;
 
@@ -89,6 +91,6 @@ fn winter_events_found_on_the_tuning_seed() {
 }
 
 #[test]
-fn winter_events_found_on_an_unseen_seed() {
+fn winter_events_found_on_a_second_seed() {
     check(7);
 }
