@@ -4,6 +4,7 @@
 #
 #   bash bench/logs.sh                 # 256 MB capture (default)
 #   SIZE_MB=1024 bash bench/logs.sh    # any size
+#   PROFILES="release dist" bash bench/logs.sh   # cargo profiles side by side, one tshark run
 #
 # The capture is the shared botnet and protocol captures written as many
 # times as needed (crates/wire/examples/replicate.rs: each copy with its
@@ -27,9 +28,7 @@ if [ ! -s "$BIG" ]; then
 fi
 size=$(stat -c %s "$BIG")
 
-cargo build --release -q -p botscope
-BS="$CARGO_TARGET_DIR/release/botscope"
-
+PROFILES=${PROFILES:-release}
 measure() { # prints "seconds maxrss_kb"
     /usr/bin/time -f '%e %M' -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt" || true
     cat "$WORK/time.txt"
@@ -37,21 +36,32 @@ measure() { # prints "seconds maxrss_kb"
 # Warm the page cache.
 cat "$BIG" >/dev/null
 
-read -r bs1_s bs1_kb < <(measure "$BS" logs --quiet -j 1 --out "$WORK/out1" "$BIG")
-read -r bs2_s bs2_kb < <(measure "$BS" logs --quiet --out "$WORK/out2" "$BIG")
+rows=()
+for prof in $PROFILES; do
+    cargo build --profile "$prof" -q -p botscope
+    BS="$CARGO_TARGET_DIR/$prof/botscope"
+    read -r bs1_s bs1_kb < <(measure "$BS" logs --quiet -j 1 --out "$WORK/out1" "$BIG")
+    read -r bs2_s bs2_kb < <(measure "$BS" logs --quiet --out "$WORK/out2" "$BIG")
+    rows+=("$prof $bs1_s $bs1_kb $bs2_s $bs2_kb $(stat -c %s "$BS")")
+done
 read -r ts_s ts_kb < <(measure tshark -r "$BIG" -T fields -e http.host -e http.request.uri -e http.referer \
     -e smtp.req.command -e dns.qry.name -e tls.handshake.extensions_server_name)
 
-python3 - "$size" "$bs1_s" "$bs1_kb" "$bs2_s" "$bs2_kb" "$ts_s" "$ts_kb" <<'PY'
+python3 - "$size" "$ts_s" "$ts_kb" "${rows[@]}" <<'PY'
 import sys
-size, b1, m1, b2, m2, t, mt = sys.argv[1:]
-size = int(size); b1, b2, t = float(b1), float(b2), float(t)
+size, t, mt = sys.argv[1:4]
+size = int(size); t = float(t)
 mb = size / 1e6
 print(f"| capture | {mb:.0f} MB |")
 print("| --- | --- |")
-print(f"| botscope logs, 1 thread | {b1:.2f} s, {mb/b1:.0f} MB/s, peak RSS {int(m1)//1024} MiB |")
-print(f"| botscope logs, all cores | {b2:.2f} s, {mb/b2:.0f} MB/s, peak RSS {int(m2)//1024} MiB |")
+for row in sys.argv[4:]:
+    prof, b1, m1, b2, m2, binsize = row.split()
+    b1, b2 = float(b1), float(b2)
+    tag = "" if prof == "release" else f" (--profile {prof})"
+    print(f"| botscope logs{tag}, 1 thread | {b1:.2f} s, {mb/b1:.0f} MB/s, peak RSS {int(m1)//1024} MiB |")
+    print(f"| botscope logs{tag}, all cores | {b2:.2f} s, {mb/b2:.0f} MB/s, peak RSS {int(m2)//1024} MiB |")
+    print(f"| ratio tshark / botscope{tag} (1 thread) | {t/b1:.1f}x |")
+    print(f"| ratio tshark / botscope{tag} (all cores) | {t/b2:.1f}x |")
+    print(f"| binary{tag} | {int(binsize)/1e6:.0f} MB |")
 print(f"| tshark -T fields | {t:.2f} s, {mb/t:.1f} MB/s, peak RSS {int(mt)//1024} MiB |")
-print(f"| ratio tshark / botscope (1 thread) | {t/b1:.1f}x |")
-print(f"| ratio tshark / botscope (all cores) | {t/b2:.1f}x |")
 PY
