@@ -822,13 +822,7 @@ mod tests {
     }
 
     fn run(version: u32) -> Vec<botscope_event::Event> {
-        use botscope_event::{ConnId, Transport, Uid};
-        use std::net::{IpAddr, Ipv4Addr};
-        let config = ProtoConfig::default();
-        let mut sink: Vec<botscope_event::Event> = Vec::new();
-        let mut exp = Vec::new();
-        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let mut an = QuicAnalyzer::new(&config);
+        let mut an = QuicAnalyzer::new(&ProtoConfig::default());
         let ch = client_hello();
         let (a, b) = ch.split_at(20);
         let dcid = [1, 2, 3, 4, 5, 6, 7, 8];
@@ -837,24 +831,10 @@ mod tests {
         let p2 = seal_initial(version, &dcid, &[9], false, 1, &crypto(0, a)).unwrap();
         assert_eq!(probe(&p1), Probe::Certain);
         let p3 = seal_initial(version, &dcid, &[5], true, 0, &crypto(0, &server_hello())).unwrap();
-        for (dir, p) in [(Dir::Orig, p1), (Dir::Orig, p2), (Dir::Resp, p3)] {
-            let mut ctx = Ctx {
-                ts: Ts(1),
-                uid: Uid(1),
-                id: ConnId {
-                    orig_h: ip,
-                    orig_p: 1,
-                    resp_h: ip,
-                    resp_p: 443,
-                    proto: Transport::Udp,
-                },
-                config: &config,
-                sink: &mut sink,
-                expectations: &mut exp,
-            };
-            an.data(&mut ctx, dir, &p);
-        }
-        sink
+        feed(
+            &mut an,
+            vec![(Dir::Orig, p1), (Dir::Orig, p2), (Dir::Resp, p3)],
+        )
     }
 
     #[test]
