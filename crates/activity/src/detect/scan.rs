@@ -8,7 +8,11 @@
 //! requested from one server, most answered with an error (probing for
 //! webshells and admin pages); and, in a sandbox, failed connections to
 //! the same port of at least 3 local addresses (lateral movement
-//! looking for SMB or other services).
+//! looking for a service), or SMB/NetBIOS session attempts (ports 445
+//! and 139, one service) to at least 2 local addresses with at least 2
+//! of them failing: worms that spread over SMB (Conficker, WannaCry,
+//! NotPetya) try every neighbour, and a sandboxed guest has no file
+//! server of its own to talk to.
 
 use std::net::IpAddr;
 
@@ -100,10 +104,45 @@ fn lateral(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
             e.1.push(i);
         }
     }
+    // SMB and NetBIOS session service as one: (addresses tried, failed
+    // attempts, conns), successful sessions included (a worm's attempts
+    // that a neighbour answered).
+    let mut smb: (FxHashSet<IpAddr>, usize, Vec<usize>) = Default::default();
+    for &i in &h.conns {
+        let r = &recs[i];
+        if matches!(r.id.proto, Transport::Tcp)
+            && matches!(r.id.resp_p, 445 | 139)
+            && super::is_local(r.id.resp_h)
+            && !is_group(r.id.resp_h)
+            && r.id.resp_h != h.ip
+            && smb.2.len() < 1 << 16
+        {
+            smb.0.insert(r.id.resp_h);
+            smb.1 += usize::from(is_failed(r));
+            smb.2.push(i);
+        }
+    }
+    let smb_ports_scanned = smb.0.len() >= 2 && smb.1 >= 2;
     let mut list: Vec<_> = by_port
         .into_iter()
-        .filter(|(_, v)| v.0.len() >= 3)
+        .filter(|(p, v)| v.0.len() >= 3 && !(smb_ports_scanned && matches!(p, 445 | 139)))
         .collect();
+    if smb_ports_scanned {
+        let (addrs, failed, conns) = smb;
+        let mut a: Vec<_> = addrs.into_iter().collect();
+        a.sort();
+        let mut e = Evidence::new(h.ip, Class::Scan, recs[conns[0]].ts, Threat::High, 0.8)
+            .text(format!(
+                "SMB/NetBIOS session attempts (ports 445, 139) to {} local addresses from the sandboxed host, {failed} of {} failed (a worm looking for neighbours to spread to)",
+                a.len(),
+                conns.len()
+            ))
+            .conns(conns);
+        for ip in a.into_iter().take(16) {
+            e = e.ind(ip.to_string());
+        }
+        out.push(e);
+    }
     list.sort_by_key(|p| p.0);
     for (port, (addrs, conns)) in list {
         out.push(
@@ -214,5 +253,39 @@ mod tests {
             }))
             .collect();
         assert!(!classes(&network(&ev), a).contains(&Class::Scan));
+    }
+
+    #[test]
+    fn smb_attempts_to_two_neighbours_from_a_sandbox_are_a_scan() {
+        let a = ip(192, 168, 56, 102);
+        let smb = |uid: u64, secs: f64, d: u8, port: u16, st: ConnState, ob: u64| {
+            conn(
+                uid,
+                secs,
+                id(a, ip(192, 168, 56, d), port, Transport::Tcp),
+                st,
+                ob,
+                ob,
+                1.0,
+                &[],
+            )
+        };
+        let ev = vec![
+            smb(1, 0.0, 1, 445, ConnState::REJ, 0),
+            smb(2, 1.0, 1, 445, ConnState::REJ, 0),
+            smb(3, 2.0, 1, 139, ConnState::REJ, 0),
+            smb(4, 0.5, 101, 445, ConnState::SF, 5000),
+        ];
+        assert!(classes(&sandbox(&ev, a), a).contains(&Class::Scan));
+        // On a network, or with one neighbour only, or without failures:
+        // no scan.
+        assert!(!classes(&network(&ev), a).contains(&Class::Scan));
+        let one: Vec<_> = ev[..3].to_vec();
+        assert!(!classes(&sandbox(&one, a), a).contains(&Class::Scan));
+        let ok = vec![
+            smb(1, 0.0, 1, 445, ConnState::SF, 900),
+            smb(4, 0.5, 101, 445, ConnState::SF, 5000),
+        ];
+        assert!(!classes(&sandbox(&ok, a), a).contains(&Class::Scan));
     }
 }
