@@ -4,8 +4,10 @@
 //! message) fed in-order bytes in arbitrary chunks. Header blocks are
 //! buffered up to [`ProtoConfig::http_max_header_bytes`]; bodies are
 //! streamed and never buffered whole: only the first
-//! [`ProtoConfig::body_prefix_bytes`] are kept (plus a few hundred bytes for
-//! content-magic detection) and a running SHA-256 covers what was seen.
+//! [`ProtoConfig::body_prefix_bytes`] of a response and
+//! [`ProtoConfig::req_body_prefix_bytes`] of a request are kept (plus a
+//! few hundred bytes for content-magic detection) and a running SHA-256
+//! covers what was seen.
 //!
 //! Requests are queued (pipelining, capped by [`ProtoConfig::max_pending`])
 //! and paired with responses in order; one [`Http`] event is emitted per
@@ -420,6 +422,8 @@ struct Body {
     len: u64,
     head: Vec<u8>,
     head_cap: usize,
+    /// How many of `head`'s bytes the event keeps.
+    keep: usize,
     /// A gap happened before `head` was full: stop filling it.
     head_frozen: bool,
     sha: Sha256,
@@ -448,6 +452,7 @@ impl Body {
             len: 0,
             head: Vec::new(),
             head_cap: prefix_bytes.max(MAGIC_BYTES),
+            keep: prefix_bytes,
             head_frozen: false,
             sha: Sha256::new(),
             incomplete: false,
@@ -523,14 +528,14 @@ impl Body {
         self.head_frozen = true;
     }
 
-    fn finish(self, prefix_bytes: usize) -> BodyOut {
+    fn finish(self) -> BodyOut {
         let mime = if self.head.is_empty() {
             None
         } else {
             crate::mime_from_magic(&self.head)
         };
         let mut prefix = self.head;
-        prefix.truncate(prefix_bytes);
+        prefix.truncate(self.keep);
         BodyOut {
             len: self.len,
             prefix,
@@ -672,6 +677,7 @@ struct Shared {
     next_id: u64,
     max_header: usize,
     prefix_bytes: usize,
+    req_prefix_bytes: usize,
     max_decoded: u64,
     max_pending: usize,
 }
@@ -711,6 +717,7 @@ impl HttpAnalyzer {
                 next_id: 0,
                 max_header: config.http_max_header_bytes.max(64),
                 prefix_bytes: config.body_prefix_bytes,
+                req_prefix_bytes: config.req_body_prefix_bytes,
                 max_decoded: config.http_max_decoded_body,
                 max_pending: config.max_pending.max(1),
             },
@@ -1220,7 +1227,8 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
     match framing_for(ctx, &fh, true, false) {
         Some(f) => {
             side.body = Some(
-                Body::new(sh.prefix_bytes).with_encoding(fh.encoding.as_deref(), sh.max_decoded),
+                Body::new(sh.req_prefix_bytes)
+                    .with_encoding(fh.encoding.as_deref(), sh.max_decoded),
             );
             side.phase = Phase::Body(f);
         }
@@ -1362,7 +1370,7 @@ fn complete_message(
     side.line.clear();
     side.trailer_bytes = 0;
     let out = side.body.take().map(|b| {
-        let mut o = b.finish(sh.prefix_bytes);
+        let mut o = b.finish();
         o.incomplete |= cut;
         o
     });

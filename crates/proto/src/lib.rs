@@ -26,6 +26,7 @@ pub mod ftp;
 pub mod http;
 pub mod irc;
 pub mod mailbox;
+mod nested;
 pub mod quic;
 pub mod smtp;
 pub mod ssh;
@@ -89,9 +90,15 @@ pub struct ProtoConfig {
     /// to; beyond, decoding stops (weird `HTTP_decoded_body_too_large`).
     /// Default 64 MiB.
     pub http_max_decoded_body: u64,
-    /// How many leading body bytes are kept on each HTTP event for magic
-    /// detection and evidence. Default 512.
+    /// How many leading response-body bytes are kept on each HTTP event
+    /// for magic detection and evidence. Default 512.
     pub body_prefix_bytes: usize,
+    /// How many leading request-body bytes are kept on each HTTP event.
+    /// Default 2 KiB: requests with bodies are few, and what an exploit
+    /// or an exfiltration sends (a command with the URL it fetches, a
+    /// form of stolen fields) is often past the first 512 bytes of a
+    /// SOAP or form envelope.
+    pub req_body_prefix_bytes: usize,
     /// Longest line an SMTP or IRC parser buffers. Default 16 KiB
     /// (RFC 5321 allows 1000, bots send more).
     pub max_line_bytes: usize,
@@ -131,6 +138,10 @@ pub struct ProtoConfig {
     /// data-channel commands, [`ftp::ZEEK_LOGGED_COMMANDS`]). Default
     /// `false`.
     pub ftp_log_all_commands: bool,
+    /// TLS secrets (an `SSLKEYLOGFILE`): sessions found in it are
+    /// decrypted and their application data analyzed like a TCP stream
+    /// of its own (HTTP inside HTTPS gets `http.log` rows). Default none.
+    pub tls_keylog: Option<std::sync::Arc<tls::decrypt::KeyLog>>,
 }
 
 impl Default for ProtoConfig {
@@ -139,6 +150,7 @@ impl Default for ProtoConfig {
             http_max_header_bytes: 64 * 1024,
             http_max_decoded_body: 64 * 1024 * 1024,
             body_prefix_bytes: 512,
+            req_body_prefix_bytes: 2048,
             max_line_bytes: 16 * 1024,
             max_message_bytes: 32 * 1024 * 1024,
             max_pending: 64,
@@ -150,6 +162,7 @@ impl Default for ProtoConfig {
             irc_max_join_channels: 16,
             irc_max_field_bytes: 512,
             ftp_log_all_commands: false,
+            tls_keylog: None,
         }
     }
 }

@@ -406,6 +406,27 @@ fn body_prefix_cap() {
     assert_eq!(h[0].resp_mime_types, ["text/plain"]);
 }
 
+#[test]
+fn request_bodies_keep_a_longer_prefix_than_responses() {
+    // What an exploit tells its target to fetch sits past 512 bytes of a
+    // SOAP envelope: requests keep 2 KiB by default, responses 512.
+    let mut req = b"POST /wls-wsat/x HTTP/1.1\r\nContent-Length: 3000\r\n\r\n".to_vec();
+    let mut body = vec![b' '; 3000];
+    body[1500..1529].copy_from_slice(b"http://example.test/a.exe    ");
+    req.extend_from_slice(&body);
+    let mut resp = b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n".to_vec();
+    resp.extend_from_slice(&[b'y'; 3000]);
+    let v = vector(&[(O, &req), (R, &resp)]);
+    let (h, _, _) = check_cfg(&ProtoConfig::default(), &v);
+    assert_eq!(h[0].req_body_prefix.len(), 2048);
+    assert!(h[0]
+        .req_body_prefix
+        .windows(26)
+        .any(|w| w == b"http://example.test/a.exe "));
+    assert_eq!(h[0].resp_body_prefix.len(), 512);
+    assert_eq!(h[0].request_body_len, 3000);
+}
+
 fn with_gap(mut v: Vector, at: usize, dir: Dir, len: u64) -> Vector {
     v.recs.insert(at, Rec::Gap(dir, Ts(1_000_000), len));
     v
