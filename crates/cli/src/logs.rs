@@ -222,6 +222,10 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     let mut mail_result = (0u64, None);
     let cfg = EngineConfig {
         shards: (threads / workers).max(1),
+        proto: botscope_proto::ProtoConfig {
+            tls_keylog: crate::load_keylog(&args.tls_keylog)?,
+            ..Default::default()
+        },
         ..EngineConfig::default()
     };
     let next = AtomicUsize::new(0);

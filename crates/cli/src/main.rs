@@ -273,6 +273,12 @@ pub struct TraceArgs {
     /// `CATEGORY port udp/N`), added to the shipped one. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub background: Vec<PathBuf>,
+    /// TLS key log (NSS `SSLKEYLOGFILE` format, as browsers, curl,
+    /// sandboxes and Wireshark write it): sessions whose secrets it holds
+    /// are decrypted (TLS 1.2 AES-GCM/ChaCha20, TLS 1.3) and the HTTP
+    /// inside is decoded. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub tls_keylog: Vec<PathBuf>,
     /// Captures, Zeek logs, binetflow files, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
@@ -295,6 +301,12 @@ pub struct LogsArgs {
     /// No summary on stderr (errors are still printed).
     #[arg(long, short)]
     pub quiet: bool,
+    /// TLS key log (NSS `SSLKEYLOGFILE` format, as browsers, curl,
+    /// sandboxes and Wireshark write it): sessions whose secrets it holds
+    /// are decrypted (TLS 1.2 AES-GCM/ChaCha20, TLS 1.3) and the HTTP
+    /// inside is decoded. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub tls_keylog: Vec<PathBuf>,
     /// Capture files or folders; `-` reads one capture from stdin.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
@@ -352,6 +364,41 @@ pub struct DemoArgs {
 pub enum Format {
     Zeek,
     Json,
+}
+
+/// Read every `--tls-keylog` file into one key log, saying on stderr
+/// how many sessions it holds and how many lines were not read.
+pub(crate) fn load_keylog(
+    paths: &[PathBuf],
+) -> anyhow::Result<Option<std::sync::Arc<botscope_proto::tls::decrypt::KeyLog>>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    for p in paths {
+        let bytes =
+            std::fs::read(p).map_err(|e| anyhow::anyhow!("TLS key log {}: {e}", p.display()))?;
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        text.push('\n');
+    }
+    let log = botscope_proto::tls::decrypt::KeyLog::parse(&text);
+    if log.is_empty() {
+        anyhow::bail!(
+            "TLS key log {}: no session secrets in it (NSS key log lines such as `CLIENT_RANDOM <hex> <hex>`; {} lines not read)",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            log.skipped
+        );
+    }
+    eprintln!(
+        "  TLS key log: {} sessions{}",
+        log.len(),
+        if log.skipped > 0 {
+            format!(", {} lines not read", log.skipped)
+        } else {
+            String::new()
+        }
+    );
+    Ok(Some(std::sync::Arc::new(log)))
 }
 
 fn main() -> ExitCode {

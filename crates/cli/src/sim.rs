@@ -154,6 +154,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
             json: false,
             threads: None,
             quiet: false,
+            tls_keylog: Vec::new(),
             inputs: vec![sandbox.join("pcap")],
         },
         tty,

@@ -72,12 +72,23 @@ pub fn trace_inputs_with(
     capture: &Capture,
     intel: Option<&Intel>,
 ) -> Traced {
+    trace_inputs_engine(inputs, cfg, mail, capture, intel, &EngineConfig::default())
+}
+
+/// [`trace_inputs_with`] decoding with `engine` (a TLS key log, caps).
+pub fn trace_inputs_engine(
+    inputs: &[PathBuf],
+    cfg: &ActivityConfig,
+    mail: Option<&MailAnalyzer>,
+    capture: &Capture,
+    intel: Option<&Intel>,
+    engine: &EngineConfig,
+) -> Traced {
     let (files, errs) = botscope_wire::collect_inputs(inputs);
     let mut errors: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     let mut events: Vec<Event> = Vec::new();
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
     let mut families: BTreeMap<IpAddr, BTreeMap<String, FamilyCount>> = BTreeMap::new();
-    let engine = EngineConfig::default();
     for f in &files {
         let kind = sniff(f);
         if kind != Sniffed::Other {
@@ -105,7 +116,7 @@ pub fn trace_inputs_with(
             continue;
         }
         let room = cfg.max_events.saturating_sub(events.len());
-        let (sinks, summary) = analyze_file(f, &engine, |_| TraceSink {
+        let (sinks, summary) = analyze_file(f, engine, |_| TraceSink {
             events: Vec::new(),
             room,
             dropped: 0,
@@ -488,7 +499,21 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         None => None,
     };
     let intel = load_intel(&args.intel)?;
-    let traced = trace_inputs_with(&args.inputs, &cfg, mail.as_ref(), &capture, intel.as_ref());
+    let engine = EngineConfig {
+        proto: botscope_proto::ProtoConfig {
+            tls_keylog: crate::load_keylog(&args.tls_keylog)?,
+            ..Default::default()
+        },
+        ..EngineConfig::default()
+    };
+    let traced = trace_inputs_engine(
+        &args.inputs,
+        &cfg,
+        mail.as_ref(),
+        &capture,
+        intel.as_ref(),
+        &engine,
+    );
     let capture_text = capture_line(&traced);
     let Traced {
         hosts,

@@ -98,7 +98,7 @@ impl KeyType for Len {
 }
 
 /// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context.
-fn expand_label(prk: &Prk, label: &[u8], out: &mut [u8]) -> Option<()> {
+pub(crate) fn expand_label(prk: &Prk, label: &[u8], out: &mut [u8]) -> Option<()> {
     let len = u16::try_from(out.len()).ok()?;
     let full_len = u8::try_from(6 + label.len()).ok()?;
     let info: [&[u8]; 5] = [&len.to_be_bytes(), &[full_len], b"tls13 ", label, &[0]];

@@ -28,13 +28,22 @@
 //! The row is emitted as soon as the connection is established (nothing
 //! after that is readable; the analyzer then returns [`Status::Done`]), or
 //! at [`Analyzer::finish`].
+//!
+//! With a key log ([`ProtoConfig::tls_keylog`]) that holds the session's
+//! secrets, records after the handshake are decrypted ([`decrypt`]) and
+//! the application data is probed and analyzed as a stream of its own
+//! (HTTP inside HTTPS gives `http.log` rows on this connection's uid);
+//! the analyzer then reads on until the connection ends.
 
+pub mod decrypt;
 pub mod hello;
 
 use botscope_event::{Event, Ssl, Ts};
 use tls_parser::{TlsCipherKx, TlsCipherSuite};
 
+use crate::nested::Nested;
 use crate::{Analyzer, Ctx, Dir, Probe, ProtoConfig, Status};
+use decrypt::{Decrypter, Plain};
 use hello::{ClientHello, Reader, ServerHello};
 
 /// Longest `ssl_history` kept (Zeek's `SSL::max_ssl_history_length`).
@@ -294,6 +303,8 @@ struct Side {
     app_data: bool,
     /// Stopped: the byte stream made no sense.
     dead: bool,
+    /// The record being buffered is to be decrypted; its header.
+    sealed: Option<[u8; 5]>,
 }
 
 /// `ssl.log` producer for one connection.
@@ -311,6 +322,10 @@ pub struct TlsAnalyzer {
     version: Option<u16>,
     cipher: Option<u16>,
     emitted: bool,
+    client_random: Option<[u8; 32]>,
+    server_random: Option<[u8; 32]>,
+    /// Decryption with the key log, and what the plaintext carries.
+    dec: Option<Box<(Decrypter, Nested)>>,
 }
 
 impl TlsAnalyzer {
@@ -327,6 +342,9 @@ impl TlsAnalyzer {
             version: None,
             cipher: None,
             emitted: false,
+            client_random: None,
+            server_random: None,
+            dec: None,
         }
     }
 
@@ -392,7 +410,7 @@ impl TlsAnalyzer {
     /// Feed one direction's bytes through record reassembly.
     fn feed(&mut self, ctx: &mut Ctx<'_>, dir: Dir, mut data: &[u8]) {
         let si = usize::from(!dir.is_orig());
-        while !data.is_empty() && !self.sides[si].dead && !self.emitted {
+        while !data.is_empty() && !self.sides[si].dead && (!self.emitted || self.dec.is_some()) {
             let tls13 = self.tls13();
             let sslv2 = self.version == Some(0x0002);
             let side = &mut self.sides[si];
@@ -410,6 +428,10 @@ impl TlsAnalyzer {
                 if side.body_need == 0 {
                     let body = std::mem::take(&mut side.body);
                     let t = side.rec_type;
+                    if let Some(hdr) = side.sealed.take() {
+                        self.sealed_record(ctx, dir, hdr, body);
+                        continue;
+                    }
                     self.record(ctx, dir, t, &body);
                     let mut body = body;
                     body.clear();
@@ -467,10 +489,31 @@ impl TlsAnalyzer {
                 return;
             }
             let encrypted_hs = h[0] == CT_HANDSHAKE && side.ccs && !tls13;
-            if h[0] == CT_APPDATA || encrypted_hs {
-                side.skip = len;
+            let encrypted_alert = h[0] == CT_ALERT && side.ccs && !tls13;
+            if h[0] == CT_APPDATA || encrypted_hs || encrypted_alert {
+                let readable = self.dec.as_ref().is_some_and(|d| d.0.alive(dir.is_orig()))
+                    && len <= MAX_LEGAL_RECORD;
                 if h[0] == CT_APPDATA {
                     side.app_data = true;
+                }
+                if readable {
+                    side.sealed = Some(h);
+                    side.rec_type = h[0];
+                    side.body.clear();
+                    side.body_need = len;
+                    if len == 0 {
+                        side.sealed = None;
+                    }
+                } else if encrypted_alert && len <= self.max_record {
+                    // Read as before: an alert's length tells it is
+                    // encrypted.
+                    side.rec_type = h[0];
+                    side.body.clear();
+                    side.body_need = len;
+                } else {
+                    side.skip = len;
+                }
+                if h[0] == CT_APPDATA {
                     self.check_established();
                 }
                 continue;
@@ -515,6 +558,59 @@ impl TlsAnalyzer {
             CT_HEARTBEAT => self.history(dir, b'B'),
             0x80 => self.sslv2(ctx, dir, body),
             _ => {}
+        }
+    }
+
+    /// A record to decrypt: its plaintext application data goes to the
+    /// nested analyzer.
+    fn sealed_record(&mut self, ctx: &mut Ctx<'_>, dir: Dir, hdr: [u8; 5], mut body: Vec<u8>) {
+        let Some(d) = self.dec.as_mut() else { return };
+        let (dec, nested) = &mut **d;
+        match dec.open(dir.is_orig(), hdr, &mut body) {
+            Some((Plain::AppData, r)) => nested.data(ctx, dir, &body[r]),
+            Some((Plain::Other(_), _)) => {}
+            None => ctx.weird(
+                "SSL_decrypt_failed",
+                Some(format!("{dir:?} record of {} bytes", body.len())),
+            ),
+        }
+        if !dec.alive(true) && !dec.alive(false) {
+            let (_, mut nested) = *self.dec.take().expect("checked above");
+            nested.finish(ctx);
+        }
+        let si = usize::from(!dir.is_orig());
+        let mut body = body;
+        body.clear();
+        self.sides[si].body = body;
+    }
+
+    /// After the ServerHello: the session's keys, when the key log holds
+    /// them.
+    fn start_decryption(&mut self, ctx: &mut Ctx<'_>) {
+        let (Some(log), Some(cr), Some(sr), Some(cipher)) = (
+            ctx.config.tls_keylog.as_ref(),
+            self.client_random,
+            self.server_random,
+            self.cipher,
+        ) else {
+            return;
+        };
+        if self.dec.is_some() || self.dtls {
+            return;
+        }
+        let Some(secrets) = log.get(&cr) else { return };
+        match Decrypter::new(secrets, &cr, &sr, self.tls13(), cipher) {
+            Ok(d) => {
+                let n = Nested::new(ctx.config, ctx.id.orig_p, ctx.id.resp_p);
+                self.dec = Some(Box::new((d, n)));
+            }
+            Err(decrypt::NoDecrypt::UnsupportedCipher) => ctx.weird(
+                "SSL_decrypt_unsupported_cipher",
+                Some(cipher_name(u32::from(cipher))),
+            ),
+            Err(decrypt::NoDecrypt::MissingSecrets) => {
+                ctx.weird("SSL_decrypt_missing_secrets", None)
+            }
         }
     }
 
@@ -609,6 +705,9 @@ impl TlsAnalyzer {
                 if self.row.server_name.is_none() {
                     self.row.server_name = ch.server_name.clone();
                 }
+                if self.client_random.is_none() {
+                    self.client_random = msg.get(2..34).and_then(|r| r.try_into().ok());
+                }
                 if !self.client_hello_seen {
                     self.client_hello_seen = true;
                     self.row.client_alpn = ch.alpn.clone();
@@ -648,6 +747,8 @@ impl TlsAnalyzer {
                 }
                 if !sh.retry {
                     self.row.ja3s = Some(sh.ja3s());
+                    self.server_random = msg.get(2..34).and_then(|r| r.try_into().ok());
+                    self.start_decryption(ctx);
                 }
             }
             11 => {
@@ -782,16 +883,22 @@ impl Analyzer for TlsAnalyzer {
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {
-        if self.emitted {
+        if self.emitted && self.dec.is_none() {
             return Status::Done;
         }
         if self.start_ts.is_none() {
             self.start_ts = Some(ctx.ts);
         }
         self.feed(ctx, dir, data);
-        if self.row.established && self.row.version.is_some() {
+        if !self.emitted && self.row.established && self.row.version.is_some() {
             self.emit(ctx);
-            return Status::Done;
+        }
+        if self.emitted {
+            return if self.dec.is_some() {
+                Status::Continue
+            } else {
+                Status::Done
+            };
         }
         let nothing_parsed = !self.client_hello_seen && self.version.is_none();
         if self.sides.iter().any(|s| s.dead) && nothing_parsed {
@@ -813,6 +920,10 @@ impl Analyzer for TlsAnalyzer {
         }
         ctx.weird("SSL_content_gap", Some(format!("{dir:?} {len}")));
         side.dead = true;
+        if let Some(d) = &mut self.dec {
+            // Record framing is lost: the plaintext stream has a hole.
+            d.1.gap(ctx, dir, len);
+        }
         if self.sides.iter().all(|s| s.dead) {
             return Status::Done;
         }
@@ -820,6 +931,9 @@ impl Analyzer for TlsAnalyzer {
     }
 
     fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(mut d) = self.dec.take() {
+            d.1.finish(ctx);
+        }
         if self.client_hello_seen || self.version.is_some() || !self.row.ssl_history.is_empty() {
             self.emit(ctx);
         }

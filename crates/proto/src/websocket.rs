@@ -10,11 +10,10 @@
 //! only counters depend on them. The inner probe window is capped like
 //! the engine's ([`PROBE_BYTES`]). Never panics.
 
-use crate::{Analyzer, Ctx, Dir, Probe, ProbeInput, ProtoConfig, Service, Status};
+use crate::nested::Nested;
+use crate::{Analyzer, Ctx, Dir, ProtoConfig, Status};
 
-/// Bytes of tunnelled payload held per connection while its protocol is
-/// undecided.
-pub const PROBE_BYTES: usize = 4096;
+pub use crate::nested::PROBE_BYTES;
 
 #[derive(Default)]
 struct Side {
@@ -31,39 +30,21 @@ struct Side {
     out: Vec<u8>,
 }
 
-enum Inner {
-    Probing {
-        held: [Vec<u8>; 2],
-        candidates: u64,
-        ports: (u16, u16),
-    },
-    Active(Box<dyn Analyzer>, &'static str),
-    Off,
-}
-
 /// Follows the frames of one upgraded connection.
 pub struct WebSocketAnalyzer {
-    config: ProtoConfig,
     sides: [Side; 2],
     frames: u64,
     broken: bool,
-    inner: Inner,
-    found: Vec<&'static str>,
+    inner: Nested,
 }
 
 impl WebSocketAnalyzer {
     pub fn new(config: &ProtoConfig, orig_p: u16, resp_p: u16) -> Self {
         WebSocketAnalyzer {
-            config: config.clone(),
             sides: Default::default(),
             frames: 0,
             broken: false,
-            inner: Inner::Probing {
-                held: Default::default(),
-                candidates: (1u64 << Service::TCP_ALL.len()) - 1,
-                ports: (orig_p, resp_p),
-            },
-            found: Vec::new(),
+            inner: Nested::new(config, orig_p, resp_p),
         }
     }
 
@@ -139,69 +120,8 @@ impl WebSocketAnalyzer {
     fn inner(&mut self, ctx: &mut Ctx<'_>, dir: Dir) {
         let i = usize::from(dir == Dir::Resp);
         let payload = std::mem::take(&mut self.sides[i].out);
-        if payload.is_empty() {
-            return;
-        }
-        match &mut self.inner {
-            Inner::Off => {}
-            Inner::Active(an, _) => {
-                if an.data(ctx, dir, &payload) != Status::Continue {
-                    self.inner = Inner::Off;
-                }
-            }
-            Inner::Probing {
-                held,
-                candidates,
-                ports,
-            } => {
-                let room = PROBE_BYTES.saturating_sub(held[0].len() + held[1].len());
-                held[i].extend_from_slice(&payload[..payload.len().min(room)]);
-                let input = ProbeInput {
-                    dir,
-                    orig: &held[0],
-                    resp: &held[1],
-                    orig_p: ports.0,
-                    resp_p: ports.1,
-                };
-                let mut chosen = None;
-                for (k, svc) in Service::TCP_ALL.iter().enumerate() {
-                    if *candidates & (1 << k) == 0 {
-                        continue;
-                    }
-                    match svc.probe_tcp(&input) {
-                        Probe::Certain => {
-                            chosen = Some(*svc);
-                            break;
-                        }
-                        Probe::Unsure => {}
-                        Probe::NotForUs => *candidates &= !(1 << k),
-                    }
-                }
-                if let Some(svc) = chosen {
-                    let held = std::mem::take(held);
-                    let mut an = svc.new_tcp_analyzer(&self.config);
-                    // Replay what each side sent, orig first: a
-                    // tunnelled protocol's opening is one side's line.
-                    for (k, bytes) in held.iter().enumerate() {
-                        if !bytes.is_empty() {
-                            let d = if k == 0 { Dir::Orig } else { Dir::Resp };
-                            let _ = an.data(ctx, d, bytes);
-                        }
-                    }
-                    // Bytes beyond the probe window.
-                    if payload.len() > room {
-                        let _ = an.data(ctx, dir, &payload[room..]);
-                    }
-                    self.inner = Inner::Active(an, svc.name());
-                } else if *candidates == 0 || held[0].len() + held[1].len() >= PROBE_BYTES {
-                    self.inner = Inner::Off;
-                }
-            }
-        }
-        if let Inner::Active(an, name) = &self.inner {
-            if an.confirmed() && !self.found.contains(name) {
-                self.found.push(name);
-            }
+        if !payload.is_empty() {
+            self.inner.data(ctx, dir, &payload);
         }
     }
 }
@@ -226,16 +146,12 @@ impl Analyzer for WebSocketAnalyzer {
 
     fn gap(&mut self, ctx: &mut Ctx<'_>, dir: Dir, len: u64) -> Status {
         // Framing is lost after a gap; the tunnelled analyzer hears of it.
-        if let Inner::Active(an, _) = &mut self.inner {
-            let _ = an.gap(ctx, dir, len);
-        }
+        self.inner.gap(ctx, dir, len);
         Status::Done
     }
 
     fn finish(&mut self, ctx: &mut Ctx<'_>) {
-        if let Inner::Active(an, _) = &mut self.inner {
-            an.finish(ctx);
-        }
+        self.inner.finish(ctx);
     }
 
     fn confirmed(&self) -> bool {
@@ -243,7 +159,7 @@ impl Analyzer for WebSocketAnalyzer {
     }
 
     fn tunnelled(&self) -> &[&'static str] {
-        &self.found
+        self.inner.found()
     }
 }
 

@@ -269,7 +269,8 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
                 .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
             // Cleartext HTTP where another protocol belongs: a check-in
             // when it posts or polls with a query (a bare GET is a probe).
-            if NOT_HTTP_PORTS.contains(&r.id.resp_p) {
+            // HTTP decrypted from TLS (a key log) is HTTPS, not cleartext.
+            if NOT_HTTP_PORTS.contains(&r.id.resp_p) && !r.service.contains(&"ssl") {
                 let polls = post || x.uri.as_deref().is_some_and(|u| u.contains('?'));
                 let (t, c) = if sandboxed || polls {
                     (Threat::High, 0.8)
@@ -353,7 +354,9 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
             continue;
         }
         let literal = k.0.parse::<IpAddr>().is_ok();
-        let odd_port = !matches!(port, 80 | 8080);
+        let https =
+            TLS_PORTS.contains(port) && conns.iter().all(|&i| recs[i].service.contains(&"ssl"));
+        let odd_port = !matches!(port, 80 | 8080) && !https;
         let n = conns.len();
         let signs = usize::from(*opaque > 0)
             + usize::from(literal)
