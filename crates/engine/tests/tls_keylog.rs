@@ -39,7 +39,10 @@ fn every_aead_suite_is_decrypted() {
         })
         .collect();
     uris.sort_unstable();
-    assert_eq!(uris, ["/aes128", "/aes256", "/chacha12", "/chacha13", "/gcm256"]);
+    assert_eq!(
+        uris,
+        ["/aes128", "/aes256", "/chacha12", "/chacha13", "/gcm256"]
+    );
     // Each request is on a TLS connection, and has its response.
     let ssl_uids: Vec<_> = ev
         .iter()
@@ -68,7 +71,10 @@ fn every_aead_suite_is_decrypted() {
             .any(|w| w.starts_with("SSL_decrypt_unsupported_cipher") && w.contains("CBC")),
         "{weirds:?}"
     );
-    assert!(!weirds.iter().any(|w| w.starts_with("SSL_decrypt_failed")), "{weirds:?}");
+    assert!(
+        !weirds.iter().any(|w| w.starts_with("SSL_decrypt_failed")),
+        "{weirds:?}"
+    );
 }
 
 #[test]
@@ -91,5 +97,7 @@ fn without_or_with_wrong_keys_nothing_inside_is_read() {
         .collect();
     let ev = events(Some(KeyLog::parse(&wrong)));
     assert_eq!(http(&ev), 0);
-    assert!(ev.iter().any(|e| matches!(e, Event::Weird(w) if w.name == "SSL_decrypt_failed")));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::Weird(w) if w.name == "SSL_decrypt_failed")));
 }

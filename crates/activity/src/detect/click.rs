@@ -81,11 +81,17 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     }
     // Enough forged Referers for a verdict: each counts in full; fewer
     // are leads only. A request without its response in the capture
-    // (partial or one-sided) is a lead too.
-    let enough = forged.len() >= cfg.click_min_forged.max(1);
+    // (partial or one-sided) lowers confidence: beside enough answered
+    // clicks it is part of the same activity at low confidence; without
+    // them it is a lead.
+    let need = cfg.click_min_forged.max(1);
+    let enough = forged.len() >= need;
+    let answered_enough = forged.iter().filter(|f| answered(f.2)).count() >= need;
     let strength = |x: &Http| {
         if enough && answered(x) {
             (Threat::High, 0.9)
+        } else if answered_enough {
+            (Threat::Medium, 0.4)
         } else {
             (Threat::Low, 0.5)
         }
@@ -123,10 +129,11 @@ pub(crate) fn detect(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
                     "{} {url} Referer {r} never fetched{}{}{}",
                     x.method.as_deref().unwrap_or("GET"),
                     if sub { "" } else { ", no sub-resource fetched" },
-                    if answered(x) {
-                        ""
-                    } else {
-                        ", no response in the capture (partial capture: a lead)"
+                    match (answered(x), answered_enough) {
+                        (true, _) => "",
+                        (false, true) =>
+                            ", no response in the capture (partial capture: low confidence)",
+                        (false, false) => ", no response in the capture (partial capture: a lead)",
                     },
                     ad.map(|d| format!(", listed ad/click server {d}"))
                         .unwrap_or_default()
@@ -327,5 +334,29 @@ mod tests {
             Some("http://shop.example/page"),
         ));
         assert!(classes(&network(&ev), a).is_empty());
+    }
+
+    #[test]
+    fn unanswered_clicks_join_an_answered_activity_and_are_leads_alone() {
+        let a = ip(10, 0, 0, 7);
+        let forged = Some("http://www.google.com/");
+        let mut ev = answered(
+            req(1, 5.0, "ads.example", "/click?id=1", forged),
+            "text/html",
+        );
+        ev.extend(req(2, 9.0, "games.example", "/play?id=2", forged));
+        let r = network(&ev);
+        let cf = r[0].activity(Class::ClickFraud).expect("verdict");
+        // Both requests are the activity; the unanswered one at lower
+        // confidence.
+        assert_eq!(cf.requests, 2, "{cf:?}");
+        assert!(cf
+            .evidence
+            .iter()
+            .any(|e| e.contains("partial capture: low confidence")));
+        // Unanswered clicks alone: a lead, no verdict.
+        let alone = network(&req(3, 9.0, "games.example", "/play?id=2", forged));
+        assert!(classes(&alone, a).is_empty());
+        assert_eq!(leads(&alone, a), vec![Class::ClickFraud]);
     }
 }
