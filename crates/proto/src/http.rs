@@ -115,6 +115,16 @@ fn probe_request(data: &[u8]) -> Probe {
     let known_start = METHODS
         .iter()
         .any(|m| data.starts_with(m) || (data.len() < m.len() && m.starts_with(data)));
+    // "<token> <uri> HTTP/d.d" (or "<token> HTTP/d.d", an empty URI) as
+    // Zeek reads a request line: any method token (QUERY, CCM_POST,
+    // methods bots invent).
+    if line_end.is_some() || line.len() > 64 || memchr::memmem::find(line, b" HTTP/").is_some() {
+        if let Ok(l) = request_line(line) {
+            if *l.version != *b"0.9" && is_token(l.method) {
+                return Probe::Certain;
+            }
+        }
+    }
     let Some(sp) = line.iter().position(|&b| b == b' ') else {
         // No request line yet, or a mangled one ("OPTIONSHTTP/1.1"): if
         // it starts like a method, let the reply decide (Zeek logs the
@@ -128,14 +138,9 @@ fn probe_request(data: &[u8]) -> Probe {
     let method = line.get(..sp).unwrap_or_default();
     let rest = line.get(sp + 1..).unwrap_or_default();
     if memchr::memmem::find(rest, b"HTTP/1.").is_some_and(|pos| pos > 0) {
-        // "<token> <uri> HTTP/1.x": any method token (QUERY, CCM_POST,
-        // methods bots invent), as Zeek's HTTP analyzer accepts; a line
-        // with an odd method is left to the reply.
-        return if is_token(method) {
-            Probe::Certain
-        } else {
-            Probe::Unsure
-        };
+        // A version after an odd method or URI ("GET /HTTP/1.1" is an
+        // HTTP/0.9 request to Zeek): the reply decides.
+        return Probe::Unsure;
     }
     if !METHODS.contains(&method) {
         return Probe::NotForUs;
@@ -158,7 +163,11 @@ fn is_token(b: &[u8]) -> bool {
 fn probe_response(data: &[u8]) -> Probe {
     const PAT: &[u8] = b"HTTP/1.";
     let n = data.len().min(PAT.len());
-    if data.get(..n) != PAT.get(..n) {
+    // Zeek takes `http/` in lower case too (weird `lowercase_HTTP_keyword`).
+    if !data
+        .get(..n)
+        .is_some_and(|d| d.eq_ignore_ascii_case(&PAT[..n]))
+    {
         return Probe::NotForUs;
     }
     // "HTTP/1.x NNN": a digit, a space and three digits after the prefix.
@@ -680,6 +689,10 @@ struct Shared {
     req_prefix_bytes: usize,
     max_decoded: u64,
     max_pending: usize,
+    /// An HTTP/0.9 request was taken without the blank line that ends
+    /// its (empty) header block: Zeek ends that message at the close,
+    /// after its reply was logged, and logs an empty row for it.
+    open_09: bool,
 }
 
 impl Shared {
@@ -720,6 +733,7 @@ impl HttpAnalyzer {
                 req_prefix_bytes: config.req_body_prefix_bytes,
                 max_decoded: config.http_max_decoded_body,
                 max_pending: config.max_pending.max(1),
+                open_09: false,
             },
         }
     }
@@ -826,6 +840,17 @@ impl Analyzer for HttpAnalyzer {
         while let Some(t) = sh.pending.pop_front() {
             emit(ctx, t);
         }
+        if std::mem::take(&mut sh.open_09) {
+            let t = Txn {
+                id: sh.new_id(),
+                http: Http {
+                    trans_depth: sh.new_depth(),
+                    ..Http::default()
+                },
+                ts: ctx.ts,
+            };
+            emit(ctx, t);
+        }
     }
 }
 
@@ -862,6 +887,46 @@ fn headers(
     ctx: &mut Ctx<'_>,
     data: &[u8],
 ) -> usize {
+    if !side.is_orig
+        && side.buf.is_empty()
+        && other.phase == Phase::Headers
+        && !other.buf.is_empty()
+    {
+        // The server answers while the client's header block is still
+        // open: an HTTP/0.9 request has no headers and no blank line
+        // after its request line. Take the request as it stands.
+        let first_end = memchr::memchr(b'\n', &other.buf);
+        let is09 = first_end.is_some_and(|e| {
+            request_line(strip_eol(&other.buf[..e])).is_ok_and(|l| *l.version == *b"0.9")
+        });
+        if is09 {
+            let mut block = std::mem::take(&mut other.buf);
+            block.extend_from_slice(b"\r\n");
+            other.reset_headers();
+            on_request(other, sh, ctx, &block);
+            sh.open_09 = true;
+        }
+    }
+    if !side.is_orig && side.buf.is_empty() {
+        // The answer to an HTTP/0.9 request has no status line nor
+        // headers: every byte until the close is its body (Zeek logs it
+        // with version 0.9, code 0 and reason `<empty>`).
+        if let Some(t) = sh.pending.front() {
+            if t.http.version.as_deref() == Some("0.9") && t.http.status_code.is_none() {
+                side.cur_id = t.id;
+                side.start_ts = ctx.ts;
+                side.resp = RespHead {
+                    version: Some("0.9".into()),
+                    code: 0,
+                    msg: Some("<empty>".into()),
+                    ..RespHead::default()
+                };
+                side.body = Some(Body::new(sh.prefix_bytes));
+                side.phase = Phase::Body(Framing::UntilClose);
+                return 0;
+            }
+        }
+    }
     if side.buf.is_empty() {
         // Blank lines between messages (after a POST body, keep-alive).
         let skip = data
@@ -894,7 +959,9 @@ fn headers(
             side.first_line_checked = true;
             if !first_line_ok(side.is_orig, line) {
                 let name = if side.is_orig {
-                    "bad_HTTP_request"
+                    request_line(strip_eol(line))
+                        .err()
+                        .unwrap_or("bad_HTTP_request")
                 } else {
                     "bad_HTTP_reply"
                 };
@@ -945,18 +1012,122 @@ fn headers(
 fn first_line_ok(is_orig: bool, line: &[u8]) -> bool {
     let line = strip_eol(line);
     if is_orig {
-        // token SP something
-        let Some(sp) = line.iter().position(|&b| b == b' ' || b == b'\t') else {
-            return false;
-        };
-        sp > 0
-            && line
-                .get(..sp)
-                .is_some_and(|m| m.iter().all(|&b| b.is_ascii_graphic()))
-            && !trim_blank(line.get(sp..).unwrap_or_default()).is_empty()
+        request_line(line).is_ok()
     } else {
-        line.starts_with(b"HTTP/")
+        line.get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"HTTP/"))
     }
+}
+
+/// Zeek's HTTP analyzer is registered for these server ports: there it
+/// reads whatever a client sends, and the reply decides.
+pub const ZEEK_PORTS: &[u16] = &[80, 81, 631, 1080, 3128, 8000, 8080, 8888];
+
+/// The probe on one of [`ZEEK_PORTS`], after [`probe`] said no: a
+/// request line Zeek parses (HTTP/0.9 included) is HTTP, and any other
+/// client opening waits for the reply.
+pub fn probe_on_port(dir: Dir, data: &[u8]) -> Probe {
+    match dir {
+        Dir::Orig => {
+            let line_end = memchr::memchr(b'\n', data);
+            // An HTTP/0.9 line must name a path or a URL: `SSH-2.0-X
+            // Ubuntu` is a token and a word too.
+            let parses = |line: &[u8]| {
+                request_line(line).is_ok_and(|l| {
+                    *l.version != *b"0.9"
+                        || l.uri.starts_with(b"/")
+                        || memchr::memmem::find(l.uri, b"://").is_some()
+                })
+            };
+            match line_end {
+                Some(e) if parses(strip_eol(&data[..e])) => Probe::Certain,
+                _ if data.len() <= 8192 => Probe::Unsure,
+                _ => Probe::NotForUs,
+            }
+        }
+        Dir::Resp => probe_response(data),
+    }
+}
+
+/// A request line as Zeek's `HTTP_RequestLine`/`ParseRequest` read it.
+struct RequestLine<'a> {
+    method: &'a [u8],
+    uri: &'a [u8],
+    /// `"1.1"`, `"0.9"` (no version: an HTTP/0.9 request), or the raw
+    /// text after `HTTP/` when it is not `d.d`.
+    version: Cow<'a, [u8]>,
+}
+
+fn is_token_char(c: u8) -> bool {
+    (33..127).contains(&c) && !b"()<>@,;:\\\"/[]?={}".contains(&c)
+}
+
+fn is_uri_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b":/?#[]@!$&'()*+,;=-_.~%".contains(&c)
+}
+
+fn is_ws(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+/// Zeek's request-line rules: the method is an HTTP token followed by
+/// whitespace; the URI runs up to the last whitespace before `HTTP/`
+/// (empty when the line goes straight to `HTTP/`); no `HTTP/` at all is
+/// an HTTP/0.9 request, valid only for a method of 3+ characters and a
+/// URI. `Err` holds the weird's name.
+fn request_line(line: &[u8]) -> Result<RequestLine<'_>, &'static str> {
+    let end = line.len();
+    let m = line.iter().take_while(|&&c| is_token_char(c)).count();
+    if m == 0 {
+        let with_version = end >= 9
+            && line
+                .get(end - 9..end - 3)
+                .is_some_and(|t| t.eq_ignore_ascii_case(b" HTTP/"));
+        return Err(if with_version {
+            "bad_HTTP_request_with_version"
+        } else {
+            "bad_HTTP_request"
+        });
+    }
+    let rest = m + line[m..].iter().take_while(|&&c| is_ws(c)).count();
+    if rest == m {
+        return Err("bad_HTTP_request");
+    }
+    let starts_http = |i: usize| {
+        line.get(i..i + 5)
+            .is_some_and(|t| t.eq_ignore_ascii_case(b"HTTP/"))
+    };
+    let mut end_of_uri = rest + line[rest..].iter().take_while(|&&c| is_uri_char(c)).count();
+    if end_of_uri >= end && starts_http(rest) {
+        end_of_uri = rest;
+    }
+    let mut vs = end_of_uri;
+    while vs < end {
+        end_of_uri = vs;
+        vs += line[vs..].iter().take_while(|&&c| is_ws(c)).count();
+        if starts_http(vs) {
+            break;
+        }
+        vs += 1;
+    }
+    let version: Cow<'_, [u8]> = if vs >= end {
+        Cow::Borrowed(b"0.9")
+    } else {
+        let v = &line[vs + 5..];
+        match v {
+            [a, b'.', c, ..] if a.is_ascii_digit() && c.is_ascii_digit() => Cow::Borrowed(&v[..3]),
+            _ => Cow::Borrowed(v),
+        }
+    };
+    let uri = &line[rest..end_of_uri.min(end)];
+    if *version == *b"0.9" && (m < 3 || uri.is_empty()) {
+        return Err("bad_HTTP_request");
+    }
+    Ok(RequestLine {
+        method: &line[..m],
+        uri,
+        version,
+    })
 }
 
 /// A parsed header block: start line tokens and header fields.
@@ -1038,7 +1209,10 @@ fn parse_lenient(is_orig: bool, block: &[u8]) -> Option<Parsed<'_>> {
             Some(sp) => (first.get(..sp)?, first.get(sp + 1..).unwrap_or_default()),
             None => (first, &b""[..]),
         };
-        let ver = ver.strip_prefix(b"HTTP/").unwrap_or(ver);
+        let ver = match ver.get(..5) {
+            Some(p) if p.eq_ignore_ascii_case(b"HTTP/") => &ver[5..],
+            _ => ver,
+        };
         let rest = trim_blank(rest);
         let csp = rest
             .iter()
@@ -1164,11 +1338,22 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
         side.enter_resync(true);
         return;
     };
+    // Method, URI and version as Zeek reads the request line (httparse
+    // and the lenient parser give the header fields).
+    let first = block
+        .split(|&b| b == b'\n')
+        .next()
+        .map(strip_eol)
+        .unwrap_or_default();
+    let (method, uri, version) = match request_line(first) {
+        Ok(l) => (l.method, Cow::Borrowed(l.uri), l.version),
+        Err(_) => (p.a, p.b.clone(), p.c.clone()),
+    };
     let mut http = Http {
         trans_depth: sh.new_depth(),
-        method: Some(bytes_to_string(p.a)),
-        uri: Some(unescape_uri(&p.b)),
-        version: Some(bytes_to_string(&p.c)),
+        method: Some(bytes_to_string(method)),
+        uri: Some(unescape_uri(&uri)),
+        version: Some(bytes_to_string(&version)),
         ..Http::default()
     };
     let mut fh = FramingHeaders::default();
@@ -1273,10 +1458,22 @@ fn on_response(
             return;
         }
     };
+    // No whitespace after the code: Zeek has no reason phrase and logs
+    // `<empty>`; whitespace then nothing is an empty one.
+    let status_line = strip_eol(block.split(|&b| b == b'\n').next().unwrap_or_default());
+    let after_code = status_line
+        .iter()
+        .position(|&c| is_ws(c))
+        .map(|sp| sp + status_line[sp..].iter().take_while(|&&c| is_ws(c)).count() + 3);
+    let no_reason = after_code.is_none_or(|k| status_line.len() <= k);
     let mut head = RespHead {
         version: Some(bytes_to_string(p.a)),
         code,
-        msg: Some(bytes_to_string(&p.c)),
+        msg: Some(if no_reason {
+            "<empty>".to_string()
+        } else {
+            bytes_to_string(&p.c)
+        }),
         ..RespHead::default()
     };
     let mut fh = FramingHeaders::default();
@@ -1331,6 +1528,13 @@ fn on_response(
         }
         side.phase = Phase::Headers;
         return;
+    }
+    if code == 101 {
+        // Zeek's scripts note a 101 as an informational reply too.
+        if let Some(t) = sh.find(id) {
+            t.http.info_code = Some(code);
+            t.http.info_msg = head.msg.clone();
+        }
     }
     side.resp = head;
     let tunnel = code == 101 || (method_connect && (200..300).contains(&code));
@@ -1732,6 +1936,50 @@ mod tests {
         assert_eq!(unescape_uri(b"/%zz%4"), "/%zz%4");
         // Not UTF-8 once decoded: kept as sent.
         assert_eq!(unescape_uri(b"/r%FChma%20x"), "/r%FChma%20x");
+    }
+
+    #[test]
+    fn zeek_request_lines() {
+        let ok = |l: &[u8]| {
+            let r = request_line(l).expect("parses");
+            (
+                bytes_to_string(r.method),
+                bytes_to_string(r.uri),
+                bytes_to_string(&r.version),
+            )
+        };
+        let t = |m: &str, u: &str, v: &str| (m.to_string(), u.to_string(), v.to_string());
+        assert_eq!(ok(b"GET / HTTP/1.1"), t("GET", "/", "1.1"));
+        assert_eq!(ok(b"OPTIONS HTTP/1.1"), t("OPTIONS", "", "1.1"));
+        assert_eq!(ok(b"GET /HTTP/1.1"), t("GET", "/HTTP/1.1", "0.9"));
+        assert_eq!(ok(b"CCM_POST /x y HTTP/1.0"), t("CCM_POST", "/x y", "1.0"));
+        assert_eq!(ok(b"GET /zeek.html"), t("GET", "/zeek.html", "0.9"));
+        // No whitespace after the method token, no token, a 0.9 request
+        // with a short method or no URI.
+        assert_eq!(
+            request_line(b"GET/ HTTP/1.1").err(),
+            Some("bad_HTTP_request")
+        );
+        assert_eq!(
+            request_line(b"\xc3\x82 / HTTP/1.1").err(),
+            Some("bad_HTTP_request_with_version")
+        );
+        assert_eq!(request_line(b"GE /a").err(), Some("bad_HTTP_request"));
+        assert_eq!(request_line(b"GET ").err(), Some("bad_HTTP_request"));
+        assert!(request_line(b"").is_err());
+        // On Zeek's HTTP ports a 0.9 line must name a path.
+        assert_eq!(
+            probe_on_port(Dir::Orig, b"GET /zeek.html\n"),
+            Probe::Certain
+        );
+        assert_eq!(
+            probe_on_port(Dir::Orig, b"SSH-2.0-OpenSSH_8 Ubuntu\r\n"),
+            Probe::Unsure
+        );
+        assert_eq!(
+            probe_on_port(Dir::Resp, b"http/1.1 200 OK\r\n"),
+            Probe::Certain
+        );
     }
 
     #[test]

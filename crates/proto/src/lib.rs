@@ -393,7 +393,12 @@ impl Service {
     pub fn probe_tcp(self, input: &ProbeInput<'_>) -> Probe {
         let (dir, data) = (input.dir, input.mine());
         match self {
-            Service::Http => http::probe(dir, data),
+            Service::Http => match http::probe(dir, data) {
+                Probe::NotForUs | Probe::Unsure if http::ZEEK_PORTS.contains(&input.resp_p) => {
+                    http::probe_on_port(dir, data)
+                }
+                p => p,
+            },
             Service::Smtp => {
                 let p = smtp::probe(dir, data);
                 // A `220` greeting is FTP's too: alone it decides only on
