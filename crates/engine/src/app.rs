@@ -658,8 +658,11 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
                     && st.services.first() == Some(&"dns")
                     && dns::is_response(data)
                     && info.start == ts
+                    && !info.id.resp_h.is_multicast()
                 {
-                    // First datagram is a reply: Zeek flips the roles.
+                    // First datagram is a reply: Zeek flips the roles
+                    // (not for a reply sent to a multicast group: mDNS
+                    // answers announce, a group never asked).
                     return Verdict::FlipRoles;
                 }
                 if dir == Dir::Orig

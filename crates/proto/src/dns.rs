@@ -39,11 +39,22 @@
 //!   (`*` for ANY; unknown values `query-N`, `qclass-N`, `rcode-N`,
 //!   `opcode-N`).
 //!
-//! Differences: rows are logged for every opcode (not only standard
-//! queries); `rtt` is set whenever a reply is paired with an earlier query,
-//! even when the reply has no answer; `AA`/`RA` are taken from any reply;
-//! NetBIOS (port 137) names are not decoded; with several questions the
-//! first one is logged.
+//! - `AA`, `RA` and `rtt` come from a reply with at least one answer
+//!   record (Zeek sets them while reading answers): a reply without
+//!   answers leaves them unset (`F`, `-`).
+//!
+//! - only standard queries, NOTIFY and dynamic updates are logged;
+//!   messages sent to a multicast group (mDNS) are rows of their own,
+//!   never paired; a reply's `query` without its request is the owner
+//!   of its first answer;
+//! - NetBIOS name service (port 137): names decoded, NetBIOS opcode
+//!   names, node status (type 33) named `NBSTAT`.
+//!
+//! - dynamic updates: the prerequisite and update records of the reply
+//!   are the answers (`pre: NoRRSet CNAME name`, `del: RRSet A`,
+//!   `add: A name addr`), the zone is no question.
+//!
+//! Differences: with several questions the first one is logged.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -261,6 +272,9 @@ pub struct Message {
     pub ttls: Vec<u32>,
     /// Answers read but not kept: past [`AnswerCaps::max_answers`].
     pub answers_dropped: usize,
+    /// Answer records Zeek's scripts read without rendering (WKS): they
+    /// set a row's AA, RA and rtt like rendered ones.
+    pub silent_answers: usize,
     /// Answers kept but cut to [`AnswerCaps::max_answer_bytes`].
     pub answers_cut: usize,
     /// The first problem met, as a Zeek weird name and detail.
@@ -312,6 +326,12 @@ pub fn parse_message(msg: &[u8]) -> Message {
 
 /// [`parse_message`] with explicit caps on the answers.
 pub fn parse_message_capped(msg: &[u8], caps: AnswerCaps) -> Message {
+    parse_message_for(msg, caps, false)
+}
+
+/// [`parse_message_capped`]; `netbios`: a NetBIOS name service message,
+/// whose opcode 5 is a name registration, not a dynamic update.
+pub fn parse_message_for(msg: &[u8], caps: AnswerCaps, netbios: bool) -> Message {
     let mut m = Message::default();
     let Some(h) = Header::parse(msg) else {
         m.weird = Some(("DNS_truncated_len_lt_hdr_len", None));
@@ -351,6 +371,18 @@ pub fn parse_message_capped(msg: &[u8], caps: AnswerCaps) -> Message {
             None => return m,
         }
     }
+    if h.opcode() == 5 && !netbios {
+        // A dynamic update (RFC 2136): the answer and authority counts
+        // are the prerequisite and update sections, rendered as Zeek's
+        // `pre:`, `del:` and `add:` answers.
+        for k in 0..u32::from(h.ancount) + u32::from(h.nscount) {
+            match parse_update_rr(msg, pos, &mut m, caps, k < u32::from(h.ancount)) {
+                Some(next) => pos = next,
+                None => return m,
+            }
+        }
+        return m;
+    }
     for _ in 0..h.ancount {
         match parse_rr(msg, pos, &mut m, caps) {
             Some(next) => pos = next,
@@ -358,6 +390,80 @@ pub fn parse_message_capped(msg: &[u8], caps: AnswerCaps) -> Message {
         }
     }
     m
+}
+
+/// One prerequisite (`prereq`) or update record of a dynamic update,
+/// rendered as Zeek's `dns_dynamic_update_pre`/`_del` and add handlers
+/// do. Returns the offset after it.
+fn parse_update_rr(
+    msg: &[u8],
+    pos: usize,
+    m: &mut Message,
+    caps: AnswerCaps,
+    prereq: bool,
+) -> Option<usize> {
+    let mut owner = String::new();
+    let after_name = match read_name(msg, pos, &mut owner) {
+        Ok(n) => n,
+        Err(e) => {
+            m.weird = Some((e.weird_name(), None));
+            return None;
+        }
+    };
+    let (Some(rtype), Some(class), Some(ttl), Some(rdlen)) = (
+        be16(msg, after_name),
+        be16(msg, after_name + 2),
+        be32(msg, after_name + 4),
+        be16(msg, after_name + 8),
+    ) else {
+        m.weird = Some(("DNS_truncated_ans_too_short", None));
+        return None;
+    };
+    let rstart = after_name + 10;
+    let rend = rstart + usize::from(rdlen);
+    let Some(rdata) = msg.get(rstart..rend) else {
+        m.weird = Some(("DNS_truncated_RR_rdlength_lt_len", None));
+        return None;
+    };
+    if m.first_owner.is_none() {
+        m.first_owner = Some(owner.clone());
+    }
+    const NONE: u16 = 254;
+    const ANY: u16 = 255;
+    let tname = qtype_name(rtype);
+    let text = if prereq {
+        Some(match (class, rtype) {
+            (NONE, ANY) => format!("pre: NameNotInUse {owner}"),
+            (ANY, ANY) => format!("pre: NameInUse {owner}"),
+            (NONE, _) => format!("pre: NoRRSet {tname} {owner}"),
+            _ => format!("pre: RRSetExists {tname} {owner}"),
+        })
+    } else {
+        match (class, rtype) {
+            (ANY, ANY) => Some(format!("del: RRSet * {owner}")),
+            (NONE, _) => Some(format!("del: RR {tname} {owner}")),
+            (ANY, _) => Some(format!("del: RRSet {tname}")),
+            _ => match render_rdata(msg, rtype, rstart, rdata, &owner) {
+                Ok(Some(v)) if matches!(rtype, 1 | 28 | 38) => {
+                    Some(format!("add: {tname} {owner} {v}"))
+                }
+                Ok(Some(v)) => Some(format!("add: {v}")),
+                _ => None,
+            },
+        }
+    };
+    if let Some(mut t) = text {
+        if m.answers.len() >= caps.max_answers {
+            m.answers_dropped += 1;
+        } else {
+            if truncate_str(&mut t, caps.max_answer_bytes) {
+                m.answers_cut += 1;
+            }
+            m.answers.push(t);
+            m.ttls.push(ttl);
+        }
+    }
+    Some(rend)
 }
 
 /// Parse one answer record at `pos`, appending its rendering to `m`
@@ -388,6 +494,9 @@ fn parse_rr(msg: &[u8], pos: usize, m: &mut Message, caps: AnswerCaps) -> Option
     };
     if m.first_owner.is_none() {
         m.first_owner = Some(owner.clone());
+    }
+    if rtype == 11 {
+        m.silent_answers += 1;
     }
     if m.answers.len() >= caps.max_answers {
         // Full: count what would have been logged, without rendering it.
@@ -652,6 +761,83 @@ pub fn rcode_name(r: u8) -> String {
 }
 
 /// Zeek's name for an opcode.
+/// The query columns of a row, from a request.
+fn fill_query(ctx: &Ctx<'_>, row: &mut Dns, h: Header, m: &Message) {
+    row.rd = h.rd();
+    row.tc = h.tc();
+    row.z = h.z();
+    row.opcode = Some(h.opcode());
+    row.opcode_name = Some(opcode_name_for(ctx, h.opcode()));
+    // A dynamic update's question section names the zone: Zeek raises no
+    // request for it and names the row after the records instead.
+    if h.opcode() == 5 && !is_netbios(ctx) {
+        return;
+    }
+    if let Some(q) = &m.question {
+        row.query = Some(q.name.clone());
+        row.qtype = Some(q.qtype);
+        row.qtype_name = Some(if q.qtype == 33 && is_netbios(ctx) {
+            // NetBIOS node status uses SRV's number.
+            "NBSTAT".to_string()
+        } else {
+            qtype_name(q.qtype)
+        });
+        row.qclass = Some(q.qclass);
+        row.qclass_name = Some(qclass_name(q.qclass));
+    }
+}
+
+fn is_netbios(ctx: &Ctx<'_>) -> bool {
+    ctx.id.resp_p == 137 || ctx.id.orig_p == 137
+}
+
+/// The opcode's name, NetBIOS's own names on port 137 (Zeek's
+/// `netbios_opcodes`).
+fn opcode_name_for(ctx: &Ctx<'_>, o: u8) -> String {
+    if !is_netbios(ctx) {
+        return opcode_name(o);
+    }
+    match o {
+        0 => "netbios-query".to_string(),
+        5 => "netbios-registration".to_string(),
+        6 => "netbios-release".to_string(),
+        7 => "netbios-WACK".to_string(),
+        8 => "netbios-refresh".to_string(),
+        _ => format!("opcode-{o}"),
+    }
+}
+
+/// A NetBIOS name in its first-level encoding (32 letters `A`-`P`, two
+/// per byte) decoded: the 15-character name without its trailing
+/// spaces, the 16th (service type) byte dropped. `None` when `s` is not
+/// such a name.
+pub fn decode_netbios_name(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(16);
+    for pair in b.chunks_exact(2) {
+        let hi = pair[0]
+            .to_ascii_uppercase()
+            .checked_sub(b'A')
+            .filter(|v| *v < 16)?;
+        let lo = pair[1]
+            .to_ascii_uppercase()
+            .checked_sub(b'A')
+            .filter(|v| *v < 16)?;
+        out.push(hi << 4 | lo);
+    }
+    out.truncate(15);
+    while out.last().is_some_and(|&c| c == b' ' || c == 0) {
+        out.pop();
+    }
+    if out.is_empty() {
+        return None;
+    }
+    Some(crate::http::bytes_to_string(&out))
+}
+
 pub fn opcode_name(o: u8) -> String {
     let s = match o {
         0 => "query",
@@ -679,11 +865,29 @@ fn probe_message(msg: &[u8], complete: bool) -> Probe {
         return Probe::NotForUs;
     }
     if h.qdcount == 0 {
-        // Only a failed reply may come without a question.
-        return if h.qr() && h.rcode() != 0 && h.ancount == 0 {
-            Probe::Unsure
-        } else {
-            Probe::NotForUs
+        // A reply without a question: a failed one, or one that only
+        // announces records (mDNS responses): its first record must read
+        // as one (a name, a known type, a known class).
+        if h.qr() && h.rcode() != 0 && h.ancount == 0 {
+            return Probe::Unsure;
+        }
+        if !h.qr() || h.ancount == 0 || h.ancount > 64 {
+            return Probe::NotForUs;
+        }
+        let mut name = String::new();
+        return match read_name(msg, HEADER_LEN, &mut name) {
+            Ok(next) => match (be16(msg, next), be16(msg, next + 2)) {
+                (Some(t), Some(class))
+                    if matches!(t, 1..=65 | 99 | 249..=257)
+                        && matches!(class & 0x7fff, 1 | 3 | 4 | 254 | 255) =>
+                {
+                    Probe::Certain
+                }
+                (None, _) | (_, None) if !complete => Probe::Unsure,
+                _ => Probe::NotForUs,
+            },
+            Err(NameError::Truncated) if !complete => Probe::Unsure,
+            Err(_) => Probe::NotForUs,
         };
     }
     if !h.qr() && h.ancount > 16 {
@@ -808,7 +1012,7 @@ impl DnsAnalyzer {
 
     /// Handle one whole DNS message.
     fn message(&mut self, ctx: &mut Ctx<'_>, msg: &[u8]) {
-        let m = parse_message_capped(msg, self.caps);
+        let m = parse_message_for(msg, self.caps, is_netbios(ctx));
         if let Some((name, addl)) = &m.weird {
             ctx.weird(name, addl.clone());
         }
@@ -838,6 +1042,36 @@ impl DnsAnalyzer {
         let Some(h) = m.header else {
             return;
         };
+        // Zeek logs standard queries, NOTIFY and dynamic updates only.
+        if !matches!(h.opcode(), 0 | 4 | 5) {
+            return;
+        }
+        let mut m = m;
+        if ctx.id.resp_p == 137 || ctx.id.orig_p == 137 {
+            // NetBIOS name service: names in their first-level encoding
+            // are logged decoded (Zeek's `decode_netbios_name`).
+            if let Some(q) = m.question.as_mut() {
+                if let Some(d) = decode_netbios_name(&q.name) {
+                    q.name = d;
+                }
+            }
+        }
+        if ctx.id.resp_h.is_multicast() {
+            // Zeek does not pair messages sent to a multicast group (mDNS
+            // answers nobody's query in particular): each is a row.
+            let mut row = Dns {
+                trans_id: h.id,
+                ..Dns::default()
+            };
+            let ts = ctx.ts;
+            if h.qr() {
+                self.fill_reply(ctx, &mut row, h, &m, None);
+            } else {
+                fill_query(ctx, &mut row, h, &m);
+            }
+            Self::emit(ctx, Pending { ts, row });
+            return;
+        }
         if h.qr() {
             self.reply(ctx, h, m);
         } else {
@@ -845,22 +1079,52 @@ impl DnsAnalyzer {
         }
     }
 
+    /// The reply's columns of a row (`query_ts`: when its query was
+    /// seen, if it was).
+    fn fill_reply(
+        &self,
+        ctx: &Ctx<'_>,
+        row: &mut Dns,
+        h: Header,
+        m: &Message,
+        query_ts: Option<Ts>,
+    ) {
+        let ts = ctx.ts;
+        let rcode = h.rcode();
+        let rejected = (rcode != 0 && h.qdcount == 0)
+            || (m.question.is_some() && h.ancount == 0 && h.nscount == 0 && h.arcount == 0);
+        row.rcode = Some(rcode);
+        row.rcode_name = Some(rcode_name(rcode));
+        // Zeek sets AA, RA, rtt (and a query name the request did not
+        // give) while it reads an answer record (`DNS::do_reply`): a
+        // reply without answers leaves them unset.
+        // Records Zeek's scripts do not render (TKEY, TSIG, OPT, ...)
+        // do not count.
+        let answered = !m.answers.is_empty() || m.answers_dropped > 0 || m.silent_answers > 0;
+        if answered {
+            row.aa = h.aa();
+            row.ra = h.ra();
+            if row.query.is_none() {
+                row.query = m.first_owner.clone();
+            }
+        }
+        row.rejected |= rejected;
+        if row.opcode.is_none() {
+            row.opcode = Some(h.opcode());
+            row.opcode_name = Some(opcode_name_for(ctx, h.opcode()));
+        }
+        if let Some(qts) = query_ts.filter(|_| answered) {
+            let rtt = ts.since(qts);
+            if rtt.0 > 0 {
+                row.rtt = Some(rtt);
+            }
+        }
+        row.answers.extend(m.answers.iter().cloned());
+        row.ttls.extend(m.ttls.iter().copied());
+    }
+
     fn query(&mut self, ctx: &mut Ctx<'_>, h: Header, m: Message) {
         let ts = ctx.ts;
-        let fill = |row: &mut Dns| {
-            row.rd = h.rd();
-            row.tc = h.tc();
-            row.z = h.z();
-            row.opcode = Some(h.opcode());
-            row.opcode_name = Some(opcode_name(h.opcode()));
-            if let Some(q) = &m.question {
-                row.query = Some(q.name.clone());
-                row.qtype = Some(q.qtype);
-                row.qtype_name = Some(qtype_name(q.qtype));
-                row.qclass = Some(q.qclass);
-                row.qclass_name = Some(qclass_name(q.qclass));
-            }
-        };
         // A reply seen before its query (Zeek pairs them too).
         if let Some(i) = self
             .pending_replies
@@ -868,7 +1132,7 @@ impl DnsAnalyzer {
             .position(|p| p.row.trans_id == h.id)
         {
             if let Some(mut p) = self.pending_replies.remove(i) {
-                fill(&mut p.row);
+                fill_query(ctx, &mut p.row, h, &m);
                 Self::emit(ctx, p);
             }
             return;
@@ -887,7 +1151,7 @@ impl DnsAnalyzer {
             trans_id: h.id,
             ..Dns::default()
         };
-        fill(&mut row);
+        fill_query(ctx, &mut row, h, &m);
         self.pending_queries.push_back(Pending { ts, row });
         if self.pending_queries.len() > self.max_pending {
             self.cap_hit(ctx);
@@ -899,42 +1163,14 @@ impl DnsAnalyzer {
 
     fn reply(&mut self, ctx: &mut Ctx<'_>, h: Header, m: Message) {
         let ts = ctx.ts;
-        let rcode = h.rcode();
-        let rejected = (rcode != 0 && h.qdcount == 0)
-            || (m.question.is_some() && h.ancount == 0 && h.nscount == 0 && h.arcount == 0);
-        let fill = |row: &mut Dns, query_ts: Option<Ts>| {
-            row.rcode = Some(rcode);
-            row.rcode_name = Some(rcode_name(rcode));
-            row.aa = h.aa();
-            row.ra = h.ra();
-            row.rejected |= rejected;
-            if row.opcode.is_none() {
-                row.opcode = Some(h.opcode());
-                row.opcode_name = Some(opcode_name(h.opcode()));
-            }
-            if row.query.is_none() {
-                row.query = m
-                    .question
-                    .as_ref()
-                    .map(|q| q.name.clone())
-                    .or_else(|| m.first_owner.clone());
-            }
-            if let Some(qts) = query_ts {
-                let rtt = ts.since(qts);
-                if rtt.0 > 0 {
-                    row.rtt = Some(rtt);
-                }
-            }
-            row.answers.extend(m.answers.iter().cloned());
-            row.ttls.extend(m.ttls.iter().copied());
-        };
         if let Some(i) = self
             .pending_queries
             .iter()
             .position(|p| p.row.trans_id == h.id)
         {
             if let Some(mut p) = self.pending_queries.remove(i) {
-                fill(&mut p.row, Some(p.ts));
+                let qts = p.ts;
+                self.fill_reply(ctx, &mut p.row, h, &m, Some(qts));
                 Self::emit(ctx, p);
             }
             return;
@@ -943,7 +1179,7 @@ impl DnsAnalyzer {
             trans_id: h.id,
             ..Dns::default()
         };
-        fill(&mut row, None);
+        self.fill_reply(ctx, &mut row, h, &m, None);
         self.pending_replies.push_back(Pending { ts, row });
         if self.pending_replies.len() > self.max_pending {
             self.cap_hit(ctx);

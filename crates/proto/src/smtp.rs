@@ -872,7 +872,7 @@ impl SmtpAnalyzer {
                 self.cur.second_received = Some(prev);
             }
             self.cur.first_received = Some(v());
-            let ips = extract_ips(value);
+            let ips = extract_ips_wrapped(value, true);
             let ip = if ips.len() > 1 {
                 ips.get(1)
             } else {
@@ -1098,6 +1098,15 @@ fn add_addrs(list: &mut Vec<String>, seen: &mut HashSet<String>, value: &[u8]) {
 
 /// IP addresses mentioned in a header value, in order.
 fn extract_ips(value: &[u8]) -> Vec<IpAddr> {
+    extract_ips_wrapped(value, false)
+}
+
+/// [`extract_ips`]; with `wrapped`, only addresses between a matching
+/// pair of brackets, parentheses, braces or spaces, or making up the
+/// whole value (Zeek's `extract_ip_addresses(value, T)`, which its SMTP
+/// script uses for `Received:` so that `[IPv6:...]` literals and
+/// address-like strings are left out of `path`).
+fn extract_ips_wrapped(value: &[u8], wrapped: bool) -> Vec<IpAddr> {
     let mut out = Vec::new();
     let is_tok = |b: u8| b.is_ascii_hexdigit() || b == b'.' || b == b':';
     let mut i = 0;
@@ -1131,6 +1140,26 @@ fn extract_ips(value: &[u8]) -> Vec<IpAddr> {
         };
         if !plausible {
             continue;
+        }
+        if wrapped {
+            let lead = value[start..i]
+                .iter()
+                .take_while(|&&b| b == b'.' || b == b':')
+                .count();
+            let (b, e) = (start + lead, start + lead + tok.len());
+            let before = b.checked_sub(1).and_then(|k| value.get(k)).copied();
+            let after = value.get(e).copied();
+            let ok = matches!(
+                (before, after),
+                (None, None)
+                    | (Some(b'['), Some(b']'))
+                    | (Some(b'('), Some(b')'))
+                    | (Some(b'{'), Some(b'}'))
+                    | (Some(b' '), Some(b' '))
+            );
+            if !ok {
+                continue;
+            }
         }
         if let Some(ip) = std::str::from_utf8(tok)
             .ok()
@@ -1195,6 +1224,17 @@ mod tests {
             ]
         );
         assert!(extract_ips(b"deadbeef cafe 1.2.3 a:b").is_empty());
+        // Received: only wrapped addresses (an IPv6 literal's `IPv6:`
+        // prefix unwraps it, as in Zeek).
+        let v = b"from x (x [IPv6:2607:f8b0::42f]) by y ([23.128.96.19]:56766) id 1.2.3.4;";
+        assert_eq!(
+            extract_ips_wrapped(v, true),
+            ["23.128.96.19".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            extract_ips_wrapped(b"10.0.0.1", true),
+            ["10.0.0.1".parse::<IpAddr>().unwrap()]
+        );
     }
 
     #[test]

@@ -451,7 +451,10 @@ fn malformed_messages_still_log_what_was_read() {
     let r = udp(&[(Ts(1), Dir::Resp, msg(4, 0x8180, [1, 1, 0, 0], &a))]);
     assert_eq!(r.weirds(), vec!["DNS_truncated_RR_rdlength_lt_len"]);
     let d = rows(&r);
-    assert_eq!(d[0].query.as_deref(), Some("example.com"));
+    // A reply without its query names the row after its first answer
+    // (Zeek's `DNS::do_reply`); with the answer cut short, none.
+    assert_eq!(d[0].query, None);
+    assert_eq!(d[0].rcode, Some(0));
     assert!(d[0].answers.is_empty());
     // Oversized TCP message.
     let cfg = ProtoConfig {
@@ -525,4 +528,114 @@ fn random_bytes_never_panic() {
         let _ = run(&mut DnsAnalyzer::new_udp(&cfg), &segs, None, &cfg);
         let _ = run(&mut DnsAnalyzer::new_tcp(&cfg), &segs, Some(3), &cfg);
     }
+}
+
+fn udp_on(segs: &[Seg], id: botscope_event::ConnId) -> Run {
+    let cfg = ProtoConfig::default();
+    run_id(&mut DnsAnalyzer::new_udp(&cfg), segs, None, &cfg, id)
+}
+
+#[test]
+fn zeek_reply_rules_answers_set_aa_ra_rtt() {
+    // A reply without answers leaves AA, RA and rtt unset (Zeek sets them
+    // while reading answers).
+    let q = msg(7, 0x0100, [1, 0, 0, 0], Q_EXAMPLE);
+    let empty = msg(7, 0x8580, [1, 0, 0, 0], Q_EXAMPLE);
+    let r = rows(&udp(&[
+        (Ts(1_000_000), Dir::Orig, q.clone()),
+        (Ts(1_000_900), Dir::Resp, empty),
+    ]));
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].rcode, Some(0));
+    assert!(!r[0].aa && !r[0].ra);
+    assert!(r[0].rtt.is_none());
+    assert!(r[0].rd, "RD from the query");
+    // Opcodes other than query, notify and update are not logged.
+    let status = msg(8, 0x1000, [0, 0, 0, 0], b"");
+    assert!(rows(&udp(&[(Ts(1), Dir::Orig, status)])).is_empty());
+}
+
+#[test]
+fn mdns_to_a_group_is_never_paired_netbios_names_are_decoded() {
+    use std::net::{IpAddr, Ipv4Addr};
+    let group = botscope_event::ConnId {
+        orig_h: IpAddr::V4(Ipv4Addr::new(192, 168, 0, 2)),
+        orig_p: 5353,
+        resp_h: IpAddr::V4(Ipv4Addr::new(224, 0, 0, 251)),
+        resp_p: 5353,
+        proto: botscope_event::Transport::Udp,
+    };
+    let q = msg(
+        0,
+        0x0000,
+        [1, 0, 0, 0],
+        b"\x01a\x05local\x00\x00\x01\x00\x01",
+    );
+    // An announcement: no question, one answer for another name.
+    let ann = msg(
+        0,
+        0x8400,
+        [0, 1, 0, 0],
+        b"\x01b\x05local\x00\x00\x01\x80\x01\x00\x00\x00\x78\x00\x04\xc0\xa8\x00\x02",
+    );
+    let r = rows(&udp_on(
+        &[
+            (Ts(1_000_000), Dir::Orig, q),
+            (Ts(1_000_100), Dir::Orig, ann),
+        ],
+        group,
+    ));
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(r[0].query.as_deref(), Some("a.local"));
+    assert!(r[0].rcode.is_none());
+    assert_eq!(r[1].query.as_deref(), Some("b.local"));
+    assert_eq!(r[1].answers, vec!["192.168.0.2"]);
+    assert!(r[1].aa && r[1].rtt.is_none() && r[1].qtype.is_none());
+    // NetBIOS name service: the first-level encoding decoded.
+    let nb = botscope_event::ConnId {
+        orig_p: 137,
+        resp_h: IpAddr::V4(Ipv4Addr::new(192, 168, 0, 255)),
+        resp_p: 137,
+        ..group
+    };
+    let mut name = vec![32u8];
+    name.extend_from_slice(b"ECFCFHEDDAEDECDDDIDDEEDBEGDEDCAA");
+    name.extend_from_slice(b"\x00\x00\x20\x00\x01");
+    let reg = msg(1, 0x2910, [1, 0, 0, 1], &name);
+    let r = rows(&udp_on(&[(Ts(1), Dir::Orig, reg)], nb));
+    assert_eq!(r[0].query.as_deref(), Some("BRWC0CB383D1F42"));
+    assert_eq!(r[0].opcode_name.as_deref(), Some("netbios-registration"));
+    assert_eq!(dns::decode_netbios_name("not a netbios name"), None);
+}
+
+#[test]
+fn dynamic_update_records_are_the_answers() {
+    let zone = b"\x07example\x03org\x00\x00\x06\x00\x01";
+    let mut body = zone.to_vec();
+    // Prerequisite: NoRRSet CNAME h.example.org (class NONE).
+    body.extend_from_slice(b"\x01h\xc0\x0c\x00\x05\x00\xfe\x00\x00\x00\x00\x00\x00");
+    // Updates: delete the AAAA set (class ANY), add an A record.
+    body.extend_from_slice(b"\x01h\xc0\x0c\x00\x1c\x00\xff\x00\x00\x00\x00\x00\x00");
+    body.extend_from_slice(
+        b"\x01h\xc0\x0c\x00\x01\x00\x01\x00\x00\x04\xb0\x00\x04\x0a\x00\x00\x05",
+    );
+    let req = msg(3, 0x2800, [1, 1, 2, 0], &body);
+    let rep = msg(3, 0xa800, [1, 1, 2, 0], &body);
+    let r = rows(&udp(&[
+        (Ts(1_000_000), Dir::Orig, req),
+        (Ts(1_002_000), Dir::Resp, rep),
+    ]));
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].query.as_deref(), Some("h.example.org"));
+    assert!(r[0].qtype.is_none(), "the zone is no question");
+    assert_eq!(
+        r[0].answers,
+        vec![
+            "pre: NoRRSet CNAME h.example.org",
+            "del: RRSet AAAA",
+            "add: A h.example.org 10.0.0.5"
+        ]
+    );
+    assert_eq!(r[0].ttls, vec![0, 0, 1200]);
+    assert_eq!(r[0].opcode_name.as_deref(), Some("dynamic-update"));
 }

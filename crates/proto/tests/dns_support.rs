@@ -90,10 +90,20 @@ impl Run {
 /// stream layer would: stop on `Done`, `Violation` or `StartTls`, then
 /// call `finish`.
 pub fn run(an: &mut dyn Analyzer, segs: &[Seg], chunk: Option<usize>, config: &ProtoConfig) -> Run {
+    run_id(an, segs, chunk, config, conn_id(Transport::Tcp))
+}
+
+/// [`run`] on a connection with the endpoints of `id`.
+pub fn run_id(
+    an: &mut dyn Analyzer,
+    segs: &[Seg],
+    chunk: Option<usize>,
+    config: &ProtoConfig,
+    id: ConnId,
+) -> Run {
     let mut out = Run::default();
     let mut sink: Vec<Event> = Vec::new();
     let mut exp = Vec::new();
-    let id = conn_id(Transport::Tcp);
     'outer: for (ts, dir, bytes) in segs {
         let pieces: Vec<&[u8]> = match chunk {
             Some(n) => bytes.chunks(n.max(1)).collect(),
