@@ -847,7 +847,12 @@ impl<H: StreamHandler> FlowTable<H> {
             self.deliveries = out;
             return;
         };
-        e.last = pkt.ts;
+        // Zeek: once both sides have closed (FIN or RST), later packets
+        // (the last ACK) no longer extend the connection's duration.
+        let did_close = |ep: &tcp::Endpoint| ep.fin_seen || ep.state == tcp::EpState::Reset;
+        if !did_close(&e.orig) || !did_close(&e.resp) {
+            e.last = pkt.ts;
+        }
         {
             let (me, peer) = match dir {
                 Dir::Orig => (&mut e.orig, &mut e.resp),
@@ -1050,7 +1055,13 @@ fn build_record<S>(e: &Entry<S>) -> Conn {
                 (Kind::Udp, false, true) => ConnState::SHR,
                 _ => ConnState::OTH,
             };
-            (e.orig.dgram_bytes, e.resp.dgram_bytes, st, 0)
+            // Zeek's adapter for other IP protocols counts packets and
+            // IP bytes, not payload bytes.
+            let (ob, rb) = match e.kind {
+                Kind::Other(_) => (0, 0),
+                _ => (e.orig.dgram_bytes, e.resp.dgram_bytes),
+            };
+            (ob, rb, st, 0)
         }
     };
     // Zeek sets duration and byte counts only for a positive duration.

@@ -579,6 +579,23 @@ fn ethertype(
                 p.inner_vlan = inner_vlan;
                 return Ok(p);
             }
+            0x8903 => {
+                // Cisco FabricPath: FTag/TTL, then the original frame's
+                // MAC addresses and ethertype.
+                et = be16(rest, 14).ok_or(DecodeError::TruncatedLinkHeader)?;
+                rest = rest.get(16..).unwrap_or(&[]);
+            }
+            0x88e7 => {
+                // 802.1ah provider backbone bridging: the I-TAG, then the
+                // customer's MAC addresses and ethertype.
+                et = be16(rest, 16).ok_or(DecodeError::TruncatedLinkHeader)?;
+                rest = rest.get(18..).unwrap_or(&[]);
+            }
+            0x8926 => {
+                // Cisco VN-Tag: 4 bytes of tag, then the ethertype.
+                et = be16(rest, 4).ok_or(DecodeError::TruncatedLinkHeader)?;
+                rest = rest.get(6..).unwrap_or(&[]);
+            }
             ET_ARP | ET_RARP | ET_PPPOE_DISCOVERY | 0x0000..=0x05dc => {
                 return Err(DecodeError::NonIp { ethertype: et })
             }
