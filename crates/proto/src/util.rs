@@ -59,6 +59,9 @@ pub fn mime_from_magic(data: &[u8]) -> Option<&'static str> {
         .take(64)
         .map(|b| b.to_ascii_lowercase())
         .collect();
+    if let Some(js) = javascript(data, head, &lower) {
+        return Some(js);
+    }
     if lower.starts_with(b"<!doctype html")
         || lower.starts_with(b"<html")
         || lower.starts_with(b"<head")
@@ -67,6 +70,18 @@ pub fn mime_from_magic(data: &[u8]) -> Option<&'static str> {
         return Some("text/html");
     }
     if lower.starts_with(b"<?xml") {
+        // XHTML: an HTML doctype or element at the start of a line.
+        let body: Vec<u8> = data[..data.len().min(512)]
+            .iter()
+            .map(|b| b.to_ascii_lowercase())
+            .collect();
+        let at_line = |pat: &[u8]| {
+            body.windows(pat.len() + 1)
+                .any(|w| w[0] == b'\n' && &w[1..] == pat)
+        };
+        if at_line(b"<!doctype html") || at_line(b"<html") {
+            return Some("text/html");
+        }
         return Some("application/xml");
     }
     if (lower.starts_with(b"{") || lower.starts_with(b"[")) && looks_textual(head) {
@@ -80,6 +95,70 @@ pub fn mime_from_magic(data: &[u8]) -> Option<&'static str> {
 
 /// Cut `s` to at most `max` bytes (at a character boundary). `true` when
 /// something was cut.
+/// Zeek's JavaScript signatures (`file-javascript2`..`6` of its
+/// `general.sig`): `<script type="text/javascript">`, `for (;;);`,
+/// `document.write(`, `(function(){`, `<script>` then `var`/`function`.
+fn javascript(data: &[u8], head: &[u8], lower: &[u8]) -> Option<&'static str> {
+    const JS: &str = "application/javascript";
+    // Leading CR, LF, spaces and tabs (what the signatures skip).
+    let lead = data
+        .iter()
+        .take_while(|&&b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        .count();
+    let rest = &data[lead..];
+    let blank = |b: &u8| matches!(b, b' ' | b'\t');
+    if rest.starts_with(b"for (;;);") {
+        return Some(JS);
+    }
+    if let Some(r) = rest.strip_prefix(b"document.write") {
+        let r = r.strip_prefix(b"ln").unwrap_or(r);
+        let r = r
+            .strip_prefix(b" ")
+            .or_else(|| r.strip_prefix(b"\t"))
+            .unwrap_or(r);
+        if r.starts_with(b"(") {
+            return Some(JS);
+        }
+    }
+    // `(function()` then blanks or LF (not CR), then `{`, from byte 0.
+    if let Some(r) = data.strip_prefix(b"(function()") {
+        let k = r.iter().take_while(|b| blank(b) || **b == b'\n').count();
+        if r.get(k) == Some(&b'{') {
+            return Some(JS);
+        }
+    }
+    if lower.starts_with(b"<script") {
+        let tag = &lower[7..];
+        let n = tag.iter().take_while(|b| blank(b)).count();
+        let attrs = &tag[n..];
+        if n > 0 {
+            for a in [&b"type="[..], b"language="] {
+                if let Some(v) = attrs.strip_prefix(a) {
+                    let v = v
+                        .strip_prefix(b"\"")
+                        .or_else(|| v.strip_prefix(b"'"))
+                        .unwrap_or(v);
+                    let v = v.strip_prefix(b"text/").unwrap_or(v);
+                    if v.starts_with(b"javascript") {
+                        return Some(JS);
+                    }
+                }
+            }
+        }
+        if let Some(after) = head.get(7..).and_then(|t| t.strip_prefix(b">")) {
+            let k = after
+                .iter()
+                .take_while(|&&b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+                .count();
+            let a = &after[k..];
+            if a.starts_with(b"var ") || a.starts_with(b"function ") {
+                return Some(JS);
+            }
+        }
+    }
+    None
+}
+
 pub(crate) fn truncate_str(s: &mut String, max: usize) -> bool {
     if s.len() <= max {
         return false;
@@ -124,6 +203,29 @@ mod tests {
         );
         assert_eq!(mime_from_magic(b"GIF89a...."), Some("image/gif"));
         assert_eq!(mime_from_magic(b"  <html><body>"), Some("text/html"));
+        // Zeek's JavaScript and XHTML signatures.
+        let js = Some("application/javascript");
+        assert_eq!(mime_from_magic(b"document.write(\"<IFRAME"), js);
+        assert_eq!(mime_from_magic(b"\r\n  document.writeln (x)"), js);
+        assert_eq!(mime_from_magic(b"(function()\n{ var a;"), js);
+        assert_eq!(
+            mime_from_magic(b"(function()\r\n{ var a;"),
+            Some("text/plain")
+        );
+        assert_eq!(mime_from_magic(b"<script type=\"text/javascript\">x"), js);
+        assert_eq!(mime_from_magic(b"<script>\nvar x = 1;"), js);
+        assert_eq!(
+            mime_from_magic(b"<script>alert(1)</script>"),
+            Some("text/html")
+        );
+        assert_eq!(
+            mime_from_magic(b"<?xml version=\"1.0\"?>\n<!DOCTYPE html\n PUBLIC"),
+            Some("text/html")
+        );
+        assert_eq!(
+            mime_from_magic(b"<?xml version=\"1.0\"?>\n<feed>"),
+            Some("application/xml")
+        );
         assert_eq!(
             mime_from_magic(b"body { color: red }\n"),
             Some("text/plain")
