@@ -117,6 +117,11 @@ impl Evidence {
         self
     }
 
+    /// Add several indicators, each once.
+    pub(crate) fn inds(self, v: impl IntoIterator<Item = String>) -> Self {
+        v.into_iter().fold(self, Self::ind)
+    }
+
     /// `threat × confidence`.
     pub fn weight(&self) -> f64 {
         self.threat.value() * self.confidence

@@ -494,8 +494,9 @@ fn names(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
 fn tls(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     let recs = cx.recs;
     let sandboxed = cx.sandboxed(h.ip);
-    // (server, port) -> (conns, why)
-    let mut groups: FxHashMap<(IpAddr, u16), (Vec<usize>, String, u64)> = FxHashMap::default();
+    // (server, port) -> (conns, why, bytes, certificate fingerprints)
+    type G = (Vec<usize>, String, u64, Vec<String>);
+    let mut groups: FxHashMap<(IpAddr, u16), G> = FxHashMap::default();
     for &i in &h.conns {
         let r = &recs[i];
         if r.ssl.is_empty() && !r.has_service("ssl") {
@@ -516,14 +517,25 @@ fn tls(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         {
             continue;
         }
+        let cert = r
+            .leaf_cert()
+            .and_then(|x| cert_facts(x, r.ts).map(|f| (f, x)));
         let why = match sni.as_deref() {
             None => "no server name",
             Some(s) if s.parse::<IpAddr>().is_ok() => "an address as server name",
             Some(s) if super::dga::random_looking(s) => "a random-looking server name",
             Some(_) if !TLS_PORTS.contains(&r.id.resp_p) => "an unusual port",
+            Some(_) if cert.is_some() => "its certificate",
             Some(_) if sandboxed => "repeated sessions",
             Some(_) => continue,
         };
+        let note = cert.as_ref().map(|(f, x)| {
+            format!(
+                "; certificate {f} (subject {}, SHA-256 {})",
+                super::cut(x.subject.clone(), 80),
+                &x.fingerprint[..x.fingerprint.len().min(16)]
+            )
+        });
         if groups.len() >= 4096 && !groups.contains_key(&(r.id.resp_h, r.id.resp_p)) {
             continue;
         }
@@ -535,15 +547,28 @@ fn tls(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
                     sni.map(|s| format!(" ({s})")).unwrap_or_default()
                 ),
                 0,
+                Vec::new(),
             )
         });
         g.0.push(i);
+        if let Some((_, x)) = cert {
+            // The first odd certificate of the group is described (a
+            // resumed session shows none).
+            if g.3.is_empty() {
+                if let Some(n) = &note {
+                    g.1.push_str(n);
+                }
+            }
+            if g.3.len() < 4 && !g.3.contains(&x.fingerprint) {
+                g.3.push(x.fingerprint.clone());
+            }
+        }
         g.2 = g.2.saturating_add(r.bytes);
     }
     let mut keys: Vec<_> = groups.keys().copied().collect();
     keys.sort();
     for k in keys {
-        let (conns, why, bytes) = &groups[&k];
+        let (conns, why, bytes, fps) = &groups[&k];
         let odd_port = !TLS_PORTS.contains(&k.1);
         if why.starts_with("repeated") && conns.len() < 10 {
             continue;
@@ -567,9 +592,42 @@ fn tls(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
                     }
                 ))
                 .conns(conns.iter().copied())
-                .ind(k.0.to_string()),
+                .ind(k.0.to_string())
+                .inds(fps.iter().cloned()),
         );
     }
+}
+
+/// What is odd about a server certificate for a C&C hunter: self-signed
+/// (subject = issuer), the subject OpenSSL's `req` fills in by default
+/// (`Internet Widgits Pty Ltd`, `Some-State`, country `XX`) or
+/// `CN=localhost`, expired or not yet valid when seen, or valid for
+/// less than two days. `None` when nothing is.
+pub(crate) fn cert_facts(x: &botscope_event::X509, seen: botscope_event::Ts) -> Option<String> {
+    let mut f: Vec<&str> = Vec::new();
+    // The server's own certificate signed by itself (OpenSSL's `req
+    // -x509` marks it a CA too: the flag says nothing here).
+    if !x.subject.is_empty() && x.subject == x.issuer {
+        f.push("self-signed");
+    }
+    let s = x.subject.to_ascii_lowercase();
+    if s.contains("internet widgits pty ltd")
+        || s.contains("st=some-state")
+        || s.split(',').any(|p| p.trim() == "c=xx")
+        || s.split(',').any(|p| p.trim() == "cn=localhost")
+    {
+        f.push("with a default subject");
+    }
+    if let (Some(a), Some(b)) = (x.not_valid_before, x.not_valid_after) {
+        if seen.0 > b.0 {
+            f.push("expired");
+        } else if seen.0 < a.0 {
+            f.push("not yet valid");
+        } else if b.0.saturating_sub(a.0) < 2 * 86_400_000_000 {
+            f.push("valid for under two days");
+        }
+    }
+    (!f.is_empty()).then(|| f.join(", "))
 }
 
 /// Ports of protocols the engine decodes: a TCP connection there that it
@@ -943,5 +1001,60 @@ mod tests {
             ));
         }
         assert_eq!(classes(&network(&ev), a), vec![Class::C2]);
+    }
+
+    #[test]
+    fn odd_certificates_are_c2_evidence_in_a_sandbox_and_leads_on_a_network() {
+        use botscope_event::{Event, Ssl, Ts, X509};
+        let (a, s) = (ip(10, 0, 0, 9), ip(198, 51, 100, 77));
+        let cid = id(a, s, 443, Transport::Tcp);
+        let session = |subject: &str, issuer: &str| {
+            let mut ev = vec![conn(1, 10.0, cid, ConnState::SF, 900, 4000, 3.0, &["ssl"])];
+            let m = meta(1, 10.0, cid);
+            ev.push(Event::Ssl(Ssl {
+                meta: Some(m),
+                server_name: Some("cdn-assets.example.com".into()),
+                cert_chain_fps: Some(vec!["ab".repeat(32)]),
+                ..Default::default()
+            }));
+            ev.push(Event::X509(X509 {
+                meta: Some(m),
+                fingerprint: "ab".repeat(32),
+                subject: subject.into(),
+                issuer: issuer.into(),
+                not_valid_before: Some(Ts(0)),
+                not_valid_after: Some(Ts(400 * 86_400_000_000)),
+                ..Default::default()
+            }));
+            ev
+        };
+        let odd = session(
+            "CN=localhost,O=Internet Widgits Pty Ltd,ST=Some-State,C=AU",
+            "CN=localhost,O=Internet Widgits Pty Ltd,ST=Some-State,C=AU",
+        );
+        let r = sandbox(&odd, a);
+        let c2 = r[0].activity(Class::C2).expect("c2 in a sandbox");
+        assert!(
+            c2.evidence.iter().any(|e| e.contains("self-signed")),
+            "{c2:?}"
+        );
+        assert!(c2.indicators.contains(&"ab".repeat(32)));
+        // On a network: a lead, not a verdict.
+        let n = network(&odd);
+        assert!(!classes(&n, a).contains(&Class::C2));
+        assert!(leads(&n, a).contains(&Class::C2));
+        // A CA-issued certificate: nothing on a network.
+        let ok = session("CN=cdn-assets.example.com", "CN=R11,O=Let's Encrypt,C=US");
+        let n = network(&ok);
+        assert!(!classes(&n, a).contains(&Class::C2) && !leads(&n, a).contains(&Class::C2));
+        // Expired when seen.
+        let x = X509 {
+            subject: "CN=a".into(),
+            issuer: "CN=b".into(),
+            not_valid_before: Some(Ts(0)),
+            not_valid_after: Some(Ts(5)),
+            ..Default::default()
+        };
+        assert_eq!(super::cert_facts(&x, Ts(10)).as_deref(), Some("expired"));
     }
 }

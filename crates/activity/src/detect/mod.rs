@@ -9,7 +9,9 @@ use std::cell::OnceCell;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
-use botscope_event::{ConnId, ConnState, Dns, Event, Http, Irc, Smtp, Ssl, Transport, Ts, Uid};
+use botscope_event::{
+    ConnId, ConnState, Dns, Event, Http, Irc, Smtp, Ssl, Transport, Ts, Uid, X509,
+};
 use rustc_hash::FxHashMap;
 
 use crate::background::Background;
@@ -66,6 +68,8 @@ pub(crate) struct ConnRec<'a> {
     pub smtp: Vec<&'a Smtp>,
     pub irc: Vec<&'a Irc>,
     pub ssl: Vec<&'a Ssl>,
+    /// Certificates seen on the connection (x509.log rows), in order.
+    pub x509: Vec<&'a X509>,
     pub dns_ev: Vec<&'a Dns>,
     pub dns_queries: u64,
 }
@@ -93,6 +97,7 @@ impl ConnRec<'_> {
             smtp: Vec::new(),
             irc: Vec::new(),
             ssl: Vec::new(),
+            x509: Vec::new(),
             dns_ev: Vec::new(),
             dns_queries: 0,
         }
@@ -147,6 +152,19 @@ impl ConnRec<'_> {
             .iter()
             .find_map(|s| s.server_name.as_deref())
             .filter(|s| !s.is_empty())
+    }
+
+    /// The server's own certificate: the first of the chain the TLS
+    /// handshake named, else the first seen.
+    pub fn leaf_cert(&self) -> Option<&X509> {
+        let leaf = self
+            .ssl
+            .iter()
+            .find_map(|s| s.cert_chain_fps.as_ref().and_then(|v| v.first()));
+        match leaf {
+            Some(fp) => self.x509.iter().copied().find(|x| &x.fingerprint == fp),
+            None => self.x509.first().copied(),
+        }
     }
 
     pub fn has_service(&self, s: &str) -> bool {
@@ -220,6 +238,14 @@ pub(crate) fn index(events: &[Event]) -> Vec<ConnRec<'_>> {
                 if let Some(m) = s.meta {
                     let i = slot(m.uid, m.id, m.ts, &mut recs);
                     recs[i].ssl.push(s);
+                }
+            }
+            Event::X509(x) => {
+                if let Some(m) = x.meta {
+                    let i = slot(m.uid, m.id, m.ts, &mut recs);
+                    if recs[i].x509.len() < 8 {
+                        recs[i].x509.push(x);
+                    }
                 }
             }
             _ => {}
