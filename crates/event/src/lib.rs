@@ -269,6 +269,11 @@ pub struct Http {
     pub proxied: Vec<String>,
     pub orig_mime_types: Vec<String>,
     pub resp_mime_types: Vec<String>,
+    /// File names the request carried (`Content-Disposition` of the
+    /// request or of its multipart parts), as Zeek's `orig_filenames`.
+    pub orig_filenames: Vec<String>,
+    /// File names the response carried, as Zeek's `resp_filenames`.
+    pub resp_filenames: Vec<String>,
     /// Request `Content-Type` header as sent (not from magic).
     pub req_content_type: Option<String>,
     /// Response `Content-Type` header as sent (not from magic).

@@ -437,6 +437,8 @@ struct Body {
     head_frozen: bool,
     sha: Sha256,
     incomplete: bool,
+    /// A multipart body: its parts' file names and types.
+    multipart: Option<Box<crate::multipart::Multipart>>,
 }
 
 /// What a finished body contributes to the log record.
@@ -448,6 +450,8 @@ struct BodyOut {
     incomplete: bool,
     decode_failed: bool,
     decode_capped: bool,
+    /// A multipart body's parts: (file names, types by content).
+    parts: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl Body {
@@ -465,7 +469,17 @@ impl Body {
             head_frozen: false,
             sha: Sha256::new(),
             incomplete: false,
+            multipart: None,
         }
+    }
+
+    /// Follow the parts of a `multipart/*` body (`content_type` is the
+    /// header's value).
+    fn with_content_type(mut self, content_type: Option<&str>) -> Body {
+        self.multipart = content_type
+            .and_then(|c| crate::multipart::boundary(c.as_bytes()))
+            .map(|b| Box::new(crate::multipart::Multipart::new(b)));
+        self
     }
 
     /// Decode `Content-Encoding` bytes before accounting (gzip/deflate).
@@ -522,6 +536,9 @@ impl Body {
         }
         self.len = self.len.saturating_add(d.len() as u64);
         self.sha.update(d);
+        if let Some(m) = self.multipart.as_mut() {
+            m.feed(d);
+        }
         if !self.head_frozen && self.head.len() < self.head_cap {
             let take = (self.head_cap - self.head.len()).min(d.len());
             self.head
@@ -543,6 +560,10 @@ impl Body {
         } else {
             crate::mime_from_magic(&self.head)
         };
+        let parts = self.multipart.map(|mut m| {
+            m.finish();
+            (m.filenames, m.mime_types)
+        });
         let mut prefix = self.head;
         prefix.truncate(self.keep);
         BodyOut {
@@ -553,6 +574,7 @@ impl Body {
             incomplete: self.incomplete,
             decode_failed: self.decode_failed,
             decode_capped: self.decode_capped,
+            parts,
         }
     }
 }
@@ -599,6 +621,8 @@ struct RespHead {
     msg: Option<String>,
     content_type: Option<String>,
     location: Option<String>,
+    /// `Content-Disposition`'s file name.
+    filename: Option<String>,
 }
 
 struct Side {
@@ -1370,6 +1394,10 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
             http.origin = Some(bytes_to_string(value));
         } else if n.eq_ignore_ascii_case(b"content-type") {
             http.req_content_type = Some(bytes_to_string(value));
+        } else if n.eq_ignore_ascii_case(b"content-disposition") {
+            if let Some(f) = crate::multipart::disposition_filename(value) {
+                http.orig_filenames.push(f);
+            }
         } else if fh.take(ctx, n, value) {
             // A framing header: recorded for the body.
         } else if n.eq_ignore_ascii_case(b"authorization")
@@ -1404,6 +1432,7 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
     }
     let id = sh.new_id();
     side.cur_id = id;
+    let ct = http.req_content_type.clone();
     sh.pending.push_back(Txn {
         id,
         http,
@@ -1413,7 +1442,8 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
         Some(f) => {
             side.body = Some(
                 Body::new(sh.req_prefix_bytes)
-                    .with_encoding(fh.encoding.as_deref(), sh.max_decoded),
+                    .with_encoding(fh.encoding.as_deref(), sh.max_decoded)
+                    .with_content_type(ct.as_deref()),
             );
             side.phase = Phase::Body(f);
         }
@@ -1488,6 +1518,10 @@ fn on_response(
         }
         if n.eq_ignore_ascii_case(b"content-type") {
             head.content_type = Some(bytes_to_string(value));
+        } else if n.eq_ignore_ascii_case(b"content-disposition") {
+            if let Some(f) = crate::multipart::disposition_filename(value) {
+                head.filename = Some(f);
+            }
         } else if n.eq_ignore_ascii_case(b"location") {
             head.location = Some(bytes_to_string(value));
         } else {
@@ -1553,7 +1587,9 @@ fn on_response(
     match framing_for(ctx, &fh, false, no_body) {
         Some(f) => {
             side.body = Some(
-                Body::new(sh.prefix_bytes).with_encoding(fh.encoding.as_deref(), sh.max_decoded),
+                Body::new(sh.prefix_bytes)
+                    .with_encoding(fh.encoding.as_deref(), sh.max_decoded)
+                    .with_content_type(side.resp.content_type.as_deref()),
             );
             side.phase = Phase::Body(f);
         }
@@ -1591,8 +1627,17 @@ fn complete_message(
             t.http.request_body_len = o.len;
             t.http.req_body_prefix = o.prefix;
             t.http.req_body_sha256 = o.sha256;
-            if let Some(m) = o.mime {
-                t.http.orig_mime_types.push(m.to_string());
+            match o.parts {
+                // A multipart body: its parts' types and file names.
+                Some((names, types)) => {
+                    t.http.orig_mime_types.extend(types);
+                    t.http.orig_filenames.extend(names);
+                }
+                None => {
+                    if let Some(m) = o.mime {
+                        t.http.orig_mime_types.push(m.to_string());
+                    }
+                }
             }
         }
         return;
@@ -1622,13 +1667,22 @@ fn complete_message(
     h.status_msg = head.msg;
     h.resp_content_type = head.content_type;
     h.location = head.location;
+    h.resp_filenames.extend(head.filename);
     if let Some(o) = out {
         h.response_body_len = o.len;
         h.resp_body_prefix = o.prefix;
         h.resp_body_sha256 = o.sha256;
         h.resp_body_incomplete = o.incomplete;
-        if let Some(m) = o.mime {
-            h.resp_mime_types.push(m.to_string());
+        match o.parts {
+            Some((names, types)) => {
+                h.resp_mime_types.extend(types);
+                h.resp_filenames.extend(names);
+            }
+            None => {
+                if let Some(m) = o.mime {
+                    h.resp_mime_types.push(m.to_string());
+                }
+            }
         }
     }
     // A request whose body is still arriving: log what is known now.

@@ -26,6 +26,7 @@ pub mod ftp;
 pub mod http;
 pub mod irc;
 pub mod mailbox;
+pub mod multipart;
 mod nested;
 pub mod quic;
 pub mod smtp;

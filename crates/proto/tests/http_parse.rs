@@ -432,6 +432,25 @@ fn request_bodies_keep_a_longer_prefix_than_responses() {
     assert_eq!(h[0].request_body_len, 3000);
 }
 
+#[test]
+fn multipart_uploads_and_attachments_name_their_files() {
+    // A form upload: the parts' types by content and the file's name.
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"id\"\r\n\r\n42\r\n--XyZ\r\nContent-Disposition: form-data; name=\"logs\"; filename=\"US_1.zip\"\r\nContent-Type: zip\r\n\r\nPK\x03\x04rest\r\n--XyZ--\r\n";
+    let mut req = format!(
+        "POST /up HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body.as_bytes());
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=\"test.json\"\r\nContent-Length: 2\r\n\r\n{}";
+    let v = vector(&[(O, &req), (R, resp)]);
+    let (h, _, _) = check_cfg(&ProtoConfig::default(), &v);
+    assert_eq!(h[0].orig_filenames, ["US_1.zip"]);
+    assert_eq!(h[0].orig_mime_types, ["text/plain", "application/zip"]);
+    assert_eq!(h[0].request_body_len, body.len() as u64);
+    assert_eq!(h[0].resp_filenames, ["test.json"]);
+}
+
 fn with_gap(mut v: Vector, at: usize, dir: Dir, len: u64) -> Vector {
     v.recs.insert(at, Rec::Gap(dir, Ts(1_000_000), len));
     v

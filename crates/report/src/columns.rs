@@ -146,7 +146,12 @@ fn http<S: Sink>(h: &Http, s: &mut S) {
     s.strings("proxied", "set[string]", &h.proxied, IfEmpty::Unset);
     // No file analysis: Zeek leaves these unset when it saw no file.
     s.strings("orig_fuids", "vector[string]", NONE, IfEmpty::Unset);
-    s.strings("orig_filenames", "vector[string]", NONE, IfEmpty::Unset);
+    s.strings(
+        "orig_filenames",
+        "vector[string]",
+        &h.orig_filenames,
+        IfEmpty::Unset,
+    );
     s.strings(
         "orig_mime_types",
         "vector[string]",
@@ -154,7 +159,12 @@ fn http<S: Sink>(h: &Http, s: &mut S) {
         IfEmpty::Unset,
     );
     s.strings("resp_fuids", "vector[string]", NONE, IfEmpty::Unset);
-    s.strings("resp_filenames", "vector[string]", NONE, IfEmpty::Unset);
+    s.strings(
+        "resp_filenames",
+        "vector[string]",
+        &h.resp_filenames,
+        IfEmpty::Unset,
+    );
     s.strings(
         "resp_mime_types",
         "vector[string]",

@@ -377,6 +377,8 @@ fn row_event(kind: &str, rec: &Rec, res: &mut ImportResult) -> R<Option<Event>> 
             password: rec.str("password"),
             proxied: rec.list("proxied"),
             orig_mime_types: rec.list("orig_mime_types"),
+            orig_filenames: rec.list("orig_filenames"),
+            resp_filenames: rec.list("resp_filenames"),
             resp_mime_types: rec.list("resp_mime_types"),
             req_content_type: rec.str("req_content_type"),
             resp_content_type: rec.str("resp_content_type"),

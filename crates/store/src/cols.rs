@@ -228,6 +228,15 @@ impl<'a> Get<'a> {
         })
     }
 
+    /// [`Self::strs`] for a column added after datasets were written:
+    /// absent, every row's list is empty.
+    pub fn strs_or_empty(&self, name: &str) -> Result<Vec<Vec<String>>, Error> {
+        if self.batch.column_by_name(name).is_none() {
+            return Ok(vec![Vec::new(); self.rows()]);
+        }
+        self.strs(name)
+    }
+
     pub fn i64s(&self, name: &str) -> Result<Vec<Vec<i64>>, Error> {
         self.lists(name, DataType::Int64, "integers", |v| {
             v.as_any()

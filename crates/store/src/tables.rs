@@ -435,6 +435,14 @@ pub fn http_batch(rows: &[Sourced<'_, Http>]) -> Result<RecordBatch, Error> {
         "resp_mime_types",
         rows.iter().map(|(_, r)| r.resp_mime_types.iter()),
     );
+    c.strs(
+        "orig_filenames",
+        rows.iter().map(|(_, r)| r.orig_filenames.iter()),
+    );
+    c.strs(
+        "resp_filenames",
+        rows.iter().map(|(_, r)| r.resp_filenames.iter()),
+    );
     c.str(
         "req_content_type",
         rows.iter().map(|(_, r)| s(&r.req_content_type)),
@@ -496,6 +504,9 @@ pub fn read_http(b: &RecordBatch) -> Result<Vec<(String, Http)>, Error> {
     let user = g.str("username")?;
     let pass = g.str("password")?;
     let proxied = g.strs("proxied")?;
+    // Added 2026-12-05: older datasets have no such columns.
+    let ofn = g.strs_or_empty("orig_filenames")?;
+    let rfn = g.strs_or_empty("resp_filenames")?;
     let omt = g.strs("orig_mime_types")?;
     let rmt = g.strs("resp_mime_types")?;
     let rqct = g.str("req_content_type")?;
@@ -531,6 +542,8 @@ pub fn read_http(b: &RecordBatch) -> Result<Vec<(String, Http)>, Error> {
                 proxied: proxied[i].clone(),
                 orig_mime_types: omt[i].clone(),
                 resp_mime_types: rmt[i].clone(),
+                orig_filenames: ofn[i].clone(),
+                resp_filenames: rfn[i].clone(),
                 req_content_type: rqct[i].clone(),
                 resp_content_type: rsct[i].clone(),
                 location: loc[i].clone(),

@@ -149,6 +149,8 @@ fn synthetic() -> (
                 vec![]
             },
             orig_mime_types: vec![],
+            orig_filenames: vec![],
+            resp_filenames: vec![],
             resp_mime_types: if full {
                 vec!["application/x-dosexec".into()]
             } else {
