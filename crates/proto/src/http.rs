@@ -439,6 +439,8 @@ struct Body {
     incomplete: bool,
     /// A multipart body: its parts' file names and types.
     multipart: Option<Box<crate::multipart::Multipart>>,
+    /// The last decoded byte.
+    last: u8,
 }
 
 /// What a finished body contributes to the log record.
@@ -470,6 +472,7 @@ impl Body {
             sha: Sha256::new(),
             incomplete: false,
             multipart: None,
+            last: b'\n',
         }
     }
 
@@ -539,6 +542,9 @@ impl Body {
         if let Some(m) = self.multipart.as_mut() {
             m.feed(d);
         }
+        if let Some(&b) = d.last() {
+            self.last = b;
+        }
         if !self.head_frozen && self.head.len() < self.head_cap {
             let take = (self.head_cap - self.head.len()).min(d.len());
             self.head
@@ -560,6 +566,14 @@ impl Body {
         } else {
             crate::mime_from_magic(&self.head)
         };
+        // Zeek reads a multipart body line by line and counts each line
+        // with its CRLF, the last one too: a body that does not end in a
+        // line break is logged 2 bytes longer than it is.
+        let len = if self.multipart.is_some() && self.len > 0 && self.last != b'\n' {
+            self.len.saturating_add(2)
+        } else {
+            self.len
+        };
         let parts = self.multipart.map(|mut m| {
             m.finish();
             (m.filenames, m.mime_types)
@@ -567,7 +581,7 @@ impl Body {
         let mut prefix = self.head;
         prefix.truncate(self.keep);
         BodyOut {
-            len: self.len,
+            len,
             prefix,
             sha256: (self.len > 0).then(|| hex::encode(self.sha.finalize())),
             mime,
@@ -896,6 +910,10 @@ fn finish_side(side: &mut Side, other: &mut Side, sh: &mut Shared, ctx: &mut Ctx
 
 fn emit(ctx: &mut Ctx<'_>, t: Txn) {
     let mut http = t.http;
+    // Zeek's `version` is the reply's: a request never answered has none.
+    if http.status_code.is_none() {
+        http.version = None;
+    }
     http.meta = Some(ctx.meta_at(t.ts));
     ctx.emit(Event::Http(http));
 }
@@ -1011,6 +1029,18 @@ fn headers(
             let block_ref = block.get(..e).unwrap_or_default();
             if side.is_orig {
                 on_request(side, sh, ctx, block_ref);
+                // An HTTP/0.9 request while an earlier reply's body is
+                // still being read: that reply ends here (Zeek:
+                // `http_09_reply_before_request`), and what the server
+                // sends next answers the 0.9 request.
+                let is09 = sh
+                    .pending
+                    .back()
+                    .is_some_and(|t| t.http.version.as_deref() == Some("0.9"));
+                if is09 && matches!(other.phase, Phase::Body(_)) && other.cur_id != side.cur_id {
+                    ctx.weird("http_09_reply_before_request", None);
+                    complete_message(other, side, sh, ctx, false);
+                }
             } else {
                 on_response(side, other, sh, ctx, block_ref);
             }
