@@ -162,6 +162,9 @@ struct Message {
     ts: Ts,
     data: Vec<u8>,
     truncated: bool,
+    /// Its headers go into the row (not for a DATA message sent while a
+    /// BDAT message was still open: Zeek does not parse it).
+    headers: bool,
 }
 
 /// SMTP analyzer for one connection.
@@ -192,8 +195,13 @@ pub struct SmtpAnalyzer {
     tls: bool,
     /// Row of a transferred message, waiting for the reply to its end.
     awaiting: Option<Smtp>,
-    /// The message started before the reply to DATA was seen.
-    data_implied: bool,
+    /// Messages started before the reply to their DATA was seen, whose
+    /// reply is still to come.
+    implied_pending: u32,
+    /// DATA commands sent, and the count when a message was last started
+    /// without its reply (each DATA starts at most one).
+    data_cmds: u64,
+    implied_at: u64,
     /// Replies that parsed, and malformed replies in a row.
     good_replies: u64,
     bad_replies: u32,
@@ -228,7 +236,9 @@ impl SmtpAnalyzer {
             msg: None,
             tls: false,
             awaiting: None,
-            data_implied: false,
+            implied_pending: 0,
+            data_cmds: 0,
+            implied_at: 0,
             good_replies: 0,
             bad_replies: 0,
             violation: false,
@@ -294,10 +304,14 @@ impl Analyzer for SmtpAnalyzer {
                         self.bdat_chunk_done(ctx, last);
                     }
                 } else {
+                    // The gap ran past the chunk: where it ends is
+                    // unknown; take it as a line start, as Zeek resumes
+                    // (a client sends its next command in a segment of
+                    // its own more often than not).
                     self.bdat_chunk_done(ctx, last);
                     self.orig.buf.clear();
                     self.orig.overflow = false;
-                    self.orig.skip = true;
+                    self.orig.skip = false;
                 }
             }
             _ => {
@@ -412,10 +426,11 @@ impl SmtpAnalyzer {
         // wait for it): a line that is no command, or looks like a
         // header, starts the message.
         if self.pending.back() == Some(&Cmd::Data)
-            && !self.data_implied
+            && self.implied_at != self.data_cmds
             && (!is_known_verb(verb) || looks_like_header(line))
         {
-            self.data_implied = true;
+            self.implied_at = self.data_cmds;
+            self.implied_pending = self.implied_pending.saturating_add(1);
             self.start_message(ctx);
             self.client = Client::Data {
                 line_start: true,
@@ -463,7 +478,10 @@ impl SmtpAnalyzer {
                 self.activity = true;
                 Cmd::Other
             }
-            b"DATA" => Cmd::Data,
+            b"DATA" => {
+                self.data_cmds = self.data_cmds.saturating_add(1);
+                Cmd::Data
+            }
             b"BDAT" => self.bdat_command(ctx, arg),
             b"STARTTLS" => Cmd::StartTls,
             b"AUTH" => self.auth_command(arg),
@@ -606,9 +624,9 @@ impl SmtpAnalyzer {
         match cmd {
             Cmd::Data => {
                 self.pending.pop_front();
-                if self.data_implied {
+                if self.implied_pending > 0 {
                     // The message was already taken from the client side.
-                    self.data_implied = false;
+                    self.implied_pending -= 1;
                 } else if code == 354 {
                     self.start_message(ctx);
                     self.client = Client::Data {
@@ -679,10 +697,24 @@ impl SmtpAnalyzer {
     }
 
     fn start_message(&mut self, ctx: &mut Ctx<'_>) {
+        // A DATA message while a BDAT message is still open (RFC 3030
+        // forbids mixing them): the BDAT message ends here, and the new
+        // one is carved but not read into the row, as Zeek does not.
+        let headers = match self.msg.take() {
+            Some(mut old) => {
+                ctx.weird("smtp_data_during_bdat", None);
+                old.truncated = true;
+                self.msg = Some(old);
+                self.end_message(ctx);
+                false
+            }
+            None => true,
+        };
         self.msg = Some(Message {
             ts: ctx.ts,
             data: Vec::new(),
             truncated: false,
+            headers,
         });
     }
 
@@ -800,7 +832,11 @@ impl SmtpAnalyzer {
     /// A message was transferred: its row waits for the server's verdict
     /// (commands pipelined after the message go to a new row).
     fn message_done(&mut self, ctx: &mut Ctx<'_>) {
-        self.messages = self.messages.saturating_add(1);
+        // Zeek counts a message transferred when the server answers it: in
+        // a capture of the client's side only, every row is depth 1.
+        if self.good_replies > 0 {
+            self.messages = self.messages.saturating_add(1);
+        }
         if let Some(old) = self.awaiting.take() {
             ctx.emit(Event::Smtp(old));
         }
@@ -812,7 +848,9 @@ impl SmtpAnalyzer {
         let Some(m) = self.msg.take() else {
             return;
         };
-        self.parse_headers(&m.data);
+        if m.headers {
+            self.parse_headers(&m.data);
+        }
         self.activity = true;
         let ev = CarvedMessage {
             meta: ctx.meta_at(m.ts),

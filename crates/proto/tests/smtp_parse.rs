@@ -629,3 +629,42 @@ fn random_input_never_panics() {
         assert_eq!(whole, pieces, "round {round}");
     }
 }
+
+#[test]
+fn client_side_only_capture_logs_each_message_at_depth_one() {
+    // No server side at all: each DATA starts its message at the first
+    // header line, and (no reply ever counted a message) every row is
+    // depth 1, as Zeek logs it.
+    let o = check(&[(
+        C,
+        b"ehlo a.example\r\nmail FROM:<x@a.example>\r\nrcpt TO:<y@b.example>\r\ndata\r\nFrom: x@a.example\r\nSubject: One\r\n\r\nbody\r\n.\r\nmail FROM:<x@a.example>\r\nrcpt TO:<z@c.example>\r\ndata\r\nFrom: x@a.example\r\nSubject: Two\r\n\r\nbody\r\n.\r\nquit\r\n",
+    )]);
+    assert_eq!(o.rows.len(), 2, "{:?}", o.rows);
+    assert_eq!(o.msgs.len(), 2);
+    for (r, subject) in o.rows.iter().zip(["One", "Two"]) {
+        assert_eq!(r.trans_depth, 1);
+        assert_eq!(r.subject.as_deref(), Some(subject));
+    }
+}
+
+#[test]
+fn data_while_a_bdat_message_is_open_is_carved_not_read_into_the_row() {
+    let o = check(&[
+        (
+            C,
+            b"EHLO a\r\nMAIL FROM:<x@a>\r\nRCPT TO:<y@b>\r\nBDAT 5\r\nabcde",
+        ),
+        (S, b"220 hi\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n"),
+        (C, b"DATA\r\n"),
+        (S, b"354 go\r\n"),
+        (C, b"Subject: x\r\n\r\nhi\r\n.\r\n"),
+        (S, b"250 queued\r\n"),
+    ]);
+    assert!(
+        o.weirds.iter().any(|w| w == "smtp_data_during_bdat"),
+        "{:?}",
+        o.weirds
+    );
+    assert_eq!(o.msgs.len(), 2);
+    assert!(o.rows.iter().all(|r| r.subject.is_none()));
+}
