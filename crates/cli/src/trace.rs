@@ -226,7 +226,7 @@ impl botscope_event::EventSink for TraceSink<'_> {
                 .push((m.meta.id.orig_h, row.family, row.family_confidence));
             return;
         }
-        if matches!(ev, Event::Message(_) | Event::Weird(_)) {
+        if matches!(ev, Event::Message(_) | Event::Weird(_) | Event::File(_)) {
             return;
         }
         if self.events.len() < self.room {

@@ -653,10 +653,39 @@ pub struct MailMessage {
     pub fingerprint: Vec<String>,
 }
 
+/// One `files.log` row: a file a protocol carried (an HTTP body; an FTP
+/// transfer), as Zeek's file analysis logs it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct File {
+    /// When the file started, and on which connection.
+    pub meta: Option<Meta>,
+    /// `F` and 17 base62 characters, stable for one file of one run.
+    pub fuid: String,
+    /// The protocol: `HTTP`, `FTP_DATA`.
+    pub source: &'static str,
+    /// Position of the message in its connection (HTTP `trans_depth`).
+    pub depth: u32,
+    /// Analyzers run on it (Zeek's names: `SHA256`, ...).
+    pub analyzers: Vec<&'static str>,
+    /// Type by content.
+    pub mime_type: Option<String>,
+    /// The name its protocol gave (`Content-Disposition`, FTP path).
+    pub filename: Option<String>,
+    pub duration: Option<Duration>,
+    /// Sent by the connection's originator.
+    pub is_orig: bool,
+    pub seen_bytes: u64,
+    /// The size announced (`Content-Length`), when one was.
+    pub total_bytes: Option<u64>,
+    pub missing_bytes: u64,
+    pub sha256: Option<String>,
+}
+
 /// Any event a decoder can produce.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     Conn(Conn),
+    File(File),
     Http(Http),
     Smtp(Smtp),
     Dns(Dns),
@@ -686,6 +715,7 @@ impl Event {
             Event::Weird(_) => "weird",
             Event::Message(_) => "mail",
             Event::Tunnel(_) => "tunnel",
+            Event::File(_) => "files",
         }
     }
 }

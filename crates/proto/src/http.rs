@@ -441,6 +441,10 @@ struct Body {
     multipart: Option<Box<crate::multipart::Multipart>>,
     /// The last decoded byte.
     last: u8,
+    /// Bytes lost to gaps (counted in `len`).
+    missing: u64,
+    /// When the body began.
+    start: Ts,
 }
 
 /// What a finished body contributes to the log record.
@@ -454,6 +458,8 @@ struct BodyOut {
     decode_capped: bool,
     /// A multipart body's parts: (file names, types by content).
     parts: Option<(Vec<String>, Vec<String>)>,
+    missing: u64,
+    start: Ts,
 }
 
 impl Body {
@@ -473,7 +479,15 @@ impl Body {
             incomplete: false,
             multipart: None,
             last: b'\n',
+            missing: 0,
+            start: Ts(0),
         }
+    }
+
+    /// The body begins at `ts` (its file's start in files.log).
+    fn starting(mut self, ts: Ts) -> Body {
+        self.start = ts;
+        self
     }
 
     /// Follow the parts of a `multipart/*` body (`content_type` is the
@@ -556,6 +570,7 @@ impl Body {
         // A decompressor cannot continue across missing bytes.
         self.inflate = None;
         self.len = self.len.saturating_add(n);
+        self.missing = self.missing.saturating_add(n);
         self.incomplete = true;
         self.head_frozen = true;
     }
@@ -589,6 +604,8 @@ impl Body {
             decode_failed: self.decode_failed,
             decode_capped: self.decode_capped,
             parts,
+            missing: self.missing,
+            start: self.start,
         }
     }
 }
@@ -963,7 +980,7 @@ fn headers(
                     msg: Some("<empty>".into()),
                     ..RespHead::default()
                 };
-                side.body = Some(Body::new(sh.prefix_bytes));
+                side.body = Some(Body::new(sh.prefix_bytes).starting(ctx.ts));
                 side.phase = Phase::Body(Framing::UntilClose);
                 return 0;
             }
@@ -1473,7 +1490,8 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
             side.body = Some(
                 Body::new(sh.req_prefix_bytes)
                     .with_encoding(fh.encoding.as_deref(), sh.max_decoded)
-                    .with_content_type(ct.as_deref()),
+                    .with_content_type(ct.as_deref())
+                    .starting(ctx.ts),
             );
             side.phase = Phase::Body(f);
         }
@@ -1619,7 +1637,8 @@ fn on_response(
             side.body = Some(
                 Body::new(sh.prefix_bytes)
                     .with_encoding(fh.encoding.as_deref(), sh.max_decoded)
-                    .with_content_type(side.resp.content_type.as_deref()),
+                    .with_content_type(side.resp.content_type.as_deref())
+                    .starting(ctx.ts),
             );
             side.phase = Phase::Body(f);
         }
@@ -1650,6 +1669,49 @@ fn complete_message(
         }
         if o.decode_capped {
             ctx.weird("HTTP_decoded_body_too_large", None);
+        }
+    }
+    if let Some(o) = &out {
+        if o.len > 0 {
+            let (depth, filename) = match sh.pending.iter().find(|t| t.id == side.cur_id) {
+                Some(t) => (
+                    t.http.trans_depth,
+                    if side.is_orig {
+                        t.http.orig_filenames.first().cloned()
+                    } else {
+                        None
+                    },
+                ),
+                None => (0, None),
+            };
+            let filename = filename
+                .or_else(|| o.parts.as_ref().and_then(|p| p.0.first().cloned()))
+                .or_else(|| {
+                    (!side.is_orig)
+                        .then(|| side.resp.filename.clone())
+                        .flatten()
+                });
+            ctx.emit(Event::File(botscope_event::File {
+                meta: Some(ctx.meta_at(o.start)),
+                fuid: fuid(ctx.uid, u64::from(depth), side.is_orig),
+                source: "HTTP",
+                depth,
+                analyzers: if o.sha256.is_some() {
+                    vec!["SHA256"]
+                } else {
+                    Vec::new()
+                },
+                mime_type: o.mime.map(str::to_string),
+                filename,
+                duration: Some(botscope_event::Duration(
+                    ctx.ts.0.saturating_sub(o.start.0).max(0),
+                )),
+                is_orig: side.is_orig,
+                seen_bytes: o.len.saturating_sub(o.missing),
+                total_bytes: None,
+                missing_bytes: o.missing,
+                sha256: o.sha256.clone(),
+            }));
         }
     }
     if side.is_orig {
@@ -1722,6 +1784,25 @@ fn complete_message(
         }
     }
     emit(ctx, txn);
+}
+
+/// A file id like Zeek's (`F` and 17 base62 characters), the same for
+/// the same body of the same connection in every run.
+pub(crate) fn fuid(uid: botscope_event::Uid, n: u64, orig: bool) -> String {
+    let mut x = uid.0 ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(orig);
+    // SplitMix64 finalizer.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = String::with_capacity(18);
+    out.push('F');
+    let mut v = u128::from(x) << 32 | u128::from(x.rotate_left(17) as u32);
+    for _ in 0..17 {
+        out.push(char::from(A[(v % 62) as usize]));
+        v /= 62;
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------

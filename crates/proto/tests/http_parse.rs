@@ -35,6 +35,8 @@ fn check_cfg(cfg: &ProtoConfig, v: &Vector) -> (Vec<Http>, Vec<Weird>, Option<St
         match e {
             Event::Http(h) => https.push(h),
             Event::Weird(w) => weirds.push(w),
+            // files.log rows: checked by `bodies_are_files`.
+            Event::File(_) => {}
             other => panic!("unexpected event {other:?}"),
         }
     }
@@ -449,6 +451,36 @@ fn multipart_uploads_and_attachments_name_their_files() {
     assert_eq!(h[0].orig_mime_types, ["text/plain", "application/zip"]);
     assert_eq!(h[0].request_body_len, body.len() as u64);
     assert_eq!(h[0].resp_filenames, ["test.json"]);
+}
+
+#[test]
+fn bodies_are_files() {
+    let req = b"POST /up HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=a.exe\r\nContent-Length: 4\r\n\r\nMZ\x90\x00";
+    let v = vector(&[(O, req), (R, resp)]);
+    let files = |v: &Vector| -> Vec<botscope_event::File> {
+        run_cfg(&ProtoConfig::default(), v, Feed::Whole)
+            .0
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::File(f) => Some(f),
+                _ => None,
+            })
+            .collect()
+    };
+    let f = files(&v);
+    assert_eq!(f.len(), 2, "{f:?}");
+    let (up, down) = (&f[0], &f[1]);
+    assert!(up.is_orig && !down.is_orig);
+    assert_eq!((up.seen_bytes, down.seen_bytes), (5, 4));
+    assert_eq!(down.mime_type.as_deref(), Some("application/x-dosexec"));
+    assert_eq!(down.filename.as_deref(), Some("a.exe"));
+    assert_eq!(down.source, "HTTP");
+    assert_eq!(down.depth, 1);
+    assert_eq!(down.sha256.as_deref(), Some(sha_hex(b"MZ\x90\x00").as_str()));
+    assert!(up.fuid.starts_with('F') && up.fuid.len() == 18 && up.fuid != down.fuid);
+    // The same capture gives the same file ids.
+    assert_eq!(files(&v)[1].fuid, down.fuid);
 }
 
 fn with_gap(mut v: Vector, at: usize, dir: Dir, len: u64) -> Vector {

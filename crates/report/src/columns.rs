@@ -9,8 +9,8 @@
 use std::net::IpAddr;
 
 use botscope_event::{
-    Conn, ConnId, Dns, Duration, Event, Ftp, Http, Irc, Meta, Smtp, Ssh, Ssl, Ts, Tunnel, Uid,
-    Weird, X509,
+    Conn, ConnId, Dns, Duration, Event, File, Ftp, Http, Irc, Meta, Smtp, Ssh, Ssl, Ts, Tunnel,
+    Uid, Weird, X509,
 };
 
 /// How an empty container is logged.
@@ -71,6 +71,7 @@ pub(crate) fn emit<S: Sink>(ev: &Event, s: &mut S) -> bool {
         Event::Weird(w) => weird(w, s),
         Event::Tunnel(t) => tunnel(t, s),
         Event::X509(x) => x509(x, s),
+        Event::File(f) => file(f, s),
         Event::Message(_) => return false,
     }
     true
@@ -114,6 +115,33 @@ fn conn<S: Sink>(c: &Conn, s: &mut S) {
     let parents: Vec<String> = c.tunnel_parents.iter().map(|u| u.to_string()).collect();
     s.strings("tunnel_parents", "set[string]", &parents, IfEmpty::Unset);
     s.count("ip_proto", Some(u64::from(c.ip_proto)));
+}
+
+fn file<S: Sink>(f: &File, s: &mut S) {
+    s.time("ts", f.meta.map(|m| m.ts));
+    s.string("fuid", Some(&f.fuid));
+    s.uid("uid", f.meta.map(|m| m.uid));
+    id(s, f.meta.as_ref().map(|m| &m.id));
+    s.string("source", Some(f.source));
+    s.count("depth", Some(u64::from(f.depth)));
+    s.strings("analyzers", "set[string]", &f.analyzers, IfEmpty::Empty);
+    s.string("mime_type", f.mime_type.as_deref());
+    s.string("filename", f.filename.as_deref());
+    s.interval("duration", f.duration);
+    s.boolean("local_orig", None);
+    s.boolean("is_orig", Some(f.is_orig));
+    s.count("seen_bytes", Some(f.seen_bytes));
+    s.count("total_bytes", f.total_bytes);
+    s.count("missing_bytes", Some(f.missing_bytes));
+    s.count("overflow_bytes", Some(0));
+    s.boolean("timedout", Some(false));
+    s.string("parent_fuid", None);
+    s.string("md5", None);
+    s.string("sha1", None);
+    s.string("sha256", f.sha256.as_deref());
+    s.string("extracted", None);
+    s.boolean("extracted_cutoff", None);
+    s.count("extracted_size", None);
 }
 
 fn tunnel<S: Sink>(t: &Tunnel, s: &mut S) {

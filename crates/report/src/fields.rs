@@ -299,9 +299,40 @@ pub const TUNNEL_FIELDS: &[(&str, &str)] = &[
     ("action", "enum"),
 ];
 
+/// `files.log`: Zeek 6's columns.
+pub const FILES_FIELDS: &[(&str, &str)] = &[
+    ("ts", "time"),
+    ("fuid", "string"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("source", "string"),
+    ("depth", "count"),
+    ("analyzers", "set[string]"),
+    ("mime_type", "string"),
+    ("filename", "string"),
+    ("duration", "interval"),
+    ("local_orig", "bool"),
+    ("is_orig", "bool"),
+    ("seen_bytes", "count"),
+    ("total_bytes", "count"),
+    ("missing_bytes", "count"),
+    ("overflow_bytes", "count"),
+    ("timedout", "bool"),
+    ("parent_fuid", "string"),
+    ("md5", "string"),
+    ("sha1", "string"),
+    ("sha256", "string"),
+    ("extracted", "string"),
+    ("extracted_cutoff", "bool"),
+    ("extracted_size", "count"),
+];
+
 /// The log names this crate writes, in a fixed order.
 pub const LOG_NAMES: &[&str] = &[
-    "conn", "http", "smtp", "dns", "ssl", "irc", "weird", "tunnel", "ftp", "ssh", "x509",
+    "conn", "http", "smtp", "dns", "ssl", "irc", "weird", "tunnel", "ftp", "ssh", "x509", "files",
 ];
 
 /// The columns of the log called `path` (`"conn"`, `"http"`, ...), or
@@ -316,6 +347,7 @@ pub fn fields_for(path: &str) -> Option<&'static [(&'static str, &'static str)]>
         "irc" => IRC_FIELDS,
         "weird" => WEIRD_FIELDS,
         "tunnel" => TUNNEL_FIELDS,
+        "files" => FILES_FIELDS,
         "ftp" => FTP_FIELDS,
         "ssh" => SSH_FIELDS,
         "x509" => X509_FIELDS,

@@ -151,6 +151,7 @@ impl LogWriterSet {
                 }
                 10
             }
+            Event::File(_) => 11,
             Event::Message(m) => return self.write_message(m).map(drop),
         };
         self.buf.clear();

@@ -726,6 +726,7 @@ impl Writer<'_> {
                 Event::Ftp(_)
                 | Event::Ssh(_)
                 | Event::X509(_)
+                | Event::File(_)
                 | Event::Weird(_)
                 | Event::Message(_)
                 | Event::Tunnel(_) => {}
