@@ -41,6 +41,8 @@ pub struct Multipart {
     long_line: bool,
     headers: Vec<u8>,
     sniff: Vec<u8>,
+    /// `sniff`'s length when the current line began.
+    sniff_mark: usize,
     /// The current part is itself multipart (its content is not sniffed).
     nested: bool,
     parts: usize,
@@ -92,6 +94,7 @@ impl Multipart {
             long_line: false,
             headers: Vec::new(),
             sniff: Vec::new(),
+            sniff_mark: 0,
             nested: false,
             parts: 0,
             filenames: Vec::new(),
@@ -107,6 +110,9 @@ impl Multipart {
                 None => (d, false),
             };
             d = &d[piece.len()..];
+            if self.line.is_empty() && !self.long_line {
+                self.sniff_mark = self.sniff.len();
+            }
             if self.state == State::Content && self.sniff.len() < SNIFF && !self.nested {
                 // Content bytes (a delimiter line among them is taken
                 // back below: sniffing only needs the first bytes).
@@ -148,8 +154,7 @@ impl Multipart {
             }
             // The content ends before this line: drop it from the sniff.
             if self.state == State::Content {
-                let keep = self.sniff.len().saturating_sub(raw.len());
-                self.sniff.truncate(keep);
+                self.sniff.truncate(self.sniff_mark);
                 self.end_part();
             }
             self.delims.truncate(depth + 1);

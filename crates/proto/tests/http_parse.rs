@@ -477,7 +477,10 @@ fn bodies_are_files() {
     assert_eq!(down.filename.as_deref(), Some("a.exe"));
     assert_eq!(down.source, "HTTP");
     assert_eq!(down.depth, 1);
-    assert_eq!(down.sha256.as_deref(), Some(sha_hex(b"MZ\x90\x00").as_str()));
+    assert_eq!(
+        down.sha256.as_deref(),
+        Some(sha_hex(b"MZ\x90\x00").as_str())
+    );
     assert!(up.fuid.starts_with('F') && up.fuid.len() == 18 && up.fuid != down.fuid);
     // The same capture gives the same file ids.
     assert_eq!(files(&v)[1].fuid, down.fuid);
