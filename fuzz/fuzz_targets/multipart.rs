@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
             m.feed(c);
         }
         m.finish();
-        (m.filenames, m.mime_types, m.parts())
+        let n = m.parts();
+        (m.filenames, m.mime_types, n)
     };
     let whole = run(rest.len().max(1));
     let split = run(usize::from(*cut) % 17 + 1);
