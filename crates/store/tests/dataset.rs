@@ -523,7 +523,8 @@ fn real_captures_round_trip() {
         let ev: Vec<Event> = shards
             .into_iter()
             .flatten()
-            .filter(|e| !matches!(e, Event::Weird(_) | Event::Message(_)))
+            // Not dataset tables (yet): weirds, carved mail, files.log rows.
+            .filter(|e| !matches!(e, Event::Weird(_) | Event::Message(_) | Event::File(_)))
             .collect();
         assert!(!ev.is_empty(), "{name}");
         w.write_events(name, &ev).unwrap();
