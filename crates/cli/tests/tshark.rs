@@ -305,6 +305,25 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// One capture decoded by botscope (`logs`, JSON) and read by tshark:
+/// its name and, per kind, (kind, tshark's rows, ours).
+fn both_sides(p: &Path, tag: &str) -> (String, [(&'static str, Set, Set); 4]) {
+    let name = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_string();
+    let (out, code, stderr) = run_logs(p, "json", tag);
+    assert!(code == 0 || code == 1, "{name}: exit {code}: {stderr}");
+    let kinds = [
+        ("http", tshark_http(p), ours_http(&out)),
+        ("smtp", tshark_smtp(p), ours_smtp(&out)),
+        ("dns", tshark_dns(p), ours_dns(&out)),
+        ("tls", tshark_sni(p), ours_sni(&out)),
+    ];
+    (name, kinds)
+}
+
 #[test]
 fn logs_match_tshark() {
     let Some(data) = data_dir() else { return };
@@ -319,19 +338,7 @@ fn logs_match_tshark() {
     let mut used_known = BTreeSet::new();
     let mut compared = 0usize;
     for (i, p) in pcaps.iter().enumerate() {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
-        let (out, code, stderr) = run_logs(p, "json", &format!("tshark-{i}"));
-        assert!(code == 0 || code == 1, "{name}: exit {code}: {stderr}");
-        let kinds: [(&str, Set, Set); 4] = [
-            ("http", tshark_http(p), ours_http(&out)),
-            ("smtp", tshark_smtp(p), ours_smtp(&out)),
-            ("dns", tshark_dns(p), ours_dns(&out)),
-            ("tls", tshark_sni(p), ours_sni(&out)),
-        ];
+        let (name, kinds) = both_sides(p, &format!("tshark-{i}"));
         for (kind, theirs, ours) in kinds {
             compared += theirs.len();
             for (side, a, b) in [
@@ -381,19 +388,7 @@ fn malware_captures_agree_with_tshark() {
     let (mut both, mut either) = (0usize, 0usize);
     let mut worst = Vec::new();
     for (i, p) in pcaps.iter().enumerate() {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
-        let (out, code, stderr) = run_logs(p, "json", &format!("tshark-mr-{i}"));
-        assert!(code == 0 || code == 1, "{name}: exit {code}: {stderr}");
-        let kinds: [(&str, Set, Set); 4] = [
-            ("http", tshark_http(p), ours_http(&out)),
-            ("smtp", tshark_smtp(p), ours_smtp(&out)),
-            ("dns", tshark_dns(p), ours_dns(&out)),
-            ("tls", tshark_sni(p), ours_sni(&out)),
-        ];
+        let (name, kinds) = both_sides(p, &format!("tshark-mr-{i}"));
         for (kind, theirs, ours) in kinds {
             let b = theirs.intersection(&ours).count();
             let e = theirs.union(&ours).count();

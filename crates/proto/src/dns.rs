@@ -402,32 +402,15 @@ fn parse_update_rr(
     caps: AnswerCaps,
     prereq: bool,
 ) -> Option<usize> {
-    let mut owner = String::new();
-    let after_name = match read_name(msg, pos, &mut owner) {
-        Ok(n) => n,
-        Err(e) => {
-            m.weird = Some((e.weird_name(), None));
-            return None;
-        }
-    };
-    let (Some(rtype), Some(class), Some(ttl), Some(rdlen)) = (
-        be16(msg, after_name),
-        be16(msg, after_name + 2),
-        be32(msg, after_name + 4),
-        be16(msg, after_name + 8),
-    ) else {
-        m.weird = Some(("DNS_truncated_ans_too_short", None));
-        return None;
-    };
-    let rstart = after_name + 10;
-    let rend = rstart + usize::from(rdlen);
-    let Some(rdata) = msg.get(rstart..rend) else {
-        m.weird = Some(("DNS_truncated_RR_rdlength_lt_len", None));
-        return None;
-    };
-    if m.first_owner.is_none() {
-        m.first_owner = Some(owner.clone());
-    }
+    let Rr {
+        owner,
+        rtype,
+        class,
+        ttl,
+        rstart,
+        rend,
+    } = read_rr(msg, pos, m)?;
+    let rdata = &msg[rstart..rend];
     const NONE: u16 = 254;
     const ANY: u16 = 255;
     let tname = qtype_name(rtype);
@@ -466,10 +449,19 @@ fn parse_update_rr(
     Some(rend)
 }
 
-/// Parse one answer record at `pos`, appending its rendering to `m`
-/// (within `caps`). Returns the offset after the record, `None` when it
-/// cannot go on.
-fn parse_rr(msg: &[u8], pos: usize, m: &mut Message, caps: AnswerCaps) -> Option<usize> {
+/// A resource record's fixed part; its data is `msg[rstart..rend]`.
+struct Rr {
+    owner: String,
+    rtype: u16,
+    class: u16,
+    ttl: u32,
+    rstart: usize,
+    rend: usize,
+}
+
+/// Read the record at `pos` (owner name, type, class, TTL, data bounds),
+/// noting the first owner; `None` (with the weird) when it is cut short.
+fn read_rr(msg: &[u8], pos: usize, m: &mut Message) -> Option<Rr> {
     let mut owner = String::new();
     let after_name = match read_name(msg, pos, &mut owner) {
         Ok(n) => n,
@@ -478,8 +470,9 @@ fn parse_rr(msg: &[u8], pos: usize, m: &mut Message, caps: AnswerCaps) -> Option
             return None;
         }
     };
-    let (Some(rtype), Some(ttl), Some(rdlen)) = (
+    let (Some(rtype), Some(class), Some(ttl), Some(rdlen)) = (
         be16(msg, after_name),
+        be16(msg, after_name + 2),
         be32(msg, after_name + 4),
         be16(msg, after_name + 8),
     ) else {
@@ -488,13 +481,36 @@ fn parse_rr(msg: &[u8], pos: usize, m: &mut Message, caps: AnswerCaps) -> Option
     };
     let rstart = after_name + 10;
     let rend = rstart + usize::from(rdlen);
-    let Some(rdata) = msg.get(rstart..rend) else {
+    if msg.get(rstart..rend).is_none() {
         m.weird = Some(("DNS_truncated_RR_rdlength_lt_len", None));
         return None;
-    };
+    }
     if m.first_owner.is_none() {
         m.first_owner = Some(owner.clone());
     }
+    Some(Rr {
+        owner,
+        rtype,
+        class,
+        ttl,
+        rstart,
+        rend,
+    })
+}
+
+/// Parse one answer record at `pos`, appending its rendering to `m`
+/// (within `caps`). Returns the offset after the record, `None` when it
+/// cannot go on.
+fn parse_rr(msg: &[u8], pos: usize, m: &mut Message, caps: AnswerCaps) -> Option<usize> {
+    let Rr {
+        owner,
+        rtype,
+        ttl,
+        rstart,
+        rend,
+        ..
+    } = read_rr(msg, pos, m)?;
+    let rdata = &msg[rstart..rend];
     if rtype == 11 {
         m.silent_answers += 1;
     }
