@@ -12,11 +12,11 @@ use common::{botscope, data_dir, read_tsv, temp_dir};
 const PCAP: &str = "malware-real/u42-2020-04-01-dridex-https-with-keylog.pcap";
 const KEYLOG: &str = "malware-real/u42-2020-04-01-dridex-https-with-keylog.keylog.txt";
 
-fn http_rows(with_keys: bool, tag: &str) -> Vec<common::Row> {
+/// `botscope ARGS [--tls-keylog KEYLOG] PCAP`, which must exit 0.
+fn on_capture(args: &[&std::ffi::OsStr], with_keys: bool) -> std::process::Output {
     let data = data_dir().expect("checked by the caller");
-    let out = temp_dir(tag);
     let mut cmd = botscope();
-    cmd.args(["logs", "--quiet", "--out"]).arg(&out);
+    cmd.args(args);
     if with_keys {
         cmd.arg("--tls-keylog").arg(data.join(KEYLOG));
     }
@@ -27,6 +27,20 @@ fn http_rows(with_keys: bool, tag: &str) -> Vec<common::Row> {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    o
+}
+
+fn http_rows(with_keys: bool, tag: &str) -> Vec<common::Row> {
+    let out = temp_dir(tag);
+    on_capture(
+        &[
+            "logs".as_ref(),
+            "--quiet".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+        with_keys,
+    );
     let path = out.join("http.log");
     if !path.exists() {
         return Vec::new();
@@ -36,7 +50,9 @@ fn http_rows(with_keys: bool, tag: &str) -> Vec<common::Row> {
 
 #[test]
 fn https_with_its_key_log_gives_http_rows() {
-    let Some(data) = data_dir() else { return };
+    if data_dir().is_none() {
+        return;
+    }
     let ssl = temp_dir("keylog-ssl");
     let rows = http_rows(true, "keylog-on");
     let get = |k: &str, r: &common::Row| r.get(k).cloned().unwrap_or_default();
@@ -61,15 +77,15 @@ fn https_with_its_key_log_gives_http_rows() {
         "{none:?}"
     );
     // The uid of the decrypted rows is the TLS connection's.
-    let o = botscope()
-        .args(["logs", "--quiet", "--out"])
-        .arg(&ssl)
-        .arg("--tls-keylog")
-        .arg(data.join(KEYLOG))
-        .arg(data.join(PCAP))
-        .output()
-        .expect("run botscope");
-    assert_eq!(o.status.code(), Some(0));
+    on_capture(
+        &[
+            "logs".as_ref(),
+            "--quiet".as_ref(),
+            "--out".as_ref(),
+            ssl.as_os_str(),
+        ],
+        true,
+    );
     let ssl_uids: Vec<String> = read_tsv(&ssl.join("ssl.log"))
         .into_iter()
         .flatten()
@@ -80,21 +96,12 @@ fn https_with_its_key_log_gives_http_rows() {
 
 #[test]
 fn trace_sees_the_payload_fetched_over_https() {
-    let Some(data) = data_dir() else { return };
+    if data_dir().is_none() {
+        return;
+    }
     let run = |keys: bool| {
-        let mut cmd = botscope();
-        cmd.args(["trace", "--json", "--sandbox=10.4.1.101"]);
-        if keys {
-            cmd.arg("--tls-keylog").arg(data.join(KEYLOG));
-        }
-        let o = cmd.arg(data.join(PCAP)).output().expect("run botscope");
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).to_string()
+        let args = ["trace", "--json", "--sandbox=10.4.1.101"].map(std::ffi::OsStr::new);
+        String::from_utf8_lossy(&on_capture(&args, keys).stdout).to_string()
     };
     let with = run(true);
     assert!(
