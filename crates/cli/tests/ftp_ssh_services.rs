@@ -281,3 +281,42 @@ fn services_named_by_content_as_zeek() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// FTP transfers are files.log rows on their data connection: type by
+/// content, the name from the command's path, the bytes and their
+/// SHA-256 (tshark's reassembled `ftp-data` stream of the same capture
+/// hashes the same).
+#[test]
+fn ftp_transfers_are_files() {
+    let Some(data) = data_dir() else { return };
+    let pcap = data.join("zeek-btest/Traces/ftp/ipv4.pcap");
+    let (out, code, stderr) = run_logs(&pcap, "zeek", "ftp-files");
+    assert!(code == 0, "{stderr}");
+    let rows: Vec<Row> = read_tsv(&out.join("files.log"))
+        .into_iter()
+        .flatten()
+        .collect();
+    let ftp: Vec<&Row> = rows.iter().filter(|r| r["source"] == "FTP_DATA").collect();
+    assert_eq!(ftp.len(), 2, "{rows:?}");
+    for r in &ftp {
+        assert_eq!(r["filename"], "robots.txt");
+        assert_eq!(r["mime_type"], "text/plain");
+        assert_eq!(r["seen_bytes"], "77");
+        assert_eq!(
+            r["sha256"],
+            "92101c97b7425d24309c923bbd4a554f85d8b0b1ce105666bc8f64c0c72d7fac"
+        );
+    }
+    // The data connection's uid, one per transfer, as conn.log has it.
+    let conns: Vec<Row> = read_tsv(&out.join("conn.log"))
+        .into_iter()
+        .flatten()
+        .collect();
+    for r in &ftp {
+        let c = conns
+            .iter()
+            .find(|c| c["uid"] == r["uid"])
+            .expect("data conn");
+        assert_eq!(c["service"], "ftp-data");
+    }
+}

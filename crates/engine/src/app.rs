@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use botscope_event::{Conn, Dir, Event, EventSink, Irc, Transport, Ts, Uid};
+use botscope_event::{Conn, ConnId, Dir, Event, EventSink, Irc, Transport, Ts, Uid};
 use botscope_flow::{ConnInfo, StreamHandler, Verdict};
 use botscope_proto::{
     dns, ftp, mime_from_magic, tls, Analyzer, Ctx, Expectation, Probe, ProbeInput, ProtoConfig,
@@ -99,6 +99,28 @@ struct FtpData {
     uid: Uid,
     mime: Option<&'static str>,
     bytes: u64,
+    /// The data connection, when its first and last bytes came, who
+    /// sent them, and their SHA-256 (a files.log row).
+    id: ConnId,
+    first: Ts,
+    last: Ts,
+    orig_sent: bool,
+    sha: sha2::Sha256,
+}
+
+impl FtpData {
+    fn new(info: &ConnInfo, ts: Ts, dir: Dir) -> FtpData {
+        FtpData {
+            uid: info.uid,
+            mime: None,
+            bytes: 0,
+            id: info.id,
+            first: ts,
+            last: ts,
+            orig_sent: dir == Dir::Orig,
+            sha: sha2::Sha256::default(),
+        }
+    }
 }
 
 /// Most expectations remembered per capture (oldest dropped first).
@@ -247,6 +269,38 @@ impl<S: EventSink> AppHandler<S> {
                             }
                             f.data_uid = Some(d.uid);
                             f.data_bytes = Some(d.bytes);
+                            if d.bytes > 0 {
+                                // The transfer as a file (files.log).
+                                let sha = hex::encode(sha2::Digest::finalize(d.sha));
+                                self.sink.emit(Event::File(botscope_event::File {
+                                    meta: Some(botscope_event::Meta {
+                                        ts: d.first,
+                                        uid: d.uid,
+                                        id: d.id,
+                                    }),
+                                    fuid: botscope_proto::http::fuid(d.uid, 0, d.orig_sent),
+                                    source: "FTP_DATA",
+                                    depth: 0,
+                                    analyzers: vec!["SHA256"],
+                                    mime_type: d.mime.map(str::to_string),
+                                    // The file's name: the last part of
+                                    // the path the command named.
+                                    filename: f
+                                        .arg
+                                        .as_deref()
+                                        .and_then(|a| a.rsplit('/').next())
+                                        .filter(|n| !n.is_empty() && n.len() <= 256)
+                                        .map(str::to_string),
+                                    duration: Some(botscope_event::Duration(
+                                        d.last.0.saturating_sub(d.first.0),
+                                    )),
+                                    is_orig: d.orig_sent,
+                                    seen_bytes: d.bytes,
+                                    total_bytes: f.file_size,
+                                    missing_bytes: 0,
+                                    sha256: Some(sha),
+                                }));
+                            }
                         }
                     }
                     self.sink.emit(Event::Ftp(f));
@@ -479,7 +533,7 @@ impl<S: EventSink> AppHandler<S> {
 
     /// Bytes of an FTP data connection: its MIME type (first bytes) and
     /// size, for the control connection's transfer row.
-    fn ftp_data(&mut self, parent: Uid, info: &ConnInfo, data: &[u8]) {
+    fn ftp_data(&mut self, parent: Uid, info: &ConnInfo, dir: Dir, ts: Ts, data: &[u8]) {
         if let Ok(mut l) = self.linker.lock() {
             let bound = self.app.max_expectations;
             if !l.ftp_data.contains_key(&parent) && l.ftp_data.len() >= bound {
@@ -488,23 +542,22 @@ impl<S: EventSink> AppHandler<S> {
                     l.ftp_data.remove(&k);
                 }
             }
-            let e = l.ftp_data.entry(parent).or_insert(FtpData {
-                uid: info.uid,
-                mime: None,
-                bytes: 0,
-            });
+            let e = l
+                .ftp_data
+                .entry(parent)
+                .or_insert_with(|| FtpData::new(info, ts, dir));
             if e.uid != info.uid {
                 // A newer data connection of the same control.
-                *e = FtpData {
-                    uid: info.uid,
-                    mime: None,
-                    bytes: 0,
-                };
+                *e = FtpData::new(info, ts, dir);
             }
             if e.bytes == 0 {
                 e.mime = mime_from_magic(data);
+                e.orig_sent = dir == Dir::Orig;
+                e.first = ts;
             }
             e.bytes = e.bytes.saturating_add(data.len() as u64);
+            e.last = ts;
+            sha2::Digest::update(&mut e.sha, data);
         }
     }
 }
@@ -621,7 +674,7 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         data: &[u8],
     ) -> Verdict {
         if let Some(parent) = st.ftp_parent {
-            self.ftp_data(parent, info, data);
+            self.ftp_data(parent, info, dir, ts, data);
             return Verdict::Continue;
         }
         if let Some(key) = st.dcc_key.take() {

@@ -1788,7 +1788,7 @@ fn complete_message(
 
 /// A file id like Zeek's (`F` and 17 base62 characters), the same for
 /// the same body of the same connection in every run.
-pub(crate) fn fuid(uid: botscope_event::Uid, n: u64, orig: bool) -> String {
+pub fn fuid(uid: botscope_event::Uid, n: u64, orig: bool) -> String {
     let mut x = uid.0 ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(orig);
     // SplitMix64 finalizer.
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
