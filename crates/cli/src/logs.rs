@@ -220,10 +220,25 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
     let (mail_tx, mail_rx) = crossbeam_channel::bounded::<CarvedMessage>(64);
     let mail_dir = args.out.join("mail");
     let mut mail_result = (0u64, None);
+    let extract = match &args.extract_files {
+        None => None,
+        Some(dir) => Some(std::sync::Arc::new(
+            botscope_proto::extract::Extractor::new(
+                dir,
+                botscope_proto::extract::Limits {
+                    max_file_bytes: args.extract_limit,
+                    max_files: args.extract_max_files,
+                    max_total_bytes: args.extract_max_bytes,
+                },
+            )
+            .with_context(|| format!("cannot create extraction folder {}", dir.display()))?,
+        )),
+    };
     let cfg = EngineConfig {
         shards: (threads / workers).max(1),
         proto: botscope_proto::ProtoConfig {
             tls_keylog: crate::load_keylog(&args.tls_keylog)?,
+            extract: extract.clone(),
             ..Default::default()
         },
         ..EngineConfig::default()
@@ -337,6 +352,10 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
             input_errors.push(e.clone());
         }
     }
+    if let Some(e) = extract.as_ref().and_then(|x| x.first_error()) {
+        let n = extract.as_ref().map_or(0, |x| x.stats().errors);
+        input_errors.push(format!("{n} extracted files not written, first: {e}"));
+    }
     let secs = started.elapsed().as_secs_f64();
     if args.json {
         let v = json!({
@@ -350,6 +369,16 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
             "weirds": weirds,
             "skipped_files_not_captures": not_captures,
             "errors": input_errors,
+            "extracted": extract.as_ref().map(|x| {
+                let st = x.stats();
+                json!({
+                    "files": st.files,
+                    "bytes": st.bytes,
+                    "cut": st.cut,
+                    "refused": st.refused,
+                    "errors": st.errors,
+                })
+            }),
             "seconds": secs,
         });
         println!("{v}");
@@ -382,6 +411,17 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
                 "  carved messages: {} (in {}/mail/)",
                 logs.mail_files,
                 args.out.display()
+            );
+        }
+        if let Some(x) = &extract {
+            let st = x.stats();
+            eprintln!(
+                "  extracted files: {} ({} bytes) in {}; cut by --extract-limit/--extract-max-bytes: {}; not written (--extract-max-files): {}",
+                st.files,
+                st.bytes,
+                x.dir().display(),
+                st.cut,
+                st.refused
             );
         }
         if !skipped.is_empty() {

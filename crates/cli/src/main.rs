@@ -307,6 +307,29 @@ pub struct LogsArgs {
     /// inside is decoded. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub tls_keylog: Vec<PathBuf>,
+    /// Write every file the traffic carried (HTTP bodies, mail
+    /// attachments and parts, FTP transfers) into DIR as
+    /// `extract-<ts>-<source>-<fuid>`, the name files.log's `extracted`
+    /// column gives. The content is the attacker's: nothing is run, names
+    /// never come from the traffic, files are not executable.
+    #[arg(long, value_name = "DIR")]
+    pub extract_files: Option<PathBuf>,
+    /// Bytes kept per extracted file; the rest is cut
+    /// (`extracted_cutoff` T).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, requires = "extract_files")]
+    pub extract_limit: u64,
+    /// Files extracted per run at most; later files are counted, not
+    /// written.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        requires = "extract_files"
+    )]
+    pub extract_max_files: u64,
+    /// Bytes extracted per run at most.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 30, requires = "extract_files")]
+    pub extract_max_bytes: u64,
     /// Capture files or folders; `-` reads one capture from stdin.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,

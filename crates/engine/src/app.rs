@@ -94,7 +94,7 @@ pub struct Linker {
 }
 
 /// What an FTP data connection carried so far.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct FtpData {
     uid: Uid,
     mime: Option<&'static str>,
@@ -106,6 +106,8 @@ struct FtpData {
     last: Ts,
     orig_sent: bool,
     sha: sha2::Sha256,
+    /// `--extract-files`: the transfer's copy, named when it is logged.
+    sink: Option<botscope_proto::extract::Sink>,
 }
 
 impl FtpData {
@@ -119,6 +121,7 @@ impl FtpData {
             last: ts,
             orig_sent: dir == Dir::Orig,
             sha: sha2::Sha256::default(),
+            sink: None,
         }
     }
 }
@@ -272,13 +275,16 @@ impl<S: EventSink> AppHandler<S> {
                             if d.bytes > 0 {
                                 // The transfer as a file (files.log).
                                 let sha = hex::encode(sha2::Digest::finalize(d.sha));
+                                let fuid = botscope_proto::http::fuid(d.uid, 0, d.orig_sent);
+                                let extracted =
+                                    d.sink.and_then(|s| s.finish(d.first, "FTP_DATA", &fuid));
                                 self.sink.emit(Event::File(botscope_event::File {
                                     meta: Some(botscope_event::Meta {
                                         ts: d.first,
                                         uid: d.uid,
                                         id: d.id,
                                     }),
-                                    fuid: botscope_proto::http::fuid(d.uid, 0, d.orig_sent),
+                                    fuid,
                                     source: "FTP_DATA",
                                     depth: 0,
                                     analyzers: vec!["SHA256"],
@@ -299,6 +305,9 @@ impl<S: EventSink> AppHandler<S> {
                                     total_bytes: f.file_size,
                                     missing_bytes: 0,
                                     sha256: Some(sha),
+                                    extracted_cutoff: extracted.as_ref().map(|e| e.cutoff),
+                                    extracted_size: extracted.as_ref().map(|e| e.size),
+                                    extracted: extracted.map(|e| e.name),
                                 }));
                             }
                         }
@@ -554,6 +563,10 @@ impl<S: EventSink> AppHandler<S> {
                 e.mime = mime_from_magic(data);
                 e.orig_sent = dir == Dir::Orig;
                 e.first = ts;
+                e.sink = self.config.extract.as_ref().and_then(|x| x.begin());
+            }
+            if let Some(s) = e.sink.as_mut() {
+                s.write(data);
             }
             e.bytes = e.bytes.saturating_add(data.len() as u64);
             e.last = ts;

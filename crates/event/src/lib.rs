@@ -203,6 +203,127 @@ impl ConnState {
     }
 }
 
+/// An application protocol, by the name Zeek gives it in `conn.log`'s
+/// `service` column (its analyzer names, lower case).
+///
+/// An open set, like a link type number: the constants are the names
+/// botscope's analyzers and tunnel decoders give, [`Service::ALL`] lists
+/// them for readers of logs and datasets ([`Service::from_name`]), and
+/// [`Service::new`] names any other. Compared by value, never by
+/// spelling a string at each use.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Service(&'static str);
+
+impl Service {
+    pub const HTTP: Service = Service("http");
+    pub const SMTP: Service = Service("smtp");
+    pub const DNS: Service = Service("dns");
+    /// TLS, DTLS and QUIC's handshake (Zeek's analyzer is named SSL).
+    pub const SSL: Service = Service("ssl");
+    pub const IRC: Service = Service("irc");
+    pub const IRC_DCC_DATA: Service = Service("irc-dcc-data");
+    pub const POP3: Service = Service("pop3");
+    pub const IMAP: Service = Service("imap");
+    pub const FTP: Service = Service("ftp");
+    pub const FTP_DATA: Service = Service("ftp-data");
+    pub const SSH: Service = Service("ssh");
+    pub const RDP: Service = Service("rdp");
+    pub const RDPEUDP: Service = Service("rdpeudp");
+    pub const SMB: Service = Service("smb");
+    pub const POSTGRESQL: Service = Service("postgresql");
+    pub const MYSQL: Service = Service("mysql");
+    pub const KRB: Service = Service("krb");
+    pub const KRB_TCP: Service = Service("krb_tcp");
+    pub const LDAP_TCP: Service = Service("ldap_tcp");
+    pub const LDAP_UDP: Service = Service("ldap_udp");
+    pub const SOCKS: Service = Service("socks");
+    pub const XMPP: Service = Service("xmpp");
+    pub const DHCP: Service = Service("dhcp");
+    pub const NTP: Service = Service("ntp");
+    pub const SNMP: Service = Service("snmp");
+    pub const SIP: Service = Service("sip");
+    pub const QUIC: Service = Service("quic");
+    pub const WEBSOCKET: Service = Service("websocket");
+    pub const AYIYA: Service = Service("ayiya");
+    pub const GENEVE: Service = Service("geneve");
+    pub const GTPV1: Service = Service("gtpv1");
+    pub const TEREDO: Service = Service("teredo");
+    pub const VXLAN: Service = Service("vxlan");
+
+    /// Every name above: what a reader of Zeek logs or of the dataset
+    /// recognises.
+    pub const ALL: [Service; 35] = [
+        Service::HTTP,
+        Service::SMTP,
+        Service::DNS,
+        Service::SSL,
+        Service::IRC,
+        Service::IRC_DCC_DATA,
+        Service::POP3,
+        Service::IMAP,
+        Service::FTP,
+        Service::FTP_DATA,
+        Service::SSH,
+        Service::RDP,
+        Service::RDPEUDP,
+        Service::SMB,
+        Service::POSTGRESQL,
+        Service::MYSQL,
+        Service::KRB,
+        Service::KRB_TCP,
+        Service::LDAP_TCP,
+        Service::LDAP_UDP,
+        Service::SOCKS,
+        Service::XMPP,
+        Service::DHCP,
+        Service::NTP,
+        Service::SNMP,
+        Service::SIP,
+        Service::QUIC,
+        Service::WEBSOCKET,
+        Service::AYIYA,
+        Service::GENEVE,
+        Service::GTPV1,
+        Service::TEREDO,
+        Service::VXLAN,
+        // Zeek's own names for analyzers botscope does not run, seen in
+        // imported logs.
+        Service("dce_rpc"),
+        Service("ntlm"),
+    ];
+
+    /// A service by another name (lower case, as Zeek logs it).
+    pub const fn new(name: &'static str) -> Service {
+        Service(name)
+    }
+
+    /// The name logged.
+    pub const fn name(self) -> &'static str {
+        self.0
+    }
+
+    /// A name read from a log or a dataset: one of [`Service::ALL`]
+    /// (case-insensitive), else `None`.
+    pub fn from_name(name: &str) -> Option<Service> {
+        Service::ALL
+            .iter()
+            .copied()
+            .find(|s| s.0.eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+impl fmt::Debug for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
 /// One `conn.log` row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conn {
@@ -324,6 +445,8 @@ pub struct Smtp {
     pub auth_user: Option<String>,
     /// Name of the carved message file (see [`CarvedMessage`]), if any.
     pub message_file: Option<String>,
+    /// `files.log` ids of the message's MIME entities, in order.
+    pub fuids: Vec<String>,
 }
 
 /// A message carved from an SMTP DATA phase, dot-unstuffed.
@@ -653,17 +776,18 @@ pub struct MailMessage {
     pub fingerprint: Vec<String>,
 }
 
-/// One `files.log` row: a file a protocol carried (an HTTP body; an FTP
-/// transfer), as Zeek's file analysis logs it.
+/// One `files.log` row: a file a protocol carried (an HTTP body, an FTP
+/// transfer, a MIME entity of a mail), as Zeek's file analysis logs it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct File {
     /// When the file started, and on which connection.
     pub meta: Option<Meta>,
     /// `F` and 17 base62 characters, stable for one file of one run.
     pub fuid: String,
-    /// The protocol: `HTTP`, `FTP_DATA`.
+    /// The protocol: `HTTP`, `FTP_DATA`, `SMTP`.
     pub source: &'static str,
-    /// Position of the message in its connection (HTTP `trans_depth`).
+    /// Position of the message in its connection (HTTP `trans_depth`);
+    /// for mail, the MIME entity's position in its message.
     pub depth: u32,
     /// Analyzers run on it (Zeek's names: `SHA256`, ...).
     pub analyzers: Vec<&'static str>,
@@ -679,6 +803,12 @@ pub struct File {
     pub total_bytes: Option<u64>,
     pub missing_bytes: u64,
     pub sha256: Option<String>,
+    /// Name of the extracted copy in the `--extract-files` folder.
+    pub extracted: Option<String>,
+    /// The copy was cut by an extraction cap.
+    pub extracted_cutoff: Option<bool>,
+    /// Bytes in the copy.
+    pub extracted_size: Option<u64>,
 }
 
 /// Any event a decoder can produce.

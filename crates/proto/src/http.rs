@@ -445,6 +445,9 @@ struct Body {
     missing: u64,
     /// When the body began.
     start: Ts,
+    /// `--extract-files`: where to write the body, once it has a byte.
+    extract: Option<std::sync::Arc<crate::extract::Extractor>>,
+    sink: Option<crate::extract::Sink>,
 }
 
 /// What a finished body contributes to the log record.
@@ -460,6 +463,8 @@ struct BodyOut {
     parts: Option<(Vec<String>, Vec<String>)>,
     missing: u64,
     start: Ts,
+    /// The extracted copy, named once the file id is known.
+    sink: Option<crate::extract::Sink>,
 }
 
 impl Body {
@@ -481,12 +486,20 @@ impl Body {
             last: b'\n',
             missing: 0,
             start: Ts(0),
+            extract: None,
+            sink: None,
         }
     }
 
     /// The body begins at `ts` (its file's start in files.log).
     fn starting(mut self, ts: Ts) -> Body {
         self.start = ts;
+        self
+    }
+
+    /// Write the (decoded) body into the `--extract-files` folder.
+    fn extracting(mut self, ex: Option<&std::sync::Arc<crate::extract::Extractor>>) -> Body {
+        self.extract = ex.cloned();
         self
     }
 
@@ -553,6 +566,12 @@ impl Body {
         }
         self.len = self.len.saturating_add(d.len() as u64);
         self.sha.update(d);
+        if let Some(ex) = self.extract.take() {
+            self.sink = ex.begin();
+        }
+        if let Some(s) = self.sink.as_mut() {
+            s.write(d);
+        }
         if let Some(m) = self.multipart.as_mut() {
             m.feed(d);
         }
@@ -569,6 +588,9 @@ impl Body {
     fn gap(&mut self, n: u64) {
         // A decompressor cannot continue across missing bytes.
         self.inflate = None;
+        if let Some(s) = self.sink.as_mut() {
+            s.gap(n);
+        }
         self.len = self.len.saturating_add(n);
         self.missing = self.missing.saturating_add(n);
         self.incomplete = true;
@@ -606,6 +628,7 @@ impl Body {
             parts,
             missing: self.missing,
             start: self.start,
+            sink: self.sink,
         }
     }
 }
@@ -744,6 +767,7 @@ struct Shared {
     req_prefix_bytes: usize,
     max_decoded: u64,
     max_pending: usize,
+    extract: Option<std::sync::Arc<crate::extract::Extractor>>,
     /// An HTTP/0.9 request was taken without the blank line that ends
     /// its (empty) header block: Zeek ends that message at the close,
     /// after its reply was logged, and logs an empty row for it.
@@ -788,6 +812,7 @@ impl HttpAnalyzer {
                 req_prefix_bytes: config.req_body_prefix_bytes,
                 max_decoded: config.http_max_decoded_body,
                 max_pending: config.max_pending.max(1),
+                extract: config.extract.clone(),
                 open_09: false,
             },
         }
@@ -980,7 +1005,11 @@ fn headers(
                     msg: Some("<empty>".into()),
                     ..RespHead::default()
                 };
-                side.body = Some(Body::new(sh.prefix_bytes).starting(ctx.ts));
+                side.body = Some(
+                    Body::new(sh.prefix_bytes)
+                        .starting(ctx.ts)
+                        .extracting(sh.extract.as_ref()),
+                );
                 side.phase = Phase::Body(Framing::UntilClose);
                 return 0;
             }
@@ -1491,7 +1520,8 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
                 Body::new(sh.req_prefix_bytes)
                     .with_encoding(fh.encoding.as_deref(), sh.max_decoded)
                     .with_content_type(ct.as_deref())
-                    .starting(ctx.ts),
+                    .starting(ctx.ts)
+                    .extracting(sh.extract.as_ref()),
             );
             side.phase = Phase::Body(f);
         }
@@ -1638,7 +1668,8 @@ fn on_response(
                 Body::new(sh.prefix_bytes)
                     .with_encoding(fh.encoding.as_deref(), sh.max_decoded)
                     .with_content_type(side.resp.content_type.as_deref())
-                    .starting(ctx.ts),
+                    .starting(ctx.ts)
+                    .extracting(sh.extract.as_ref()),
             );
             side.phase = Phase::Body(f);
         }
@@ -1658,7 +1689,7 @@ fn complete_message(
     side.phase = Phase::Headers;
     side.line.clear();
     side.trailer_bytes = 0;
-    let out = side.body.take().map(|b| {
+    let mut out = side.body.take().map(|b| {
         let mut o = b.finish();
         o.incomplete |= cut;
         o
@@ -1671,7 +1702,7 @@ fn complete_message(
             ctx.weird("HTTP_decoded_body_too_large", None);
         }
     }
-    if let Some(o) = &out {
+    if let Some(o) = &mut out {
         if o.len > 0 {
             let (depth, filename) = match sh.pending.iter().find(|t| t.id == side.cur_id) {
                 Some(t) => (
@@ -1691,9 +1722,11 @@ fn complete_message(
                         .then(|| side.resp.filename.clone())
                         .flatten()
                 });
+            let fuid = fuid(ctx.uid, u64::from(depth), side.is_orig);
+            let extracted = o.sink.take().and_then(|s| s.finish(o.start, "HTTP", &fuid));
             ctx.emit(Event::File(botscope_event::File {
                 meta: Some(ctx.meta_at(o.start)),
-                fuid: fuid(ctx.uid, u64::from(depth), side.is_orig),
+                fuid,
                 source: "HTTP",
                 depth,
                 analyzers: if o.sha256.is_some() {
@@ -1711,6 +1744,9 @@ fn complete_message(
                 total_bytes: None,
                 missing_bytes: o.missing,
                 sha256: o.sha256.clone(),
+                extracted_cutoff: extracted.as_ref().map(|e| e.cutoff),
+                extracted_size: extracted.as_ref().map(|e| e.size),
+                extracted: extracted.map(|e| e.name),
             }));
         }
     }

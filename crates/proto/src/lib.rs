@@ -22,10 +22,12 @@ use botscope_event::{ConnId, Event, EventSink, Meta, Ts, Uid, Weird};
 pub mod detect;
 pub mod dns;
 pub mod dtls;
+pub mod extract;
 pub mod ftp;
 pub mod http;
 pub mod irc;
 pub mod mailbox;
+pub mod mime;
 pub mod multipart;
 mod nested;
 pub mod quic;
@@ -143,6 +145,10 @@ pub struct ProtoConfig {
     /// decrypted and their application data analyzed like a TCP stream
     /// of its own (HTTP inside HTTPS gets `http.log` rows). Default none.
     pub tls_keylog: Option<std::sync::Arc<tls::decrypt::KeyLog>>,
+    /// Write the files the traffic carried (HTTP bodies, mail entities,
+    /// FTP transfers) into a folder, capped ([`extract::Limits`]).
+    /// Default none.
+    pub extract: Option<std::sync::Arc<extract::Extractor>>,
 }
 
 impl Default for ProtoConfig {
@@ -164,6 +170,7 @@ impl Default for ProtoConfig {
             irc_max_field_bytes: 512,
             ftp_log_all_commands: false,
             tls_keylog: None,
+            extract: None,
         }
     }
 }

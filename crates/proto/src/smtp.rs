@@ -42,6 +42,8 @@ const MAX_RCPT: usize = 1024;
 const MAX_ADDRS: usize = 1024;
 /// Most addresses in `path`.
 const MAX_PATH: usize = 64;
+/// Most arrival times kept per message (later packets share the last).
+const MAX_MARKS: usize = 4096;
 /// Malformed replies in a row before the analyzer reports a violation.
 const MAX_BAD_REPLIES: u32 = 8;
 
@@ -161,6 +163,9 @@ struct SeenAddrs {
 struct Message {
     ts: Ts,
     data: Vec<u8>,
+    /// When the data reached each length (a point per packet, capped at
+    /// [`MAX_MARKS`]): the time span of each MIME entity.
+    marks: Vec<(usize, Ts)>,
     truncated: bool,
     /// Its headers go into the row (not for a DATA message sent while a
     /// BDAT message was still open: Zeek does not parse it).
@@ -207,6 +212,7 @@ pub struct SmtpAnalyzer {
     bad_replies: u32,
     /// The server side does not speak SMTP: report a violation.
     violation: bool,
+    extract: Option<std::sync::Arc<crate::extract::Extractor>>,
 }
 
 impl SmtpAnalyzer {
@@ -242,6 +248,7 @@ impl SmtpAnalyzer {
             good_replies: 0,
             bad_replies: 0,
             violation: false,
+            extract: config.extract.clone(),
         }
     }
 }
@@ -713,6 +720,7 @@ impl SmtpAnalyzer {
         self.msg = Some(Message {
             ts: ctx.ts,
             data: Vec::new(),
+            marks: Vec::new(),
             truncated: false,
             headers,
         });
@@ -723,6 +731,9 @@ impl SmtpAnalyzer {
         let Some(m) = self.msg.as_mut() else {
             return;
         };
+        if m.marks.len() < MAX_MARKS && m.marks.last().is_none_or(|&(_, t)| t != ctx.ts) {
+            m.marks.push((m.data.len(), ctx.ts));
+        }
         let room = max.saturating_sub(m.data.len());
         if bytes.len() > room {
             if !m.truncated || m.data.len() < max {
@@ -850,6 +861,7 @@ impl SmtpAnalyzer {
         };
         if m.headers {
             self.parse_headers(&m.data);
+            self.entity_files(ctx, &m);
         }
         self.activity = true;
         let ev = CarvedMessage {
@@ -862,6 +874,49 @@ impl SmtpAnalyzer {
             truncated: m.truncated,
         };
         ctx.emit(Event::Message(ev));
+    }
+
+    /// A `files.log` row for each MIME entity of the message (Zeek's
+    /// SMTP file analysis), their ids into the row's `fuids`.
+    fn entity_files(&mut self, ctx: &mut Ctx<'_>, m: &Message) {
+        let at = |off: usize| {
+            let i = m.marks.partition_point(|&(o, _)| o <= off);
+            m.marks.get(i.saturating_sub(1)).map_or(m.ts, |&(_, t)| t)
+        };
+        for e in crate::mime::entities(&m.data) {
+            let (start, end) = (at(e.raw.start), at(e.raw.end.saturating_sub(1)));
+            let n =
+                0x534d_5450_0000_0000 | u64::from(self.cur.trans_depth) << 16 | u64::from(e.depth);
+            let fuid = crate::http::fuid(ctx.uid, n, true);
+            let sha256 = {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(&e.content))
+            };
+            let cut = m.truncated && e.raw.end >= m.data.len();
+            let extracted = self
+                .extract
+                .as_ref()
+                .and_then(|x| x.write_whole(&e.content, start, "SMTP", &fuid));
+            ctx.emit(Event::File(botscope_event::File {
+                meta: Some(ctx.meta_at(start)),
+                fuid: fuid.clone(),
+                source: "SMTP",
+                depth: e.depth,
+                analyzers: vec!["SHA256"],
+                mime_type: crate::util::mime_from_magic(&e.content).map(str::to_string),
+                filename: e.filename,
+                duration: Some(end.since(start)),
+                is_orig: true,
+                seen_bytes: e.content.len() as u64,
+                total_bytes: None,
+                missing_bytes: 0,
+                sha256: (!cut).then_some(sha256),
+                extracted_cutoff: extracted.as_ref().map(|e| e.cutoff),
+                extracted_size: extracted.as_ref().map(|e| e.size),
+                extracted: extracted.map(|e| e.name),
+            }));
+            self.cur.fuids.push(fuid);
+        }
     }
 
     fn parse_headers(&mut self, msg: &[u8]) {

@@ -16,6 +16,8 @@ use Dir::{Orig as C, Resp as S};
 struct Out {
     rows: Vec<Smtp>,
     msgs: Vec<CarvedMessage>,
+    /// files.log rows: the messages' MIME entities.
+    files: Vec<botscope_event::File>,
     weirds: Vec<String>,
     stopped: Option<Status>,
 }
@@ -24,17 +26,20 @@ fn run_cfg(cfg: &ProtoConfig, v: &Vector, feed: Feed) -> Out {
     let mut an = SmtpAnalyzer::new(cfg);
     let out = run(&mut an, cfg, v, feed);
     let (mut rows, mut msgs, mut weirds) = (Vec::new(), Vec::new(), Vec::new());
+    let mut files = Vec::new();
     for e in out.events {
         match e {
             Event::Smtp(s) => rows.push(s),
             Event::Message(m) => msgs.push(m),
             Event::Weird(w) => weirds.push(w.name),
+            Event::File(f) => files.push(f),
             other => panic!("unexpected {other:?}"),
         }
     }
     Out {
         rows,
         msgs,
+        files,
         weirds,
         stopped: out.stopped,
     }

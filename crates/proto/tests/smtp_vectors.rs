@@ -13,6 +13,8 @@ use http_support::{load, run, shared, z, zeek_log, zset, Feed, Rec, Vector};
 struct Out {
     rows: Vec<Smtp>,
     msgs: Vec<CarvedMessage>,
+    /// files.log rows: the messages' MIME entities.
+    files: Vec<botscope_event::File>,
     weirds: Vec<String>,
     stopped: Option<Status>,
 }
@@ -22,17 +24,20 @@ fn smtp(v: &Vector, feed: Feed) -> Out {
     let mut an = SmtpAnalyzer::new(&cfg);
     let out = run(&mut an, &cfg, v, feed);
     let (mut rows, mut msgs, mut weirds) = (Vec::new(), Vec::new(), Vec::new());
+    let mut files = Vec::new();
     for e in out.events {
         match e {
             Event::Smtp(s) => rows.push(s),
             Event::Message(m) => msgs.push(m),
             Event::Weird(w) => weirds.push(w.name),
+            Event::File(f) => files.push(f),
             other => panic!("unexpected {other:?}"),
         }
     }
     Out {
         rows,
         msgs,
+        files,
         weirds,
         stopped: out.stopped,
     }
@@ -46,6 +51,7 @@ fn checked(rel: &str) -> Out {
         let other = smtp(&v, feed);
         assert_eq!(whole.rows, other.rows, "{rel} {feed:?}");
         assert_eq!(whole.msgs, other.msgs, "{rel} {feed:?}");
+        assert_eq!(whole.files, other.files, "{rel} {feed:?}");
         assert_eq!(whole.weirds, other.weirds, "{rel} {feed:?}");
         assert_eq!(whole.stopped, other.stopped, "{rel} {feed:?}");
     }
@@ -275,6 +281,18 @@ fn spambot_sessions() {
     assert_eq!(o.weirds, ["smtp_malformed_reply"]);
     assert_eq!(o.msgs.len(), 1);
     assert!(o.msgs[0].data.starts_with(b"Received: from zawvcsquyc"));
+    // The malspam's attachment is a file of its own (files.log), named in
+    // the row's fuids: a zip whatever its name says.
+    let zip = o
+        .files
+        .iter()
+        .find(|f| f.filename.as_deref() == Some("20186425_642590.jpg.zip"))
+        .expect("the attachment in files.log");
+    assert_eq!(zip.mime_type.as_deref(), Some("application/zip"));
+    assert_eq!(zip.source, "SMTP");
+    assert!(zip.seen_bytes > 20_000);
+    assert!(r.fuids.contains(&zip.fuid));
+    assert_eq!(r.fuids.len(), o.files.len());
     // Rejected session: RCPT refused, DATA refused.
     let o = checked("smtp/spambot-smtperr-2.bsv");
     assert!(o.msgs.is_empty());

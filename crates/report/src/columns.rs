@@ -139,9 +139,9 @@ fn file<S: Sink>(f: &File, s: &mut S) {
     s.string("md5", None);
     s.string("sha1", None);
     s.string("sha256", f.sha256.as_deref());
-    s.string("extracted", None);
-    s.boolean("extracted_cutoff", None);
-    s.count("extracted_size", None);
+    s.string("extracted", f.extracted.as_deref());
+    s.boolean("extracted_cutoff", f.extracted_cutoff);
+    s.count("extracted_size", f.extracted_size);
 }
 
 fn tunnel<S: Sink>(t: &Tunnel, s: &mut S) {
@@ -228,7 +228,7 @@ fn smtp<S: Sink>(m: &Smtp, s: &mut S) {
     s.string("user_agent", m.user_agent.as_deref());
     s.boolean("tls", Some(m.tls));
     // `&default=vector()` in Zeek: logged as (empty) without files.
-    s.strings("fuids", "vector[string]", NONE, IfEmpty::Empty);
+    s.strings("fuids", "vector[string]", &m.fuids, IfEmpty::Empty);
     s.strings("commands", "vector[string]", &m.commands, IfEmpty::Empty);
     s.boolean("pipelined", Some(m.pipelined));
     s.string("auth_user", m.auth_user.as_deref());

@@ -458,6 +458,7 @@ fn row_event(kind: &str, rec: &Rec, res: &mut ImportResult) -> R<Option<Event>> 
                 pipelined: rec.bool("pipelined")?.unwrap_or(false),
                 auth_user: rec.str("auth_user"),
                 message_file: rec.str("message_file"),
+                fuids: rec.list("fuids"),
             })
         }
         _ => Event::Ssl(Ssl {

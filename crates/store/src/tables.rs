@@ -605,6 +605,7 @@ pub fn smtp_batch(rows: &[Sourced<'_, Smtp>]) -> Result<RecordBatch, Error> {
     c.bool("pipelined", rows.iter().map(|(_, r)| Some(r.pipelined)));
     c.str("auth_user", rows.iter().map(|(_, r)| s(&r.auth_user)));
     c.str("message_file", rows.iter().map(|(_, r)| s(&r.message_file)));
+    c.strs("fuids", rows.iter().map(|(_, r)| r.fuids.iter()));
     c.finish()
 }
 
@@ -634,6 +635,8 @@ pub fn read_smtp(b: &RecordBatch) -> Result<Vec<(String, Smtp)>, Error> {
     let pipelined = g.bool("pipelined")?;
     let auth = g.str("auth_user")?;
     let mf = g.str("message_file")?;
+    // Added later: older datasets have no such column.
+    let fuids = g.strs_or_empty("fuids")?;
     let mut out = Vec::with_capacity(g.rows());
     for i in 0..g.rows() {
         out.push((
@@ -663,6 +666,7 @@ pub fn read_smtp(b: &RecordBatch) -> Result<Vec<(String, Smtp)>, Error> {
                 pipelined: pipelined[i].unwrap_or(false),
                 auth_user: auth[i].clone(),
                 message_file: mf[i].clone(),
+                fuids: fuids[i].clone(),
             },
         ));
     }

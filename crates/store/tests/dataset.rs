@@ -190,6 +190,7 @@ fn synthetic() -> (
             pipelined: full,
             auth_user: s("user"),
             message_file: s("mail/x.eml"),
+            fuids: vec!["FhpcIZNqEURpMhhhN1".into()],
         }));
         ev.push(Event::Dns(Dns {
             meta: Some(m),
