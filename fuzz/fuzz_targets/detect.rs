@@ -4,7 +4,7 @@
 //! Kerberos, LDAP, RDP-UDP on UDP) and the WebSocket analyzer with its
 //! tunnelled-protocol probing. The first two bytes pick the ports.
 use botscope_event::Dir;
-use botscope_proto::{detect, websocket, ProtoConfig, Service, UdpService};
+use botscope_proto::{detect, websocket, ProtoConfig, TcpService, UdpService};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let ports = [21u16, 22, 67, 68, 88, 123, 161, 389, 445, 3389, 5060, 40000];
     let orig_p = ports[usize::from(*a) % ports.len()];
     let resp_p = ports[usize::from(*b) % ports.len()];
-    for svc in Service::TCP_ALL {
+    for svc in TcpService::TCP_ALL {
         botscope_fuzz::probe_both(rest, (orig_p, resp_p), |input| svc.probe_tcp(input));
     }
     for dir in [Dir::Orig, Dir::Resp] {

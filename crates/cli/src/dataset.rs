@@ -252,7 +252,7 @@ pub fn sql(args: &SqlArgs) -> Result<u8> {
     match args.format {
         SqlFormat::Table => {
             let s = arrow::util::pretty::pretty_format_batches(&batches)?;
-            writeln!(out, "{s}")?;
+            writeln!(out, "{}", crate::term_safe(&s.to_string()))?;
         }
         SqlFormat::Csv => {
             let mut w = arrow::csv::WriterBuilder::new()
@@ -317,7 +317,7 @@ pub fn timeline(args: &TimelineArgs) -> Result<u8> {
     for (k, w) in keys.iter().zip(&widths) {
         line.push_str(&format!("  {k:>w$}"));
     }
-    println!("{}", line.trim_end());
+    println!("{}", crate::term_safe(line.trim_end()));
     for (b, row) in &cells {
         let mut line = format!("{:<w0$}", every.label(*b));
         for (k, w) in keys.iter().zip(&widths) {

@@ -122,16 +122,18 @@ pub fn run_mail(args: &MailArgs) -> Result<u8> {
             writeln!(
                 out,
                 "{}\t{}\t{:.2}\t{}\t{}\t{}\t{}{}",
-                row.source,
+                crate::term_safe(&row.source),
                 row.family,
                 row.family_confidence,
                 row.category,
-                row.brand.as_deref().unwrap_or("-"),
-                row.campaign.as_deref().unwrap_or("-"),
-                row.subject
-                    .as_deref()
-                    .unwrap_or("-")
-                    .replace(['\t', '\n', '\r'], " "),
+                crate::term_safe(row.brand.as_deref().unwrap_or("-")),
+                crate::term_safe(row.campaign.as_deref().unwrap_or("-")),
+                crate::term_safe(
+                    &row.subject
+                        .as_deref()
+                        .unwrap_or("-")
+                        .replace(['\t', '\n', '\r'], " ")
+                ),
                 row.error
                     .as_deref()
                     .map(|e| format!("\terror: {e}"))

@@ -424,6 +424,58 @@ pub(crate) fn load_keylog(
     Ok(Some(std::sync::Arc::new(log)))
 }
 
+/// A closed pipe ends a command quietly, as `head` and `less` expect:
+/// Rust ignores SIGPIPE, so a write to a closed pipe would otherwise fail
+/// (`println!` panics with "failed printing to stdout"). Not for the
+/// trap, a server whose writes go to sockets (sent with `MSG_NOSIGNAL`
+/// anyway) and which must never die of a client.
+#[cfg(unix)]
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: setting a signal's disposition to its default, once, at
+    // start, before any thread exists; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn die_quietly_on_closed_pipe() {}
+
+/// Text from the traffic or the mail (subjects, host names, URLs, user
+/// agents) made safe for a terminal: control characters other than line
+/// breaks and tabs, and the Unicode controls that reorder text (bidi
+/// overrides and isolates), are shown as `\xNN` / `\u{NNNN}` instead of
+/// being interpreted: a subject cannot move the cursor, retitle the
+/// window or hide text.
+pub(crate) fn term_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+    };
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !bad(c) {
+            out.push(c);
+        } else if (c as u32) < 0x100 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The error is a closed pipe (the reader went away): not worth a word.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -433,6 +485,9 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if !matches!(cli.cmd, Cmd::Trap(_)) {
+        die_quietly_on_closed_pipe();
+    }
     let result = match cli.cmd {
         Cmd::Logs(args) => logs::run(&args, std::io::stderr().is_terminal()),
         Cmd::Simulate(args) => sim::simulate(&args),
@@ -451,6 +506,7 @@ fn main() -> ExitCode {
     };
     match result.context("botscope") {
         Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(EXIT_FATAL)

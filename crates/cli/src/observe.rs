@@ -233,9 +233,9 @@ pub fn print_alerts(alerts: &[Alert], json: bool) {
             println!(
                 "{:<11} {:<22} {:<12} {}",
                 a.date().format("%Y-%m-%d"),
-                a.family,
+                crate::term_safe(&a.family),
                 a.kind.as_str(),
-                a.evidence
+                crate::term_safe(&a.evidence)
             );
         }
     }

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
+
+use botscope_wire::input::InputKind;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -90,9 +92,16 @@ pub fn trace_inputs_engine(
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
     let mut families: BTreeMap<IpAddr, BTreeMap<String, FamilyCount>> = BTreeMap::new();
     for f in &files {
-        let kind = sniff(f);
-        if kind != Sniffed::Other {
-            let res = if kind == Sniffed::ZeekLog {
+        // One sniffer for every command (botscope_wire::input::sniff).
+        let kind = botscope_wire::input::sniff(f);
+        if kind.is_mail() && !inputs.contains(f) {
+            *skipped
+                .entry("mail files in the folders (read by `botscope mail`)".to_string())
+                .or_insert(0) += 1;
+            continue;
+        }
+        if matches!(kind, InputKind::Zeek | InputKind::Binetflow) {
+            let res = if kind == InputKind::Zeek {
                 botscope_report::read_zeek_log(f)
             } else {
                 botscope_report::read_binetflow(f)
@@ -124,6 +133,13 @@ pub fn trace_inputs_engine(
             families: Vec::new(),
         });
         if summary.not_a_capture && !inputs.contains(f) {
+            // Met while walking a folder: not an input, counted.
+            *skipped
+                .entry(
+                    "files in the folders that are not captures, Zeek logs or binetflow"
+                        .to_string(),
+                )
+                .or_insert(0) += 1;
             continue;
         }
         if let Some(e) = summary.error {
@@ -252,43 +268,6 @@ fn over_cap(
     *skipped
         .entry(format!("events over the {cap}-event cap"))
         .or_insert(0) += dropped;
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Sniffed {
-    ZeekLog,
-    Binetflow,
-    /// A capture (or anything else): the decoding engine decides.
-    Other,
-}
-
-/// What an input file is, by its (decompressed) first bytes: a Zeek log
-/// (`#separator`/`#fields` first line, or JSON lines with an `id.orig_h`
-/// key), a CTU-13 binetflow (`StartTime,` header) or else a capture.
-fn sniff(path: &Path) -> Sniffed {
-    let Ok(r) = botscope_wire::open_input(path) else {
-        return Sniffed::Other;
-    };
-    let mut head = Vec::with_capacity(4096);
-    if r.take(4096).read_to_end(&mut head).is_err() {
-        return Sniffed::Other;
-    }
-    let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    if first_line.starts_with(b"#separator") || first_line.starts_with(b"#fields") {
-        return Sniffed::ZeekLog;
-    }
-    if first_line.starts_with(b"StartTime,") {
-        return Sniffed::Binetflow;
-    }
-    let trimmed = head.iter().position(|b| !b.is_ascii_whitespace());
-    if trimmed.is_some_and(|i| head[i] == b'{')
-        && head
-            .windows(b"\"id.orig_h\"".len())
-            .any(|w| w == b"\"id.orig_h\"")
-    {
-        return Sniffed::ZeekLog;
-    }
-    Sniffed::Other
 }
 
 fn ts(t: botscope_event::Ts) -> String {
@@ -614,9 +593,9 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         }
         println!("{v}");
     } else {
-        println!("{capture_text}\n");
-        print!("{}", render(&hosts));
-        print!("{}", render_intel(&matches));
+        println!("{}\n", crate::term_safe(&capture_text));
+        print!("{}", crate::term_safe(&render(&hosts)));
+        print!("{}", crate::term_safe(&render_intel(&matches)));
     }
     if let Some(path) = &args.connections {
         let mut w = std::io::BufWriter::new(

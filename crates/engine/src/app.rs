@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use botscope_event::{Conn, ConnId, Dir, Event, EventSink, Irc, Transport, Ts, Uid};
+use botscope_event::{Conn, ConnId, Dir, Event, EventSink, Irc, Service, Transport, Ts, Uid};
 use botscope_flow::{ConnInfo, StreamHandler, Verdict};
 use botscope_proto::{
     dns, ftp, mime_from_magic, tls, Analyzer, Ctx, Expectation, Probe, ProbeInput, ProtoConfig,
-    Service, Status, UdpService,
+    Status, TcpService, UdpService,
 };
 use botscope_proto::{websocket::WebSocketAnalyzer, Handover};
 
@@ -55,8 +55,8 @@ impl Default for AppConfig {
 /// Per-connection application state.
 pub struct AppState {
     phase: Phase,
-    services: Vec<&'static str>,
-    /// Services still possible while probing (bit per `Service::TCP_ALL`).
+    services: Vec<Service>,
+    /// Services still possible while probing (bit per `TcpService::TCP_ALL`).
     candidates: u64,
     /// Bytes held while probing, in arrival order.
     held: Vec<(Dir, Vec<u8>)>,
@@ -68,7 +68,7 @@ pub struct AppState {
     /// UDP datagrams probed so far.
     udp_probed: u8,
     /// The active analyzer's service, until the analyzer confirms it.
-    unconfirmed: Option<&'static str>,
+    unconfirmed: Option<Service>,
     /// The client has sent bytes to the active analyzer (implicit TLS is
     /// only recognised in its very first bytes, never inside a message).
     orig_spoke: bool,
@@ -202,7 +202,7 @@ impl<S: EventSink> AppHandler<S> {
         let mut dcc_expectations = self
             .expectations
             .iter()
-            .filter(|e| e.service == "irc-dcc-data")
+            .filter(|e| e.service == Service::IRC_DCC_DATA)
             .map(|e| (e.resp_h, e.resp_p))
             .collect::<Vec<_>>()
             .into_iter();
@@ -374,7 +374,7 @@ impl<S: EventSink> AppHandler<S> {
         st
     }
 
-    fn start_analyzer(&mut self, st: &mut AppState, info: &ConnInfo, svc: Service, ts: Ts) {
+    fn start_analyzer(&mut self, st: &mut AppState, info: &ConnInfo, svc: TcpService, ts: Ts) {
         let mut an = svc.new_tcp_analyzer(&self.config);
         st.unconfirmed = Some(svc.name());
         let held = std::mem::take(&mut st.held);
@@ -402,8 +402,8 @@ impl<S: EventSink> AppHandler<S> {
                         Status::Continue
                     });
                 }
-                st.services.push(Service::Tls.name());
-                st.phase = Phase::Active(Service::Tls.new_tcp_analyzer(&self.config));
+                st.services.push(TcpService::Tls.name());
+                st.phase = Phase::Active(TcpService::Tls.new_tcp_analyzer(&self.config));
             }
             Status::Done | Status::Violation => {
                 if let Phase::Active(mut old) = std::mem::replace(&mut st.phase, Phase::Off) {
@@ -423,12 +423,12 @@ impl<S: EventSink> AppHandler<S> {
                         Handover::Reprobe => {
                             // The tunnel's own protocol, from its bytes.
                             st.phase = Phase::Probing;
-                            st.candidates = (1u64 << Service::TCP_ALL.len()) - 1;
+                            st.candidates = (1u64 << TcpService::TCP_ALL.len()) - 1;
                             st.held.clear();
                             st.held_len = 0;
                         }
                         Handover::WebSocket => {
-                            st.unconfirmed = Some("websocket");
+                            st.unconfirmed = Some(Service::WEBSOCKET);
                             st.phase = Phase::Active(Box::new(WebSocketAnalyzer::new(
                                 &self.config,
                                 info.id.orig_p,
@@ -464,7 +464,7 @@ impl<S: EventSink> AppHandler<S> {
                 resp_p: info.id.resp_p,
             };
             let mut chosen = None;
-            for (i, svc) in Service::TCP_ALL.iter().enumerate() {
+            for (i, svc) in TcpService::TCP_ALL.iter().enumerate() {
                 if st.candidates & (1 << i) == 0 {
                     continue;
                 }
@@ -596,7 +596,7 @@ fn confirm(st: &mut AppState, an: &dyn Analyzer) {
 fn tunnelled(st: &mut AppState, an: &dyn Analyzer) {
     for s in an.tunnelled() {
         if !st.services.contains(s) {
-            st.services.push(s);
+            st.services.push(*s);
         }
     }
 }
@@ -629,7 +629,7 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
         let mut st = AppState {
             phase: Phase::Probing,
             services: Vec::new(),
-            candidates: (1u64 << Service::TCP_ALL.len()) - 1,
+            candidates: (1u64 << TcpService::TCP_ALL.len()) - 1,
             held: Vec::new(),
             held_len: 0,
             dcc_key: None,
@@ -666,7 +666,7 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
                 // Zeek's DNS ports: DNS, NetBIOS name service, mDNS, LLMNR.
                 let dns_port = |x: u16| matches!(x, 53 | 137 | 5353 | 5355);
                 if dns_port(p.0) || dns_port(p.1) {
-                    st.services.push(Service::Dns.name());
+                    st.services.push(TcpService::Dns.name());
                     st.phase = Phase::Active(Box::new(dns::DnsAnalyzer::new_udp(&self.config)));
                 } else {
                     // Named from the content of its first datagrams.
@@ -721,7 +721,7 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
             Phase::Active(_) => {
                 if info.id.proto == Transport::Udp
                     && dir == Dir::Orig
-                    && st.services.first() == Some(&"dns")
+                    && st.services.first() == Some(&Service::DNS)
                     && dns::is_response(data)
                     && info.start == ts
                     && !info.id.resp_h.is_multicast()
@@ -735,7 +735,7 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
                     && !st.orig_spoke
                     && matches!(
                         st.services.last(),
-                        Some(&("smtp" | "irc" | "pop3" | "imap"))
+                        Some(&(Service::SMTP | Service::IRC | Service::POP3 | Service::IMAP))
                     )
                     && tls::probe(dir, data) == Probe::Certain
                 {
@@ -799,8 +799,8 @@ impl<S: EventSink> StreamHandler for AppHandler<S> {
 struct Null;
 
 impl Analyzer for Null {
-    fn service(&self) -> &'static str {
-        "-"
+    fn service(&self) -> botscope_event::Service {
+        Service::new("-")
     }
     fn data(&mut self, _ctx: &mut Ctx<'_>, _dir: Dir, _data: &[u8]) -> Status {
         Status::Done

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use botscope_event::{Event, EventSink, Ts, Weird};
-use botscope_flow::{FlowConfig, FlowStats, FlowTable, L4View, PacketView, TcpFlagBits};
+use botscope_flow::{FlowConfig, FlowStats, FlowTable, L4View, PacketView};
 use botscope_proto::ProtoConfig;
 use botscope_wire::{CaptureReader, Defragmenter, LinkType, Packet, WireConfig, L4};
 
@@ -109,7 +109,7 @@ fn view<'a>(ts: Ts, p: &Packet<'a>) -> Option<PacketView<'a>> {
             dst_port: t.dst_port,
             seq: t.seq,
             ack: t.ack,
-            flags: TcpFlagBits(t.flags.0),
+            flags: t.flags,
             window: t.window,
             payload: t.payload,
             payload_len: t.payload_len,

@@ -4,8 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use botscope_engine::{AppHandler, MAX_WEIRD_ROWS_PER_NAME};
-use botscope_event::{Event, Ts};
-use botscope_flow::{FlowConfig, FlowTable, L4View, PacketView, TcpFlagBits};
+use botscope_event::{Event, Service, Ts};
+use botscope_flow::{FlowConfig, FlowTable, L4View, PacketView, TcpFlags};
 use botscope_proto::ProtoConfig;
 
 type Table = FlowTable<AppHandler<Vec<Event>>>;
@@ -33,11 +33,11 @@ impl Conv {
             sseq: 9000,
             ts,
         };
-        v.pkt(t, true, TcpFlagBits::SYN, b"");
+        v.pkt(t, true, TcpFlags::SYN, b"");
         v.cseq += 1;
-        v.pkt(t, false, TcpFlagBits::SYN | TcpFlagBits::ACK, b"");
+        v.pkt(t, false, TcpFlags::SYN | TcpFlags::ACK, b"");
         v.sseq += 1;
-        v.pkt(t, true, TcpFlagBits::ACK, b"");
+        v.pkt(t, true, TcpFlags::ACK, b"");
         v
     }
 
@@ -58,7 +58,7 @@ impl Conv {
                 dst_port: dst.1,
                 seq,
                 ack,
-                flags: TcpFlagBits(flags),
+                flags: TcpFlags(flags),
                 window: 1000,
                 payload: data,
                 payload_len: data.len() as u32,
@@ -72,10 +72,10 @@ impl Conv {
     }
 
     fn client(&mut self, t: &mut Table, d: &[u8]) {
-        self.pkt(t, true, TcpFlagBits::PSH | TcpFlagBits::ACK, d);
+        self.pkt(t, true, TcpFlags::PSH | TcpFlags::ACK, d);
     }
     fn server(&mut self, t: &mut Table, d: &[u8]) {
-        self.pkt(t, false, TcpFlagBits::PSH | TcpFlagBits::ACK, d);
+        self.pkt(t, false, TcpFlags::PSH | TcpFlags::ACK, d);
     }
 }
 
@@ -106,7 +106,10 @@ fn implicit_tls_right_after_the_greeting_is_followed() {
         Event::Conn(c) => Some(c),
         _ => None,
     });
-    assert_eq!(conn.map(|c| c.service.clone()), Some(vec!["smtp", "ssl"]));
+    assert_eq!(
+        conn.map(|c| c.service.clone()),
+        Some(vec![Service::SMTP, Service::SSL])
+    );
 }
 
 #[test]
@@ -131,7 +134,7 @@ fn tls_looking_bytes_inside_a_message_do_not_switch() {
         Event::Conn(c) => Some(c),
         _ => None,
     });
-    assert_eq!(conn.map(|c| c.service.clone()), Some(vec!["smtp"]));
+    assert_eq!(conn.map(|c| c.service.clone()), Some(vec![Service::SMTP]));
     let msg = ev.iter().find_map(|e| match e {
         Event::Message(m) => Some(m),
         _ => None,
@@ -209,7 +212,14 @@ fn services(ev: &[Event]) -> Vec<(u16, String)> {
     let mut v: Vec<(u16, String)> = ev
         .iter()
         .filter_map(|e| match e {
-            Event::Conn(c) => Some((c.meta.id.resp_p, c.service.join(","))),
+            Event::Conn(c) => Some((
+                c.meta.id.resp_p,
+                c.service
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )),
             _ => None,
         })
         .collect();

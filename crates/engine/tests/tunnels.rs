@@ -221,7 +221,13 @@ fn tunnel_and_link_type_traces_match_zeek_conn_rows() {
                         && c.meta.id.resp_h.to_string() == *rh
                         && c.meta.id.resp_p == *rp =>
                 {
-                    Some(c.service.join(","))
+                    Some(
+                        c.service
+                            .iter()
+                            .map(|s| s.name())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    )
                 }
                 _ => None,
             });

@@ -57,6 +57,118 @@ impl fmt::Display for Duration {
     }
 }
 
+/// A link-layer header type (the `LINKTYPE_*` registry numbers used in pcap
+/// and pcapng files). Open: any value is representable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkType(pub u16);
+
+impl LinkType {
+    /// BSD loopback, address family in host byte order.
+    pub const NULL: LinkType = LinkType(0);
+    pub const ETHERNET: LinkType = LinkType(1);
+    /// DLT_RAW as numbered on some BSDs (raw IPv4/IPv6).
+    pub const DLT_RAW_12: LinkType = LinkType(12);
+    /// DLT_RAW as numbered on OpenBSD (raw IPv4/IPv6).
+    pub const DLT_RAW_14: LinkType = LinkType(14);
+    /// Raw IPv4 or IPv6, version from the first nibble.
+    pub const RAW: LinkType = LinkType(101);
+    /// OpenBSD loopback, address family in network byte order.
+    pub const LOOP: LinkType = LinkType(108);
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    pub const IPV4: LinkType = LinkType(228);
+    pub const IPV6: LinkType = LinkType(229);
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+    /// PPP: the 2-byte PPP protocol, possibly after an HDLC-like
+    /// `ff 03` address/control pair (DLT 9).
+    pub const PPP: LinkType = LinkType(9);
+    /// FDDI: frame control, two MAC addresses, then 802.2 LLC (DLT 10).
+    pub const FDDI: LinkType = LinkType(10);
+    /// PPP in HDLC-like framing (RFC 1662), `ff 03` then the protocol.
+    pub const PPP_HDLC: LinkType = LinkType(50);
+    /// Cisco HDLC: address, control, then an ethertype.
+    pub const C_HDLC: LinkType = LinkType(104);
+    /// IEEE 802.11 frames without a radio header.
+    pub const IEEE802_11: LinkType = LinkType(105);
+    /// IEEE 802.11 frames after a radiotap header.
+    pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
+    /// IEEE 802.15.4 without FCS (not decoded: no IP there).
+    pub const IEEE802_15_4_NOFCS: LinkType = LinkType(230);
+    /// Linux netfilter NFLOG: a header and TLVs, the packet in one of them.
+    pub const NFLOG: LinkType = LinkType(239);
+
+    /// A short name for reports (the `LINKTYPE_` registry name).
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkType::NULL => "NULL",
+            LinkType::ETHERNET => "ETHERNET",
+            LinkType::DLT_RAW_12 | LinkType::DLT_RAW_14 | LinkType::RAW => "RAW",
+            LinkType::LOOP => "LOOP",
+            LinkType::LINUX_SLL => "LINUX_SLL",
+            LinkType::IPV4 => "IPV4",
+            LinkType::IPV6 => "IPV6",
+            LinkType::LINUX_SLL2 => "LINUX_SLL2",
+            LinkType::PPP => "PPP",
+            LinkType::FDDI => "FDDI",
+            LinkType::PPP_HDLC => "PPP_HDLC",
+            LinkType::C_HDLC => "C_HDLC",
+            LinkType::IEEE802_11 => "IEEE802_11",
+            LinkType::IEEE802_11_RADIOTAP => "IEEE802_11_RADIOTAP",
+            LinkType::IEEE802_15_4_NOFCS => "IEEE802_15_4_NOFCS",
+            LinkType(195) => "IEEE802_15_4_WITHFCS",
+            LinkType::NFLOG => "NFLOG",
+            _ => "unknown",
+        }
+    }
+}
+
+/// TCP flag bits (the low 8 bits of the flags field).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
+
+    #[inline]
+    pub fn fin(self) -> bool {
+        self.0 & Self::FIN != 0
+    }
+    #[inline]
+    pub fn syn(self) -> bool {
+        self.0 & Self::SYN != 0
+    }
+    #[inline]
+    pub fn rst(self) -> bool {
+        self.0 & Self::RST != 0
+    }
+    #[inline]
+    pub fn psh(self) -> bool {
+        self.0 & Self::PSH != 0
+    }
+    #[inline]
+    pub fn ack(self) -> bool {
+        self.0 & Self::ACK != 0
+    }
+    #[inline]
+    pub fn urg(self) -> bool {
+        self.0 & Self::URG != 0
+    }
+    #[inline]
+    pub fn ece(self) -> bool {
+        self.0 & Self::ECE != 0
+    }
+    #[inline]
+    pub fn cwr(self) -> bool {
+        self.0 & Self::CWR != 0
+    }
+}
+
 /// Transport protocol of a connection (Zeek's `transport_proto`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Transport {
@@ -243,6 +355,8 @@ impl Service {
     pub const SNMP: Service = Service("snmp");
     pub const SIP: Service = Service("sip");
     pub const QUIC: Service = Service("quic");
+    /// Zeek's DTLS analyzer name (botscope logs DTLS handshakes as `ssl`).
+    pub const DTLS: Service = Service("dtls");
     pub const WEBSOCKET: Service = Service("websocket");
     pub const AYIYA: Service = Service("ayiya");
     pub const GENEVE: Service = Service("geneve");
@@ -252,7 +366,7 @@ impl Service {
 
     /// Every name above: what a reader of Zeek logs or of the dataset
     /// recognises.
-    pub const ALL: [Service; 35] = [
+    pub const ALL: [Service; 36] = [
         Service::HTTP,
         Service::SMTP,
         Service::DNS,
@@ -280,6 +394,7 @@ impl Service {
         Service::SNMP,
         Service::SIP,
         Service::QUIC,
+        Service::DTLS,
         Service::WEBSOCKET,
         Service::AYIYA,
         Service::GENEVE,
@@ -318,6 +433,12 @@ impl fmt::Debug for Service {
     }
 }
 
+impl AsRef<str> for Service {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
 impl fmt::Display for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
@@ -330,7 +451,7 @@ pub struct Conn {
     pub meta: Meta,
     /// Services detected from content, in the order they were confirmed
     /// (e.g. `["smtp", "ssl"]` after STARTTLS).
-    pub service: Vec<&'static str>,
+    pub service: Vec<Service>,
     pub duration: Option<Duration>,
     pub orig_bytes: Option<u64>,
     pub resp_bytes: Option<u64>,

@@ -31,12 +31,12 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
 
-use botscope_event::{Conn, ConnId, ConnState, Dir, Duration, Transport, Ts, Uid};
+use botscope_event::{Conn, ConnId, ConnState, Dir, Duration, Service, Transport, Ts, Uid};
 use rustc_hash::FxHashMap;
 
 mod tcp;
 
-pub use tcp::TcpFlagBits;
+pub use botscope_event::TcpFlags;
 
 /// Limits and timeouts of connection tracking, with Zeek's defaults
 /// where Zeek has one.
@@ -83,7 +83,7 @@ pub enum L4View<'a> {
         dst_port: u16,
         seq: u32,
         ack: u32,
-        flags: TcpFlagBits,
+        flags: TcpFlags,
         window: u16,
         /// The payload bytes present in the capture.
         payload: &'a [u8],
@@ -316,7 +316,7 @@ struct Entry<S> {
     tunnel_parents: Vec<Uid>,
     /// Set when this connection is the outer UDP connection of a tunnel:
     /// the service Zeek gives it (`vxlan`, `teredo`, ...).
-    tunnel_service: Option<&'static str>,
+    tunnel_service: Option<Service>,
     /// Directions (1 orig, 2 resp) that carried the tunnel.
     tunnel_dirs: u8,
     /// The service is named only once both directions carried the tunnel.
@@ -371,7 +371,7 @@ pub struct FlowTable<H: StreamHandler> {
 /// What [`FlowTable::process_tunnel_outer`] asks of the packet's
 /// connection, and what it found.
 struct OuterMark {
-    service: &'static str,
+    service: Service,
     both_ways: bool,
     found: Option<TunnelOuter>,
 }
@@ -513,7 +513,7 @@ impl<H: StreamHandler> FlowTable<H> {
     pub fn process_tunnel_outer(
         &mut self,
         pkt: &PacketView<'_>,
-        service: &'static str,
+        service: Service,
         both_ways: bool,
         parent: Option<Uid>,
     ) -> Option<TunnelOuter> {

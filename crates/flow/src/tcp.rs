@@ -1,33 +1,9 @@
 //! Per-direction TCP state: Zeek endpoint states, history letters and the
 //! reassembler. See the crate docs for the reassembly policy.
 
-use botscope_event::{ConnState, Dir};
+use botscope_event::{ConnState, Dir, TcpFlags};
 
 use crate::{FlowConfig, OooMap};
-
-/// TCP flag bits as on the wire (FIN = 0x01 … CWR = 0x80).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpFlagBits(pub u8);
-
-impl TcpFlagBits {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const PSH: u8 = 0x08;
-    pub const ACK: u8 = 0x10;
-    pub fn fin(self) -> bool {
-        self.0 & Self::FIN != 0
-    }
-    pub fn syn(self) -> bool {
-        self.0 & Self::SYN != 0
-    }
-    pub fn rst(self) -> bool {
-        self.0 & Self::RST != 0
-    }
-    pub fn ack(self) -> bool {
-        self.0 & Self::ACK != 0
-    }
-}
 
 /// Zeek's TCP endpoint states.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -192,7 +168,7 @@ impl History {
 pub(crate) struct Segment<'a> {
     pub seq: u32,
     pub ack: u32,
-    pub flags: TcpFlagBits,
+    pub flags: TcpFlags,
     pub window: u16,
     pub payload: &'a [u8],
     pub payload_len: u32,

@@ -72,11 +72,11 @@ fn p(ts: i64, from_client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]) 
     }
 }
 
-const SYN: u8 = TcpFlagBits::SYN;
-const ACK: u8 = TcpFlagBits::ACK;
-const FIN: u8 = TcpFlagBits::FIN;
-const RST: u8 = TcpFlagBits::RST;
-const PA: u8 = TcpFlagBits::PSH | TcpFlagBits::ACK;
+const SYN: u8 = TcpFlags::SYN;
+const ACK: u8 = TcpFlags::ACK;
+const FIN: u8 = TcpFlags::FIN;
+const RST: u8 = TcpFlags::RST;
+const PA: u8 = TcpFlags::PSH | TcpFlags::ACK;
 
 fn feed(t: &mut FlowTable<Rec>, pkts: &[Pkt], cport: u16, sport: u16) {
     for k in pkts {
@@ -96,7 +96,7 @@ fn feed(t: &mut FlowTable<Rec>, pkts: &[Pkt], cport: u16, sport: u16) {
                 dst_port: dp,
                 seq: k.seq,
                 ack: k.ack,
-                flags: TcpFlagBits(k.flags),
+                flags: TcpFlags(k.flags),
                 window: 1000,
                 payload: &k.payload,
                 payload_len: pl,
@@ -580,11 +580,11 @@ fn tunnel_outer_is_named_and_silenced_and_inner_gets_its_parent() {
     let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 7);
     let outer = udp_view(1_000, C, 40_000, S, 4789, b"vxlan-bytes");
     let o = t
-        .process_tunnel_outer(&outer, "vxlan", false, None)
+        .process_tunnel_outer(&outer, botscope_event::Service::VXLAN, false, None)
         .expect("UDP outer");
     assert!(o.discovered);
     let again = t
-        .process_tunnel_outer(&outer, "vxlan", false, None)
+        .process_tunnel_outer(&outer, botscope_event::Service::VXLAN, false, None)
         .unwrap();
     assert_eq!(again.uid, o.uid);
     assert!(!again.discovered, "DISCOVER only once per tunnel");
@@ -602,7 +602,7 @@ fn tunnel_outer_is_named_and_silenced_and_inner_gets_its_parent() {
     // The outer payload never reached the application layer.
     assert!(rec.data.iter().all(|(u, _, _)| *u != o.uid));
     let by_uid = |u: Uid| rec.conns.iter().find(|c| c.meta.uid == u).unwrap();
-    assert_eq!(by_uid(o.uid).service, vec!["vxlan"]);
+    assert_eq!(by_uid(o.uid).service, vec![botscope_event::Service::VXLAN]);
     assert!(by_uid(o.uid).tunnel_parents.is_empty());
     let inner_conn = rec.conns.iter().find(|c| c.meta.id.resp_p == 53).unwrap();
     assert_eq!(inner_conn.tunnel_parents, vec![o.uid]);
@@ -614,7 +614,7 @@ fn tunnel_outer_is_named_and_silenced_and_inner_gets_its_parent() {
 fn teredo_like_service_needs_both_directions() {
     let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 7);
     let one_way = udp_view(1_000, S, 3544, C, 3797, b"x");
-    t.process_tunnel_outer(&one_way, "teredo", true, None)
+    t.process_tunnel_outer(&one_way, botscope_event::Service::TEREDO, true, None)
         .unwrap();
     let (rec, _) = t.finish();
     assert!(rec.conns[0].service.is_empty());
@@ -622,20 +622,20 @@ fn teredo_like_service_needs_both_directions() {
     let mut t = FlowTable::new(FlowConfig::default(), Rec::default(), 7);
     t.process_tunnel_outer(
         &udp_view(1_000, C, 3797, S, 3544, b"q"),
-        "teredo",
+        botscope_event::Service::TEREDO,
         true,
         None,
     )
     .unwrap();
     t.process_tunnel_outer(
         &udp_view(2_000, S, 3544, C, 3797, b"r"),
-        "teredo",
+        botscope_event::Service::TEREDO,
         true,
         None,
     )
     .unwrap();
     let (rec, _) = t.finish();
-    assert_eq!(rec.conns[0].service, vec!["teredo"]);
+    assert_eq!(rec.conns[0].service, vec![botscope_event::Service::TEREDO]);
 }
 
 #[test]

@@ -512,10 +512,10 @@ pub fn probe_rdpeudp(d: &[u8], dir: Dir) -> Probe {
 }
 
 /// The analyzer behind a detection-only TCP service: nothing to parse.
-pub struct DetectOnly(pub &'static str);
+pub struct DetectOnly(pub botscope_event::Service);
 
 impl Analyzer for DetectOnly {
-    fn service(&self) -> &'static str {
+    fn service(&self) -> botscope_event::Service {
         self.0
     }
     fn data(&mut self, _ctx: &mut Ctx<'_>, _dir: Dir, _data: &[u8]) -> Status {

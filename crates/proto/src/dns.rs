@@ -1283,8 +1283,8 @@ impl DnsAnalyzer {
 }
 
 impl Analyzer for DnsAnalyzer {
-    fn service(&self) -> &'static str {
-        "dns"
+    fn service(&self) -> botscope_event::Service {
+        botscope_event::Service::DNS
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {

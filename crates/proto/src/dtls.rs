@@ -167,8 +167,8 @@ impl DtlsAnalyzer {
 }
 
 impl Analyzer for DtlsAnalyzer {
-    fn service(&self) -> &'static str {
-        "ssl"
+    fn service(&self) -> botscope_event::Service {
+        botscope_event::Service::SSL
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {

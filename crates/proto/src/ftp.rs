@@ -38,7 +38,7 @@ use botscope_event::{Event, Ftp, FtpDataChannel, Ts};
 use crate::{Analyzer, Ctx, Dir, Expectation, Probe, ProtoConfig, Status};
 
 /// The service name of an announced data connection.
-pub const DATA_SERVICE: &str = "ftp-data";
+pub const DATA_SERVICE: botscope_event::Service = botscope_event::Service::FTP_DATA;
 
 /// Commands Zeek's `FTP::logged_commands` holds by default.
 pub const ZEEK_LOGGED_COMMANDS: &[&str] = &[
@@ -573,8 +573,8 @@ impl FtpAnalyzer {
 }
 
 impl Analyzer for FtpAnalyzer {
-    fn service(&self) -> &'static str {
-        "ftp"
+    fn service(&self) -> botscope_event::Service {
+        botscope_event::Service::FTP
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {

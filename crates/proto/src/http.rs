@@ -820,8 +820,8 @@ impl HttpAnalyzer {
 }
 
 impl Analyzer for HttpAnalyzer {
-    fn service(&self) -> &'static str {
-        "http"
+    fn service(&self) -> botscope_event::Service {
+        botscope_event::Service::HTTP
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {

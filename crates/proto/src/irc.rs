@@ -48,7 +48,7 @@ use crate::util::truncate_str;
 use crate::{Analyzer, Ctx, Dir, Expectation, Probe, ProtoConfig, Status};
 
 /// Service name given to announced DCC data connections.
-pub const DCC_SERVICE: &str = "irc-dcc-data";
+pub const DCC_SERVICE: botscope_event::Service = botscope_event::Service::IRC_DCC_DATA;
 
 /// Probe the first bytes of a direction.
 pub fn probe(_dir: Dir, data: &[u8]) -> Probe {
@@ -464,8 +464,8 @@ impl IrcAnalyzer {
 }
 
 impl Analyzer for IrcAnalyzer {
-    fn service(&self) -> &'static str {
-        "irc"
+    fn service(&self) -> botscope_event::Service {
+        botscope_event::Service::IRC
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {

@@ -17,6 +17,7 @@
 use std::net::IpAddr;
 
 pub use botscope_event::Dir;
+pub use botscope_event::Service;
 use botscope_event::{ConnId, Event, EventSink, Meta, Ts, Uid, Weird};
 
 pub mod detect;
@@ -74,8 +75,8 @@ pub struct Expectation {
     pub orig_h: Option<IpAddr>,
     pub resp_h: IpAddr,
     pub resp_p: u16,
-    /// Service name to give that connection in `conn.log`.
-    pub service: &'static str,
+    /// Service to give that connection in `conn.log`.
+    pub service: Service,
     /// When the expectation was made.
     pub ts: Ts,
     /// The connection that announced it (FTP control), when the engine
@@ -233,7 +234,7 @@ impl Ctx<'_> {
 /// parsing, and never panic.
 pub trait Analyzer: Send {
     /// The service name for `conn.log` (`http`, `smtp`, `dns`, `ssl`, `irc`).
-    fn service(&self) -> &'static str;
+    fn service(&self) -> Service;
 
     /// In-order bytes from `dir`.
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status;
@@ -255,7 +256,7 @@ pub trait Analyzer: Send {
 
     /// Services confirmed inside this protocol's payload (a protocol
     /// tunnelled through WebSocket), in the order they were confirmed.
-    fn tunnelled(&self) -> &[&'static str] {
+    fn tunnelled(&self) -> &[Service] {
         &[]
     }
 
@@ -315,19 +316,22 @@ impl<'a> ProbeInput<'a> {
 pub fn probe_udp(
     data: &[u8],
     config: &ProtoConfig,
-) -> Option<(Box<dyn Analyzer>, &'static [&'static str])> {
+) -> Option<(Box<dyn Analyzer>, &'static [Service])> {
     if quic::probe(data) == Probe::Certain {
-        return Some((Box::new(quic::QuicAnalyzer::new(config)), &["quic", "ssl"]));
+        return Some((
+            Box::new(quic::QuicAnalyzer::new(config)),
+            &[Service::QUIC, Service::SSL],
+        ));
     }
     if dtls::probe(data) == Probe::Certain {
-        return Some((Box::new(dtls::DtlsAnalyzer::new(config)), &["ssl"]));
+        return Some((Box::new(dtls::DtlsAnalyzer::new(config)), &[Service::SSL]));
     }
     None
 }
 
 /// Application protocols botscope can detect and parse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Service {
+pub enum TcpService {
     Http,
     Smtp,
     Dns,
@@ -348,51 +352,51 @@ pub enum Service {
     Xmpp,
 }
 
-impl Service {
+impl TcpService {
     /// Every protocol probed on TCP, in probing order: the first probe
     /// that is certain names the connection. One row per protocol; a
     /// protocol added here gets its probe and analyzer in the two
     /// functions below.
-    pub const TCP_ALL: [Service; 17] = [
-        Service::Tls,
-        Service::Http,
-        Service::Ssh,
-        Service::Smtp,
-        Service::Ftp,
-        Service::Irc,
-        Service::Dns,
-        Service::Pop3,
-        Service::Imap,
-        Service::Rdp,
-        Service::Smb,
-        Service::Postgresql,
-        Service::Mysql,
-        Service::KrbTcp,
-        Service::LdapTcp,
-        Service::Socks,
-        Service::Xmpp,
+    pub const TCP_ALL: [TcpService; 17] = [
+        TcpService::Tls,
+        TcpService::Http,
+        TcpService::Ssh,
+        TcpService::Smtp,
+        TcpService::Ftp,
+        TcpService::Irc,
+        TcpService::Dns,
+        TcpService::Pop3,
+        TcpService::Imap,
+        TcpService::Rdp,
+        TcpService::Smb,
+        TcpService::Postgresql,
+        TcpService::Mysql,
+        TcpService::KrbTcp,
+        TcpService::LdapTcp,
+        TcpService::Socks,
+        TcpService::Xmpp,
     ];
 
     /// Zeek's service name.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> Service {
         match self {
-            Service::Http => "http",
-            Service::Smtp => "smtp",
-            Service::Dns => "dns",
-            Service::Tls => "ssl",
-            Service::Irc => "irc",
-            Service::Pop3 => "pop3",
-            Service::Imap => "imap",
-            Service::Ftp => "ftp",
-            Service::Ssh => "ssh",
-            Service::Rdp => "rdp",
-            Service::Smb => "smb",
-            Service::Postgresql => "postgresql",
-            Service::Mysql => "mysql",
-            Service::KrbTcp => "krb_tcp",
-            Service::LdapTcp => "ldap_tcp",
-            Service::Socks => "socks",
-            Service::Xmpp => "xmpp",
+            TcpService::Http => Service::HTTP,
+            TcpService::Smtp => Service::SMTP,
+            TcpService::Dns => Service::DNS,
+            TcpService::Tls => Service::SSL,
+            TcpService::Irc => Service::IRC,
+            TcpService::Pop3 => Service::POP3,
+            TcpService::Imap => Service::IMAP,
+            TcpService::Ftp => Service::FTP,
+            TcpService::Ssh => Service::SSH,
+            TcpService::Rdp => Service::RDP,
+            TcpService::Smb => Service::SMB,
+            TcpService::Postgresql => Service::POSTGRESQL,
+            TcpService::Mysql => Service::MYSQL,
+            TcpService::KrbTcp => Service::KRB_TCP,
+            TcpService::LdapTcp => Service::LDAP_TCP,
+            TcpService::Socks => Service::SOCKS,
+            TcpService::Xmpp => Service::XMPP,
         }
     }
 
@@ -401,13 +405,13 @@ impl Service {
     pub fn probe_tcp(self, input: &ProbeInput<'_>) -> Probe {
         let (dir, data) = (input.dir, input.mine());
         match self {
-            Service::Http => match http::probe(dir, data) {
+            TcpService::Http => match http::probe(dir, data) {
                 Probe::NotForUs | Probe::Unsure if http::ZEEK_PORTS.contains(&input.resp_p) => {
                     http::probe_on_port(dir, data)
                 }
                 p => p,
             },
-            Service::Smtp => {
+            TcpService::Smtp => {
                 let p = smtp::probe(dir, data);
                 // A `220` greeting is FTP's too: alone it decides only on
                 // SMTP's ports or when it names SMTP; otherwise the
@@ -422,24 +426,24 @@ impl Service {
                     p
                 }
             }
-            Service::Ftp => ftp::probe(input),
-            Service::Ssh => ssh::probe(input),
-            Service::Rdp => detect::probe_rdp(input),
-            Service::Smb => detect::probe_smb(input),
-            Service::Postgresql => detect::probe_postgresql(input),
-            Service::Mysql => detect::probe_mysql(input),
+            TcpService::Ftp => ftp::probe(input),
+            TcpService::Ssh => ssh::probe(input),
+            TcpService::Rdp => detect::probe_rdp(input),
+            TcpService::Smb => detect::probe_smb(input),
+            TcpService::Postgresql => detect::probe_postgresql(input),
+            TcpService::Mysql => detect::probe_mysql(input),
             // Weak signatures (a DER header): on their ports only, as
             // Zeek attaches these analyzers.
-            Service::KrbTcp if input.port_in(&[88]) => detect::probe_krb_tcp(input),
-            Service::LdapTcp if input.port_in(&[389, 3268]) => detect::probe_ldap_tcp(input),
-            Service::KrbTcp | Service::LdapTcp => Probe::NotForUs,
-            Service::Socks => detect::probe_socks(input),
-            Service::Tls => tls::probe(dir, data),
-            Service::Irc => irc::probe(dir, data),
-            Service::Pop3 => mailbox::probe_pop3(dir, data),
-            Service::Imap => mailbox::probe_imap(dir, data),
-            Service::Xmpp => starttls::Kind::Xmpp.probe(dir, data),
-            Service::Dns => {
+            TcpService::KrbTcp if input.port_in(&[88]) => detect::probe_krb_tcp(input),
+            TcpService::LdapTcp if input.port_in(&[389, 3268]) => detect::probe_ldap_tcp(input),
+            TcpService::KrbTcp | TcpService::LdapTcp => Probe::NotForUs,
+            TcpService::Socks => detect::probe_socks(input),
+            TcpService::Tls => tls::probe(dir, data),
+            TcpService::Irc => irc::probe(dir, data),
+            TcpService::Pop3 => mailbox::probe_pop3(dir, data),
+            TcpService::Imap => mailbox::probe_imap(dir, data),
+            TcpService::Xmpp => starttls::Kind::Xmpp.probe(dir, data),
+            TcpService::Dns => {
                 if input.port_in(&[53, 5353]) {
                     dns::probe_tcp(dir, data)
                 } else {
@@ -452,29 +456,29 @@ impl Service {
     /// A fresh analyzer for a TCP connection.
     pub fn new_tcp_analyzer(self, config: &ProtoConfig) -> Box<dyn Analyzer> {
         match self {
-            Service::Http => Box::new(http::HttpAnalyzer::new(config)),
-            Service::Smtp => Box::new(smtp::SmtpAnalyzer::new(config)),
-            Service::Dns => Box::new(dns::DnsAnalyzer::new_tcp(config)),
-            Service::Tls => Box::new(tls::TlsAnalyzer::new(config)),
-            Service::Irc => Box::new(irc::IrcAnalyzer::new(config)),
-            Service::Pop3 => Box::new(mailbox::MailboxAnalyzer::new(
+            TcpService::Http => Box::new(http::HttpAnalyzer::new(config)),
+            TcpService::Smtp => Box::new(smtp::SmtpAnalyzer::new(config)),
+            TcpService::Dns => Box::new(dns::DnsAnalyzer::new_tcp(config)),
+            TcpService::Tls => Box::new(tls::TlsAnalyzer::new(config)),
+            TcpService::Irc => Box::new(irc::IrcAnalyzer::new(config)),
+            TcpService::Pop3 => Box::new(mailbox::MailboxAnalyzer::new(
                 mailbox::Mailbox::Pop3,
                 config,
             )),
-            Service::Imap => Box::new(mailbox::MailboxAnalyzer::new(
+            TcpService::Imap => Box::new(mailbox::MailboxAnalyzer::new(
                 mailbox::Mailbox::Imap,
                 config,
             )),
-            Service::Ftp => Box::new(ftp::FtpAnalyzer::new(config)),
-            Service::Ssh => Box::new(ssh::SshAnalyzer::new(config)),
+            TcpService::Ftp => Box::new(ftp::FtpAnalyzer::new(config)),
+            TcpService::Ssh => Box::new(ssh::SshAnalyzer::new(config)),
             // Named by `detect`; the opening is followed until TLS.
-            Service::Mysql => Box::new(starttls::Prelude::new(starttls::Kind::Mysql, config)),
-            Service::Postgresql => {
+            TcpService::Mysql => Box::new(starttls::Prelude::new(starttls::Kind::Mysql, config)),
+            TcpService::Postgresql => {
                 Box::new(starttls::Prelude::new(starttls::Kind::Postgresql, config))
             }
-            Service::Xmpp => Box::new(starttls::Prelude::new(starttls::Kind::Xmpp, config)),
-            Service::Rdp => Box::new(starttls::Prelude::new(starttls::Kind::Rdp, config)),
-            Service::Smb | Service::KrbTcp | Service::LdapTcp | Service::Socks => {
+            TcpService::Xmpp => Box::new(starttls::Prelude::new(starttls::Kind::Xmpp, config)),
+            TcpService::Rdp => Box::new(starttls::Prelude::new(starttls::Kind::Rdp, config)),
+            TcpService::Smb | TcpService::KrbTcp | TcpService::LdapTcp | TcpService::Socks => {
                 Box::new(detect::DetectOnly(self.name()))
             }
         }
@@ -507,15 +511,15 @@ impl UdpService {
     ];
 
     /// Zeek's service name.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> Service {
         match self {
-            UdpService::Dhcp => "dhcp",
-            UdpService::Ntp => "ntp",
-            UdpService::Snmp => "snmp",
-            UdpService::Sip => "sip",
-            UdpService::Krb => "krb",
-            UdpService::LdapUdp => "ldap_udp",
-            UdpService::Rdpeudp => "rdpeudp",
+            UdpService::Dhcp => Service::DHCP,
+            UdpService::Ntp => Service::NTP,
+            UdpService::Snmp => Service::SNMP,
+            UdpService::Sip => Service::SIP,
+            UdpService::Krb => Service::KRB,
+            UdpService::LdapUdp => Service::LDAP_UDP,
+            UdpService::Rdpeudp => Service::RDPEUDP,
         }
     }
 

@@ -173,10 +173,10 @@ impl MailboxAnalyzer {
 }
 
 impl Analyzer for MailboxAnalyzer {
-    fn service(&self) -> &'static str {
+    fn service(&self) -> botscope_event::Service {
         match self.kind {
-            Mailbox::Pop3 => "pop3",
-            Mailbox::Imap => "imap",
+            Mailbox::Pop3 => botscope_event::Service::POP3,
+            Mailbox::Imap => botscope_event::Service::IMAP,
         }
     }
 

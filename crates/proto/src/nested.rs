@@ -6,7 +6,7 @@
 //! The probe window is capped ([`PROBE_BYTES`]); an analyzer that stops
 //! ends the nested analysis. Never panics.
 
-use crate::{Analyzer, Ctx, Dir, Probe, ProbeInput, ProtoConfig, Service, Status};
+use crate::{Analyzer, Ctx, Dir, Probe, ProbeInput, ProtoConfig, Service, Status, TcpService};
 
 /// Bytes of nested payload held per connection while its protocol is
 /// undecided.
@@ -18,7 +18,7 @@ enum State {
         candidates: u64,
         ports: (u16, u16),
     },
-    Active(Box<dyn Analyzer>, &'static str),
+    Active(Box<dyn Analyzer>, Service),
     Off,
 }
 
@@ -26,7 +26,7 @@ enum State {
 pub(crate) struct Nested {
     config: Box<ProtoConfig>,
     state: State,
-    found: Vec<&'static str>,
+    found: Vec<Service>,
 }
 
 impl Nested {
@@ -35,7 +35,7 @@ impl Nested {
             config: Box::new(config.clone()),
             state: State::Probing {
                 held: Default::default(),
-                candidates: (1u64 << Service::TCP_ALL.len()) - 1,
+                candidates: (1u64 << TcpService::TCP_ALL.len()) - 1,
                 ports: (orig_p, resp_p),
             },
             found: Vec::new(),
@@ -67,7 +67,7 @@ impl Nested {
                     resp_p: ports.1,
                 };
                 let mut chosen = None;
-                for (k, svc) in Service::TCP_ALL.iter().enumerate() {
+                for (k, svc) in TcpService::TCP_ALL.iter().enumerate() {
                     if *candidates & (1 << k) == 0 {
                         continue;
                     }
@@ -103,7 +103,7 @@ impl Nested {
         }
         if let State::Active(an, name) = &self.state {
             if an.confirmed() && !self.found.contains(name) {
-                self.found.push(name);
+                self.found.push(*name);
             }
         }
     }
@@ -125,7 +125,7 @@ impl Nested {
     }
 
     /// Services confirmed inside, in order.
-    pub(crate) fn found(&self) -> &[&'static str] {
+    pub(crate) fn found(&self) -> &[Service] {
         &self.found
     }
 }

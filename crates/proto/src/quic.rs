@@ -637,8 +637,8 @@ impl QuicAnalyzer {
 }
 
 impl Analyzer for QuicAnalyzer {
-    fn service(&self) -> &'static str {
-        "quic"
+    fn service(&self) -> botscope_event::Service {
+        botscope_event::Service::QUIC
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {

@@ -254,8 +254,8 @@ impl SmtpAnalyzer {
 }
 
 impl Analyzer for SmtpAnalyzer {
-    fn service(&self) -> &'static str {
-        "smtp"
+    fn service(&self) -> botscope_event::Service {
+        botscope_event::Service::SMTP
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {

@@ -402,8 +402,8 @@ fn is_private(a: IpAddr) -> bool {
 }
 
 impl Analyzer for SshAnalyzer {
-    fn service(&self) -> &'static str {
-        "ssh"
+    fn service(&self) -> botscope_event::Service {
+        botscope_event::Service::SSH
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {

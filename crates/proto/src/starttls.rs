@@ -25,12 +25,13 @@ pub enum Kind {
 
 impl Kind {
     /// Zeek's service name.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> botscope_event::Service {
+        use botscope_event::Service;
         match self {
-            Kind::Mysql => "mysql",
-            Kind::Postgresql => "postgresql",
-            Kind::Xmpp => "xmpp",
-            Kind::Rdp => "rdp",
+            Kind::Mysql => Service::MYSQL,
+            Kind::Postgresql => Service::POSTGRESQL,
+            Kind::Xmpp => Service::XMPP,
+            Kind::Rdp => Service::RDP,
         }
     }
 
@@ -270,7 +271,7 @@ impl Prelude {
 }
 
 impl Analyzer for Prelude {
-    fn service(&self) -> &'static str {
+    fn service(&self) -> botscope_event::Service {
         self.kind.name()
     }
 

@@ -878,8 +878,8 @@ impl TlsAnalyzer {
 }
 
 impl Analyzer for TlsAnalyzer {
-    fn service(&self) -> &'static str {
-        "ssl"
+    fn service(&self) -> botscope_event::Service {
+        botscope_event::Service::SSL
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {

@@ -127,8 +127,8 @@ impl WebSocketAnalyzer {
 }
 
 impl Analyzer for WebSocketAnalyzer {
-    fn service(&self) -> &'static str {
-        "websocket"
+    fn service(&self) -> botscope_event::Service {
+        botscope_event::Service::WEBSOCKET
     }
 
     fn data(&mut self, ctx: &mut Ctx<'_>, dir: Dir, data: &[u8]) -> Status {
@@ -158,7 +158,7 @@ impl Analyzer for WebSocketAnalyzer {
         self.frames > 0
     }
 
-    fn tunnelled(&self) -> &[&'static str] {
+    fn tunnelled(&self) -> &[botscope_event::Service] {
         self.inner.found()
     }
 }
@@ -200,7 +200,7 @@ mod tests {
         let mut frame = vec![0x82, server.len() as u8];
         frame.extend_from_slice(server);
         an.data(&mut ctx, Dir::Resp, &frame);
-        assert_eq!(an.tunnelled(), &["ssh"]);
+        assert_eq!(an.tunnelled(), &[botscope_event::Service::SSH]);
         assert_eq!(an.data(&mut ctx, Dir::Orig, b"\x83\x00"), Status::Violation);
     }
 }

@@ -92,7 +92,7 @@ fn dcc_send_matches_zeek() {
     let e = &run.expectations[0];
     assert_eq!(e.resp_h, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)));
     assert_eq!(e.resp_p, 59130);
-    assert_eq!(e.service, "irc-dcc-data");
+    assert_eq!(e.service, botscope_event::Service::IRC_DCC_DATA);
     assert_eq!(e.orig_h, None);
     assert!(rows.iter().all(|r| r.meta.is_some()));
 

@@ -39,7 +39,7 @@ pub(crate) trait Sink {
     fn boolean(&mut self, name: &'static str, v: Option<bool>);
     /// A Zeek `string` column holding comma-joined names (conn's
     /// `service`); unset when `items` is empty.
-    fn joined(&mut self, name: &'static str, items: &[&str]);
+    fn joined<T: AsRef<str>>(&mut self, name: &'static str, items: &[T]);
     /// A `set[string]`, `set[enum]` or `vector[string]` column (`ty`).
     fn strings<T: AsRef<str>>(
         &mut self,

@@ -269,18 +269,8 @@ fn conn_state(s: &str) -> Option<ConnState> {
     })
 }
 
-fn service_name(s: &str) -> Option<&'static str> {
-    Some(match s {
-        "http" => "http",
-        "smtp" => "smtp",
-        "dns" => "dns",
-        "ssl" => "ssl",
-        "irc" => "irc",
-        "pop3" => "pop3",
-        "imap" => "imap",
-        "irc-dcc-data" => "irc-dcc-data",
-        _ => return None,
-    })
+fn service_name(s: &str) -> Option<botscope_event::Service> {
+    botscope_event::Service::from_name(s)
 }
 
 /// Turn one row of log `kind` into an event (or a skip reason).

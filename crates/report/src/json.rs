@@ -184,7 +184,7 @@ impl Sink for JsonRow<'_> {
         });
     }
 
-    fn joined(&mut self, name: &'static str, items: &[&str]) {
+    fn joined<T: AsRef<str>>(&mut self, name: &'static str, items: &[T]) {
         if items.is_empty() {
             return;
         }
@@ -194,7 +194,7 @@ impl Sink for JsonRow<'_> {
             if i > 0 {
                 self.out.push(b',');
             }
-            json_str_body(self.out, item);
+            json_str_body(self.out, item.as_ref());
         }
         self.out.push(b'"');
     }

@@ -39,7 +39,7 @@ impl Sink for Recorder {
     fn boolean(&mut self, n: &'static str, _: Option<bool>) {
         self.0.push((n, "bool"));
     }
-    fn joined(&mut self, n: &'static str, _: &[&str]) {
+    fn joined<T: AsRef<str>>(&mut self, n: &'static str, _: &[T]) {
         self.0.push((n, "string"));
     }
     fn strings<T: AsRef<str>>(&mut self, n: &'static str, ty: &'static str, _: &[T], _: IfEmpty) {
@@ -70,7 +70,7 @@ fn meta() -> Meta {
 fn conn() -> Conn {
     Conn {
         meta: meta(),
-        service: vec!["smtp", "ssl"],
+        service: vec![botscope_event::Service::SMTP, botscope_event::Service::SSL],
         duration: Some(botscope_event::Duration(1_500_000)),
         orig_bytes: Some(10),
         resp_bytes: None,

@@ -225,20 +225,20 @@ impl Sink for TsvRow<'_> {
         self.field(v, |o, b| o.push(if b { b'T' } else { b'F' }));
     }
 
-    fn joined(&mut self, _: &'static str, items: &[&str]) {
+    fn joined<T: AsRef<str>>(&mut self, _: &'static str, items: &[T]) {
         // A plain Zeek string: commas are not escaped.
         self.sep();
         match items {
             [] => return self.out.extend_from_slice(UNSET),
             // Only a single name can collide with `-`/`(empty)`.
-            [one] => return zeek_escape(one.as_bytes(), false, self.out),
+            [one] => return zeek_escape(one.as_ref().as_bytes(), false, self.out),
             _ => {}
         }
         for (i, item) in items.iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
-            escape_utf8_run(self.out, item.as_bytes(), false);
+            escape_utf8_run(self.out, item.as_ref().as_bytes(), false);
         }
     }
 

@@ -136,7 +136,7 @@ fn compare(baseline: &Path, log: &str, events: &[Event], rules: Rules) {
 #[allow(clippy::too_many_arguments)]
 fn conn_event(
     m: Option<Meta>,
-    service: Vec<&'static str>,
+    service: Vec<Service>,
     duration_us: i64,
     bytes: (u64, u64),
     local: bool,
@@ -172,7 +172,7 @@ fn conn_irc_dcc_send() {
     let events = [
         conn_event(
             tcp("10.0.0.22", 43614, "10.0.0.7", 59130),
-            vec!["irc-dcc-data"],
+            vec![Service::IRC_DCC_DATA],
             162_309,
             (352, 1_320_211),
             true,
@@ -192,7 +192,7 @@ fn conn_irc_dcc_send() {
         ),
         conn_event(
             tcp("10.0.0.7", 59069, "10.0.0.22", 6667),
-            vec!["irc"],
+            vec![Service::IRC],
             169_871_683,
             (638, 9679),
             true,
@@ -212,7 +212,7 @@ fn conn_irc_starttls_two_services() {
     };
     let events = [conn_event(
         tcp("203.143.168.47", 55123, "185.18.76.170", 6667),
-        vec!["irc", "ssl"],
+        vec![Service::IRC, Service::SSL],
         4_923_144,
         (913, 1903),
         false,

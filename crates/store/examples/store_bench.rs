@@ -15,7 +15,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Instant;
 
-use botscope_event::{Conn, ConnId, ConnState, Duration, MailMessage, Meta, Transport, Ts, Uid};
+use botscope_event::{
+    Conn, ConnId, ConnState, Duration, MailMessage, Meta, Service, Transport, Ts, Uid,
+};
 use botscope_store::{By, Every, Store};
 use rayon::prelude::*;
 
@@ -46,7 +48,9 @@ fn conn(i: u64) -> Conn {
                 proto: Transport::Tcp,
             },
         },
-        service: vec![["smtp", "http", "ssl", "dns"][(h >> 48) as usize % 4]],
+        service: vec![
+            [Service::SMTP, Service::HTTP, Service::SSL, Service::DNS][(h >> 48) as usize % 4],
+        ],
         duration: Some(Duration((h >> 20) as i64 % 30_000_000)),
         orig_bytes: Some((h >> 24) % 20_000),
         resp_bytes: Some((h >> 28) % 200_000),

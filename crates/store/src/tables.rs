@@ -251,18 +251,6 @@ fn s(v: &Option<String>) -> Option<&str> {
 // ---------------------------------------------------------------------
 // conn
 
-/// Zeek service names the engine and the importers emit.
-const SERVICES: [&str; 8] = [
-    "http",
-    "smtp",
-    "dns",
-    "ssl",
-    "irc",
-    "pop3",
-    "imap",
-    "irc-dcc-data",
-];
-
 const STATES: [ConnState; 13] = [
     ConnState::S0,
     ConnState::S1,
@@ -366,7 +354,7 @@ pub fn read_conn(b: &RecordBatch) -> Result<(Vec<(String, Conn)>, u64), Error> {
                 meta,
                 service: service[i]
                     .iter()
-                    .filter_map(|s| SERVICES.iter().find(|k| **k == s.as_str()).copied())
+                    .filter_map(|s| botscope_event::Service::from_name(s))
                     .collect(),
                 duration: dur(duration[i]),
                 orig_bytes: ob[i].and_then(|x| u64::try_from(x).ok()),

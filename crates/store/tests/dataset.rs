@@ -100,7 +100,11 @@ fn synthetic() -> (
                 },
                 ..m
             },
-            service: if full { vec!["smtp", "ssl"] } else { vec![] },
+            service: if full {
+                vec![botscope_event::Service::SMTP, botscope_event::Service::SSL]
+            } else {
+                vec![]
+            },
             duration: full.then_some(Duration(1_500_001)),
             orig_bytes: full.then_some(10),
             resp_bytes: full.then_some(u64::from(u32::MAX) + 5),

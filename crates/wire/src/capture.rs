@@ -38,92 +38,30 @@ use botscope_event::Ts;
 use crate::input::{self, Compression};
 use crate::{Error, ErrorKind, WireConfig};
 
-/// A link-layer header type (the `LINKTYPE_*` registry numbers used in pcap
-/// and pcapng files). Open: any value is representable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LinkType(pub u16);
+pub use botscope_event::LinkType;
 
-impl LinkType {
-    /// BSD loopback, address family in host byte order.
-    pub const NULL: LinkType = LinkType(0);
-    pub const ETHERNET: LinkType = LinkType(1);
-    /// DLT_RAW as numbered on some BSDs (raw IPv4/IPv6).
-    pub const DLT_RAW_12: LinkType = LinkType(12);
-    /// DLT_RAW as numbered on OpenBSD (raw IPv4/IPv6).
-    pub const DLT_RAW_14: LinkType = LinkType(14);
-    /// Raw IPv4 or IPv6, version from the first nibble.
-    pub const RAW: LinkType = LinkType(101);
-    /// OpenBSD loopback, address family in network byte order.
-    pub const LOOP: LinkType = LinkType(108);
-    pub const LINUX_SLL: LinkType = LinkType(113);
-    pub const IPV4: LinkType = LinkType(228);
-    pub const IPV6: LinkType = LinkType(229);
-    pub const LINUX_SLL2: LinkType = LinkType(276);
-    /// PPP: the 2-byte PPP protocol, possibly after an HDLC-like
-    /// `ff 03` address/control pair (DLT 9).
-    pub const PPP: LinkType = LinkType(9);
-    /// FDDI: frame control, two MAC addresses, then 802.2 LLC (DLT 10).
-    pub const FDDI: LinkType = LinkType(10);
-    /// PPP in HDLC-like framing (RFC 1662), `ff 03` then the protocol.
-    pub const PPP_HDLC: LinkType = LinkType(50);
-    /// Cisco HDLC: address, control, then an ethertype.
-    pub const C_HDLC: LinkType = LinkType(104);
-    /// IEEE 802.11 frames without a radio header.
-    pub const IEEE802_11: LinkType = LinkType(105);
-    /// IEEE 802.11 frames after a radiotap header.
-    pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
-    /// IEEE 802.15.4 without FCS (not decoded: no IP there).
-    pub const IEEE802_15_4_NOFCS: LinkType = LinkType(230);
-    /// Linux netfilter NFLOG: a header and TLVs, the packet in one of them.
-    pub const NFLOG: LinkType = LinkType(239);
-
-    /// Whether [`crate::packet::decode`] understands this link type.
-    pub fn is_supported(self) -> bool {
-        matches!(
-            self,
-            LinkType::NULL
-                | LinkType::ETHERNET
-                | LinkType::DLT_RAW_12
-                | LinkType::DLT_RAW_14
-                | LinkType::RAW
-                | LinkType::LOOP
-                | LinkType::LINUX_SLL
-                | LinkType::IPV4
-                | LinkType::IPV6
-                | LinkType::LINUX_SLL2
-                | LinkType::PPP
-                | LinkType::FDDI
-                | LinkType::PPP_HDLC
-                | LinkType::C_HDLC
-                | LinkType::IEEE802_11
-                | LinkType::IEEE802_11_RADIOTAP
-                | LinkType::NFLOG
-        )
-    }
-
-    /// A short name for reports (the `LINKTYPE_` registry name).
-    pub fn name(self) -> &'static str {
-        match self {
-            LinkType::NULL => "NULL",
-            LinkType::ETHERNET => "ETHERNET",
-            LinkType::DLT_RAW_12 | LinkType::DLT_RAW_14 | LinkType::RAW => "RAW",
-            LinkType::LOOP => "LOOP",
-            LinkType::LINUX_SLL => "LINUX_SLL",
-            LinkType::IPV4 => "IPV4",
-            LinkType::IPV6 => "IPV6",
-            LinkType::LINUX_SLL2 => "LINUX_SLL2",
-            LinkType::PPP => "PPP",
-            LinkType::FDDI => "FDDI",
-            LinkType::PPP_HDLC => "PPP_HDLC",
-            LinkType::C_HDLC => "C_HDLC",
-            LinkType::IEEE802_11 => "IEEE802_11",
-            LinkType::IEEE802_11_RADIOTAP => "IEEE802_11_RADIOTAP",
-            LinkType::IEEE802_15_4_NOFCS => "IEEE802_15_4_NOFCS",
-            LinkType(195) => "IEEE802_15_4_WITHFCS",
-            LinkType::NFLOG => "NFLOG",
-            _ => "unknown",
-        }
-    }
+/// Whether [`crate::packet::decode`] understands this link type.
+pub fn is_supported(link: LinkType) -> bool {
+    matches!(
+        link,
+        LinkType::NULL
+            | LinkType::ETHERNET
+            | LinkType::DLT_RAW_12
+            | LinkType::DLT_RAW_14
+            | LinkType::RAW
+            | LinkType::LOOP
+            | LinkType::LINUX_SLL
+            | LinkType::IPV4
+            | LinkType::IPV6
+            | LinkType::LINUX_SLL2
+            | LinkType::PPP
+            | LinkType::FDDI
+            | LinkType::PPP_HDLC
+            | LinkType::C_HDLC
+            | LinkType::IEEE802_11
+            | LinkType::IEEE802_11_RADIOTAP
+            | LinkType::NFLOG
+    )
 }
 
 /// One captured packet, borrowing the reader's buffer until the next call
@@ -655,7 +593,7 @@ impl CaptureReader {
                 self.buf.consume(total);
                 continue;
             }
-            if !h.link.is_supported() {
+            if !is_supported(h.link) {
                 self.stats.note_unsupported(h.link);
                 self.buf.consume(total);
                 continue;
@@ -832,7 +770,7 @@ impl CaptureReader {
                     };
                     if caplen == 0 {
                         self.stats.empty_records += 1;
-                    } else if !ifc.link.is_supported() {
+                    } else if !is_supported(ifc.link) {
                         self.stats.note_unsupported(ifc.link);
                     } else {
                         if ifc.snaplen != 0 && caplen > ifc.snaplen {
@@ -866,7 +804,7 @@ impl CaptureReader {
                     }
                     if caplen == 0 {
                         self.stats.empty_records += 1;
-                    } else if !ifc.link.is_supported() {
+                    } else if !is_supported(ifc.link) {
                         self.stats.note_unsupported(ifc.link);
                     } else {
                         return Ok(Some(Found {

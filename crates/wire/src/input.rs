@@ -287,3 +287,122 @@ mod tests {
         fs::remove_dir_all(&base).unwrap();
     }
 }
+
+// ---------------------------------------------------------------------------
+// What an input is
+
+/// What an input is, by content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InputKind {
+    Pcap,
+    Pcapng,
+    Zeek,
+    Binetflow,
+    /// An mbox file (`From ` first line).
+    Mbox,
+    /// One RFC 5322 message (`.eml`, a Maildir file).
+    Eml,
+    Unknown,
+}
+
+impl InputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Pcap => "pcap",
+            InputKind::Pcapng => "pcapng",
+            InputKind::Zeek => "zeek",
+            InputKind::Binetflow => "binetflow",
+            InputKind::Mbox => "mbox",
+            InputKind::Eml => "eml",
+            InputKind::Unknown => "unknown",
+        }
+    }
+
+    pub fn is_mail(self) -> bool {
+        matches!(self, InputKind::Mbox | InputKind::Eml)
+    }
+}
+
+/// Bytes looked at to recognise an input.
+pub const SNIFF_BYTES: u64 = 4096;
+
+/// Recognise an input from its first (decompressed) bytes.
+pub fn sniff_bytes(head: &[u8]) -> InputKind {
+    if head.len() >= 4 {
+        let m = [head[0], head[1], head[2], head[3]];
+        match m {
+            [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d] => return InputKind::Pcap,
+            [0x0a, 0x0d, 0x0d, 0x0a] => return InputKind::Pcapng,
+            _ => {}
+        }
+    }
+    let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    if first_line.starts_with(b"#separator") || first_line.starts_with(b"#fields") {
+        return InputKind::Zeek;
+    }
+    if first_line.starts_with(b"StartTime,") {
+        return InputKind::Binetflow;
+    }
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    if head.get(start) == Some(&b'{') && memfind(head, b"\"id.orig_h\"") {
+        return InputKind::Zeek;
+    }
+    if first_line.starts_with(b"From ") {
+        return InputKind::Mbox;
+    }
+    if looks_like_message(head) {
+        return InputKind::Eml;
+    }
+    InputKind::Unknown
+}
+
+fn memfind(h: &[u8], n: &[u8]) -> bool {
+    h.windows(n.len()).any(|w| w == n)
+}
+
+/// RFC 5322 headers: the first line is a header field, and the head
+/// holds at least two of the fields every message has.
+fn looks_like_message(head: &[u8]) -> bool {
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let Some(colon) = first.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    if colon == 0
+        || !first[..colon]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+    {
+        return false;
+    }
+    let lower: Vec<u8> = head.to_ascii_lowercase();
+    let fields: [&[u8]; 7] = [
+        b"\nreceived:",
+        b"\nfrom:",
+        b"\nsubject:",
+        b"\nmessage-id:",
+        b"\ndate:",
+        b"\nto:",
+        b"\nreturn-path:",
+    ];
+    let mut with_nl = b"\n".to_vec();
+    with_nl.extend_from_slice(&lower);
+    fields.iter().filter(|f| memfind(&with_nl, f)).count() >= 2
+}
+
+/// Recognise the file at `path` (decompressing first).
+pub fn sniff(path: &Path) -> InputKind {
+    let Ok(r) = open_input(path) else {
+        return InputKind::Unknown;
+    };
+    let mut head = Vec::with_capacity(SNIFF_BYTES as usize);
+    if r.take(SNIFF_BYTES).read_to_end(&mut head).is_err() && head.is_empty() {
+        return InputKind::Unknown;
+    }
+    sniff_bytes(&head)
+}

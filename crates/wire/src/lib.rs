@@ -25,7 +25,7 @@ pub mod input;
 pub mod packet;
 pub mod tunnel;
 
-pub use capture::{CaptureReader, LinkType, RawPacket, ReaderStats};
+pub use capture::{is_supported, CaptureReader, LinkType, RawPacket, ReaderStats};
 pub use defrag::{DefragStats, Defragmenter};
 pub use input::{collect_inputs, open_input};
 pub use packet::{DecodeError, FragInfo, Packet, TcpFlags, TcpSeg, L4};

@@ -137,53 +137,7 @@ pub struct TcpSeg<'a> {
     pub payload_len: u32,
 }
 
-/// TCP flag bits (the low 8 bits of the flags field).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct TcpFlags(pub u8);
-
-impl TcpFlags {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const PSH: u8 = 0x08;
-    pub const ACK: u8 = 0x10;
-    pub const URG: u8 = 0x20;
-    pub const ECE: u8 = 0x40;
-    pub const CWR: u8 = 0x80;
-
-    #[inline]
-    pub fn fin(self) -> bool {
-        self.0 & Self::FIN != 0
-    }
-    #[inline]
-    pub fn syn(self) -> bool {
-        self.0 & Self::SYN != 0
-    }
-    #[inline]
-    pub fn rst(self) -> bool {
-        self.0 & Self::RST != 0
-    }
-    #[inline]
-    pub fn psh(self) -> bool {
-        self.0 & Self::PSH != 0
-    }
-    #[inline]
-    pub fn ack(self) -> bool {
-        self.0 & Self::ACK != 0
-    }
-    #[inline]
-    pub fn urg(self) -> bool {
-        self.0 & Self::URG != 0
-    }
-    #[inline]
-    pub fn ece(self) -> bool {
-        self.0 & Self::ECE != 0
-    }
-    #[inline]
-    pub fn cwr(self) -> bool {
-        self.0 & Self::CWR != 0
-    }
-}
+pub use botscope_event::TcpFlags;
 
 /// Why a packet (or fragment) could not be decoded. Open set: match with a
 /// wildcard arm. [`DecodeError::weird_name`] gives Zeek's weird name.

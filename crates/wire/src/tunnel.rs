@@ -68,13 +68,14 @@ impl TunnelType {
 
     /// The `service` Zeek gives the outer UDP connection of this tunnel
     /// (`None` for tunnels that are not carried by a UDP connection).
-    pub fn service(self) -> Option<&'static str> {
+    pub fn service(self) -> Option<botscope_event::Service> {
+        use botscope_event::Service;
         match self {
-            TunnelType::Vxlan => Some("vxlan"),
-            TunnelType::Geneve => Some("geneve"),
-            TunnelType::Gtpv1 => Some("gtpv1"),
-            TunnelType::Teredo => Some("teredo"),
-            TunnelType::Ayiya => Some("ayiya"),
+            TunnelType::Vxlan => Some(Service::VXLAN),
+            TunnelType::Geneve => Some(Service::GENEVE),
+            TunnelType::Gtpv1 => Some(Service::GTPV1),
+            TunnelType::Teredo => Some(Service::TEREDO),
+            TunnelType::Ayiya => Some(Service::AYIYA),
             TunnelType::Ip | TunnelType::Gre => None,
         }
     }

@@ -148,7 +148,7 @@ fn under(name: &str, list: &'static [&'static str]) -> Option<&'static str> {
 
 use std::net::IpAddr;
 
-use botscope_event::{ConnState, Http, Transport};
+use botscope_event::{ConnState, Http, Service, Transport};
 use rustc_hash::FxHashMap;
 
 use super::{is_failed, Ctx, HostView};
@@ -270,7 +270,7 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
             // Cleartext HTTP where another protocol belongs: a check-in
             // when it posts or polls with a query (a bare GET is a probe).
             // HTTP decrypted from TLS (a key log) is HTTPS, not cleartext.
-            if NOT_HTTP_PORTS.contains(&r.id.resp_p) && !r.service.contains(&"ssl") {
+            if NOT_HTTP_PORTS.contains(&r.id.resp_p) && !r.service.contains(&Service::SSL) {
                 let polls = post || x.uri.as_deref().is_some_and(|u| u.contains('?'));
                 let (t, c) = if sandboxed || polls {
                     (Threat::High, 0.8)
@@ -354,8 +354,10 @@ fn http_checkins(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
             continue;
         }
         let literal = k.0.parse::<IpAddr>().is_ok();
-        let https =
-            TLS_PORTS.contains(port) && conns.iter().all(|&i| recs[i].service.contains(&"ssl"));
+        let https = TLS_PORTS.contains(port)
+            && conns
+                .iter()
+                .all(|&i| recs[i].service.contains(&Service::SSL));
         let odd_port = !matches!(port, 80 | 8080) && !https;
         let n = conns.len();
         let signs = usize::from(*opaque > 0)
@@ -499,14 +501,14 @@ fn tls(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     let mut groups: FxHashMap<(IpAddr, u16), G> = FxHashMap::default();
     for &i in &h.conns {
         let r = &recs[i];
-        if r.ssl.is_empty() && !r.has_service("ssl") {
+        if r.ssl.is_empty() && !r.has_service(Service::SSL) {
             continue;
         }
         // TLS started inside another protocol (STARTTLS, PostgreSQL's or
         // MySQL's SSL request, FTP AUTH TLS): that protocol's own port.
         if r.service
             .iter()
-            .any(|s| *s != "ssl" && *s != "quic" && *s != "dtls")
+            .any(|s| ![Service::SSL, Service::QUIC, Service::DTLS].contains(s))
         {
             continue;
         }
@@ -647,7 +649,7 @@ fn unknown_protocols(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
         .conns
         .iter()
         .map(|&i| &recs[i])
-        .filter(|r| r.id.resp_p == 21 || r.has_service("ftp"))
+        .filter(|r| r.id.resp_p == 21 || r.has_service(Service::FTP))
         .map(|r| r.id.resp_h)
         .take(64)
         .collect();
@@ -1009,7 +1011,16 @@ mod tests {
         let (a, s) = (ip(10, 0, 0, 9), ip(198, 51, 100, 77));
         let cid = id(a, s, 443, Transport::Tcp);
         let session = |subject: &str, issuer: &str| {
-            let mut ev = vec![conn(1, 10.0, cid, ConnState::SF, 900, 4000, 3.0, &["ssl"])];
+            let mut ev = vec![conn(
+                1,
+                10.0,
+                cid,
+                ConnState::SF,
+                900,
+                4000,
+                3.0,
+                &[botscope_event::Service::SSL],
+            )];
             let m = meta(1, 10.0, cid);
             ev.push(Event::Ssl(Ssl {
                 meta: Some(m),

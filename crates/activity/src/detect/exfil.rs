@@ -13,7 +13,7 @@
 //!
 //! DNS tunnels carrying data out are in [`super::tunnel`].
 
-use botscope_event::Transport;
+use botscope_event::{Service, Transport};
 use rustc_hash::FxHashMap;
 
 use super::{http_host, is_failed, url_of, Ctx, HostView};
@@ -120,7 +120,7 @@ fn ftp(cx: &Ctx<'_>, h: &HostView, out: &mut Vec<Evidence>) {
     for &i in &h.conns {
         let r = &recs[i];
         if r.id.proto == Transport::Tcp
-            && (r.id.resp_p == 21 || r.has_service("ftp"))
+            && (r.id.resp_p == 21 || r.has_service(Service::FTP))
             && !is_failed(r)
             && r.resp_bytes > 0
         {
@@ -286,7 +286,16 @@ mod tests {
     fn submission(uid: u64, a: std::net::IpAddr) -> Vec<Event> {
         let cid = id(a, ip(203, 0, 113, 28), 587, Transport::Tcp);
         vec![
-            conn(uid, 1.0, cid, ConnState::SF, 5000, 600, 2.0, &["smtp"]),
+            conn(
+                uid,
+                1.0,
+                cid,
+                ConnState::SF,
+                5000,
+                600,
+                2.0,
+                &[botscope_event::Service::SMTP],
+            ),
             Event::Smtp(Smtp {
                 meta: Some(meta(uid, 1.0, cid)),
                 mailfrom: Some("<marketing@shop.example>".into()),
@@ -321,7 +330,7 @@ mod tests {
                 300,
                 900,
                 10.0,
-                &["ftp"],
+                &[botscope_event::Service::FTP],
             ),
             conn(
                 2,

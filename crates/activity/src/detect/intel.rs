@@ -85,7 +85,7 @@ mod tests {
     fn conn(uid: u64, resp: &str, t: i64) -> Event {
         Event::Conn(Conn {
             meta: meta(uid, resp, t),
-            service: vec!["http"],
+            service: vec![botscope_event::Service::HTTP],
             duration: None,
             orig_bytes: Some(100),
             resp_bytes: Some(1000),

@@ -10,7 +10,7 @@ use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
 use botscope_event::{
-    ConnId, ConnState, Dns, Event, Http, Irc, Smtp, Ssl, Transport, Ts, Uid, X509,
+    ConnId, ConnState, Dns, Event, Http, Irc, Service, Smtp, Ssl, Transport, Ts, Uid, X509,
 };
 use rustc_hash::FxHashMap;
 
@@ -63,7 +63,7 @@ pub(crate) struct ConnRec<'a> {
     pub smtp_service: bool,
     pub dns: bool,
     /// The services the engine recognised (`http`, `ssl`, `ftp`…).
-    pub service: Vec<&'static str>,
+    pub service: Vec<Service>,
     pub http: Vec<&'a Http>,
     pub smtp: Vec<&'a Smtp>,
     pub irc: Vec<&'a Irc>,
@@ -167,8 +167,8 @@ impl ConnRec<'_> {
         }
     }
 
-    pub fn has_service(&self, s: &str) -> bool {
-        self.service.iter().any(|x| x.eq_ignore_ascii_case(s))
+    pub fn has_service(&self, s: Service) -> bool {
+        self.service.contains(&s)
     }
 }
 
@@ -197,13 +197,13 @@ pub(crate) fn index(events: &[Event]) -> Vec<ConnRec<'_>> {
                 (r.orig_bytes, r.resp_bytes) = (ob, rb);
                 (r.orig_pkts, r.resp_pkts) = (c.orig_pkts, c.resp_pkts);
                 r.dur = c.duration.map_or(0, |d| d.0.max(0));
-                r.irc_service |= c.service.contains(&"irc");
+                r.irc_service |= c.service.contains(&Service::IRC);
                 r.payload = ob > 0 || rb > 0 || c.history.contains(['D', 'd']);
                 r.state = Some(c.conn_state);
                 r.flow_only = c.history.is_empty()
                     && matches!(c.meta.id.proto, Transport::Tcp | Transport::Udp);
-                r.smtp_service |= c.service.contains(&"smtp");
-                r.dns |= c.service.contains(&"dns");
+                r.smtp_service |= c.service.contains(&Service::SMTP);
+                r.dns |= c.service.contains(&Service::DNS);
                 if r.service.len() < 8 {
                     r.service.extend(c.service.iter().take(8));
                 }
@@ -497,7 +497,7 @@ pub(crate) mod testkit {
         ob: u64,
         rb: u64,
         dur_s: f64,
-        service: &[&'static str],
+        service: &[botscope_event::Service],
     ) -> Event {
         let mut id = id;
         id.orig_p = 1024 + (uid % 60000) as u16;
@@ -544,7 +544,16 @@ pub(crate) mod testkit {
         let ob = x.request_body_len + 200;
         let rb = x.response_body_len + 200;
         vec![
-            conn(uid, secs, id, ConnState::SF, ob, rb, 0.5, &["http"]),
+            conn(
+                uid,
+                secs,
+                id,
+                ConnState::SF,
+                ob,
+                rb,
+                0.5,
+                &[botscope_event::Service::HTTP],
+            ),
             Event::Http(Http {
                 meta: Some(meta(uid, secs, id)),
                 ..x
@@ -562,7 +571,16 @@ pub(crate) mod testkit {
         answers: &[&str],
     ) -> Vec<Event> {
         vec![
-            conn(uid, secs, id, ConnState::SF, 40, 80, 0.01, &["dns"]),
+            conn(
+                uid,
+                secs,
+                id,
+                ConnState::SF,
+                40,
+                80,
+                0.01,
+                &[botscope_event::Service::DNS],
+            ),
             Event::Dns(Dns {
                 meta: Some(meta(uid, secs, id)),
                 query: Some(q.to_string()),

@@ -282,7 +282,7 @@ mod tests {
                 900,
                 300,
                 1.0,
-                &["smtp"],
+                &[botscope_event::Service::SMTP],
             ),
             Event::Smtp(Smtp {
                 meta: Some(meta(uid, uid as f64, cid)),
@@ -320,7 +320,16 @@ mod tests {
             .flat_map(|k| {
                 let cid = id(lo, lo, 25, Transport::Tcp);
                 vec![
-                    conn(k, k as f64, cid, ConnState::SF, 900, 300, 1.0, &["smtp"]),
+                    conn(
+                        k,
+                        k as f64,
+                        cid,
+                        ConnState::SF,
+                        900,
+                        300,
+                        1.0,
+                        &[botscope_event::Service::SMTP],
+                    ),
                     Event::Smtp(Smtp {
                         meta: Some(meta(k, k as f64, cid)),
                         helo: Some("[0.0.0.0]".into()),
