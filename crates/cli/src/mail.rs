@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use botscope_mail::{
-    family_label, for_each_message, to_json, Dictionary, MailAnalyzer, MailConfig, Model, Rules,
+    family_label, for_each_message, to_json, Campaigns, Dictionary, MailAnalyzer, MailConfig,
+    MailMessage, Model, Rules,
 };
 use serde_json::json;
 
@@ -77,31 +78,22 @@ fn top(m: &BTreeMap<String, u64>, n: usize) -> Vec<(String, u64)> {
     v
 }
 
-pub fn run_mail(args: &MailArgs) -> Result<u8> {
-    let model = match &args.model {
-        Some(p) => Some(Model::load(p).with_context(|| format!("reading model {}", p.display()))?),
-        None => None,
-    };
-    let mut analyzer = MailAnalyzer::new(MailConfig::default(), model);
-    if let Some(p) = &args.rules {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        analyzer =
-            analyzer.with_rules(Rules::from_yaml(&text).with_context(|| p.display().to_string())?);
-    }
-    if let Some(p) = &args.dictionary {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        analyzer = analyzer.with_dictionary(
-            Dictionary::from_yaml(&text).with_context(|| p.display().to_string())?,
-        );
-    }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut counts = Counts::default();
-    let mut write_err: Option<std::io::Error> = None;
-    let stats = for_each_message(&args.inputs, analyzer.config(), |m| {
-        let row = analyzer.analyze_raw(m);
+/// Rows held for campaign clustering before they are written.
+const MAX_PENDING_ROWS: usize = 200_000;
+
+/// Write the held rows with their clustered campaign ids, and count them.
+fn flush_rows(
+    pending: &mut Vec<(usize, MailMessage)>,
+    clusters: &mut Campaigns,
+    args: &MailArgs,
+    out: &mut impl Write,
+    counts: &mut Counts,
+    write_err: &mut Option<std::io::Error>,
+) {
+    for (item, mut row) in pending.drain(..) {
+        if let Some(id) = clusters.id(item) {
+            row.campaign = Some(id);
+        }
         counts.messages += 1;
         if let Some(e) = &row.error {
             counts.failed.push((row.source.clone(), e.clone()));
@@ -145,7 +137,61 @@ pub fn run_mail(args: &MailArgs) -> Result<u8> {
         if let Err(e) = res {
             write_err.get_or_insert(e);
         }
+    }
+}
+
+pub fn run_mail(args: &MailArgs) -> Result<u8> {
+    let model = match &args.model {
+        Some(p) => Some(Model::load(p).with_context(|| format!("reading model {}", p.display()))?),
+        None => None,
+    };
+    let mut analyzer = MailAnalyzer::new(MailConfig::default(), model);
+    if let Some(p) = &args.rules {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        analyzer =
+            analyzer.with_rules(Rules::from_yaml(&text).with_context(|| p.display().to_string())?);
+    }
+    if let Some(p) = &args.dictionary {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        analyzer = analyzer.with_dictionary(
+            Dictionary::from_yaml(&text).with_context(|| p.display().to_string())?,
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut counts = Counts::default();
+    let mut write_err: Option<std::io::Error> = None;
+    // Campaigns are clustered over the messages (botscope_mail::campaign):
+    // rows wait until their cluster is known, at most MAX_PENDING_ROWS at
+    // a time (then written with the clusters as they stand; the clusterer
+    // keeps going, so later rows still join earlier campaigns' ids).
+    let mut clusters = Campaigns::new();
+    let mut pending: Vec<(usize, MailMessage)> = Vec::new();
+    let stats = for_each_message(&args.inputs, analyzer.config(), |m| {
+        let row = analyzer.analyze_raw(m);
+        let item = clusters.add(&row.domains, row.subject.as_deref());
+        pending.push((item, row));
+        if pending.len() >= MAX_PENDING_ROWS {
+            flush_rows(
+                &mut pending,
+                &mut clusters,
+                args,
+                &mut out,
+                &mut counts,
+                &mut write_err,
+            );
+        }
     });
+    flush_rows(
+        &mut pending,
+        &mut clusters,
+        args,
+        &mut out,
+        &mut counts,
+        &mut write_err,
+    );
     if let Some(e) = write_err {
         return Err(e).context("writing results");
     }

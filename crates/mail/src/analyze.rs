@@ -746,13 +746,10 @@ pub fn campaign_id(category: &str, brand: Option<&str>, f: &Features) -> String 
     key.push('|');
     let mut sigs: Vec<String> = Vec::new();
     for u in f.urls.iter().take(3) {
-        let Some(host) = host_of(u) else { continue };
-        let suffix = psl::suffix_str(&host).unwrap_or("");
-        let path = u
-            .split_once("://")
-            .and_then(|(_, r)| r.find(['/', '?']).map(|i| &r[i..]))
-            .unwrap_or("/");
-        let sig = format!("{suffix}{}", shape(path, 40));
+        if host_of(u).is_none() {
+            continue;
+        }
+        let sig = url_template(u);
         if !sigs.contains(&sig) {
             sigs.push(sig);
         }
@@ -773,6 +770,101 @@ pub fn campaign_id(category: &str, brand: Option<&str>, f: &Features) -> String 
     format!("c-{:012x}", fnv64(key.as_bytes()) >> 16)
 }
 
+/// A spam URL as a template, the way AutoRE (Xie et al., 2008) generalises
+/// the URLs of one campaign: the host is dropped (a campaign moves to new
+/// domains every day; its registrable domains group it within a day, not
+/// across days), and each path segment, query name and value is kept when
+/// it reads as a word or a file name, else replaced by its class: `#` for
+/// digits, `*` for a token that looks generated (letters and digits
+/// mixed, hex, or letters no language would write). Per message, with no
+/// state: the same campaign gets the same template whatever its tracking
+/// tokens.
+pub fn url_template(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find(['/', '?']).map_or("/", |i| &rest[i..]);
+    let path = path.split('#').next().unwrap_or(path);
+    let (p, q) = path.split_once('?').unwrap_or((path, ""));
+    let mut out = String::with_capacity(32);
+    for seg in p.split('/').filter(|s| !s.is_empty()).take(8) {
+        out.push('/');
+        out.push_str(&token_class(seg));
+    }
+    if out.is_empty() || p.ends_with('/') {
+        out.push('/');
+    }
+    if !q.is_empty() {
+        out.push('?');
+        for (i, kv) in q.split('&').filter(|s| !s.is_empty()).take(8).enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match kv.split_once('=') {
+                Some((k, v)) => {
+                    out.push_str(&token_class(k));
+                    out.push('=');
+                    out.push_str(&token_class(v));
+                }
+                None => out.push_str(&token_class(kv)),
+            }
+        }
+    }
+    out
+}
+
+/// One URL token as a template part (see [`url_template`]).
+fn token_class(t: &str) -> String {
+    if t.is_empty() {
+        return String::new();
+    }
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return "#".to_string();
+    }
+    // A file name: its stem classified, its extension kept.
+    if let Some((stem, ext)) = t.rsplit_once('.') {
+        if !stem.is_empty()
+            && (1..=5).contains(&ext.len())
+            && ext.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            return format!("{}.{}", token_class(stem), ext.to_ascii_lowercase());
+        }
+    }
+    let wordy = t.len() <= 32
+        && t.split(['-', '_', '+']).all(|w| {
+            !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphabetic()) && reads_as_word(w)
+        });
+    if wordy {
+        t.to_ascii_lowercase()
+    } else {
+        "*".to_string()
+    }
+}
+
+/// Letters a language could write: vowels in a plausible share and no
+/// long consonant run (`pharmacy`, `index`, `buy` yes; `xkqzt`, `bfgjr` no).
+fn reads_as_word(w: &str) -> bool {
+    let b = w.as_bytes();
+    if b.len() <= 3 {
+        return true;
+    }
+    let vowel = |c: u8| {
+        matches!(
+            c.to_ascii_lowercase(),
+            b'a' | b'e' | b'i' | b'o' | b'u' | b'y'
+        )
+    };
+    let vowels = b.iter().filter(|&&c| vowel(c)).count();
+    let mut run = 0;
+    let mut max_run = 0;
+    for &c in b {
+        run = if vowel(c) { 0 } else { run + 1 };
+        max_run = max_run.max(run);
+    }
+    // Mixed case inside a token (`aKx9Qz` minus the digits) is generated.
+    let inner_upper = b.iter().skip(1).any(|c| c.is_ascii_uppercase())
+        && b.iter().skip(1).any(|c| c.is_ascii_lowercase());
+    vowels * 5 >= b.len() && vowels * 5 <= b.len() * 4 && max_run <= 4 && !inner_upper
+}
+
 pub(crate) fn fnv64(b: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &x in b {
@@ -785,6 +877,24 @@ pub(crate) fn fnv64(b: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_templates_keep_words_and_generalise_tokens() {
+        for (u, t) in [
+            ("http://pills-x.com/", "/"),
+            ("http://abc.ru/?k3j2h1g8", "/?*"),
+            ("http://abc.ru/?a8", "/?*"),
+            (
+                "http://shop.example.net/buy/index.php?id=12345&ref=aff77",
+                "/buy/index.php?id=#&ref=*",
+            ),
+            ("http://x.cn/Product/Viagra_100mg.html", "/product/*.html"),
+            ("http://x.cn/track/3f9a0c2e1b", "/track/*"),
+            ("http://x.cn/bfgjrkq/", "/*/"),
+        ] {
+            assert_eq!(url_template(u), t, "{u}");
+        }
+    }
 
     #[test]
     fn civil() {

@@ -36,6 +36,7 @@
 //! Untrusted input never panics; every limit is in [`MailConfig`].
 
 pub mod analyze;
+pub mod campaign;
 pub mod config;
 pub mod dict;
 pub mod envelope;
@@ -47,8 +48,9 @@ pub mod rules;
 pub mod shape;
 pub mod urls;
 
-pub use analyze::{Features, MailAnalyzer};
+pub use analyze::{url_template, Features, MailAnalyzer};
 pub use botscope_event::MailMessage;
+pub use campaign::Campaigns;
 pub use config::MailConfig;
 pub use dict::Dictionary;
 pub use envelope::Envelope;

@@ -1,0 +1,276 @@
+//! Campaigns clustered over many messages, as AutoRE (Xie et al., 2008)
+//! finds them: spam of one campaign points at the same registrable
+//! domains (a campaign's live domains of the day, whichever botnet sent
+//! it), and its subjects come from a few templates whose variable parts
+//! (names, numbers, prices, order ids) change from message to message.
+//!
+//! Messages are linked when they share a domain or a subject template
+//! (the subject with those variable parts masked, kept only when enough
+//! literal words remain to be specific); linked messages form one
+//! campaign (union-find, so a campaign's days are joined by the templates
+//! that outlive its domains). Guards against links that are not a
+//! campaign's:
+//! - a domain seen with many different subject templates
+//!   ([`HUB_TEMPLATES`]) or beside many other domains ([`HUB_PARTNERS`])
+//!   is shared infrastructure (a mailing list's footer, an image host, a
+//!   shortener, a markup namespace) and links nothing more: a campaign's
+//!   own domain comes alone or with its few siblings;
+//! - a template with fewer than [`MIN_LITERAL_WORDS`] literal words
+//!   (`Re: your order #`) is too generic to link on.
+//!
+//! Messages with neither keep the per-message id
+//! ([`crate::analyze::campaign_id`]). The id of a cluster is stable: the
+//! hash of the first key it was founded on, and when two clusters merge
+//! the older one's id wins. Bounded: at most [`MAX_KEYS`] keys are
+//! remembered; beyond, new keys found new clusters without being kept.
+
+use std::collections::HashMap;
+
+use crate::analyze::fnv64;
+
+/// Distinct subject templates after which a domain stops linking.
+pub const HUB_TEMPLATES: usize = 16;
+/// Distinct other domains beside which a domain stops linking.
+pub const HUB_PARTNERS: usize = 8;
+/// Literal words a subject template needs to link messages.
+pub const MIN_LITERAL_WORDS: usize = 3;
+/// Keys (domains and templates) remembered.
+pub const MAX_KEYS: usize = 1_000_000;
+
+/// An online campaign clusterer: add messages in arrival order, read each
+/// one's campaign id at any time (later merges can change it).
+#[derive(Debug, Default)]
+pub struct Campaigns {
+    parent: Vec<usize>,
+    /// The key each cluster was founded on (its id).
+    founder: Vec<String>,
+    by_key: HashMap<String, usize>,
+    /// Per domain: the subject templates and the other domains seen with
+    /// it (each up to its hub cap).
+    domain_templates: HashMap<String, (Vec<u64>, Vec<u64>)>,
+    /// Per added message: its cluster, or `None` (no key: own id).
+    items: Vec<Option<usize>>,
+}
+
+impl Campaigns {
+    pub fn new() -> Campaigns {
+        Campaigns::default()
+    }
+
+    /// Add a message (its registrable domains and subject); returns its
+    /// index for [`Campaigns::id`].
+    pub fn add(&mut self, domains: &[String], subject: Option<&str>) -> usize {
+        let template = subject.and_then(subject_template);
+        let th = template.as_deref().map(|t| fnv64(t.as_bytes()));
+        let mut keys: Vec<String> = Vec::new();
+        let mut domains: Vec<&String> = domains.iter().take(8).collect();
+        domains.sort();
+        domains.dedup();
+        let hashes: Vec<u64> = domains.iter().map(|d| fnv64(d.as_bytes())).collect();
+        for (i, d) in domains.iter().enumerate() {
+            let (templates, partners) = self.domain_templates.entry((*d).clone()).or_default();
+            if let Some(h) = th {
+                if templates.len() < HUB_TEMPLATES && !templates.contains(&h) {
+                    templates.push(h);
+                }
+            }
+            for (j, &h) in hashes.iter().enumerate() {
+                if j != i && partners.len() < HUB_PARTNERS && !partners.contains(&h) {
+                    partners.push(h);
+                }
+            }
+            if templates.len() >= HUB_TEMPLATES || partners.len() >= HUB_PARTNERS {
+                continue;
+            }
+            keys.push(format!("d:{d}"));
+        }
+        if let Some(t) = template {
+            keys.push(format!("s:{t}"));
+        }
+        let mut root: Option<usize> = None;
+        for k in &keys {
+            if let Some(&c) = self.by_key.get(k) {
+                let c = self.find(c);
+                root = Some(match root {
+                    None => c,
+                    Some(r) => self.union(r, c),
+                });
+            }
+        }
+        let root = match (root, keys.first()) {
+            (Some(r), _) => Some(r),
+            (None, Some(k)) => {
+                let c = self.parent.len();
+                self.parent.push(c);
+                self.founder.push(k.clone());
+                Some(c)
+            }
+            (None, None) => None,
+        };
+        if let Some(r) = root {
+            for k in keys {
+                if self.by_key.len() < MAX_KEYS || self.by_key.contains_key(&k) {
+                    self.by_key.entry(k).or_insert(r);
+                }
+            }
+        }
+        self.items.push(root);
+        self.items.len() - 1
+    }
+
+    /// The campaign id of message `item` now (`None`: it had no key).
+    pub fn id(&mut self, item: usize) -> Option<String> {
+        let c = (*self.items.get(item)?)?;
+        let r = self.find(c);
+        let founder = self.founder.get(r)?;
+        Some(format!("c-{:012x}", fnv64(founder.as_bytes()) >> 16))
+    }
+
+    /// Clusters formed so far.
+    pub fn clusters(&mut self) -> usize {
+        let n = self.parent.len();
+        (0..n).filter(|&i| self.find(i) == i).count()
+    }
+
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            let p = self.parent[x];
+            self.parent[x] = self.parent[p];
+            x = p;
+        }
+        x
+    }
+
+    /// Join two clusters; the older (founded first) stays the root.
+    fn union(&mut self, a: usize, b: usize) -> usize {
+        let (a, b) = (self.find(a), self.find(b));
+        if a == b {
+            return a;
+        }
+        let (old, new) = if a < b { (a, b) } else { (b, a) };
+        self.parent[new] = old;
+        old
+    }
+}
+
+/// A subject as its template: lower case; tokens holding digits, `_` or
+/// `@` (names, order ids, prices, percentages, handles) masked as `*`;
+/// `Re:`/`Fwd:` prefixes kept (they are part of the template). `None`
+/// when fewer than [`MIN_LITERAL_WORDS`] literal words remain.
+pub fn subject_template(subject: &str) -> Option<String> {
+    let mut out = String::with_capacity(subject.len());
+    let mut literal = 0;
+    for tok in subject.split_whitespace().take(32) {
+        let core: String = tok
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        let masked = tok
+            .chars()
+            .any(|c| c.is_ascii_digit() || c == '_' || c == '@');
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if masked {
+            // Keep the punctuation around the variable part (`$*`, `*%`).
+            let lead: String = tok.chars().take_while(|c| !c.is_alphanumeric()).collect();
+            let tail: String = tok
+                .chars()
+                .rev()
+                .take_while(|c| !c.is_alphanumeric())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            out.push_str(&lead);
+            out.push('*');
+            out.push_str(&tail);
+        } else {
+            out.push_str(&tok.to_lowercase());
+            if core.chars().count() >= 2 && core.chars().all(char::is_alphabetic) {
+                literal += 1;
+            }
+        }
+    }
+    (literal >= MIN_LITERAL_WORDS).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn templates_mask_what_varies() {
+        assert_eq!(
+            subject_template("brenda75, luxury watches at 84% off").as_deref(),
+            Some("*, luxury watches at *% off")
+        );
+        assert_eq!(
+            subject_template("Canadian Pharmacy: Cialis from $2.32 per pill").as_deref(),
+            Some("canadian pharmacy: cialis from $* per pill")
+        );
+        assert_eq!(subject_template("Re: order #995052"), None);
+        assert_eq!(subject_template(""), None);
+    }
+
+    #[test]
+    fn domains_link_a_day_and_templates_link_the_days() {
+        let mut c = Campaigns::new();
+        // Day 1: two domains, one template bridging them.
+        let a = c.add(&d(&["omegarx.com"]), Some("Cheap meds for alice1 today"));
+        let b = c.add(&d(&["olivepharm.com"]), Some("Best prices on meds, bob_2"));
+        let bridge = c.add(
+            &d(&["olivepharm.com"]),
+            Some("Cheap meds for carol_k today"),
+        );
+        // Day 2: new domain, an old template.
+        let e = c.add(&d(&["newrx.com"]), Some("Best prices on meds, dave77"));
+        // Another campaign.
+        let w = c.add(&d(&["watches.cn"]), Some("luxury watches at 90% off"));
+        let none = c.add(&[], None);
+        let ids: Vec<_> = [a, b, bridge, e].iter().map(|&i| c.id(i)).collect();
+        assert!(ids.iter().all(|x| x == &ids[0]), "{ids:?}");
+        assert_eq!(ids[0], c.id(a), "the oldest cluster's id wins");
+        assert_ne!(c.id(w), ids[0]);
+        assert_eq!(c.id(none), None);
+        assert_eq!(c.clusters(), 2);
+    }
+
+    #[test]
+    fn a_list_footer_domain_links_nothing() {
+        let mut c = Campaigns::new();
+        let mut ids = std::collections::BTreeSet::new();
+        for i in 0..30 {
+            // Each spam its own domain and subject, all with a footer URL.
+            let item = c.add(
+                &d(&["lists.example-list.org", &format!("spam{i}.com")]),
+                Some(&format!("offer number {i}")),
+            );
+            ids.insert(c.id(item));
+        }
+        assert!(ids.len() >= 30 - HUB_PARTNERS, "{} clusters", ids.len());
+    }
+
+    #[test]
+    fn a_hub_domain_stops_linking() {
+        let mut c = Campaigns::new();
+        let mut items = Vec::new();
+        for i in 0..40 {
+            let subject = format!(
+                "topic number {} words here {}",
+                [
+                    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
+                    "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau",
+                    "upsilon"
+                ][i % 20],
+                i
+            );
+            items.push(c.add(&d(&["w3.org", &format!("site{i}.com")]), Some(&subject)));
+        }
+        let late: std::collections::BTreeSet<_> = items[30..].iter().map(|&i| c.id(i)).collect();
+        assert!(late.len() > 1, "a hub must not join everything: {late:?}");
+    }
+}
