@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use botscope_mail::{
-    family_label, for_each_message, to_json, Campaigns, Dictionary, MailAnalyzer, MailConfig,
-    MailMessage, Model, Rules,
+    family_label, for_each_message, to_json, CampaignNames, Campaigns, Dictionary, MailAnalyzer,
+    MailConfig, MailMessage, Model, Rules,
 };
 use serde_json::json;
 
@@ -67,6 +67,9 @@ struct Counts {
     category: BTreeMap<String, u64>,
     brand: BTreeMap<String, u64>,
     campaign: BTreeMap<String, u64>,
+    /// Names learned for the campaigns (words their subjects repeat,
+    /// their main domain).
+    names: CampaignNames,
     failed: Vec<(String, String)>,
     messages: u64,
 }
@@ -106,6 +109,7 @@ fn flush_rows(
                 .or_default() += 1;
             if let Some(c) = &row.campaign {
                 *counts.campaign.entry(c.clone()).or_default() += 1;
+                counts.names.add(c, row.subject.as_deref(), &row.domains);
             }
         }
         let res = if args.json {
@@ -204,7 +208,7 @@ pub fn run_mail(args: &MailArgs) -> Result<u8> {
                 "category": counts.category,
                 "brand": counts.brand,
                 "campaigns": counts.campaign.len(),
-                "top_campaigns": top(&counts.campaign, 20).into_iter().map(|(c, n)| json!({"campaign": c, "messages": n})).collect::<Vec<_>>(),
+                "top_campaigns": top(&counts.campaign, 20).into_iter().map(|(c, n)| json!({"campaign": c, "name": counts.names.name(&c), "messages": n})).collect::<Vec<_>>(),
                 "input_errors": stats.errors,
                 "skipped_files": stats.skipped_files,
             }});
@@ -220,12 +224,19 @@ pub fn run_mail(args: &MailArgs) -> Result<u8> {
                 ("family", &counts.family, usize::MAX),
                 ("category", &counts.category, usize::MAX),
                 ("brand", &counts.brand, usize::MAX),
-                ("campaign (top 20)", &counts.campaign, 20),
             ] {
                 writeln!(out, "\nby {title}:")?;
                 for (k, c) in top(m, n) {
-                    writeln!(out, "  {c:>8}  {k}")?;
+                    writeln!(out, "  {c:>8}  {}", crate::term_safe(&k))?;
                 }
+            }
+            writeln!(
+                out,
+                "\nby campaign (top 20), named by what its mail repeats:"
+            )?;
+            for (k, c) in top(&counts.campaign, 20) {
+                let name = counts.names.name(&k).unwrap_or_default();
+                writeln!(out, "  {c:>8}  {k}  {}", crate::term_safe(&name))?;
             }
             writeln!(out, "\ncampaigns: {}", counts.campaign.len())?;
             if !counts.failed.is_empty() {

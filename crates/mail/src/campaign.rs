@@ -194,6 +194,118 @@ pub fn subject_template(subject: &str) -> Option<String> {
     (literal >= MIN_LITERAL_WORDS).then_some(out)
 }
 
+/// Names for campaigns, learned from their messages rather than listed:
+/// the words that stand out in their subjects (capitalised or upper-case
+/// words of 3+ letters a campaign repeats: products, brands, lures) and
+/// the registrable domain its links use most. At most [`NAME_TOKENS`]
+/// distinct words and domains are counted per campaign, and at most
+/// [`MAX_NAMED`] campaigns.
+#[derive(Debug, Default)]
+pub struct CampaignNames {
+    by_id: HashMap<String, Tally>,
+}
+
+/// What one campaign's messages said: subject words and domains, counted.
+#[derive(Debug, Default)]
+struct Tally {
+    words: HashMap<String, u32>,
+    domains: HashMap<String, u32>,
+    messages: u32,
+}
+
+/// Distinct words (and domains) counted per campaign.
+pub const NAME_TOKENS: usize = 64;
+/// Campaigns named.
+pub const MAX_NAMED: usize = 100_000;
+
+/// Words that start subjects whatever the campaign.
+const STOP: &[&str] = &[
+    "the", "and", "for", "you", "your", "our", "are", "with", "from", "this", "that", "dear",
+    "fwd", "fw", "get", "now", "new", "all", "off", "buy", "best", "hello", "hi", "re", "save",
+    "sale", "special", "offer", "free", "only", "today", "price", "prices",
+];
+
+impl CampaignNames {
+    pub fn new() -> CampaignNames {
+        CampaignNames::default()
+    }
+
+    /// Count one message of campaign `id`.
+    pub fn add(&mut self, id: &str, subject: Option<&str>, domains: &[String]) {
+        if !self.by_id.contains_key(id) && self.by_id.len() >= MAX_NAMED {
+            return;
+        }
+        let Tally {
+            words,
+            domains: doms,
+            messages: n,
+        } = self.by_id.entry(id.to_string()).or_default();
+        *n += 1;
+        let mut seen: Vec<String> = Vec::new();
+        // Tags a list or a filter put in brackets (`[SPAM]`, `[ILUG]`) are
+        // not the campaign's words.
+        let mut subject = subject.unwrap_or("").to_string();
+        while let (Some(a), Some(b)) = (subject.find('['), subject.find(']')) {
+            if b < a {
+                break;
+            }
+            subject.replace_range(a..=b, " ");
+        }
+        for w in subject
+            .split(|c: char| !(c.is_alphanumeric() || c == '&' || c == '\''))
+            .take(32)
+        {
+            let first_upper = w.chars().next().is_some_and(char::is_uppercase);
+            if w.chars().count() < 3 || !first_upper || !w.chars().all(char::is_alphabetic) {
+                continue;
+            }
+            // One spelling per word: `VIAGRA` and `Viagra` are one.
+            let mut key = w.to_lowercase();
+            if STOP.contains(&key.as_str()) || seen.contains(&key) {
+                continue;
+            }
+            seen.push(key.clone());
+            if words.len() < NAME_TOKENS || words.contains_key(&key) {
+                if let Some(c) = key.get_mut(..1) {
+                    c.make_ascii_uppercase();
+                }
+                *words.entry(key).or_default() += 1;
+            }
+        }
+        for d in domains.iter().take(8) {
+            if doms.len() < NAME_TOKENS || doms.contains_key(d) {
+                *doms.entry(d.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    /// The campaign's name: its two most repeated subject words (seen in
+    /// at least a fifth of its messages) and its most used domain, e.g.
+    /// `Cialis Viagra · omegarx.com`; `None` when nothing stands out.
+    pub fn name(&self, id: &str) -> Option<String> {
+        let Tally {
+            words,
+            domains: doms,
+            messages: n,
+        } = self.by_id.get(id)?;
+        let top = |m: &HashMap<String, u32>, k: usize, min: u32| -> Vec<String> {
+            let mut v: Vec<(&String, &u32)> = m.iter().filter(|(_, c)| **c >= min).collect();
+            v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            v.into_iter().take(k).map(|(w, _)| w.clone()).collect()
+        };
+        let words = top(words, 2, (*n / 5).max(1));
+        let dom = top(doms, 1, 1);
+        let mut out = words.join(" ");
+        if let Some(d) = dom.first() {
+            if !out.is_empty() {
+                out.push_str(" · ");
+            }
+            out.push_str(d);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +349,28 @@ mod tests {
         assert_ne!(c.id(w), ids[0]);
         assert_eq!(c.id(none), None);
         assert_eq!(c.clusters(), 2);
+    }
+
+    #[test]
+    fn campaigns_are_named_by_what_they_repeat() {
+        let mut n = CampaignNames::new();
+        for (i, s) in [
+            "VIAGRA - official Canadian Pharmacy store",
+            "Canadian Pharmacy: Cialis from $1.24 per pill",
+            "[SPAM] Re: your order #1234",
+            "Cialis at Canadian Pharmacy",
+        ]
+        .iter()
+        .enumerate()
+        {
+            n.add(
+                "c-1",
+                Some(s),
+                &d(&[if i == 3 { "b.com" } else { "a.com" }]),
+            );
+        }
+        assert_eq!(n.name("c-1").as_deref(), Some("Canadian Pharmacy · a.com"));
+        assert_eq!(n.name("c-2"), None);
     }
 
     #[test]

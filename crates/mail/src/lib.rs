@@ -50,7 +50,7 @@ pub mod urls;
 
 pub use analyze::{url_template, Features, MailAnalyzer};
 pub use botscope_event::MailMessage;
-pub use campaign::Campaigns;
+pub use campaign::{CampaignNames, Campaigns};
 pub use config::MailConfig;
 pub use dict::Dictionary;
 pub use envelope::Envelope;
