@@ -2,7 +2,7 @@
 //! Recognising what an input is from its first bytes (`botscope ingest`
 //! sniffs every file it is given): any bytes give a kind, never a panic;
 //! capture magics are always recognised as captures.
-use botscope_store::ingest::{sniff_bytes, InputKind};
+use botscope_wire::input::{sniff_bytes, InputKind};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

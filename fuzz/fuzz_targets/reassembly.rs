@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use botscope_event::{Conn, Dir, Ts};
 use botscope_flow::{
-    ConnInfo, FlowConfig, FlowTable, L4View, PacketView, StreamHandler, TcpFlagBits, Verdict,
+    ConnInfo, FlowConfig, FlowTable, L4View, PacketView, StreamHandler, TcpFlags, Verdict,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
         let port = 1000 + u16::from(c[0] >> 5);
         let seq = u32::from_le_bytes([c[1], c[2], c[3], c[4]]);
         let ack = u32::from_le_bytes([c[5], c[6], c[7], c[8]]);
-        let flags = TcpFlagBits(c[9]);
+        let flags = TcpFlags(c[9]);
         let len = usize::from(c[10]);
         let wire = if c[11] & 1 == 1 {
             len as u32 + u32::from(c[11])

@@ -20,25 +20,27 @@ pub const MAX_ENTITIES: usize = 64;
 
 /// One leaf entity of a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entity {
+pub struct Entity<'a> {
     /// 1-based position among the message's entities (containers count).
     pub depth: u32,
     /// Byte range of its raw (still encoded) content in the message.
     pub raw: std::ops::Range<usize>,
-    /// The content, transfer-decoded.
-    pub content: Vec<u8>,
+    /// The content, transfer-decoded: borrowed from the message when it
+    /// was not encoded, base64 decoded once (by the parser).
+    pub content: std::borrow::Cow<'a, [u8]>,
     /// `filename` of `Content-Disposition`, else `name` of `Content-Type`.
     pub filename: Option<String>,
 }
 
 /// The leaf entities of `msg`, in order. A message that is not MIME is
 /// one entity: its body.
-pub fn entities(msg: &[u8]) -> Vec<Entity> {
+pub fn entities(msg: &[u8]) -> Vec<Entity<'_>> {
+    use std::borrow::Cow;
     let Some(m) = MessageParser::new().with_mime_headers().parse(msg) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for (i, part) in m.parts.iter().enumerate().take(MAX_ENTITIES) {
+    for (i, part) in m.parts.into_iter().enumerate().take(MAX_ENTITIES) {
         if matches!(part.body, PartType::Multipart(_)) {
             continue;
         }
@@ -48,18 +50,22 @@ pub fn entities(msg: &[u8]) -> Vec<Entity> {
         if raw.is_empty() {
             continue;
         }
-        let content = match part.encoding {
-            Encoding::Base64 => base64_lenient(raw),
-            Encoding::QuotedPrintable => quoted_printable(raw, i > 0),
-            Encoding::None => raw.to_vec(),
+        let filename = part
+            .attachment_name()
+            .map(|n| n.chars().filter(|c| !c.is_control()).take(256).collect());
+        let content: Cow<'_, [u8]> = match (part.encoding, part.body) {
+            // The parser decoded a binary part already: take its bytes.
+            (Encoding::Base64, PartType::Binary(c) | PartType::InlineBinary(c)) => c,
+            // A text part was also charset-converted: decode the raw bytes.
+            (Encoding::Base64, _) => Cow::Owned(base64_lenient(raw)),
+            (Encoding::QuotedPrintable, _) => Cow::Owned(quoted_printable(raw, i > 0)),
+            (Encoding::None, _) => Cow::Borrowed(raw),
         };
         out.push(Entity {
             depth: u32::try_from(i + 1).unwrap_or(u32::MAX),
             raw: start..start + raw.len(),
             content,
-            filename: part
-                .attachment_name()
-                .map(|n| n.chars().filter(|c| !c.is_control()).take(256).collect()),
+            filename,
         });
     }
     out
@@ -68,28 +74,7 @@ pub fn entities(msg: &[u8]) -> Vec<Entity> {
 /// Base64 with whitespace and any byte outside the alphabet skipped; stops
 /// at padding.
 pub fn base64_lenient(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    for &c in input {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => continue,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
+    crate::util::base64(input, true).unwrap_or_default()
 }
 
 /// Quoted-printable (RFC 2045 §6.7) as Zeek decodes it, line by line:
@@ -156,7 +141,7 @@ mod tests {
         let e = entities(MSG);
         let got: Vec<(u32, &[u8], Option<&str>)> = e
             .iter()
-            .map(|e| (e.depth, e.content.as_slice(), e.filename.as_deref()))
+            .map(|e| (e.depth, &e.content[..], e.filename.as_deref()))
             .collect();
         assert_eq!(
             got,
@@ -173,7 +158,7 @@ mod tests {
         let e = entities(b"Subject: x\r\n\r\nbody line\r\n");
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].depth, 1);
-        assert_eq!(e[0].content, b"body line\r\n");
+        assert_eq!(&e[0].content[..], b"body line\r\n");
     }
 
     #[test]

@@ -1,5 +1,35 @@
 //! Small helpers shared by the parsers.
 
+/// Base64, standard and URL-safe alphabets, whitespace skipped, stopping
+/// at padding. Any other byte: `None`, or with `lenient` skipped (as a
+/// mail reader goes on past a stray byte).
+pub(crate) fn base64(input: &[u8], lenient: bool) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    for &c in input {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            b' ' | b'\t' | b'\r' | b'\n' => continue,
+            _ if lenient => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// MIME type of content judged from its first bytes ("magic"), the way
 /// Zeek's file analysis names them. `None` when nothing matches.
 ///
