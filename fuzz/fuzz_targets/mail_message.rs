@@ -43,4 +43,14 @@ fuzz_target!(|data: &[u8]| {
     assert!(row.urls.len() <= 16);
     assert!((0.0..=1.0).contains(&row.family_confidence));
     let _ = botscope_mail::to_json(&row);
+    // Campaign clustering and naming take the row's subject and domains
+    // as they came: any text, no panic, an id for a message with keys.
+    let mut c = botscope_mail::Campaigns::new();
+    let i = c.add(&row.domains, row.subject.as_deref());
+    let j = c.add(&row.domains, row.subject.as_deref());
+    assert_eq!(c.id(i), c.id(j));
+    let mut n = botscope_mail::CampaignNames::new();
+    n.add("c", row.subject.as_deref(), &row.domains);
+    let _ = n.name("c");
+    let _ = botscope_mail::campaign::subject_template(row.subject.as_deref().unwrap_or(""));
 });

@@ -68,7 +68,14 @@ impl Campaigns {
         domains.dedup();
         let hashes: Vec<u64> = domains.iter().map(|d| fnv64(d.as_bytes())).collect();
         for (i, d) in domains.iter().enumerate() {
-            let (templates, partners) = self.domain_templates.entry((*d).clone()).or_default();
+            // Most domains are seen again: look up before allocating a key.
+            if !self.domain_templates.contains_key(*d) {
+                self.domain_templates
+                    .insert((*d).clone(), Default::default());
+            }
+            let Some((templates, partners)) = self.domain_templates.get_mut(*d) else {
+                continue;
+            };
             if let Some(h) = th {
                 if templates.len() < HUB_TEMPLATES && !templates.contains(&h) {
                     templates.push(h);

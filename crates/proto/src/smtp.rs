@@ -888,11 +888,12 @@ impl SmtpAnalyzer {
             let n =
                 0x534d_5450_0000_0000 | u64::from(self.cur.trans_depth) << 16 | u64::from(e.depth);
             let fuid = crate::http::fuid(ctx.uid, n, true);
-            let sha256 = {
+            // A part cut by the message cap has no hash worth computing.
+            let cut = m.truncated && e.raw.end >= m.data.len();
+            let sha256 = (!cut).then(|| {
                 use sha2::Digest;
                 hex::encode(sha2::Sha256::digest(&e.content))
-            };
-            let cut = m.truncated && e.raw.end >= m.data.len();
+            });
             let extracted = self
                 .extract
                 .as_ref()
@@ -910,7 +911,7 @@ impl SmtpAnalyzer {
                 seen_bytes: e.content.len() as u64,
                 total_bytes: None,
                 missing_bytes: 0,
-                sha256: (!cut).then_some(sha256),
+                sha256,
                 extracted_cutoff: extracted.as_ref().map(|e| e.cutoff),
                 extracted_size: extracted.as_ref().map(|e| e.size),
                 extracted: extracted.map(|e| e.name),
