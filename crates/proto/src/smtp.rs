@@ -42,6 +42,8 @@ const MAX_RCPT: usize = 1024;
 const MAX_ADDRS: usize = 1024;
 /// Most addresses in `path`.
 const MAX_PATH: usize = 64;
+/// Decoded bytes of a mail part that its type is judged from.
+const SNIFF_BYTES: usize = 512;
 /// Most arrival times kept per message (later packets share the last).
 const MAX_MARKS: usize = 4096;
 /// Malformed replies in a row before the analyzer reports a violation.
@@ -888,27 +890,44 @@ impl SmtpAnalyzer {
             let n =
                 0x534d_5450_0000_0000 | u64::from(self.cur.trans_depth) << 16 | u64::from(e.depth);
             let fuid = crate::http::fuid(ctx.uid, n, true);
-            // A part cut by the message cap has no hash worth computing.
+            // Its type from its first bytes, decoded alone.
+            let mime_type = crate::util::mime_from_magic(&e.head(SNIFF_BYTES));
+            // Attachments (a file name, or content that is not text) are
+            // decoded and hashed: the files an analyst looks up. A text
+            // body is only measured, unless it is extracted (then its
+            // copy is hashed too). A part cut by the message cap has no
+            // hash worth computing.
+            let attachment =
+                e.filename.is_some() || !mime_type.is_some_and(|m| m.starts_with("text/"));
             let cut = m.truncated && e.raw.end >= m.data.len();
-            let sha256 = (!cut).then(|| {
+            let content = (attachment || self.extract.is_some()).then(|| e.content());
+            let sha256 = content.as_ref().filter(|_| !cut).map(|c| {
                 use sha2::Digest;
-                hex::encode(sha2::Sha256::digest(&e.content))
+                hex::encode(sha2::Sha256::digest(c))
             });
+            let seen_bytes = content
+                .as_ref()
+                .map_or_else(|| e.decoded_len(), |c| c.len());
             let extracted = self
                 .extract
                 .as_ref()
-                .and_then(|x| x.write_whole(&e.content, start, "SMTP", &fuid));
+                .zip(content.as_ref())
+                .and_then(|(x, c)| x.write_whole(c, start, "SMTP", &fuid));
             ctx.emit(Event::File(botscope_event::File {
                 meta: Some(ctx.meta_at(start)),
                 fuid: fuid.clone(),
                 source: "SMTP",
                 depth: e.depth,
-                analyzers: vec!["SHA256"],
-                mime_type: crate::util::mime_from_magic(&e.content).map(str::to_string),
+                analyzers: if sha256.is_some() {
+                    vec!["SHA256"]
+                } else {
+                    Vec::new()
+                },
+                mime_type: mime_type.map(str::to_string),
                 filename: e.filename,
                 duration: Some(end.since(start)),
                 is_orig: true,
-                seen_bytes: e.content.len() as u64,
+                seen_bytes: seen_bytes as u64,
                 total_bytes: None,
                 missing_bytes: 0,
                 sha256,
