@@ -157,15 +157,16 @@ pub fn compute_alerts(s: &Series, cfg: &AlertConfig) -> Result<Vec<Alert>> {
     let c = volume_alerts(&s.campaigns, "trap messages/day by campaign", cfg)?;
     d.alerts.extend(c.alerts);
     // Brands and affiliate programs ("Canadian Pharmacy"): messages
-    // without one are not a series.
-    let brands: Vec<CountRow> = s
-        .brands
-        .iter()
-        .filter(|r| r.key != "(none)" && !r.key.is_empty())
-        .cloned()
-        .collect();
-    let b = volume_alerts(&brands, "trap messages/day by brand", cfg)?;
-    d.alerts.extend(b.alerts);
+    // without one are not a series of their own, but they count in the
+    // whole a brand's share is taken of (all trap mail, as for families):
+    // with two brands found, a share of the branded mail alone would
+    // hide a brand's fall.
+    let b = volume_alerts(&s.brands, "trap messages/day by brand", cfg)?;
+    d.alerts.extend(
+        b.alerts
+            .into_iter()
+            .filter(|a| a.family != "(none)" && !a.family.is_empty()),
+    );
     d.alerts.sort_by(|a, b| {
         (a.ts, &a.family, a.kind.as_str()).cmp(&(b.ts, &b.family, b.kind.as_str()))
     });

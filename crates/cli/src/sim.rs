@@ -348,6 +348,8 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
         );
     }
     let mut found = (0usize, 0usize);
+    // (date, family) of every scripted event, for precision.
+    let mut scripted: Vec<(NaiveDate, String)> = Vec::new();
     if let Ok((head, rows)) = read_csv(&world.join("truth/events.csv")) {
         println!();
         println!("Scripted events (truth/events.csv) and the alert found for each (within a day):");
@@ -360,20 +362,30 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
                     .unwrap_or_default()
             };
             let (date, family, kind) = (get("date"), get("family"), get("kind"));
-            let hit = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| {
-                    alerts.iter().find(|a| {
-                        // An event without a family (an affiliate program
-                        // closing) shows on brand or campaign series.
-                        let who = if family.is_empty() {
-                            a.series.contains(" by brand") || a.series.contains(" by campaign")
-                        } else {
-                            a.family.eq_ignore_ascii_case(&family)
-                        };
-                        who && a.kind.as_str() == kind && (a.date() - d).num_days().abs() <= 1
-                    })
-                });
+            let day = NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok();
+            if let Some(d) = day {
+                scripted.push((d, family.clone()));
+            }
+            // An event without a family (an affiliate program closing)
+            // must show on the series of the brand its campaigns carry.
+            let brands: Vec<&str> = scenario
+                .affiliates
+                .iter()
+                .filter(|a| day.is_some_and(|d| a.closes.is_some_and(|c| c.0 == d)))
+                .flat_map(|a| a.campaigns.iter())
+                .filter_map(|c| scenario.campaigns.iter().find(|x| &x.name == c))
+                .map(|c| c.brand.as_str())
+                .collect();
+            let hit = day.and_then(|d| {
+                alerts.iter().find(|a| {
+                    let who = if family.is_empty() {
+                        a.series.contains(" by brand") && brands.contains(&a.family.as_str())
+                    } else {
+                        a.family.eq_ignore_ascii_case(&family)
+                    };
+                    who && a.kind.as_str() == kind && (a.date() - d).num_days().abs() <= 1
+                })
+            });
             found.1 += 1;
             let verdict = match hit {
                 Some(a) => {
@@ -396,16 +408,55 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
             );
         }
     }
+    // Precision beside recall: a family alert (volume or activity mix)
+    // with no scripted event of its family within a day is false.
+    let family_alerts: Vec<_> = alerts
+        .iter()
+        .filter(|a| !a.series.contains(" by campaign") && !a.series.contains(" by brand"))
+        .collect();
+    let false_alerts: Vec<_> = family_alerts
+        .iter()
+        .filter(|a| {
+            !scripted.iter().any(|(d, f)| {
+                f.eq_ignore_ascii_case(&a.family) && (a.date() - *d).num_days().abs() <= 1
+            })
+        })
+        .collect();
+    if !scripted.is_empty() {
+        println!(
+            "  Recall: {} of {} scripted events found. Precision: {} of {} family alerts \
+             are within a day of a scripted event of their family{}",
+            found.0,
+            found.1,
+            family_alerts.len() - false_alerts.len(),
+            family_alerts.len(),
+            if false_alerts.is_empty() {
+                "."
+            } else {
+                "; away from every event:"
+            }
+        );
+        for a in &false_alerts {
+            println!(
+                "    {}  {:<10} {:<11} {}",
+                a.date().format("%Y-%m-%d"),
+                a.family,
+                a.kind.as_str(),
+                a.evidence
+            );
+        }
+    }
     println!();
     println!(
         "Wrote {} in {:.1}s: world/ (trap mail), sandbox/ (captures), logs/ (Zeek logs), \
          model.json, dataset/ (Parquet; try `botscope sql --store {} \"SELECT family, count(*) FROM mail GROUP BY family\"`), \
-         report/index.html. {} of {} scripted events found by the alerts.",
+         report/index.html. {} of {} scripted events found by the alerts, {} false family alerts.",
         out.display(),
         started.elapsed().as_secs_f64(),
         ds.display(),
         found.0,
-        found.1
+        found.1,
+        false_alerts.len()
     );
     Ok(code)
 }

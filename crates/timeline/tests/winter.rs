@@ -25,7 +25,8 @@ fn check(seed: u64) {
     let cfg = AlertConfig::default();
     let fam = detect(&c.families, &c.mix, &cfg).expect("detect");
     let camp = volume_alerts(&c.campaigns, "trap messages/day", &cfg).expect("campaigns");
-    let s = score(&c.events, &fam.alerts, &camp.alerts);
+    let brand = volume_alerts(&c.brands, "trap messages/day by brand", &cfg).expect("brands");
+    let s = score(&c.events, &fam.alerts, &camp.alerts, &brand.alerts);
     println!(
         "seed {seed}: {} family alerts, {} campaign alerts",
         fam.alerts.len(),
@@ -37,7 +38,7 @@ fn check(seed: u64) {
     for f in &s.corroborating {
         println!("  also   {f}");
     }
-    for f in &s.false_alerts {
+    for f in s.false_alerts() {
         println!("  FALSE  {f}");
     }
     for m in &s.missed {
@@ -54,10 +55,10 @@ fn check(seed: u64) {
         "seed {seed}: Cutwail alerts {cutwail:?}"
     );
     assert!(
-        s.false_alerts.len() <= 2,
+        s.false_alerts().len() <= 2,
         "seed {seed}: {} false alerts: {:#?}",
-        s.false_alerts.len(),
-        s.false_alerts
+        s.false_alerts().len(),
+        s.false_alerts()
     );
     // The story in words.
     let lethic = fam

@@ -89,6 +89,9 @@ pub struct Counts {
     pub families: Vec<CountRow>,
     /// Messages per campaign per day.
     pub campaigns: Vec<CountRow>,
+    /// Messages per brand per day (messages without a brand are not a
+    /// series, as in `botscope alerts`).
+    pub brands: Vec<CountRow>,
     /// Sandbox connections per family, class and day
     /// (`truth/connections.csv`).
     pub mix: Vec<MixRow>,
@@ -102,17 +105,24 @@ pub struct Event {
     /// Empty for an affiliate program's close (it concerns campaigns).
     pub family: String,
     pub kind: String,
+    /// For an affiliate program's close: the brands of the campaigns it
+    /// paid for (from the scenario), whose series must show it.
+    pub brands: Vec<String>,
 }
 
 pub fn counts(dir: &Path) -> Counts {
     let truth = dir.join("truth");
     let mut fam: BTreeMap<(NaiveDate, String), u64> = BTreeMap::new();
     let mut camp: BTreeMap<(NaiveDate, String), u64> = BTreeMap::new();
+    let mut brand: BTreeMap<(NaiveDate, String), u64> = BTreeMap::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for r in read_csv(&truth.join("messages.csv")) {
         let d = date(&r[8]);
         *fam.entry((d, r[3].clone())).or_default() += 1;
         *camp.entry((d, r[4].clone())).or_default() += 1;
+        if !r[6].is_empty() {
+            *brand.entry((d, r[6].clone())).or_default() += 1;
+        }
         names.insert(r[3].to_lowercase(), r[3].clone());
     }
     let mut mix: BTreeMap<(NaiveDate, String, String), u64> = BTreeMap::new();
@@ -126,12 +136,37 @@ pub fn counts(dir: &Path) -> Counts {
         let d = date(parts[2]);
         *mix.entry((d, family, r[7].clone())).or_default() += 1;
     }
+    // Which brands an affiliate program's close concerns: the scenario's
+    // campaigns it paid for.
+    let scenario = botscope_sim::load_scenario("winter-2010").expect("scenario");
+    let affiliate_brands = |day: NaiveDate| -> Vec<String> {
+        let mut b: Vec<String> = scenario
+            .affiliates
+            .iter()
+            .filter(|a| a.closes.is_some_and(|c| c.0 == day))
+            .flat_map(|a| a.campaigns.iter())
+            .filter_map(|c| scenario.campaigns.iter().find(|x| &x.name == c))
+            .map(|c| c.brand.clone())
+            .filter(|b| !b.is_empty())
+            .collect();
+        b.sort();
+        b.dedup();
+        b
+    };
     let events = read_csv(&truth.join("events.csv"))
         .into_iter()
-        .map(|r| Event {
-            date: date(&r[0]),
-            family: r[1].clone(),
-            kind: r[2].clone(),
+        .map(|r| {
+            let d = date(&r[0]);
+            Event {
+                date: d,
+                family: r[1].clone(),
+                kind: r[2].clone(),
+                brands: if r[1].is_empty() {
+                    affiliate_brands(d)
+                } else {
+                    Vec::new()
+                },
+            }
         })
         .collect();
     Counts {
@@ -140,6 +175,10 @@ pub fn counts(dir: &Path) -> Counts {
             .map(|((d, k), c)| CountRow::on(d, k, c))
             .collect(),
         campaigns: camp
+            .into_iter()
+            .map(|((d, k), c)| CountRow::on(d, k, c))
+            .collect(),
+        brands: brand
             .into_iter()
             .map(|((d, k), c)| CountRow::on(d, k, c))
             .collect(),
@@ -160,10 +199,22 @@ pub struct Score {
     pub found: Vec<String>,
     /// Other alerts on a scripted event's family within ±1 day of it
     /// (another side of the same event: Rustock's mix shifting when its
-    /// spam drops).
+    /// spam drops), and campaign or brand alerts near any event.
     pub corroborating: Vec<String>,
-    /// Alerts with no scripted event near them.
-    pub false_alerts: Vec<String>,
+    /// Family alerts (volume and mix) with no scripted event of their
+    /// family near them: the false alerts an analyst would chase.
+    pub false_family: Vec<String>,
+    /// Campaign and brand alerts with no scripted event near them.
+    pub false_other: Vec<String>,
+    /// Family alerts in all.
+    pub family_alerts: usize,
+}
+
+impl Score {
+    /// Every false alert.
+    pub fn false_alerts(&self) -> Vec<&String> {
+        self.false_family.iter().chain(&self.false_other).collect()
+    }
 }
 
 fn line(a: &Alert) -> String {
@@ -179,21 +230,37 @@ fn line(a: &Alert) -> String {
     )
 }
 
-/// Score `family_alerts` (family volume and mix) and `campaign_alerts`
-/// (campaign volume: for events without a family) against `events`.
-pub fn score(events: &[Event], family_alerts: &[Alert], campaign_alerts: &[Alert]) -> Score {
+/// Score `family_alerts` (family volume and mix) against `events` with a
+/// family, and `brand_alerts` against the events without one (an
+/// affiliate program closing must show on its brand's series);
+/// `campaign_alerts` corroborate or are false.
+pub fn score(
+    events: &[Event],
+    family_alerts: &[Alert],
+    campaign_alerts: &[Alert],
+    brand_alerts: &[Alert],
+) -> Score {
     let near = |a: &Alert, e: &Event| (a.date() - e.date).num_days().abs() <= 1;
-    let mut s = Score::default();
+    let mut s = Score {
+        family_alerts: family_alerts.len(),
+        ..Default::default()
+    };
     let mut used = vec![false; family_alerts.len()];
-    let mut used_c = vec![false; campaign_alerts.len()];
+    let mut used_b = vec![false; brand_alerts.len()];
     for e in events {
         let (pool, used) = if e.family.is_empty() {
-            (campaign_alerts, &mut used_c)
+            (brand_alerts, &mut used_b)
         } else {
             (family_alerts, &mut used)
         };
-        let hit = pool.iter().enumerate().position(|(_, a)| {
-            near(a, e) && a.kind.as_str() == e.kind && (e.family.is_empty() || a.family == e.family)
+        let hit = pool.iter().position(|a| {
+            near(a, e)
+                && a.kind.as_str() == e.kind
+                && if e.family.is_empty() {
+                    e.brands.contains(&a.family)
+                } else {
+                    a.family == e.family
+                }
         });
         match hit {
             Some(i) => {
@@ -201,12 +268,25 @@ pub fn score(events: &[Event], family_alerts: &[Alert], campaign_alerts: &[Alert
                 s.found.push(format!(
                     "{} {} {} ← {}",
                     e.date,
-                    e.family,
+                    if e.family.is_empty() {
+                        e.brands.join("/")
+                    } else {
+                        e.family.clone()
+                    },
                     e.kind,
                     line(&pool[i])
                 ));
             }
-            None => s.missed.push(format!("{} {} {}", e.date, e.family, e.kind)),
+            None => s.missed.push(format!(
+                "{} {} {}",
+                e.date,
+                if e.family.is_empty() {
+                    format!("(brand {})", e.brands.join("/"))
+                } else {
+                    e.family.clone()
+                },
+                e.kind
+            )),
         }
     }
     for (i, a) in family_alerts.iter().enumerate() {
@@ -216,19 +296,23 @@ pub fn score(events: &[Event], family_alerts: &[Alert], campaign_alerts: &[Alert
         if events.iter().any(|e| e.family == a.family && near(a, e)) {
             s.corroborating.push(line(a));
         } else {
-            s.false_alerts.push(line(a));
+            s.false_family.push(line(a));
         }
     }
-    for (i, a) in campaign_alerts.iter().enumerate() {
-        if used_c[i] {
-            continue;
-        }
-        // A campaign changes when an affiliate program closes, and when a
-        // family that sends it goes quiet, drops or returns.
+    let others = campaign_alerts.iter().chain(
+        brand_alerts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !used_b[*i])
+            .map(|(_, a)| a),
+    );
+    for a in others {
+        // A campaign or brand changes when an affiliate program closes,
+        // and when a family that sends it goes quiet, drops or returns.
         if events.iter().any(|e| near(a, e)) {
             s.corroborating.push(line(a));
         } else {
-            s.false_alerts.push(line(a));
+            s.false_other.push(line(a));
         }
     }
     s
