@@ -51,9 +51,13 @@ fn truth(dir: &Path) -> BTreeMap<(String, u64), (String, String)> {
 
 type Counts = BTreeMap<(String, String), usize>;
 
+/// Per message: (true family, attributed family, true campaign).
+type Rows = Vec<(String, String, String)>;
+
 /// (truth family, attributed family) → messages, and (our campaign, true
-/// campaign) → messages.
-fn confusion(model: Model, dir: &Path) -> (Counts, Counts, Counts) {
+/// campaign) → messages, per message and clustered; and each message's
+/// row.
+fn confusion(model: Model, dir: &Path) -> (Counts, Counts, Counts, Rows) {
     let truth = truth(dir);
     let analyzer = MailAnalyzer::new(MailConfig::default(), Some(model));
     let mut conf = BTreeMap::new();
@@ -62,6 +66,7 @@ fn confusion(model: Model, dir: &Path) -> (Counts, Counts, Counts) {
     // day): (message index in the clusterer, true campaign).
     let mut clusters = botscope_mail::Campaigns::new();
     let mut clustered: Vec<(usize, String, String)> = Vec::new();
+    let mut rows: Rows = Vec::new();
     for_each_message(&[dir.join("mail")], analyzer.config(), |m| {
         let row = analyzer.analyze_raw(m);
         assert!(row.error.is_none(), "{:?}", row.error);
@@ -74,6 +79,7 @@ fn confusion(model: Model, dir: &Path) -> (Counts, Counts, Counts) {
         let t = truth
             .get(&(rel.clone(), idx.parse().unwrap()))
             .unwrap_or_else(|| panic!("no truth for {rel}#{idx}"));
+        rows.push((t.0.clone(), row.family.clone(), t.1.clone()));
         *conf.entry((t.0.clone(), row.family)).or_default() += 1;
         let item = clusters.add(&row.domains, row.subject.as_deref());
         clustered.push((item, row.campaign.clone().unwrap(), t.1.clone()));
@@ -86,7 +92,7 @@ fn confusion(model: Model, dir: &Path) -> (Counts, Counts, Counts) {
         let id = clusters.id(item).unwrap_or(own);
         *camp2.entry((id, t)).or_default() += 1;
     }
-    (conf, camp, camp2)
+    (conf, camp, camp2, rows)
 }
 
 /// Adjusted Rand index (Hubert & Arabie, 1985) of two clusterings given
@@ -144,7 +150,7 @@ fn model_from_one_seed_attributes_another() {
     assert!(model.families.len() >= 5, "{:?}", model.families.keys());
     // The model survives its JSON form.
     let model = Model::from_json(&model.to_json()).unwrap();
-    let (conf, camp, camp2) = confusion(model.clone(), &b);
+    let (conf, camp, camp2, _) = confusion(model.clone(), &b);
     print(&conf);
     let ids2: std::collections::BTreeSet<&String> = camp2.keys().map(|k| &k.0).collect();
     let ari = adjusted_rand(&camp2);
@@ -188,7 +194,7 @@ fn model_from_one_seed_attributes_another() {
     let mut without = model.clone();
     let left_out = "rustock";
     without.families.remove(left_out);
-    let (conf, _, _) = confusion(without, &b);
+    let (conf, _, _, _) = confusion(without, &b);
     print(&conf);
     let seen: usize = conf
         .iter()
@@ -213,10 +219,12 @@ fn model_from_one_seed_attributes_another() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
-/// Campaign clustering on the reserved evaluation seed (EVALUATION_SEEDS.md:
-/// run to report, never to tune): three weeks of trap mail across the
-/// Christmas drop and Rustock's return, every campaign on new domains
-/// every day, clustered over the whole stream against the truth.
+/// Campaign clustering and family attribution on the reserved evaluation
+/// seed (EVALUATION_SEEDS.md: run to report, never to tune): three weeks
+/// of trap mail across the Christmas drop and Rustock's return, every
+/// campaign on new domains every day, clustered over the whole stream
+/// against the truth; families attributed by a model learned from
+/// another world's sandbox captures.
 #[test]
 fn campaigns_clustered_on_the_reserved_seed() {
     let tmp = std::env::temp_dir().join(format!("botscope-mail-camp-{}", std::process::id()));
@@ -230,7 +238,11 @@ fn campaigns_clustered_on_the_reserved_seed() {
         mail: true,
     };
     simulate(&s, &opts, &tmp).unwrap();
-    let (_, camp, camp2) = confusion(Model::default(), &tmp);
+    world(&tmp.join("learn"), 1, true, false);
+    // The model learned from another world's sandbox captures (seed 1,
+    // seen), before the Christmas drop.
+    let model = learn(&[tmp.join("learn").join("pcap")]);
+    let (conf, camp, camp2, rows) = confusion(model, &tmp);
     let n: usize = camp2.values().sum();
     let ids: std::collections::BTreeSet<&String> = camp2.keys().map(|k| &k.0).collect();
     let per_message: std::collections::BTreeSet<&String> = camp.keys().map(|k| &k.0).collect();
@@ -240,8 +252,39 @@ fn campaigns_clustered_on_the_reserved_seed() {
         ids.len(),
         per_message.len()
     );
+    // Family attribution, over all messages and over those of campaigns
+    // that several families send (shared affiliate templates).
+    let mut senders: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for (fam, _, c) in &rows {
+        senders.entry(c).or_default().insert(fam);
+    }
+    let right = |shared: bool| {
+        let pick: Vec<_> = rows
+            .iter()
+            .filter(|(_, _, c)| !shared || senders[c.as_str()].len() > 1)
+            .collect();
+        let ok = pick.iter().filter(|(t, g, _)| t == g).count();
+        (ok, pick.len())
+    };
+    let ((all_ok, all), (sh_ok, sh)) = (right(false), right(true));
+    print(&conf);
+    eprintln!(
+        "seed 6060: families right {all_ok}/{all} ({:.1}%); on campaigns several families send {sh_ok}/{sh} ({:.1}%)",
+        100.0 * all_ok as f64 / all.max(1) as f64,
+        100.0 * sh_ok as f64 / sh.max(1) as f64
+    );
     let _ = std::fs::remove_dir_all(&tmp);
     assert!(n > 1000, "{n} messages");
+    assert!(sh > 500, "{sh} messages of shared campaigns");
+    // Issue 14's goal is 95 %. Measured once (2026-12-05): 93.0 %, every
+    // miss a Grum message after its restyle of 4 Jan (the model, learned
+    // from 20-21 Dec, calls the new template Xarvester or Cutwail: the
+    // HELO in the trap's Received header is all of the dialect that mail
+    // carries). Asserted: no worse than measured.
+    assert!(
+        sh_ok * 1000 >= sh * 925,
+        "families right on shared campaigns {sh_ok}/{sh}, below the 93.0% measured"
+    );
     assert!(
         ari >= 0.9,
         "campaign clustering ARI {ari:.3} below the goal 0.9"

@@ -360,7 +360,7 @@ fn boundary(t: &Template, rng: &mut Rng, avoid: Option<&str>) -> String {
 /// Write one message (headers and body, `\n` line ends) to `out`.
 pub(crate) fn write_message(spec: &MessageSpec, rng: &mut Rng, out: &mut Vec<u8>) -> MessageMeta {
     let fam = spec.family;
-    let m = &fam.mail;
+    let m = fam.mail_on(spec.send_us.div_euclid(86_400_000_000));
     let camp = spec.campaign;
     let rcpt_domain = spec.rcpt.rsplit('@').next().unwrap_or("");
     let sender = m.sender.to_string(rng, &SenderVars(rcpt_domain));

@@ -203,6 +203,12 @@ pub struct BehaviourPeriod {
     /// period's mix holds (the first period must have one).
     #[serde(default)]
     pub mix: Option<BTreeMap<String, f64>>,
+    /// A new mail template from this period on (a restyle: another
+    /// mailer's Message-ID, Date, boundary and header order), replacing
+    /// the family's `mail` until a later period gives another. The SMTP
+    /// dialect stays: it is the bot's code, not its template.
+    #[serde(default)]
+    pub mail: Option<MailStyle>,
 }
 
 /// HELO/EHLO argument style.

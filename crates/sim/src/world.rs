@@ -80,6 +80,8 @@ pub(crate) struct PeriodW {
     pub downloads_per_day: f64,
     /// (campaign index, weight), weights summing to 1.
     pub mix: Vec<(usize, f64)>,
+    /// The mail template from this period on, when it changes.
+    pub mail: Option<MailW>,
 }
 
 pub(crate) struct SmtpW {
@@ -893,6 +895,11 @@ fn build_family(fam: &Family, campaign_index: &BTreeMap<String, usize>) -> Resul
                 1000.0,
             )?,
             mix,
+            mail: p
+                .mail
+                .as_ref()
+                .map(|m| build_mail(m, &format!("{pf}.mail")))
+                .transpose()?,
         });
     }
 
@@ -1274,6 +1281,17 @@ impl FamilyW {
             .rev()
             .find(|p| p.from <= day)
             .or(self.periods.first())
+    }
+
+    /// The mail template in force on `day`: the latest period's restyle
+    /// begun by then, else the family's own.
+    pub fn mail_on(&self, day: i64) -> &MailW {
+        self.periods
+            .iter()
+            .rev()
+            .filter(|p| p.from <= day)
+            .find_map(|p| p.mail.as_ref())
+            .unwrap_or(&self.mail)
     }
 
     /// Bot number `k` of the pool.

@@ -286,3 +286,59 @@ fn families_write_differently_and_consistently() {
         "{mailers:?}"
     );
 }
+
+/// A family that changes its template mid-winter (Grum from 4 Jan, in the
+/// scenario): its header order and Message-ID shape change from that day,
+/// its bots' HELO style does not.
+#[test]
+fn a_restyle_changes_the_template_from_its_day() {
+    let opts = SimOptions {
+        seed: 3,
+        scale: 0.3,
+        from: Some(date(2011, 1, 3)),
+        to: Some(date(2011, 1, 4)),
+        pcaps: false,
+        mail: true,
+    };
+    let (dir, _) = winter("restyle", opts);
+    let mut orders: BTreeMap<&str, BTreeSet<Vec<String>>> = BTreeMap::new();
+    let mut agents: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut helos: BTreeMap<&str, BTreeSet<bool>> = BTreeMap::new();
+    for day in ["2011-01-03", "2011-01-04"] {
+        let raw = std::fs::read(dir.path().join(format!("mail/{day}.mbox"))).unwrap();
+        let rows = read_csv(&dir.path().join("truth/messages.csv"));
+        let fam_col = col(&rows[0], "family");
+        let ts_col = col(&rows[0], "received_ts");
+        let fams: Vec<&Vec<String>> = rows[1..]
+            .iter()
+            .filter(|r| r[ts_col].starts_with(day))
+            .collect();
+        let msgs = mbox_messages(&raw);
+        assert_eq!(msgs.len(), fams.len(), "{day}");
+        for (m, row) in msgs.iter().zip(fams) {
+            if row[fam_col] != "Grum" {
+                continue;
+            }
+            let h = headers(m);
+            orders
+                .entry(day)
+                .or_default()
+                .insert(h[1..].iter().map(|x| x.0.clone()).collect());
+            if h.iter().any(|x| x.0 == "User-Agent") {
+                *agents.entry(day).or_default() += 1;
+            }
+            let helo = h[0].1.trim_start_matches("from ").to_string();
+            helos
+                .entry(day)
+                .or_default()
+                .insert(helo.split(' ').next().unwrap_or("").contains('.'));
+        }
+    }
+    let (before, after) = (&orders["2011-01-03"], &orders["2011-01-04"]);
+    assert!(!before.is_empty() && !after.is_empty());
+    assert!(before.is_disjoint(after), "{before:?} {after:?}");
+    assert_eq!(agents.get("2011-01-03"), None);
+    assert!(agents["2011-01-04"] > 0);
+    // Same bots, same dialect: fake-domain HELOs on both days.
+    assert_eq!(helos["2011-01-03"], helos["2011-01-04"]);
+}
