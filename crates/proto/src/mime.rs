@@ -100,8 +100,25 @@ impl<'a> Entity<'a> {
                 v.truncate(n);
                 Cow::Owned(v)
             }
+            // Whole lines holding at least three raw bytes per byte
+            // wanted (more trailing blanks than that: the whole).
             TransferEncoding::QuotedPrintable => {
-                let mut v = self.content().into_owned();
+                let line_end = self
+                    .bytes
+                    .get(n * 3..)
+                    .and_then(|rest| memchr::memchr(b'\n', rest))
+                    .map(|i| n * 3 + i + 1);
+                let mut v = match line_end {
+                    Some(e) if e < self.bytes.len() => {
+                        let v = quoted_printable(&self.bytes[..e], false);
+                        if v.len() >= n {
+                            v
+                        } else {
+                            self.content().into_owned()
+                        }
+                    }
+                    _ => self.content().into_owned(),
+                };
                 v.truncate(n);
                 Cow::Owned(v)
             }
@@ -380,34 +397,12 @@ fn zeek_filename(value: &[u8]) -> Option<String> {
             f = &rest[b + 1..];
         }
     }
-    let name: String = String::from_utf8_lossy(&unescape_uri(f))
+    let name: String = crate::http::unescape_uri(f)
         .chars()
         .filter(|c| !c.is_control())
         .take(256)
         .collect();
     Some(name)
-}
-
-/// `%XX` decoded; a malformed escape kept.
-fn unescape_uri(s: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        if b == b'%' {
-            if let (Some(h), Some(l)) = (
-                s.get(i + 1).and_then(|&c| hex(c)),
-                s.get(i + 2).and_then(|&c| hex(c)),
-            ) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
-    }
-    out
 }
 
 /// Base64 with whitespace and any byte outside the alphabet skipped; stops
@@ -424,18 +419,7 @@ pub fn base64_lenient(input: &[u8]) -> Vec<u8> {
 pub fn quoted_printable(input: &[u8], in_multipart: bool) -> Vec<u8> {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(input.len());
-    let mut lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
-    if !in_multipart && input.ends_with(b"\n") {
-        // The message's last line break ends its last line.
-        lines.pop();
-    }
-    for line in lines {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let end = line
-            .iter()
-            .rposition(|&b| b != b' ' && b != b'\t')
-            .map_or(0, |p| p + 1);
-        let line = line.get(..end).unwrap_or_default();
+    for line in qp_lines(input, in_multipart) {
         let mut soft = false;
         let mut i = 0;
         while let Some(&b) = line.get(i) {
@@ -469,24 +453,32 @@ pub fn quoted_printable(input: &[u8], in_multipart: bool) -> Vec<u8> {
     out
 }
 
-/// The length of what [`quoted_printable`] decodes `input` to, counted
-/// line by line without writing it: each `=XX` is one byte, a soft break
-/// none, any other line end two.
-pub fn quoted_printable_len(input: &[u8], in_multipart: bool) -> usize {
-    let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
-    let mut lines = input.split(|&b| b == b'\n').peekable();
-    let mut n = 0;
-    while let Some(line) = lines.next() {
-        if lines.peek().is_none() && !in_multipart && input.ends_with(b"\n") {
-            // The message's last line break ended the last line.
-            break;
-        }
+/// The lines of quoted-printable text as Zeek reads them: split at LF,
+/// CR and trailing spaces and tabs dropped; when the content did not end
+/// before a boundary, the last line break ends the last line (no empty
+/// line after it).
+fn qp_lines(input: &[u8], in_multipart: bool) -> impl Iterator<Item = &[u8]> {
+    let body = match input.strip_suffix(b"\n") {
+        Some(b) if !in_multipart => b,
+        _ => input,
+    };
+    body.split(|&b| b == b'\n').map(|line| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let end = line
             .iter()
             .rposition(|&b| b != b' ' && b != b'\t')
             .map_or(0, |p| p + 1);
-        let line = line.get(..end).unwrap_or_default();
+        line.get(..end).unwrap_or_default()
+    })
+}
+
+/// The length of what [`quoted_printable`] decodes `input` to, counted
+/// line by line without writing it: each `=XX` is one byte, a soft break
+/// none, any other line end two.
+pub fn quoted_printable_len(input: &[u8], in_multipart: bool) -> usize {
+    let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
+    let mut n = 0;
+    for line in qp_lines(input, in_multipart) {
         let mut len = line.len();
         let mut soft = false;
         let mut skip_to = 0;
