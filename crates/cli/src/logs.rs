@@ -238,6 +238,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
         shards: (threads / workers).max(1),
         proto: botscope_proto::ProtoConfig {
             tls_keylog: crate::load_keylog(&args.tls_keylog)?,
+            http_hash_all_bodies: args.hash_all_files,
             extract: extract.clone(),
             ..Default::default()
         },

@@ -279,6 +279,13 @@ pub struct TraceArgs {
     /// inside is decoded. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub tls_keylog: Vec<PathBuf>,
+    /// SHA-256 every HTTP body, as Zeek's `hash-all-files` policy does.
+    /// By default only downloads are hashed (executables, archives,
+    /// documents, unrecognised binaries); pages, scripts and images get
+    /// no `sha256`/`resp_body_sha256`. Extracted files, mail attachments
+    /// and FTP transfers are always hashed.
+    #[arg(long)]
+    pub hash_all_files: bool,
     /// Captures, Zeek logs, binetflow files, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
@@ -307,6 +314,13 @@ pub struct LogsArgs {
     /// inside is decoded. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub tls_keylog: Vec<PathBuf>,
+    /// SHA-256 every HTTP body, as Zeek's `hash-all-files` policy does.
+    /// By default only downloads are hashed (executables, archives,
+    /// documents, unrecognised binaries); pages, scripts and images get
+    /// no `sha256`/`resp_body_sha256`. Extracted files, mail attachments
+    /// and FTP transfers are always hashed.
+    #[arg(long)]
+    pub hash_all_files: bool,
     /// Write every file the traffic carried (HTTP bodies, mail
     /// attachments and parts, FTP transfers) into DIR as
     /// `extract-<ts>-<source>-<fuid>`, the name files.log's `extracted`

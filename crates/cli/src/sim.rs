@@ -155,6 +155,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
             threads: None,
             quiet: false,
             tls_keylog: Vec::new(),
+            hash_all_files: false,
             extract_files: None,
             extract_limit: 0,
             extract_max_files: 0,

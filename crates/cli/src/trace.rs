@@ -481,6 +481,7 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
     let engine = EngineConfig {
         proto: botscope_proto::ProtoConfig {
             tls_keylog: crate::load_keylog(&args.tls_keylog)?,
+            http_hash_all_bodies: args.hash_all_files,
             ..Default::default()
         },
         ..EngineConfig::default()

@@ -413,7 +413,7 @@ struct Body {
     keep: usize,
     /// A gap happened before `head` was full: stop filling it.
     head_frozen: bool,
-    sha: Sha256,
+    hash: Hash,
     incomplete: bool,
     /// A multipart body: its parts' file names and types.
     multipart: Option<Box<crate::multipart::Multipart>>,
@@ -426,6 +426,40 @@ struct Body {
     /// `--extract-files`: where to write the body, once it has a byte.
     extract: Option<std::sync::Arc<crate::extract::Extractor>>,
     sink: Option<crate::extract::Sink>,
+}
+
+/// Whether a body's bytes are hashed (SHA-256).
+enum Hash {
+    /// Not yet known: fewer than [`MAGIC_BYTES`] seen. `all`: hash
+    /// whatever the content (extraction, or every body asked for).
+    Undecided {
+        all: bool,
+    },
+    On(Sha256),
+    Off,
+}
+
+/// Is content of this magic type a download, whose hash the analysis
+/// uses (payload IOCs, intel)? Text (HTML, scripts, JSON, XML) and media
+/// are not; anything unrecognised is, as an unknown binary may be an
+/// encrypted payload.
+fn is_download(mime: Option<&str>) -> bool {
+    match mime {
+        None => true,
+        Some(m) => {
+            !(m.starts_with("text/")
+                || m.starts_with("image/")
+                || m.starts_with("audio/")
+                || m.starts_with("video/")
+                || matches!(
+                    m,
+                    "application/xml"
+                        | "application/javascript"
+                        | "application/ogg"
+                        | "application/x-riff"
+                ))
+        }
+    }
 }
 
 /// What a finished body contributes to the log record.
@@ -458,7 +492,7 @@ impl Body {
             head_cap: prefix_bytes.max(MAGIC_BYTES),
             keep: prefix_bytes,
             head_frozen: false,
-            sha: Sha256::new(),
+            hash: Hash::Undecided { all: false },
             incomplete: false,
             multipart: None,
             last: b'\n',
@@ -475,9 +509,22 @@ impl Body {
         self
     }
 
-    /// Write the (decoded) body into the `--extract-files` folder.
+    /// Write the (decoded) body into the `--extract-files` folder. An
+    /// extracted body is always hashed (its files.log row names the file
+    /// written).
     fn extracting(mut self, ex: Option<&std::sync::Arc<crate::extract::Extractor>>) -> Body {
         self.extract = ex.cloned();
+        if self.extract.is_some() {
+            self.hash = Hash::Undecided { all: true };
+        }
+        self
+    }
+
+    /// Hash every body, not only downloads ([`ProtoConfig::http_hash_all_bodies`]).
+    fn hashing_all(mut self, all: bool) -> Body {
+        if all {
+            self.hash = Hash::Undecided { all: true };
+        }
         self
     }
 
@@ -543,7 +590,9 @@ impl Body {
             return;
         }
         self.len = self.len.saturating_add(d.len() as u64);
-        self.sha.update(d);
+        if let Hash::On(sha) = &mut self.hash {
+            sha.update(d);
+        }
         if let Some(ex) = self.extract.take() {
             self.sink = ex.begin();
         }
@@ -556,14 +605,44 @@ impl Body {
         if let Some(&b) = d.last() {
             self.last = b;
         }
+        let mut taken = 0;
         if !self.head_frozen && self.head.len() < self.head_cap {
-            let take = (self.head_cap - self.head.len()).min(d.len());
+            taken = (self.head_cap - self.head.len()).min(d.len());
             self.head
-                .extend_from_slice(d.get(..take).unwrap_or_default());
+                .extend_from_slice(d.get(..taken).unwrap_or_default());
+        }
+        // Undecided, every byte so far is in `head` (a gap decides first):
+        // decide once the magic has its bytes, hash them, then the rest.
+        if matches!(self.hash, Hash::Undecided { .. }) && self.head.len() >= MAGIC_BYTES {
+            self.decide_hash();
+            if let Hash::On(sha) = &mut self.hash {
+                sha.update(d.get(taken..).unwrap_or_default());
+            }
         }
     }
 
+    /// Whether this body is hashed, from its first bytes: downloads
+    /// (executables, archives, documents, applets, anything not known to
+    /// be text or media) are; pages, scripts, JSON and images, the bulk
+    /// of HTTP bytes, are not unless every body is hashed. The hash then
+    /// covers the bytes in `head` so far.
+    fn decide_hash(&mut self) {
+        let Hash::Undecided { all } = self.hash else {
+            return;
+        };
+        let wanted = all || is_download(crate::mime_from_magic(&self.head));
+        self.hash = if wanted {
+            let mut sha = Sha256::new();
+            sha.update(&self.head);
+            Hash::On(sha)
+        } else {
+            Hash::Off
+        };
+    }
+
     fn gap(&mut self, n: u64) {
+        // `head` stops here: decide on what it holds.
+        self.decide_hash();
         // A decompressor cannot continue across missing bytes.
         self.inflate = None;
         if let Some(s) = self.sink.as_mut() {
@@ -575,7 +654,8 @@ impl Body {
         self.head_frozen = true;
     }
 
-    fn finish(self) -> BodyOut {
+    fn finish(mut self) -> BodyOut {
+        self.decide_hash();
         let mime = if self.head.is_empty() {
             None
         } else {
@@ -598,7 +678,10 @@ impl Body {
         BodyOut {
             len,
             prefix,
-            sha256: (self.len > 0).then(|| hex::encode(self.sha.finalize())),
+            sha256: match self.hash {
+                Hash::On(sha) if self.len > 0 => Some(hex::encode(sha.finalize())),
+                _ => None,
+            },
             mime,
             incomplete: self.incomplete,
             decode_failed: self.decode_failed,
@@ -746,6 +829,7 @@ struct Shared {
     max_decoded: u64,
     max_pending: usize,
     extract: Option<std::sync::Arc<crate::extract::Extractor>>,
+    hash_all: bool,
     /// An HTTP/0.9 request was taken without the blank line that ends
     /// its (empty) header block: Zeek ends that message at the close,
     /// after its reply was logged, and logs an empty row for it.
@@ -791,6 +875,7 @@ impl HttpAnalyzer {
                 max_decoded: config.http_max_decoded_body,
                 max_pending: config.max_pending.max(1),
                 extract: config.extract.clone(),
+                hash_all: config.http_hash_all_bodies,
                 open_09: false,
             },
         }
@@ -986,6 +1071,7 @@ fn headers(
                 side.body = Some(
                     Body::new(sh.prefix_bytes)
                         .starting(ctx.ts)
+                        .hashing_all(sh.hash_all)
                         .extracting(sh.extract.as_ref()),
                 );
                 side.phase = Phase::Body(Framing::UntilClose);
@@ -1499,6 +1585,7 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
                     .with_encoding(fh.encoding.as_deref(), sh.max_decoded)
                     .with_content_type(ct.as_deref())
                     .starting(ctx.ts)
+                    .hashing_all(sh.hash_all)
                     .extracting(sh.extract.as_ref()),
             );
             side.phase = Phase::Body(f);
@@ -1647,6 +1734,7 @@ fn on_response(
                     .with_encoding(fh.encoding.as_deref(), sh.max_decoded)
                     .with_content_type(side.resp.content_type.as_deref())
                     .starting(ctx.ts)
+                    .hashing_all(sh.hash_all)
                     .extracting(sh.extract.as_ref()),
             );
             side.phase = Phase::Body(f);

@@ -142,6 +142,13 @@ pub struct ProtoConfig {
     /// data-channel commands, [`ftp::ZEEK_LOGGED_COMMANDS`]). Default
     /// `false`.
     pub ftp_log_all_commands: bool,
+    /// SHA-256 every HTTP body, as Zeek's `hash-all-files` policy does.
+    /// Default `false`: only downloads are hashed (executables, archives,
+    /// documents, unknown binaries: what payload and intel matching
+    /// use); pages, scripts, JSON and images are measured and typed but
+    /// not hashed, which was a fifth of decoding time. Extracted bodies,
+    /// mail attachments and FTP transfers are always hashed.
+    pub http_hash_all_bodies: bool,
     /// TLS secrets (an `SSLKEYLOGFILE`): sessions found in it are
     /// decrypted and their application data analyzed like a TCP stream
     /// of its own (HTTP inside HTTPS gets `http.log` rows). Default none.
@@ -170,6 +177,7 @@ impl Default for ProtoConfig {
             irc_max_join_channels: 16,
             irc_max_field_bytes: 512,
             ftp_log_all_commands: false,
+            http_hash_all_bodies: false,
             tls_keylog: None,
             extract: None,
         }

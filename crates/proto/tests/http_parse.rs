@@ -92,10 +92,8 @@ fn simple_get() {
     assert_eq!(h.resp_content_type.as_deref(), Some("text/html"));
     assert_eq!(h.response_body_len, 13);
     assert_eq!(h.resp_body_prefix, b"<html></html>");
-    assert_eq!(
-        h.resp_body_sha256.as_deref(),
-        Some(sha_hex(b"<html></html>").as_str())
-    );
+    // A page is measured and typed, not hashed (only downloads are).
+    assert_eq!(h.resp_body_sha256, None);
     assert_eq!(h.resp_mime_types, ["text/html"]);
     assert_eq!(h.request_body_len, 0);
     assert_eq!(h.req_body_sha256, None);
@@ -138,10 +136,7 @@ fn chunked_with_extensions_and_trailers() {
     assert_eq!(h.len(), 2);
     assert_eq!(h[0].response_body_len, body.len() as u64);
     assert_eq!(h[0].resp_body_prefix, body);
-    assert_eq!(
-        h[0].resp_body_sha256.as_deref(),
-        Some(sha_hex(body).as_str())
-    );
+    assert_eq!(h[0].resp_body_sha256, None, "text is not hashed");
     assert_eq!(h[1].status_code, Some(204));
     assert_eq!(h[1].trans_depth, 2);
 }
@@ -397,6 +392,7 @@ fn pending_queue_cap() {
 fn body_prefix_cap() {
     let cfg = ProtoConfig {
         body_prefix_bytes: 4,
+        http_hash_all_bodies: true,
         ..ProtoConfig::default()
     };
     let body = vec![b'x'; 10_000];
@@ -672,4 +668,66 @@ fn random_input_never_panics() {
         let (pieces, _) = run_cfg(&cfg, &v, Feed::Random(round as u64 + 1, 5));
         assert_eq!(whole, pieces, "round {round}");
     }
+}
+
+/// Only downloads are hashed, and their hash covers every byte however
+/// the body arrives: split into small segments, the decision waits for
+/// the magic bytes, then hashes what it held and the rest.
+#[test]
+fn downloads_hashed_in_pieces_pages_not() {
+    let mut exe = b"MZ\x90\x00\x03\x00".to_vec();
+    exe.extend((0..3000u32).map(|i| (i * 7 % 251) as u8));
+    let page = b"<html><body>".repeat(100);
+    let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", exe.len()).into_bytes();
+    resp.extend_from_slice(&exe);
+    resp.extend_from_slice(
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", page.len()).as_bytes(),
+    );
+    resp.extend_from_slice(&page);
+    let mut recs: Vec<(Dir, &[u8])> =
+        vec![(O, b"GET /a.exe HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n")];
+    recs.extend(resp.chunks(97).map(|c| (R, c)));
+    let v = vector(&recs);
+    let (h, w, _) = check_cfg(&ProtoConfig::default(), &v);
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[0].resp_mime_types, ["application/x-dosexec"]);
+    assert_eq!(
+        h[0].resp_body_sha256.as_deref(),
+        Some(sha_hex(&exe).as_str())
+    );
+    assert_eq!(h[1].resp_mime_types, ["text/html"]);
+    assert_eq!(h[1].resp_body_sha256, None);
+    // Asked for, every body is hashed.
+    let all = ProtoConfig {
+        http_hash_all_bodies: true,
+        ..ProtoConfig::default()
+    };
+    let (h, _, _) = check_cfg(&all, &v);
+    assert_eq!(
+        h[0].resp_body_sha256.as_deref(),
+        Some(sha_hex(&exe).as_str())
+    );
+    assert_eq!(
+        h[1].resp_body_sha256.as_deref(),
+        Some(sha_hex(&page).as_str())
+    );
+}
+
+/// A download shorter than the magic window is hashed when it ends.
+#[test]
+fn short_download_hashed_at_its_end() {
+    let v = vector(&[
+        (O, b"GET /x HTTP/1.1\r\n\r\n"),
+        (
+            R,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPK\x03\x04\x00\x01",
+        ),
+    ]);
+    let (h, _, _) = check_cfg(&ProtoConfig::default(), &v);
+    assert_eq!(h[0].resp_mime_types, ["application/zip"]);
+    assert_eq!(
+        h[0].resp_body_sha256.as_deref(),
+        Some(sha_hex(b"PK\x03\x04\x00\x01").as_str())
+    );
 }
