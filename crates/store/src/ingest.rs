@@ -331,6 +331,9 @@ fn read_input(inp: &Input, cfg: &IngestConfig) -> InputRead {
             if let Some(e) = summary.error {
                 r.errors.push(e);
             }
+            // Messages carved from a capture stay out of the mail table:
+            // a sandbox run's spam is not trap mail, and it would change
+            // every family's share of the trap.
             for s in sinks {
                 r.events.extend(
                     s.into_iter()
@@ -387,6 +390,20 @@ fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOut
         mail_rows.extend(r.mail);
         errors.push(r.errors);
         source_of_event.push((i, events.len()));
+    }
+    // Campaigns clustered over the unit's mail (a day's mbox, a batch of
+    // message files), as `botscope mail` does, instead of each message's
+    // own id. Ids are stable within a unit, not yet across units: a
+    // campaign on new domains every day gets a new id each day.
+    let mut clusters = botscope_mail::Campaigns::new();
+    let items: Vec<usize> = mail_rows
+        .iter()
+        .map(|m| clusters.add(&m.domains, m.subject.as_deref()))
+        .collect();
+    for (m, item) in mail_rows.iter_mut().zip(items) {
+        if let Some(id) = clusters.id(item) {
+            m.campaign = Some(id);
+        }
     }
     let fail = |msg: String| -> Vec<FileOutcome> {
         unit.iter()
