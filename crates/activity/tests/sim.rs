@@ -24,6 +24,7 @@ fn sim_day(seed: u64, scale: f64, dec: u32) -> PathBuf {
         to: Some(day),
         pcaps: true,
         mail: false,
+        trap_captures: false,
     };
     botscope_sim::simulate(&sc, &opts, &dir).expect("simulate");
     dir

@@ -375,6 +375,12 @@ pub struct SimulateArgs {
     /// Do not write trap mail.
     #[arg(long)]
     pub no_mail: bool,
+    /// Also write the capture taken at the trap (`trap/YYYY-MM-DD.pcap`):
+    /// each trap message in the SMTP session that delivered it, in its
+    /// family's dialect (command case, HELO, pipelining, how it ends), for
+    /// `botscope mail` to attribute by dialect as well as by headers.
+    #[arg(long, conflicts_with = "no_mail")]
+    pub trap_captures: bool,
     /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,

@@ -49,6 +49,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<u8> {
         to: args.to.as_deref().map(parse_date).transpose()?,
         pcaps: !args.no_pcaps,
         mail: !args.no_mail,
+        trap_captures: args.trap_captures,
     };
     let t = Instant::now();
     let s = botscope_sim::simulate(&scenario, &opts, &args.out)
@@ -121,6 +122,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
             to: None,
             pcaps: false,
             mail: true,
+            trap_captures: false,
         },
         &world,
     )?;
@@ -135,6 +137,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
             to: Some(parse_date(SANDBOX_TO)?),
             pcaps: true,
             mail: false,
+            trap_captures: false,
         },
         &sandbox,
     )?;

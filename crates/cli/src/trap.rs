@@ -203,8 +203,9 @@ impl Sink for DatasetSink {
                 helo: m.helo.clone(),
                 mail_from: Some(m.envelope.mail_from.clone()),
                 rcpt_to: rcpt,
-                commands: Vec::new(),
-                pipelined: false,
+                // The session's dialect (the trap saw every command).
+                commands: m.commands.clone(),
+                pipelined: m.pipelined,
             },
         });
     }

@@ -389,12 +389,18 @@ impl MailAnalyzer {
             f.received_ts = env.received_ts;
             f.sender_ip = env.client_ip;
             f.helo = env.helo.clone();
-            if let Some(first) = env.commands.first() {
-                f.push("greet", &first.to_ascii_uppercase());
+        }
+        // The SMTP dialect, when the session's commands are known (a
+        // capture, or the live trap with or without its Received header):
+        // the bot's code, which a template change leaves as it was.
+        if let Some(env) = envelope.filter(|e| !e.commands.is_empty()) {
+            for (k, v) in dialect_tokens(&env.commands, env.pipelined) {
+                if k == "greet" {
+                    // The Received header's guess, if any, gives way.
+                    f.tokens.retain(|t| !t.starts_with("greet="));
+                }
+                f.push(k, &v);
             }
-            let dialect: Vec<&str> = env.commands.iter().take(8).map(String::as_str).collect();
-            f.push("cmds", &dialect.join(","));
-            f.push("pipe", if env.pipelined { "1" } else { "0" });
         }
         if let Some(h) = &f.helo {
             let kind = if h.parse::<IpAddr>().is_ok() || h.starts_with('[') {
@@ -568,6 +574,41 @@ impl MailAnalyzer {
         f.urls = urls.urls;
         Ok(f)
     }
+}
+
+/// The dialect tokens of a session's commands (verbs as sent, in order):
+/// `greet` (the first verb, upper-cased), `case` (of the verbs' letters:
+/// upper, lower or mixed), `cmds` (the first transaction's verbs as sent,
+/// repeats in a row folded, up to its `DATA` or `BDAT`: `EHLO,MAIL,RCPT,DATA`
+/// whatever the number of recipients or the message's place in the
+/// session) and `pipe` (commands sent before their replies).
+pub(crate) fn dialect_tokens(commands: &[String], pipelined: bool) -> Vec<(&'static str, String)> {
+    let mut out = Vec::with_capacity(4);
+    let Some(first) = commands.first() else {
+        return out;
+    };
+    out.push(("greet", first.to_ascii_uppercase()));
+    let (mut upper, mut lower) = (false, false);
+    let mut seq: Vec<&str> = Vec::new();
+    for c in commands.iter().take(64) {
+        upper |= c.bytes().any(|b| b.is_ascii_uppercase());
+        lower |= c.bytes().any(|b| b.is_ascii_lowercase());
+        if seq.len() < 8 && seq.last() != Some(&c.as_str()) {
+            seq.push(c);
+        }
+        if c.eq_ignore_ascii_case("DATA") || c.eq_ignore_ascii_case("BDAT") {
+            break;
+        }
+    }
+    let case = match (upper, lower) {
+        (true, false) => "upper",
+        (false, true) => "lower",
+        _ => "mixed",
+    };
+    out.push(("case", case.to_string()));
+    out.push(("cmds", seq.join(",")));
+    out.push(("pipe", if pipelined { "1" } else { "0" }.to_string()));
+    out
 }
 
 fn clip(s: &str, max: usize) -> &str {

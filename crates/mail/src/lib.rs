@@ -23,8 +23,10 @@
 //!   (`lag`), `mailer`, `ua`, From/To formatting (`from`, `to`),
 //!   Content-Type formatting (`ct`), MIME tree (`mime`), boundary shape
 //!   (`bnd`), charsets (`cs`), transfer encodings (`cte`), HELO shape
-//!   (`helo`), EHLO or HELO (`greet`), and in a session the command
-//!   dialect (`cmds`) and pipelining (`pipe`);
+//!   (`helo`), EHLO or HELO (`greet`), and when the SMTP session's
+//!   commands are known (a capture, the live trap) the dialect: command
+//!   case (`case`), the first transaction's verbs (`cmds`) and pipelining
+//!   (`pipe`), which attribution uses as a gate ([`Model`]);
 //! - URLs (text, HTML attributes, de-obfuscated, redirector targets) and
 //!   registrable domains (Public Suffix List);
 //! - category and brand from the data-driven [`Dictionary`]
@@ -57,5 +59,5 @@ pub use envelope::Envelope;
 pub use error::{Error, ErrorKind};
 pub use json::to_json;
 pub use model::{family_label, Model};
-pub use reader::{for_each_message, RawMessage, ReadStats};
+pub use reader::{for_each_message, for_each_session_message, RawMessage, ReadStats};
 pub use rules::Rules;

@@ -12,6 +12,20 @@
 //! fingerprint, so it shows up as unattributed rather than as a wrong
 //! name. `family_confidence` is the posterior times the match share.
 //!
+//! **The SMTP dialect comes first.** When a message carries its session's
+//! dialect (`greet`, `case`, `cmds`, `pipe`: see [`DIALECT_KINDS`]; a
+//! session's commands are known, not only the EHLO/HELO a trap's
+//! `Received:` header tells), only
+//! the families whose sandbox sessions showed every one of those tokens
+//! (in at least 1 % of their messages) compete: a bot's SMTP code is what
+//! its herder cannot cheaply change, while a template changes overnight
+//! or is shared by several botnets renting themselves to one affiliate
+//! program (B@bel, Stringhini et al., 2012). The dialect then weighs as
+//! much as all other tokens together in the match share (so a family's
+//! new template needs only a fifth of its other tokens seen before to
+//! keep its name). If no family spoke that dialect, all compete and the
+//! match share decides as before.
+//!
 //! The model is plain JSON (`serde`), written by `botscope learn`.
 
 use std::collections::BTreeMap;
@@ -46,14 +60,30 @@ pub struct Model {
     compiled: Option<Compiled>,
 }
 
+/// Token kinds that describe the SMTP dialect (see the module docs).
+pub const DIALECT_KINDS: &[&str] = &["greet", "case", "cmds", "pipe"];
+
+/// Least share of a family's messages that must show a dialect token for
+/// the family to pass the dialect gate.
+const DIALECT_MIN_SHARE: f64 = 0.01;
+
+fn is_dialect(token: &str) -> bool {
+    token
+        .split_once('=')
+        .is_some_and(|(k, _)| DIALECT_KINDS.contains(&k))
+}
+
 #[derive(Clone, Debug)]
 struct Compiled {
     names: Vec<String>,
     prior: Vec<f64>,
     /// Per family: the log-probability of a token it never emitted.
     unseen: Vec<f64>,
-    /// Token → per family (log-probability, emitted at all).
-    tokens: FxHashMap<String, Vec<(f64, bool)>>,
+    /// Token → per family (log-probability, emitted at all, share of the
+    /// family's messages with it).
+    tokens: FxHashMap<String, Vec<(f64, bool, f64)>>,
+    /// Per family: it was learned from sessions (has dialect tokens).
+    has_dialect: Vec<bool>,
 }
 
 impl Default for Model {
@@ -92,18 +122,20 @@ impl Model {
         let n = names.len();
         let mut prior = Vec::with_capacity(n);
         let mut unseen = Vec::with_capacity(n);
-        let mut tokens: FxHashMap<String, Vec<(f64, bool)>> = FxHashMap::default();
+        let mut tokens: FxHashMap<String, Vec<(f64, bool, f64)>> = FxHashMap::default();
+        let mut has_dialect = Vec::with_capacity(n);
         for (i, fam) in self.families.values().enumerate() {
             let m = fam.messages.max(1) as f64;
             prior.push((m / total.max(1) as f64).ln());
             let un = (0.5 / (m + 1.0)).ln();
             unseen.push(un);
+            has_dialect.push(fam.tokens.keys().any(|t| t.starts_with("cmds=")));
             for (t, &c) in &fam.tokens {
                 let e = tokens.entry(t.clone()).or_default();
                 if e.is_empty() {
-                    e.resize(n, (0.0, false));
+                    e.resize(n, (0.0, false, 0.0));
                 }
-                e[i] = (((c as f64 + 0.5) / (m + 1.0)).ln(), true);
+                e[i] = (((c as f64 + 0.5) / (m + 1.0)).ln(), true, c as f64 / m);
             }
         }
         // Fill the families that never emitted a token.
@@ -119,6 +151,7 @@ impl Model {
             prior,
             unseen,
             tokens,
+            has_dialect,
         });
     }
 
@@ -142,27 +175,64 @@ impl Model {
         let mut score = c.prior.clone();
         let mut hits = vec![0usize; n];
         let mut counted = 0usize;
+        // Dialect tokens among them (counted and hit).
+        let mut d_hits = vec![0usize; n];
+        let mut d_counted = 0usize;
+        // The dialect gate: families that spoke every dialect token of
+        // this message (only families learned from sessions take part).
+        let mut speaks = c.has_dialect.clone();
+        let mut dialect = false;
+        // Only a whole session dialect gates: `greet` alone (read from a
+        // trap's Received header) is one bit, an ordinary token.
+        let session = tokens.iter().any(|t| t.starts_with("cmds="));
         for t in tokens {
             // An absent feature (`date=none`, `cs=`) scores but does not
             // count as a match: sharing an absence says little.
             let informative = !matches!(t.split_once('=').map(|(_, v)| v), Some("" | "none" | "-"));
             counted += usize::from(informative);
-            if let Some(v) = c.tokens.get(t.as_str()) {
-                for (i, (lp, seen)) in v.iter().enumerate() {
+            let stats = c.tokens.get(t.as_str());
+            if session && is_dialect(t) {
+                dialect = true;
+                d_counted += usize::from(informative);
+                if let Some(v) = stats {
+                    for (i, h) in d_hits.iter_mut().enumerate() {
+                        *h += usize::from(v[i].1 && informative);
+                    }
+                }
+                for (i, s) in speaks.iter_mut().enumerate() {
+                    *s &= stats.is_some_and(|v| v[i].2 >= DIALECT_MIN_SHARE);
+                }
+            }
+            if let Some(v) = stats {
+                for (i, (lp, seen, _)) in v.iter().enumerate() {
                     score[i] += lp;
                     hits[i] += usize::from(*seen && informative);
                 }
             }
         }
         let _ = &c.unseen;
+        let gated = dialect && speaks.iter().any(|&s| s);
         let (best, &top) = score
             .iter()
             .enumerate()
+            .filter(|(i, _)| !gated || speaks[*i])
             .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-            .expect("n > 0");
-        let z: f64 = score.iter().map(|s| (s - top).exp()).sum();
+            .expect("a family passes");
+        let z: f64 = score
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !gated || speaks[*i])
+            .map(|(_, s)| (s - top).exp())
+            .sum();
         let posterior = 1.0 / z;
-        let matched = hits[best] as f64 / counted.max(1) as f64;
+        let matched = if gated {
+            // The dialect weighs as much as all the rest together: a
+            // family that changed its template is still its bots.
+            let rest = (hits[best] - d_hits[best]) as f64 / (counted - d_counted).max(1) as f64;
+            0.5 * d_hits[best] as f64 / d_counted.max(1) as f64 + 0.5 * rest
+        } else {
+            hits[best] as f64 / counted.max(1) as f64
+        };
         if matched < self.min_match {
             return ("unknown".to_string(), 0.0);
         }
@@ -251,5 +321,73 @@ mod tests {
         );
         let back = Model::from_json(&m.to_json()).unwrap();
         assert_eq!(back.families, m.families);
+    }
+
+    /// A family that changes its template keeps its SMTP dialect: the
+    /// dialect gate names it although its new headers look like another
+    /// family's; a dialect nobody spoke leaves every family in.
+    #[test]
+    fn the_dialect_decides_between_lookalike_templates() {
+        let mut m = Model::default();
+        for _ in 0..20 {
+            m.learn(
+                "a",
+                &toks(&[
+                    "greet=EHLO",
+                    "case=upper",
+                    "cmds=EHLO,MAIL,RCPT,DATA",
+                    "pipe=0",
+                    "mid=x",
+                    "date=1",
+                    "h=X-A",
+                    "mailer=A",
+                ]),
+            );
+            m.learn(
+                "b",
+                &toks(&[
+                    "greet=EHLO",
+                    "case=lower",
+                    "cmds=ehlo,mail,rcpt,data",
+                    "pipe=1",
+                    "mid=y",
+                    "date=2",
+                    "h=X-B",
+                    "mailer=B",
+                ]),
+            );
+        }
+        m.compile();
+        // a's dialect, b's template but for a's Date (a restyled): a.
+        let restyled = toks(&[
+            "greet=EHLO",
+            "case=upper",
+            "cmds=EHLO,MAIL,RCPT,DATA",
+            "pipe=0",
+            "mid=y",
+            "date=1",
+            "h=X-B",
+            "mailer=B",
+        ]);
+        assert_eq!(m.attribute(&restyled).0, "a");
+        // Nothing of a's template at all: the dialect alone is not enough.
+        let mut bare = restyled.clone();
+        bare[5] = "date=2".into();
+        assert_eq!(m.attribute(&bare).0, "unknown");
+        // Without the dialect, the template decides: b.
+        assert_eq!(m.attribute(&restyled[4..]).0, "b");
+        // A dialect no family spoke: no gate; b's template is half the
+        // message, too little for a name.
+        let stranger = toks(&[
+            "greet=HELO",
+            "case=upper",
+            "cmds=HELO,MAIL,RCPT,DATA",
+            "pipe=0",
+            "mid=y",
+            "date=2",
+            "h=X-B",
+            "mailer=B",
+        ]);
+        assert_eq!(m.attribute(&stranger).0, "unknown");
     }
 }

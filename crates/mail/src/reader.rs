@@ -25,8 +25,10 @@
 //! [`MailConfig::max_message_bytes`]; the rest of it is counted and dropped
 //! and the message is yielded with `truncated_from` set.
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use botscope_engine::{analyze_file, EngineConfig};
 use botscope_event::{Event, Ts};
@@ -67,14 +69,6 @@ pub struct ReadStats {
     pub errors: Vec<String>,
 }
 
-const PCAP_MAGICS: [[u8; 4]; 5] = [
-    [0xd4, 0xc3, 0xb2, 0xa1],
-    [0xa1, 0xb2, 0xc3, 0xd4],
-    [0x4d, 0x3c, 0xb2, 0xa1],
-    [0xa1, 0xb2, 0x3c, 0x4d],
-    [0x0a, 0x0d, 0x0d, 0x0a],
-];
-
 /// The kind of input, sniffed from its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -84,17 +78,17 @@ enum Kind {
     NotMail,
 }
 
+/// The one input sniffer (`botscope_wire::sniff_bytes`, which `ingest`
+/// and `trace` use too), read for mail: a message file needs a header
+/// field first and two of the fields every message has.
 fn sniff(head: &[u8]) -> Kind {
-    if head.len() >= 4 && PCAP_MAGICS.iter().any(|m| head[..4] == m[..]) {
-        return Kind::Capture;
+    use botscope_wire::input::InputKind as K;
+    match botscope_wire::input::sniff_bytes(head) {
+        K::Pcap | K::Pcapng => Kind::Capture,
+        K::Mbox => Kind::Mbox,
+        K::Eml => Kind::Message,
+        _ => Kind::NotMail,
     }
-    if head.starts_with(b"From ") {
-        return Kind::Mbox;
-    }
-    if looks_like_header(head) {
-        return Kind::Message;
-    }
-    Kind::NotMail
 }
 
 /// The first line is `Name: value` with a printable ASCII field name.
@@ -130,6 +124,7 @@ where
     F: FnMut(&RawMessage<'_>),
 {
     let mut stats = ReadStats::default();
+    let mut traps = TrapLogs::default();
     for root in paths {
         let walked = root.is_dir();
         let (files, errs) = botscope_wire::collect_inputs(std::slice::from_ref(root));
@@ -139,10 +134,155 @@ where
                 stats.skipped_files.push(path.display().to_string());
                 continue;
             }
-            read_file(&path, root, walked, cfg, &mut stats, &mut f);
+            let env = traps.envelope(&path, &mut stats);
+            read_file(&path, root, walked, cfg, env.as_ref(), &mut stats, &mut f);
         }
     }
     stats
+}
+
+/// The session logs of `botscope trap` stores met while reading: a
+/// message the trap stored (`STORE/trap/maildir/{new,cur}/ID,S=…`) gets
+/// its session's dialect (command verbs as sent, pipelining) from
+/// `STORE/trap/sessions.jsonl` and its rotated copies, by `ID`. A log is
+/// read once per process while it is unchanged (`ingest` reads message
+/// files one call at a time), see [`cached_sessions`].
+#[derive(Default)]
+struct TrapLogs {
+    /// Trap folder → message id → its session's dialect.
+    logs: HashMap<PathBuf, Arc<SessionDialects>>,
+}
+
+/// Message id → (its session's command verbs, pipelined).
+type SessionDialects = HashMap<String, Arc<(Vec<String>, bool)>>;
+
+/// The fields of a `sessions.jsonl` record that the dialect needs.
+#[derive(serde::Deserialize)]
+struct SessionLine {
+    #[serde(default)]
+    commands: Vec<CommandLine>,
+    #[serde(default)]
+    pipelined_commands: u64,
+    #[serde(default)]
+    messages: Vec<MessageLine>,
+}
+
+#[derive(serde::Deserialize)]
+struct CommandLine {
+    verb: String,
+}
+
+#[derive(serde::Deserialize)]
+struct MessageLine {
+    id: String,
+}
+
+/// Longest `sessions.jsonl` line read (the trap keeps at most 256
+/// commands of 256 characters and a few hundred messages per session).
+const MAX_SESSION_LINE: usize = 4 << 20;
+
+impl TrapLogs {
+    fn envelope(&mut self, path: &Path, stats: &mut ReadStats) -> Option<Envelope> {
+        let box_dir = path.parent()?;
+        if !matches!(box_dir.file_name()?.to_str()?, "new" | "cur") {
+            return None;
+        }
+        let maildir = box_dir.parent()?;
+        if maildir.file_name()?.to_str()? != "maildir" {
+            return None;
+        }
+        let trap = maildir.parent()?;
+        if !trap.join("sessions.jsonl").is_file() {
+            return None;
+        }
+        let log = self
+            .logs
+            .entry(trap.to_path_buf())
+            .or_insert_with(|| cached_sessions(trap, stats));
+        let name = path.file_name()?.to_str()?;
+        let id = name.split([',', ':']).next()?;
+        let d = log.get(id)?;
+        Some(Envelope {
+            commands: d.0.clone(),
+            pipelined: d.1,
+            ..Envelope::default()
+        })
+    }
+}
+
+/// A trap's session dialects, read again only when `sessions.jsonl`
+/// changed (its length or modification time).
+fn cached_sessions(trap: &Path, stats: &mut ReadStats) -> Arc<SessionDialects> {
+    type Cache = HashMap<PathBuf, (u64, Option<std::time::SystemTime>, Arc<SessionDialects>)>;
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
+    let meta = std::fs::metadata(trap.join("sessions.jsonl")).ok();
+    let stamp = (
+        meta.as_ref().map_or(0, |m| m.len()),
+        meta.and_then(|m| m.modified().ok()),
+    );
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(c) = cache.lock() {
+        if let Some((len, mtime, d)) = c.get(trap) {
+            if (*len, *mtime) == stamp {
+                return d.clone();
+            }
+        }
+    }
+    let d = Arc::new(load_sessions(trap, stats));
+    if let Ok(mut c) = cache.lock() {
+        c.insert(trap.to_path_buf(), (stamp.0, stamp.1, d.clone()));
+    }
+    d
+}
+
+/// Read a trap's session logs (`sessions.jsonl`, then `.1`, `.2` …):
+/// message id → its session's dialect. Unreadable lines are counted as
+/// errors and skipped.
+fn load_sessions(trap: &Path, stats: &mut ReadStats) -> SessionDialects {
+    let mut out = HashMap::new();
+    let mut files = vec![trap.join("sessions.jsonl")];
+    files.extend(
+        (1..=1000)
+            .map(|i| trap.join(format!("sessions.jsonl.{i}")))
+            .take_while(|p| p.is_file()),
+    );
+    for file in files {
+        let Ok(fh) = std::fs::File::open(&file) else {
+            continue;
+        };
+        let mut r = BufReader::new(fh);
+        let mut line = Vec::new();
+        let mut bad = 0u64;
+        loop {
+            line.clear();
+            match read_line_capped(&mut r, &mut line, MAX_SESSION_LINE) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    stats.errors.push(format!("{}: {e}", file.display()));
+                    break;
+                }
+            }
+            let Ok(rec) = serde_json::from_slice::<SessionLine>(&line) else {
+                bad += 1;
+                continue;
+            };
+            let d = Arc::new((
+                rec.commands.into_iter().map(|c| c.verb).collect::<Vec<_>>(),
+                rec.pipelined_commands > 0,
+            ));
+            for m in rec.messages.into_iter().filter(|m| !m.id.is_empty()) {
+                out.insert(m.id, d.clone());
+            }
+        }
+        if bad > 0 {
+            stats.errors.push(format!(
+                "{}: {bad} session records unreadable (skipped)",
+                file.display()
+            ));
+        }
+    }
+    out
 }
 
 fn read_file<F>(
@@ -150,6 +290,7 @@ fn read_file<F>(
     root: &Path,
     walked: bool,
     cfg: &MailConfig,
+    env: Option<&Envelope>,
     stats: &mut ReadStats,
     f: &mut F,
 ) where
@@ -166,8 +307,12 @@ fn read_file<F>(
     stats.files += 1;
     // The decompressing reader may return short reads: gather a head.
     let mut input = input;
-    let mut head = Vec::with_capacity(512);
-    if let Err(e) = input.by_ref().take(512).read_to_end(&mut head) {
+    let mut head = Vec::with_capacity(botscope_wire::input::SNIFF_BYTES as usize);
+    if let Err(e) = input
+        .by_ref()
+        .take(botscope_wire::input::SNIFF_BYTES)
+        .read_to_end(&mut head)
+    {
         stats.errors.push(format!("{name}: {e}"));
         return;
     }
@@ -196,7 +341,7 @@ fn read_file<F>(
                     f(&RawMessage {
                         source: &source,
                         raw: &buf,
-                        envelope: None,
+                        envelope: env,
                         truncated_from: (total > buf.len() as u64).then_some(total),
                         path,
                         root,
@@ -392,19 +537,44 @@ where
             .errors
             .push(format!("{e} (messages before it were read)"));
     }
+    let events = sinks.iter().flatten();
+    stats.messages += for_each_session_message(&name, events, |source, raw, env| {
+        f(&RawMessage {
+            source,
+            raw,
+            envelope: Some(env),
+            truncated_from: None,
+            path,
+            root,
+        });
+    });
+}
+
+/// The messages carved from SMTP sessions among decoded `events` (one
+/// capture's), each with its session's envelope: client, HELO, envelope
+/// addresses and the dialect (command verbs as sent, pipelining), read
+/// from the `smtp.log` row of the same transaction. `f` gets the source
+/// name (`{name}#{message file name}`), the bytes and the envelope.
+/// Returns the number of messages.
+pub fn for_each_session_message<'e, I, F>(name: &str, events: I, mut f: F) -> u64
+where
+    I: Iterator<Item = &'e Event> + Clone,
+    F: FnMut(&str, &[u8], &Envelope),
+{
     let mut dialects = rustc_hash::FxHashMap::default();
-    for ev in sinks.iter().flatten() {
+    for ev in events.clone() {
         if let Event::Smtp(s) = ev {
             if let Some(m) = &s.meta {
-                dialects.insert((m.uid, s.trans_depth), (s.commands.clone(), s.pipelined));
+                dialects.insert((m.uid, s.trans_depth), (&s.commands, s.pipelined));
             }
         }
     }
-    for ev in sinks.iter().flatten() {
+    let mut n = 0;
+    for ev in events {
         if let Event::Message(m) = ev {
             let (commands, pipelined) = dialects
                 .get(&(m.meta.uid, m.trans_depth))
-                .cloned()
+                .map(|(c, p)| ((*c).clone(), *p))
                 .unwrap_or_default();
             let env = Envelope {
                 session: true,
@@ -420,17 +590,11 @@ where
                 "{name}#{}",
                 botscope_engine::message_file_name(m.meta.uid, m.trans_depth)
             );
-            stats.messages += 1;
-            f(&RawMessage {
-                source: &source,
-                raw: &m.data,
-                envelope: Some(&env),
-                truncated_from: None,
-                path,
-                root,
-            });
+            n += 1;
+            f(&source, &m.data, &env);
         }
     }
+    n
 }
 
 #[cfg(test)]
@@ -448,8 +612,10 @@ mod tests {
     #[test]
     fn sniffing() {
         assert_eq!(sniff(b"From x"), Kind::Mbox);
-        assert_eq!(sniff(b"Received: x"), Kind::Message);
+        assert_eq!(sniff(b"Received: x\nFrom: a\n"), Kind::Message);
         assert_eq!(sniff(b"# readme"), Kind::NotMail);
+        // The trap's session log is text with a colon on its first line.
+        assert_eq!(sniff(b"{\"session\":\"S1\",\"from\":1}\n"), Kind::NotMail);
         assert_eq!(sniff(&[0xd4, 0xc3, 0xb2, 0xa1, 0]), Kind::Capture);
     }
 

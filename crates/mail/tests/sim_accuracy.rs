@@ -18,6 +18,7 @@ fn world(dir: &Path, seed: u64, pcaps: bool, mail: bool) {
         to: NaiveDate::from_ymd_opt(2010, 12, 21),
         pcaps,
         mail,
+        trap_captures: false,
     };
     simulate(&s, &opts, dir).unwrap();
 }
@@ -35,18 +36,21 @@ fn learn(paths: &[PathBuf]) -> Model {
     model
 }
 
-/// truth/messages.csv: (file, index) → (family (lower case), campaign).
-fn truth(dir: &Path) -> BTreeMap<(String, u64), (String, String)> {
+/// truth/messages.csv: (file, index) → (family (lower case), campaign),
+/// and the same by Message-ID (without angle brackets), for messages read
+/// from the trap's capture.
+type Truth = BTreeMap<(String, u64), (String, String)>;
+fn truth(dir: &Path) -> (Truth, BTreeMap<String, (String, String)>) {
     let text = std::fs::read_to_string(dir.join("truth/messages.csv")).unwrap();
     let mut out = BTreeMap::new();
+    let mut by_mid = BTreeMap::new();
     for line in text.lines().skip(1) {
         let cols: Vec<&str> = line.split(',').collect();
-        out.insert(
-            (cols[0].to_string(), cols[1].parse().unwrap()),
-            (cols[3].to_ascii_lowercase(), cols[4].to_string()),
-        );
+        let v = (cols[3].to_ascii_lowercase(), cols[4].to_string());
+        by_mid.insert(cols[2].trim_matches(['<', '>']).to_string(), v.clone());
+        out.insert((cols[0].to_string(), cols[1].parse().unwrap()), v);
     }
-    out
+    (out, by_mid)
 }
 
 type Counts = BTreeMap<(String, String), usize>;
@@ -58,7 +62,13 @@ type Rows = Vec<(String, String, String)>;
 /// campaign) → messages, per message and clustered; and each message's
 /// row.
 fn confusion(model: Model, dir: &Path) -> (Counts, Counts, Counts, Rows) {
-    let truth = truth(dir);
+    confusion_of(model, dir, &[dir.join("mail")])
+}
+
+/// [`confusion`] over any inputs of the world in `dir` (its trap mail, or
+/// the capture taken at its trap).
+fn confusion_of(model: Model, dir: &Path, inputs: &[PathBuf]) -> (Counts, Counts, Counts, Rows) {
+    let (truth, by_mid) = truth(dir);
     let analyzer = MailAnalyzer::new(MailConfig::default(), Some(model));
     let mut conf = BTreeMap::new();
     let mut camp = BTreeMap::new();
@@ -67,7 +77,7 @@ fn confusion(model: Model, dir: &Path) -> (Counts, Counts, Counts, Rows) {
     let mut clusters = botscope_mail::Campaigns::new();
     let mut clustered: Vec<(usize, String, String)> = Vec::new();
     let mut rows: Rows = Vec::new();
-    for_each_message(&[dir.join("mail")], analyzer.config(), |m| {
+    let stats = for_each_message(inputs, analyzer.config(), |m| {
         let row = analyzer.analyze_raw(m);
         assert!(row.error.is_none(), "{:?}", row.error);
         let (file, idx) = row.source.rsplit_once('#').unwrap();
@@ -76,9 +86,16 @@ fn confusion(model: Model, dir: &Path) -> (Counts, Counts, Counts, Rows) {
             .unwrap()
             .display()
             .to_string();
-        let t = truth
-            .get(&(rel.clone(), idx.parse().unwrap()))
-            .unwrap_or_else(|| panic!("no truth for {rel}#{idx}"));
+        let t = if rel.ends_with(".pcap") {
+            let mid = row.message_id.as_deref().unwrap_or_default();
+            by_mid
+                .get(mid.trim_matches(['<', '>']))
+                .unwrap_or_else(|| panic!("no truth for {mid} ({rel}#{idx})"))
+        } else {
+            truth
+                .get(&(rel.clone(), idx.parse().unwrap()))
+                .unwrap_or_else(|| panic!("no truth for {rel}#{idx}"))
+        };
         rows.push((t.0.clone(), row.family.clone(), t.1.clone()));
         *conf.entry((t.0.clone(), row.family)).or_default() += 1;
         let item = clusters.add(&row.domains, row.subject.as_deref());
@@ -87,6 +104,7 @@ fn confusion(model: Model, dir: &Path) -> (Counts, Counts, Counts, Rows) {
             .entry((row.campaign.unwrap(), t.1.clone()))
             .or_default() += 1;
     });
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
     let mut camp2 = BTreeMap::new();
     for (item, own, t) in clustered {
         let id = clusters.id(item).unwrap_or(own);
@@ -137,6 +155,70 @@ fn print(conf: &BTreeMap<(String, String), usize>) {
         }
         eprintln!();
     }
+}
+
+/// Families right over all messages and over those of campaigns that
+/// several families send (shared affiliate templates): (right, of).
+fn family_scores(rows: &Rows) -> ((usize, usize), (usize, usize)) {
+    let mut senders: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for (fam, _, c) in rows {
+        senders.entry(c).or_default().insert(fam);
+    }
+    let right = |shared: bool| {
+        let pick: Vec<_> = rows
+            .iter()
+            .filter(|(_, _, c)| !shared || senders[c.as_str()].len() > 1)
+            .collect();
+        let ok = pick.iter().filter(|(t, g, _)| t == g).count();
+        (ok, pick.len())
+    };
+    (right(false), right(true))
+}
+
+fn winter(seed: u64, trap_captures: bool) -> SimOptions {
+    SimOptions {
+        seed,
+        scale: 0.2,
+        from: NaiveDate::from_ymd_opt(2010, 12, 20),
+        to: NaiveDate::from_ymd_opt(2011, 1, 12),
+        pcaps: false,
+        mail: true,
+        trap_captures,
+    }
+}
+
+/// The SMTP dialect read from a capture taken at the trap (a seen seed,
+/// 2): the same messages as the mbox, each in the session that delivered
+/// it. Grum's template changes on 4 January; its bots' SMTP code does
+/// not, and the dialect gate keeps its name where the headers alone call
+/// it another family.
+#[test]
+fn the_trap_capture_gives_the_dialect() {
+    let tmp = std::env::temp_dir().join(format!("botscope-mail-dialect-{}", std::process::id()));
+    let s = load_scenario("winter-2010").unwrap();
+    simulate(&s, &winter(2, true), &tmp).unwrap();
+    world(&tmp.join("learn"), 1, true, false);
+    let model = learn(&[tmp.join("learn").join("pcap")]);
+    let (_, _, _, mbox) = confusion(model.clone(), &tmp);
+    let (conf, _, _, capture) = confusion_of(model, &tmp, &[tmp.join("trap")]);
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert_eq!(
+        mbox.len(),
+        capture.len(),
+        "every trap message is in the capture"
+    );
+    let ((m_ok, m_all), (ms_ok, ms)) = family_scores(&mbox);
+    let ((c_ok, c_all), (cs_ok, cs)) = family_scores(&capture);
+    print(&conf);
+    eprintln!(
+        "seed 2: mbox {m_ok}/{m_all}, shared {ms_ok}/{ms}; trap capture {c_ok}/{c_all}, shared {cs_ok}/{cs}"
+    );
+    assert!(cs > 500, "{cs} messages of shared campaigns");
+    assert!(
+        cs_ok * 100 >= cs * 95,
+        "shared campaigns {cs_ok}/{cs} below 95%"
+    );
+    assert!(c_ok >= m_ok, "the dialect lost messages: {c_ok} < {m_ok}");
 }
 
 #[test]
@@ -219,6 +301,11 @@ fn model_from_one_seed_attributes_another() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// The reserved seed (EVALUATION_SEEDS.md). 6060 served until
+/// 2026-12-05, when its results were read while the dialect gate was
+/// changed; it is now seen.
+const RESERVED: u64 = 6161;
+
 /// Campaign clustering and family attribution on the reserved evaluation
 /// seed (EVALUATION_SEEDS.md: run to report, never to tune): three weeks
 /// of trap mail across the Christmas drop and Rustock's return, every
@@ -229,61 +316,56 @@ fn model_from_one_seed_attributes_another() {
 fn campaigns_clustered_on_the_reserved_seed() {
     let tmp = std::env::temp_dir().join(format!("botscope-mail-camp-{}", std::process::id()));
     let s = load_scenario("winter-2010").unwrap();
-    let opts = SimOptions {
-        seed: 6060,
-        scale: 0.2,
-        from: NaiveDate::from_ymd_opt(2010, 12, 20),
-        to: NaiveDate::from_ymd_opt(2011, 1, 12),
-        pcaps: false,
-        mail: true,
-    };
-    simulate(&s, &opts, &tmp).unwrap();
+    simulate(&s, &winter(RESERVED, true), &tmp).unwrap();
     world(&tmp.join("learn"), 1, true, false);
     // The model learned from another world's sandbox captures (seed 1,
     // seen), before the Christmas drop.
     let model = learn(&[tmp.join("learn").join("pcap")]);
-    let (conf, camp, camp2, rows) = confusion(model, &tmp);
+    let (conf, camp, camp2, rows) = confusion(model.clone(), &tmp);
+    // The same messages from the capture taken at the trap (the dialect).
+    let (conf_cap, _, _, rows_cap) = confusion_of(model, &tmp, &[tmp.join("trap")]);
     let n: usize = camp2.values().sum();
     let ids: std::collections::BTreeSet<&String> = camp2.keys().map(|k| &k.0).collect();
     let per_message: std::collections::BTreeSet<&String> = camp.keys().map(|k| &k.0).collect();
     let (ari, ari_alone) = (adjusted_rand(&camp2), adjusted_rand(&camp));
     eprintln!(
-        "seed 6060: {n} messages, 9 true campaigns; clustered: {} ids, ARI {ari:.3}; per message: {} ids, ARI {ari_alone:.3}",
+        "seed {RESERVED}: {n} messages, 9 true campaigns; clustered: {} ids, ARI {ari:.3}; per message: {} ids, ARI {ari_alone:.3}",
         ids.len(),
         per_message.len()
     );
     // Family attribution, over all messages and over those of campaigns
     // that several families send (shared affiliate templates).
-    let mut senders: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
-    for (fam, _, c) in &rows {
-        senders.entry(c).or_default().insert(fam);
-    }
-    let right = |shared: bool| {
-        let pick: Vec<_> = rows
-            .iter()
-            .filter(|(_, _, c)| !shared || senders[c.as_str()].len() > 1)
-            .collect();
-        let ok = pick.iter().filter(|(t, g, _)| t == g).count();
-        (ok, pick.len())
-    };
-    let ((all_ok, all), (sh_ok, sh)) = (right(false), right(true));
+    let ((all_ok, all), (sh_ok, sh)) = family_scores(&rows);
     print(&conf);
     eprintln!(
-        "seed 6060: families right {all_ok}/{all} ({:.1}%); on campaigns several families send {sh_ok}/{sh} ({:.1}%)",
+        "seed {RESERVED}, trap mbox: families right {all_ok}/{all} ({:.1}%); on campaigns several families send {sh_ok}/{sh} ({:.1}%)",
         100.0 * all_ok as f64 / all.max(1) as f64,
         100.0 * sh_ok as f64 / sh.max(1) as f64
+    );
+    let ((c_ok, c_all), (cs_ok, cs)) = family_scores(&rows_cap);
+    print(&conf_cap);
+    eprintln!(
+        "seed {RESERVED}, trap capture: families right {c_ok}/{c_all} ({:.1}%); on campaigns several families send {cs_ok}/{cs} ({:.1}%)",
+        100.0 * c_ok as f64 / c_all.max(1) as f64,
+        100.0 * cs_ok as f64 / cs.max(1) as f64
     );
     let _ = std::fs::remove_dir_all(&tmp);
     assert!(n > 1000, "{n} messages");
     assert!(sh > 500, "{sh} messages of shared campaigns");
-    // Issue 14's goal is 95 %. Measured once (2026-12-05): 93.0 %, every
-    // miss a Grum message after its restyle of 4 Jan (the model, learned
-    // from 20-21 Dec, calls the new template Xarvester or Cutwail: the
-    // HELO in the trap's Received header is all of the dialect that mail
-    // carries). Asserted: no worse than measured.
+    // From the mbox, Grum's mail after its restyle of 4 Jan is missed
+    // (called Cutwail or unknown: the trap's Received header carries only
+    // EHLO/HELO and the HELO name of the dialect). Measured 93.0 % on
+    // 6060, 93.5 % on 6161 (first run, 2026-12-05). Asserted as a floor.
     assert!(
         sh_ok * 1000 >= sh * 925,
         "families right on shared campaigns {sh_ok}/{sh}, below the 93.0% measured"
+    );
+    // With the session's dialect (the capture at the trap): issue 14's
+    // goal.
+    assert_eq!(c_all, all, "every trap message is in the capture");
+    assert!(
+        cs_ok * 100 >= cs * 95,
+        "families right on shared campaigns from the trap capture {cs_ok}/{cs}, below 95%"
     );
     assert!(
         ari >= 0.9,

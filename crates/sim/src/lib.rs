@@ -4,7 +4,10 @@
 //! daily volume curves, behaviours per period and dated events. The
 //! simulator turns it — deterministically for a given seed — into
 //! spam-trap mail (`mail/YYYY-MM-DD.mbox`), sandbox captures
-//! (`pcap/FAMILY/YYYY-MM-DD.pcap`) and ground truth (`truth/*.csv`).
+//! (`pcap/FAMILY/YYYY-MM-DD.pcap`) and ground truth (`truth/*.csv`); on
+//! request also a capture taken at the trap (`trap/YYYY-MM-DD.pcap`: the
+//! SMTP session that delivered each trap message, in its family's
+//! dialect, one message per session).
 //!
 //! ```no_run
 //! let scenario = botscope_sim::load_scenario("winter-2010")?;
@@ -66,6 +69,10 @@ pub struct SimOptions {
     pub pcaps: bool,
     /// Write the trap mail (`mail/`).
     pub mail: bool,
+    /// With `mail`, also write the capture taken at the trap
+    /// (`trap/YYYY-MM-DD.pcap`): the same messages, each in the SMTP
+    /// session that delivered it, in its family's dialect.
+    pub trap_captures: bool,
 }
 
 impl Default for SimOptions {
@@ -77,6 +84,7 @@ impl Default for SimOptions {
             to: None,
             pcaps: true,
             mail: true,
+            trap_captures: false,
         }
     }
 }
@@ -204,12 +212,31 @@ fn run_job(world: &World, opts: &SimOptions, out_dir: &Path, job: &Job) -> Resul
         Job::Mail(day) => {
             let rel = format!("mail/{}.mbox", day_str(day));
             let mut td = None;
+            let mut sessions = Vec::new();
             write_once(&out_dir.join(&rel), |w| {
                 td = Some(mail::write_trap_day(
-                    world, opts.seed, day, opts.scale, &rel, w,
+                    world,
+                    opts.seed,
+                    day,
+                    opts.scale,
+                    &rel,
+                    w,
+                    opts.trap_captures.then_some(&mut sessions),
                 )?);
                 Ok(())
             })?;
+            if opts.trap_captures {
+                let plan = plan::SandboxDay {
+                    name: format!("trap/{}.pcap", day_str(day)),
+                    host: world.trap.ip,
+                    seed: rng::key(&[opts.seed, rng::stream::TRAP_SESSION, day as u64]),
+                    activities: sessions,
+                };
+                let mut bytes = Vec::new();
+                net::render_pcap(&plan, &mut bytes);
+                write_once(&out_dir.join(&plan.name), |w| w.write_all(&bytes))?;
+                out.pcap_bytes += bytes.len() as u64;
+            }
             let td = td.unwrap_or_default();
             out.messages = td.messages;
             out.mail_bytes = td.bytes;
@@ -273,6 +300,9 @@ pub fn simulate(s: &Scenario, opts: &SimOptions, out_dir: &Path) -> Result<SimSu
     mkdir(&out_dir.join("truth"))?;
     if opts.mail {
         mkdir(&out_dir.join("mail"))?;
+        if opts.trap_captures {
+            mkdir(&out_dir.join("trap"))?;
+        }
     }
     if opts.pcaps {
         for f in &world.families {

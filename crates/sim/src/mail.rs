@@ -622,7 +622,128 @@ pub(crate) struct TrapDay {
     pub csv: Vec<u8>,
 }
 
-/// Write the trap's mbox of `day` to `w`.
+/// One message handed to the trap: who, the envelope, the bytes and when
+/// the session starts.
+struct TrapDelivery<'a> {
+    bot: &'a Bot,
+    sender: &'a str,
+    rcpt: &'a str,
+    msg: &'a [u8],
+    ts_us: i64,
+}
+
+/// The SMTP session in which a bot hands one message to the trap, in its
+/// family's dialect (greeting verb, HELO name, command case, a space after
+/// the colon, pipelining, how it ends): what a capture at the trap shows.
+/// The trap answers as a Postfix would, within a millisecond.
+fn trap_session(
+    fam: &FamilyW,
+    trap: &crate::world::TrapW,
+    d: &TrapDelivery<'_>,
+    rng: &mut Rng,
+) -> crate::plan::TcpConversation {
+    use crate::plan::{Close, Side, TcpConversation, Turn};
+    use crate::scenario::SessionEnd;
+    let TrapDelivery {
+        bot,
+        sender,
+        rcpt,
+        msg,
+        ts_us,
+    } = *d;
+    let s = &fam.smtp;
+    let verb = |upper: &str| {
+        if s.upper {
+            upper.to_string()
+        } else {
+            upper.to_ascii_lowercase()
+        }
+    };
+    let colon = if s.space_after_colon { ": " } else { ":" };
+    let mut turns = Vec::new();
+    let server = |rng: &mut Rng, bytes: Vec<u8>| Turn {
+        side: Side::Server,
+        delay_us: rng.range(100, 1_000),
+        bytes,
+    };
+    let client = |rng: &mut Rng, bytes: Vec<u8>| Turn {
+        side: Side::Client,
+        delay_us: rng.range(s.command_delay_us.0, s.command_delay_us.1),
+        bytes,
+    };
+    let host = &trap.host;
+    turns.push(server(
+        rng,
+        format!("220 {host} ESMTP Postfix\r\n").into_bytes(),
+    ));
+    let hello = format!(
+        "{} {}\r\n",
+        verb(if s.ehlo { "EHLO" } else { "HELO" }),
+        bot.helo
+    );
+    turns.push(client(rng, hello.into_bytes()));
+    let reply = if s.ehlo {
+        format!("250-{host}\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n250 DSN\r\n")
+    } else {
+        format!("250 {host}\r\n")
+    };
+    turns.push(server(rng, reply.into_bytes()));
+    let mail_from = format!("{}{colon}<{sender}>\r\n", verb("MAIL FROM"));
+    let rcpt_to = format!("{}{colon}<{rcpt}>\r\n", verb("RCPT TO"));
+    let data_cmd = format!("{}\r\n", verb("DATA"));
+    let data_ok = b"354 End data with <CR><LF>.<CR><LF>\r\n".to_vec();
+    if s.pipelining {
+        turns.push(client(
+            rng,
+            format!("{mail_from}{rcpt_to}{data_cmd}").into_bytes(),
+        ));
+        let mut r = b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n".to_vec();
+        r.extend_from_slice(&data_ok);
+        turns.push(server(rng, r));
+    } else {
+        turns.push(client(rng, mail_from.into_bytes()));
+        turns.push(server(rng, b"250 2.1.0 Ok\r\n".to_vec()));
+        turns.push(client(rng, rcpt_to.into_bytes()));
+        turns.push(server(rng, b"250 2.1.5 Ok\r\n".to_vec()));
+        turns.push(client(rng, data_cmd.into_bytes()));
+        turns.push(server(rng, data_ok));
+    }
+    let mut data = Vec::with_capacity(msg.len() + msg.len() / 30 + 8);
+    smtp_data(msg, &mut data);
+    turns.push(Turn {
+        side: Side::Client,
+        delay_us: rng.range(1_000, 10_000),
+        bytes: data,
+    });
+    let mut queued = b"250 2.0.0 Ok: queued as ".to_vec();
+    for _ in 0..10 {
+        queued.push(b"0123456789ABCDEF"[rng.index(16)]);
+    }
+    queued.extend_from_slice(b"\r\n");
+    turns.push(server(rng, queued));
+    let close = match s.end {
+        SessionEnd::Quit => {
+            turns.push(client(rng, format!("{}\r\n", verb("QUIT")).into_bytes()));
+            turns.push(server(rng, b"221 2.0.0 Bye\r\n".to_vec()));
+            Close::ServerFin
+        }
+        SessionEnd::Rst => Close::ClientRst,
+        SessionEnd::Fin => Close::ClientFin,
+    };
+    TcpConversation {
+        ts_us,
+        client: Some(bot.ip),
+        server: trap.ip,
+        port: 25,
+        class: crate::plan::Class::Spam,
+        turns,
+        close,
+    }
+}
+
+/// Write the trap's mbox of `day` to `w`; with `sessions`, also the SMTP
+/// session that delivered each message (one message per session), for a
+/// capture taken at the trap. The mbox is the same either way.
 pub(crate) fn write_trap_day(
     world: &World,
     seed: u64,
@@ -630,6 +751,7 @@ pub(crate) fn write_trap_day(
     scale: f64,
     file: &str,
     w: &mut dyn Write,
+    mut sessions: Option<&mut Vec<crate::plan::Activity>>,
 ) -> io::Result<TrapDay> {
     // Who sends what when: (second of day, family, number in family, campaign).
     let mut plan: Vec<(u32, u16, u32, u16)> = Vec::new();
@@ -699,6 +821,32 @@ pub(crate) fn write_trap_day(
         entry.push(b'\n');
         push_mboxrd(&mut entry, &msg);
         w.write_all(&entry)?;
+        if let Some(acts) = sessions.as_deref_mut() {
+            // Its own stream: the mbox stays what it is without sessions.
+            let mut srng = Rng::from_parts(&[
+                seed,
+                stream::TRAP_SESSION,
+                fam.hash,
+                day as u64,
+                u64::from(j),
+            ]);
+            // The session starts a few seconds before the trap's receive
+            // time (the DATA's end).
+            let start = (recv_secs - 2) * 1_000_000 + srng.below(1_000_000) as i64;
+            let d = TrapDelivery {
+                bot: &bot,
+                sender: &meta.sender,
+                rcpt: &rcpt,
+                msg: &msg,
+                ts_us: start,
+            };
+            acts.push(crate::plan::Activity::Tcp(trap_session(
+                fam,
+                &world.trap,
+                &d,
+                &mut srng,
+            )));
+        }
         out.bytes += entry.len() as u64;
         out.messages += 1;
 

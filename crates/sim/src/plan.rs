@@ -61,6 +61,9 @@ pub enum Close {
 pub struct TcpConversation {
     /// Start time (SYN), microseconds since the Unix epoch.
     pub ts_us: i64,
+    /// The client when it is not the day's host: a capture taken at a
+    /// server (the trap's), where every bot is a client.
+    pub client: Option<Ipv4Addr>,
     pub server: Ipv4Addr,
     pub port: u16,
     pub class: Class,

@@ -43,6 +43,7 @@ pub mod stream {
     pub const SANDBOX: u64 = 6;
     pub const RENDER: u64 = 7;
     pub const SANDBOX_MESSAGE: u64 = 8;
+    pub const TRAP_SESSION: u64 = 9;
 }
 
 /// xoshiro256** generator.

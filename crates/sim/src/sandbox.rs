@@ -142,6 +142,7 @@ impl Planner<'_> {
     ) {
         self.acts.push(Activity::Tcp(TcpConversation {
             ts_us: ts,
+            client: None,
             server,
             port,
             class,

@@ -128,6 +128,7 @@ fn ports_count_up_from_a_seeded_start() {
 
 fn conv(ts_us: i64, server: Ipv4Addr, turns: Vec<Turn>, close: Close) -> Activity {
     Activity::Tcp(TcpConversation {
+        client: None,
         ts_us,
         server,
         port: 80,

@@ -76,6 +76,7 @@ fn random_day(seed: u64) -> SandboxDay {
             _ => Close::ClientRst,
         };
         activities.push(Activity::Tcp(TcpConversation {
+            client: None,
             ts_us,
             server,
             // Not a well-known port: the payload is filler.

@@ -33,6 +33,7 @@ fn opts(seed: u64) -> SimOptions {
         to: Some(date(2010, 12, 26)),
         pcaps: true,
         mail: true,
+        trap_captures: false,
     }
 }
 

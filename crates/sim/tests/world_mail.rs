@@ -80,6 +80,7 @@ fn python_email_parses_every_message_without_defects() {
         to: Some(d),
         pcaps: false,
         mail: true,
+        trap_captures: false,
     };
     let (dir, sum) = winter("python", opts);
     assert!(sum.messages > 200, "{sum:?}");
@@ -126,6 +127,7 @@ fn mboxrd_quoting_round_trips() {
         to: Some(d),
         pcaps: false,
         mail: true,
+        trap_captures: false,
     };
     let (dir, sum) = winter("mboxrd", opts);
     let raw = std::fs::read(dir.path().join("mail/2010-12-03.mbox")).unwrap();
@@ -184,6 +186,7 @@ fn families_write_differently_and_consistently() {
         to: Some(d),
         pcaps: false,
         mail: true,
+        trap_captures: false,
     };
     let (dir, _) = winter("families", opts);
     let raw = std::fs::read(dir.path().join("mail/2010-11-02.mbox")).unwrap();
@@ -299,6 +302,7 @@ fn a_restyle_changes_the_template_from_its_day() {
         to: Some(date(2011, 1, 4)),
         pcaps: false,
         mail: true,
+        trap_captures: false,
     };
     let (dir, _) = winter("restyle", opts);
     let mut orders: BTreeMap<&str, BTreeSet<Vec<String>>> = BTreeMap::new();

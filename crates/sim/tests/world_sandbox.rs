@@ -261,6 +261,7 @@ fn rendered_captures_carry_the_truth() {
         to: Some(d),
         pcaps: true,
         mail: false,
+        trap_captures: false,
     };
     let (dir, sum) = winter("render", opts);
     assert_eq!(sum.pcaps, 6);

@@ -82,6 +82,7 @@ fn silenced_family_sends_nothing_after_the_event() {
         to: chrono::NaiveDate::from_ymd_opt(2010, 9, 5),
         pcaps: false,
         mail: true,
+        trap_captures: false,
     };
     simulate(&s, &opts, &dir).unwrap();
     let csv = std::fs::read_to_string(dir.join("truth/messages.csv")).unwrap();

@@ -41,6 +41,7 @@ fn generation_speed() {
             to: Some(to),
             pcaps,
             mail,
+            trap_captures: false,
         };
         let t = Instant::now();
         let sum = simulate(&s, &opts, dir.path()).unwrap();

@@ -553,6 +553,7 @@ fn sim_world(name: &str, from: u32, to: u32, mail: bool) -> PathBuf {
         to: chrono::NaiveDate::from_ymd_opt(2010, 12, to),
         pcaps: !mail,
         mail,
+        trap_captures: false,
     };
     botscope_sim::simulate(&sc, &opts, &dir).unwrap();
     dir

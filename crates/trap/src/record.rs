@@ -144,6 +144,12 @@ pub struct StoredMessage {
     /// Size after unstuffing, our `Received:` excluded.
     pub size: u64,
     pub received: SystemTime,
+    /// The session's command verbs so far, as sent (the recorded ones:
+    /// at most `max_recorded_commands`): the SMTP dialect, for mail
+    /// analysis.
+    pub commands: Vec<String>,
+    /// The client sent commands before their replies in this session.
+    pub pipelined: bool,
 }
 
 impl StoredMessage {

@@ -1039,6 +1039,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     envelope: tx.env,
                     size,
                     received: now,
+                    commands: self.rec.commands.iter().map(|c| c.verb.clone()).collect(),
+                    pipelined: self.rec.pipelined_commands > 0,
                 };
                 store.commit(pending, stored).await
             }

@@ -135,9 +135,13 @@ pub fn render_pcap_with(day: &SandboxDay, cfg: &NetConfig, out: &mut Vec<u8>) ->
                 Activity::Tcp(c) => (c.server, c.port, "tcp", c.class),
                 Activity::Udp(u) => (u.server, u.port, "udp", u.class),
             };
+            let orig_h = match a {
+                Activity::Tcp(c) => c.client.unwrap_or(day.host),
+                Activity::Udp(_) => day.host,
+            };
             TruthConn {
                 pcap: day.name.clone(),
-                orig_h: day.host,
+                orig_h,
                 orig_p,
                 resp_h,
                 resp_p,
@@ -186,7 +190,13 @@ impl<'a> Render<'a, '_> {
             Activity::Tcp(c) => Gen::Tcp(TcpGen::new(
                 c,
                 TcpSetup {
-                    host: self.host,
+                    host: match c.client {
+                        Some(ip) => HostFacts {
+                            ip: ip.octets(),
+                            ..self.host
+                        },
+                        None => self.host,
+                    },
                     server,
                     client_port: port,
                     server_port: sport,

@@ -117,6 +117,7 @@ pub fn smtp(ts_us: i64) -> TcpConversation {
     turns.push(c(MS, b"QUIT\r\n"));
     turns.push(s(MS, b"221 2.0.0 Bye\r\n"));
     TcpConversation {
+        client: None,
         ts_us,
         server: MX_IP,
         port: 25,
@@ -149,6 +150,7 @@ pub fn c2_post(ts_us: i64) -> TcpConversation {
     .into_bytes();
     resp.extend_from_slice(&reply_body);
     TcpConversation {
+        client: None,
         ts_us,
         server: CNC_IP,
         port: 80,
@@ -182,6 +184,7 @@ pub fn download(ts_us: i64) -> TcpConversation {
     .into_bytes();
     resp.extend_from_slice(&pe());
     TcpConversation {
+        client: None,
         ts_us,
         server: DL_IP,
         port: 80,
@@ -197,6 +200,7 @@ pub fn click(ts_us: i64, close: Close) -> TcpConversation {
     );
     let resp = b"HTTP/1.1 302 Found\r\nLocation: http://shop.example/\r\nContent-Length: 0\r\n\r\n";
     TcpConversation {
+        client: None,
         ts_us,
         server: ADS_IP,
         port: 80,
