@@ -391,6 +391,10 @@ impl<'a> Front<'a> {
         pkt: &Packet<'_>,
         offset: u64,
     ) -> bool {
+        // Most packets are no tunnel: no walk, no copy of the packet.
+        if matches!(botscope_wire::decapsulate(pkt), Ok(None)) {
+            return false;
+        }
         let w = tunnel::walk(pkt, self.max_tunnel_depth);
         let tunnel = !w.layers.is_empty() || matches!(w.end, tunnel::End::BadEncap(_));
         if !w.layers.is_empty() {

@@ -200,6 +200,13 @@ impl Tunnels {
         ts: Ts,
         pkt: &Packet<'_>,
     ) {
+        // Most packets are no tunnel: no walk, no copy of the packet.
+        if matches!(decapsulate(pkt), Ok(None)) {
+            if let Some(v) = view(ts, pkt) {
+                table.process(&v);
+            }
+            return;
+        }
         let w = walk(pkt, self.max_depth);
         let mut parent: Option<Uid> = None;
         for (tunnel, outer) in &w.layers {
