@@ -652,14 +652,8 @@ fn trap_session(
         ts_us,
     } = *d;
     let s = &fam.smtp;
-    let verb = |upper: &str| {
-        if s.upper {
-            upper.to_string()
-        } else {
-            upper.to_ascii_lowercase()
-        }
-    };
-    let colon = if s.space_after_colon { ": " } else { ":" };
+    let verb = |upper: &str| s.verb(upper);
+    let colon = s.colon();
     let mut turns = Vec::new();
     let server = |rng: &mut Rng, bytes: Vec<u8>| Turn {
         side: Side::Server,

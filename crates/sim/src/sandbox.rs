@@ -397,14 +397,8 @@ fn spam(p: &mut Planner, seed: u64, fi: usize, day: i64, sessions: u64) {
     times.sort_unstable();
     let mut camp_domains: HashMap<usize, Vec<String>> = HashMap::new();
     let s = &fam.smtp;
-    let verb = |upper: &str| {
-        if s.upper {
-            upper.to_string()
-        } else {
-            upper.to_ascii_lowercase()
-        }
-    };
-    let colon = if s.space_after_colon { ": " } else { ":" };
+    let verb = |upper: &str| s.verb(upper);
+    let colon = s.colon();
     let mut msg = Vec::with_capacity(8192);
     for (si, &t) in times.iter().enumerate() {
         let di = p.rng.index(domains.len());

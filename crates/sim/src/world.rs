@@ -96,6 +96,27 @@ pub(crate) struct SmtpW {
     pub recipients_per_message: (u64, u64),
 }
 
+impl SmtpW {
+    /// A command verb (given upper-case) in the family's case.
+    pub fn verb(&self, upper: &str) -> String {
+        if self.upper {
+            upper.to_string()
+        } else {
+            upper.to_ascii_lowercase()
+        }
+    }
+
+    /// What follows `MAIL FROM` and `RCPT TO`: the colon, with a space if
+    /// the family writes one.
+    pub fn colon(&self) -> &'static str {
+        if self.space_after_colon {
+            ": "
+        } else {
+            ":"
+        }
+    }
+}
+
 /// A header the family writes, in order.
 pub(crate) enum HeaderW {
     MessageId(String),
