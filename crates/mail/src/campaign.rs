@@ -23,8 +23,17 @@
 //! hash of the first key it was founded on, and when two clusters merge
 //! the older one's id wins. Bounded: at most [`MAX_KEYS`] keys are
 //! remembered; beyond, new keys found new clusters without being kept.
+//!
+//! What a clusterer learns can be kept across runs: with
+//! [`Campaigns::record_changes`] on, every key it files, every merge and
+//! every domain found to be a hub is recorded as a [`CampaignChange`];
+//! replaying them in order ([`Campaigns::apply`]) on a new clusterer
+//! gives the same clusters and ids, so a campaign keeps its id from one
+//! day's mail to the next (the dataset keeps them in its campaign book).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
 
 use crate::analyze::fnv64;
 
@@ -50,6 +59,30 @@ pub struct Campaigns {
     domain_templates: HashMap<String, (Vec<u64>, Vec<u64>)>,
     /// Per added message: its cluster, or `None` (no key: own id).
     items: Vec<Option<usize>>,
+    /// Domains found to be shared infrastructure (they link nothing).
+    hubs: HashSet<String>,
+    /// Changes recorded since the last [`Campaigns::take_changes`].
+    changes: Option<Vec<CampaignChange>>,
+}
+
+/// One thing a [`Campaigns`] clusterer learned, in the order it learned
+/// it (one JSON object per line in a dataset's campaign book).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum CampaignChange {
+    /// `key` (`d:DOMAIN` or `s:TEMPLATE`) belongs to the cluster founded
+    /// on the key `founder` (a cluster's first key founds it).
+    Key { key: String, founder: String },
+    /// The cluster founded on `from` joined the older one founded on
+    /// `into`: its messages now carry `into`'s id.
+    Merge { from: String, into: String },
+    /// `domain` is shared infrastructure and links nothing more.
+    Hub { domain: String },
+}
+
+/// The campaign id of a cluster founded on key `founder`.
+pub fn campaign_id_of(founder: &str) -> String {
+    format!("c-{:012x}", fnv64(founder.as_bytes()) >> 16)
 }
 
 impl Campaigns {
@@ -68,6 +101,9 @@ impl Campaigns {
         domains.dedup();
         let hashes: Vec<u64> = domains.iter().map(|d| fnv64(d.as_bytes())).collect();
         for (i, d) in domains.iter().enumerate() {
+            if self.hubs.contains(d.as_str()) {
+                continue;
+            }
             // Most domains are seen again: look up before allocating a key.
             if !self.domain_templates.contains_key(*d) {
                 self.domain_templates
@@ -87,6 +123,12 @@ impl Campaigns {
                 }
             }
             if templates.len() >= HUB_TEMPLATES || partners.len() >= HUB_PARTNERS {
+                self.hubs.insert((*d).clone());
+                if let Some(ch) = &mut self.changes {
+                    ch.push(CampaignChange::Hub {
+                        domain: (*d).clone(),
+                    });
+                }
                 continue;
             }
             keys.push(format!("d:{d}"));
@@ -116,9 +158,16 @@ impl Campaigns {
         };
         if let Some(r) = root {
             for k in keys {
-                if self.by_key.len() < MAX_KEYS || self.by_key.contains_key(&k) {
-                    self.by_key.entry(k).or_insert(r);
+                if self.by_key.len() >= MAX_KEYS || self.by_key.contains_key(&k) {
+                    continue;
                 }
+                if let Some(ch) = &mut self.changes {
+                    ch.push(CampaignChange::Key {
+                        key: k.clone(),
+                        founder: self.founder[r].clone(),
+                    });
+                }
+                self.by_key.insert(k, r);
             }
         }
         self.items.push(root);
@@ -130,7 +179,77 @@ impl Campaigns {
         let c = (*self.items.get(item)?)?;
         let r = self.find(c);
         let founder = self.founder.get(r)?;
-        Some(format!("c-{:012x}", fnv64(founder.as_bytes()) >> 16))
+        Some(campaign_id_of(founder))
+    }
+
+    /// Record what the clusterer learns from now on (or stop, dropping
+    /// what was recorded), for [`Campaigns::take_changes`].
+    pub fn record_changes(&mut self, on: bool) {
+        self.changes = on.then(Vec::new);
+    }
+
+    /// The changes recorded since the last call (empty when not
+    /// recording).
+    pub fn take_changes(&mut self) -> Vec<CampaignChange> {
+        self.changes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Replay one recorded change (changes in the order they were
+    /// recorded rebuild the clusters and their ids). A change that names
+    /// a cluster never founded founds it; keys beyond [`MAX_KEYS`] are
+    /// dropped, as [`Campaigns::add`] drops them.
+    pub fn apply(&mut self, change: &CampaignChange) {
+        match change {
+            CampaignChange::Key { key, founder } => {
+                let root = match self.by_key.get(founder) {
+                    Some(&c) => self.find(c),
+                    None => {
+                        if self.by_key.len() >= MAX_KEYS {
+                            return;
+                        }
+                        let c = self.parent.len();
+                        self.parent.push(c);
+                        self.founder.push(founder.clone());
+                        self.by_key.insert(founder.clone(), c);
+                        c
+                    }
+                };
+                if self.by_key.len() < MAX_KEYS {
+                    self.by_key.entry(key.clone()).or_insert(root);
+                }
+            }
+            CampaignChange::Merge { from, into } => {
+                if let (Some(&a), Some(&b)) = (self.by_key.get(from), self.by_key.get(into)) {
+                    let (a, b) = (self.find(a), self.find(b));
+                    if a != b {
+                        self.parent[a] = b;
+                    }
+                }
+            }
+            CampaignChange::Hub { domain } => {
+                self.hubs.insert(domain.clone());
+            }
+        }
+    }
+
+    /// Every cluster that joined an older one: (its old id, the id its
+    /// messages carry now). Rows written before a merge keep the old id;
+    /// a reader maps them through this.
+    pub fn merged_ids(&mut self) -> Vec<(String, String)> {
+        (0..self.parent.len())
+            .filter_map(|i| {
+                let r = self.find(i);
+                (r != i).then(|| {
+                    (
+                        campaign_id_of(&self.founder[i]),
+                        campaign_id_of(&self.founder[r]),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Clusters formed so far.
@@ -156,6 +275,12 @@ impl Campaigns {
         }
         let (old, new) = if a < b { (a, b) } else { (b, a) };
         self.parent[new] = old;
+        if let Some(ch) = &mut self.changes {
+            ch.push(CampaignChange::Merge {
+                from: self.founder[new].clone(),
+                into: self.founder[old].clone(),
+            });
+        }
         old
     }
 }
@@ -356,6 +481,54 @@ mod tests {
         assert_ne!(c.id(w), ids[0]);
         assert_eq!(c.id(none), None);
         assert_eq!(c.clusters(), 2);
+    }
+
+    #[test]
+    fn replayed_changes_keep_ids_across_runs() {
+        // Day 1 in one run, recorded.
+        let mut first = Campaigns::new();
+        first.record_changes(true);
+        let a = first.add(&d(&["omegarx.com"]), Some("Cheap meds for alice1 today"));
+        let w = first.add(&d(&["watches.cn"]), Some("luxury watches at 90% off"));
+        let b = first.add(&d(&["olivepharm.com"]), Some("Best prices on meds, bob_2"));
+        // A later message joins the two pharmacy clusters: a merge.
+        first.add(
+            &d(&["olivepharm.com"]),
+            Some("Cheap meds for carol_k today"),
+        );
+        for i in 0..(HUB_PARTNERS + 2) {
+            first.add(
+                &d(&["cdn.example.net", &format!("x{i}.com")]),
+                Some(&format!("unrelated subject {i}")),
+            );
+        }
+        let (id_a, id_w, id_b) = (first.id(a), first.id(w), first.id(b));
+        assert_eq!(id_a, id_b);
+        let book = first.take_changes();
+        assert!(book
+            .iter()
+            .any(|c| matches!(c, CampaignChange::Merge { .. })));
+        assert!(book.contains(&CampaignChange::Hub {
+            domain: "cdn.example.net".into()
+        }));
+        assert!(first.take_changes().is_empty());
+        // Day 2 in another run: the book replayed (through JSON, as a
+        // dataset keeps it), then new domains on old templates.
+        let mut second = Campaigns::new();
+        for line in book.iter().map(|c| serde_json::to_string(c).unwrap()) {
+            second.apply(&serde_json::from_str(&line).unwrap());
+        }
+        let e = second.add(&d(&["newrx.com"]), Some("Best prices on meds, dave77"));
+        let v = second.add(&d(&["replicas.cn"]), Some("luxury watches at 80% off"));
+        let hub = second.add(&d(&["cdn.example.net"]), Some("one more subject here"));
+        assert_eq!(second.id(e), id_a, "a template seen yesterday keeps its id");
+        assert_eq!(second.id(v), id_w);
+        assert_ne!(
+            second.id(hub),
+            id_a,
+            "a hub domain links nothing after replay"
+        );
+        assert_eq!(second.merged_ids().len(), 1);
     }
 
     #[test]

@@ -391,20 +391,6 @@ fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOut
         errors.push(r.errors);
         source_of_event.push((i, events.len()));
     }
-    // Campaigns clustered over the unit's mail (a day's mbox, a batch of
-    // message files), as `botscope mail` does, instead of each message's
-    // own id. Ids are stable within a unit, not yet across units: a
-    // campaign on new domains every day gets a new id each day.
-    let mut clusters = botscope_mail::Campaigns::new();
-    let items: Vec<usize> = mail_rows
-        .iter()
-        .map(|m| clusters.add(&m.domains, m.subject.as_deref()))
-        .collect();
-    for (m, item) in mail_rows.iter_mut().zip(items) {
-        if let Some(id) = clusters.id(item) {
-            m.campaign = Some(id);
-        }
-    }
     let fail = |msg: String| -> Vec<FileOutcome> {
         unit.iter()
             .zip(&errors)
@@ -416,6 +402,28 @@ fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOut
             })
             .collect()
     };
+    // Campaigns clustered with all the mail the store has seen (its
+    // campaign book), so a campaign keeps its id from one day's mbox to
+    // the next; a message with neither a domain nor a specific subject
+    // keeps its own id.
+    let ids = if mail_rows.is_empty() {
+        Ok(Vec::new())
+    } else {
+        store.campaign_ids(
+            mail_rows
+                .iter()
+                .map(|m| (m.domains.as_slice(), m.subject.as_deref())),
+        )
+    };
+    let ids = match ids {
+        Ok(ids) => ids,
+        Err(e) => return fail(format!("campaign book: {e}")),
+    };
+    for (m, id) in mail_rows.iter_mut().zip(ids) {
+        if let Some(id) = id {
+            m.campaign = Some(id);
+        }
+    }
     // The unit's name: its first input (the one a Zeek run's rows say
     // they came from is each log's own path).
     let unit_source = unit

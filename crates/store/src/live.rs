@@ -395,6 +395,25 @@ impl Feeder {
                 kind: InputKind::Eml.as_str().to_string(),
             });
         }
+        // Campaign ids from the store's campaign book, as `ingest` gives
+        // them: the trap's mail and ingested mail share campaigns.
+        match store.campaign_ids(
+            rows.iter()
+                .map(|m| (m.domains.as_slice(), m.subject.as_deref())),
+        ) {
+            Ok(ids) => {
+                for (m, id) in rows.iter_mut().zip(ids) {
+                    if let Some(id) = id {
+                        m.campaign = Some(id);
+                    }
+                }
+            }
+            Err(e) => {
+                self.stat(|s| s.commit_errors += 1);
+                self.say(&format!("dataset: campaign book: {e}; will retry"));
+                return false;
+            }
+        }
         let n = rows.len() as u64;
         if n > 0 {
             let unit = hex::encode(unit.finalize());

@@ -215,6 +215,16 @@ pub fn timeline(dir: &Path, by: By, every: Every) -> Result<Vec<TimelineRow>, Er
          FROM {table} WHERE \"{time}\" IS NOT NULL GROUP BY 1, 2"
     );
     let batches = sql(dir, &q)?;
+    // A campaign that joined an older one after rows were written counts
+    // under the id it goes by now.
+    let merged: std::collections::HashMap<String, String> = if by == By::Campaign {
+        crate::Store::open_read(dir)?
+            .merged_campaigns()?
+            .into_iter()
+            .collect()
+    } else {
+        Default::default()
+    };
     let mut cells: BTreeMap<(i64, String), u64> = BTreeMap::new();
     for b in &batches {
         let g = Get::new(b, "timeline");
@@ -222,9 +232,12 @@ pub fn timeline(dir: &Path, by: By, every: Every) -> Result<Vec<TimelineRow>, Er
         let key = g.str("key")?;
         let count = g.i64("count")?;
         for i in 0..g.rows() {
-            let (Some(t), Some(k)) = (bucket[i], key[i].clone()) else {
+            let (Some(t), Some(mut k)) = (bucket[i], key[i].clone()) else {
                 continue;
             };
+            if let Some(now) = merged.get(&k) {
+                k = now.clone();
+            }
             let n = count[i].and_then(|c| u64::try_from(c).ok()).unwrap_or(0);
             *cells.entry((every.bucket(t), k)).or_insert(0) += n;
         }

@@ -4,6 +4,9 @@
 //! ```text
 //! DIR/_ledger.jsonl                         one JSON line per committed transaction
 //! DIR/_lock                                 held by the one writer (advisory file lock)
+//! DIR/_campaigns.jsonl                      the campaign book: what the campaign clusterer
+//!                                           learned (keys, merges, hub domains), so a
+//!                                           campaign keeps its id from one ingest to the next
 //! DIR/_staging/TX/N.parquet                 parts of a transaction not yet committed
 //! DIR/TABLE/date=YYYY-MM-DD/part-TX-N.parquet
 //! ```
@@ -44,6 +47,8 @@ use crate::tables::{self, ActivityRow, AlertRow, Table, UNKNOWN_DATE};
 use crate::Error;
 
 pub const LEDGER: &str = "_ledger.jsonl";
+/// The campaign book (see [`Store::campaign_ids`]).
+pub const CAMPAIGN_BOOK: &str = "_campaigns.jsonl";
 const LOCK: &str = "_lock";
 const STAGING: &str = "_staging";
 
@@ -131,6 +136,37 @@ pub struct Store {
     commit_lock: Mutex<()>,
 }
 
+/// Campaign books read so far in this process, by store folder: the
+/// clusterer and how far into the book it has read. A writer reads only
+/// what other writers appended since (the book is append-only), so the
+/// trap's feed, which opens the store for each batch, does not re-read
+/// the whole book each time.
+static BOOKS: std::sync::LazyLock<Mutex<std::collections::HashMap<PathBuf, Book>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// A campaign book as read so far.
+struct Book {
+    /// The book file's identity (device, inode) when read: a book
+    /// replaced under the same path (a store deleted and made again) is
+    /// read afresh.
+    file: Option<(u64, u64)>,
+    /// Bytes read (whole lines).
+    read: u64,
+    campaigns: botscope_mail::Campaigns,
+}
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        fs::metadata(path).ok().map(|m| (0, m.len()))
+    }
+}
+
 fn io(path: &Path, e: std::io::Error) -> Error {
     Error::Io(format!("{}: {e}", path.display()))
 }
@@ -207,6 +243,79 @@ impl Store {
             props,
             commit_lock: Mutex::new(()),
         }
+    }
+
+    /// Campaign ids for messages given as (registrable domains, subject),
+    /// clustered with every message this store's campaign book has seen
+    /// (`_campaigns.jsonl`, read on first use and appended with what these
+    /// messages taught it): a campaign keeps its id across ingests, days
+    /// and processes. `None` for a message with no domain and no specific
+    /// subject. Callers serialise on the book, so units ingested in
+    /// parallel see each other's campaigns. Writers only.
+    pub fn campaign_ids<'a, I>(&self, messages: I) -> Result<Vec<Option<String>>, Error>
+    where
+        I: IntoIterator<Item = (&'a [String], Option<&'a str>)>,
+    {
+        if self._lock.is_none() {
+            return Err(Error::Io(format!(
+                "{}: the campaign book is written by the store's writer only",
+                self.root.display()
+            )));
+        }
+        let key = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.clone());
+        let mut books = BOOKS.lock().unwrap_or_else(|p| p.into_inner());
+        let path = self.root.join(CAMPAIGN_BOOK);
+        let file = file_identity(&path);
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let fresh = || Book {
+            file: None,
+            read: 0,
+            campaigns: botscope_mail::Campaigns::new(),
+        };
+        let book = books.entry(key).or_insert_with(fresh);
+        if book.read > 0 && (book.file != file || len < book.read) {
+            *book = fresh();
+        }
+        book.file = file;
+        let c = &mut book.campaigns;
+        c.record_changes(true);
+        book.read = read_campaign_book(&path, book.read, c, true)?;
+        let read = &mut book.read;
+        c.take_changes();
+        let items: Vec<usize> = messages.into_iter().map(|(d, s)| c.add(d, s)).collect();
+        let ids = items.into_iter().map(|i| c.id(i)).collect();
+        let changes = c.take_changes();
+        if !changes.is_empty() {
+            let mut text = String::new();
+            for ch in &changes {
+                text.push_str(&serde_json::to_string(ch).map_err(|e| Error::Io(e.to_string()))?);
+                text.push('\n');
+            }
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| io(&path, e))?;
+            f.write_all(text.as_bytes()).map_err(|e| io(&path, e))?;
+            // Before the rows that carry these ids are committed: a book
+            // that lost its tail would give a known campaign a new id.
+            f.sync_data().map_err(|e| io(&path, e))?;
+            *read += text.len() as u64;
+            book.file = file_identity(&path);
+        }
+        Ok(ids)
+    }
+
+    /// Campaigns that joined an older one after rows were written with
+    /// their own id: (old id, the id it goes by now), from the campaign
+    /// book. Count series map old ids through this.
+    pub fn merged_campaigns(&self) -> Result<Vec<(String, String)>, Error> {
+        let mut c = botscope_mail::Campaigns::new();
+        read_campaign_book(&self.root.join(CAMPAIGN_BOOK), 0, &mut c, false)?;
+        Ok(c.merged_ids())
     }
 
     pub fn root(&self) -> &Path {
@@ -455,6 +564,46 @@ impl Store {
         f.sync_all().map_err(|er| io(&path, er))?;
         fsync_dir(&self.root)
     }
+}
+
+/// Apply the campaign book's lines from byte `from` to `c`; returns the
+/// offset read to (the end of the last whole line). A torn last line (a
+/// crash while appending) is left unread, and cut off when `repair` (the
+/// writer, who holds the lock); a line that is not a change is skipped.
+fn read_campaign_book(
+    path: &Path,
+    from: u64,
+    c: &mut botscope_mail::Campaigns,
+    repair: bool,
+) -> Result<u64, Error> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(path, e)),
+    };
+    let len = f.metadata().map_err(|e| io(path, e))?.len();
+    if len <= from {
+        return Ok(len.min(from));
+    }
+    f.seek(SeekFrom::Start(from)).map_err(|e| io(path, e))?;
+    let mut data = Vec::with_capacity((len - from) as usize);
+    f.read_to_end(&mut data).map_err(|e| io(path, e))?;
+    let whole = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    for line in data[..whole].split(|&b| b == b'\n') {
+        if let Ok(ch) = serde_json::from_slice::<botscope_mail::campaign::CampaignChange>(line) {
+            c.apply(&ch);
+        }
+    }
+    let end = from + whole as u64;
+    if repair && whole < data.len() {
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(end))
+            .map_err(|e| io(path, e))?;
+    }
+    Ok(end)
 }
 
 fn crash(p: FailPoint) -> Error {
