@@ -81,6 +81,19 @@ CONF
 cat >"$RS/local/local.d/logging.inc" <<CONF
 type = "file"; filename = "$RS/log/rspamd.log"; level = "error";
 CONF
+# Network checks off (issue 17: compare work with work): every module
+# that asks DNS or a remote service is disabled, so rspamd runs its local
+# rules only (regexp, MIME, headers, URLs, HTML, chartable, phishing's
+# local checks, multimap's local maps). RSPAMD_NETWORK=1 keeps them (the
+# 2026-11-27 setting, with lookups failing on a closed port).
+mkdir -p "$RS/local/override.d"
+rm -f "$RS"/local/override.d/*.conf
+if [ "${RSPAMD_NETWORK:-0}" != 1 ]; then
+    for m in rbl surbl emails spf dkim dmarc arc asn hfilter mx_check fuzzy_check dcc \
+        url_redirector rspamd_update external_services antivirus p0f bimi; do
+        echo 'enabled = false;' >"$RS/local/override.d/$m.conf"
+    done
+fi
 rspamd -i -u root -g root -c /etc/rspamd/rspamd.conf --var="LOCAL_CONFDIR=$RS/local"
 cleanup() { [ -s "$RS/run/rspamd.pid" ] && kill "$(cat "$RS/run/rspamd.pid")" 2>/dev/null || true; }
 trap cleanup EXIT

@@ -10,7 +10,7 @@ use botscope_event::Ts;
 use botscope_store::datafusion::arrow::array::RecordBatch;
 use botscope_store::datafusion::arrow::util::display::array_value_to_string;
 use botscope_store::{AlertRow, By, Every, Store, Table};
-use botscope_timeline::{detect, volume_alerts, Alert, AlertConfig, CountRow, MixRow};
+use botscope_timeline::{detect, move_alerts, volume_alerts, Alert, AlertConfig, CountRow, MixRow};
 use botscope_webreport::{ReportData, ReportOptions, TopRow};
 use serde_json::json;
 
@@ -60,6 +60,9 @@ pub struct Series {
     /// Sandbox connections per family (the capture's folder), activity
     /// class and day.
     pub mix: Vec<MixRow>,
+    /// Trap messages per campaign, sending family and day (attributed
+    /// families only: `unknown` is no botnet to move to).
+    pub senders: Vec<MixRow>,
 }
 
 fn load_config(path: Option<&Path>) -> Result<AlertConfig> {
@@ -121,6 +124,28 @@ pub fn series(dir: &Path) -> Result<Series> {
     } else {
         (Vec::new(), Vec::new(), Vec::new())
     };
+    let mut senders = Vec::new();
+    if has_table(&store, Table::Mail) {
+        let merged: BTreeMap<String, String> = store.merged_campaigns()?.into_iter().collect();
+        let q = "SELECT CAST(date_trunc('day', ts) AS BIGINT) AS day, campaign, family, \
+                 CAST(SUM(messages) AS BIGINT) AS n FROM mail_hourly \
+                 WHERE ts IS NOT NULL AND campaign IS NOT NULL AND family <> 'unknown' \
+                 GROUP BY 1, 2, 3";
+        let mut sums: BTreeMap<(i64, String, String), u64> = BTreeMap::new();
+        for r in cells(&botscope_store::sql(dir, q)?)? {
+            let (Some(day), Some(c), Some(f), Some(n)) = (&r[0], &r[1], &r[2], &r[3]) else {
+                continue;
+            };
+            let c = merged.get(c).unwrap_or(c).clone();
+            *sums
+                .entry((day.parse().unwrap_or(0), c, f.clone()))
+                .or_insert(0) += n.parse().unwrap_or(0);
+        }
+        senders = sums
+            .into_iter()
+            .map(|((day, c, f), n)| MixRow::new(Ts(day), c, f, n))
+            .collect();
+    }
     let mut mix = Vec::new();
     if has_table(&store, Table::Activity) {
         let q = "SELECT source, class, CAST(date_trunc('day', first) AS BIGINT) AS day, \
@@ -147,6 +172,7 @@ pub fn series(dir: &Path) -> Result<Series> {
         campaigns,
         brands,
         mix,
+        senders,
     })
 }
 
@@ -167,6 +193,14 @@ pub fn compute_alerts(s: &Series, cfg: &AlertConfig) -> Result<Vec<Alert>> {
             .into_iter()
             .filter(|a| a.family != "(none)" && !a.family.is_empty()),
     );
+    // A campaign changing botnet (a spam customer moving): its mix of
+    // sending families, every family counted.
+    let move_cfg = AlertConfig {
+        mix_ignore: Vec::new(),
+        ..cfg.clone()
+    };
+    let m = move_alerts(&s.senders, "trap messages/day by campaign", &move_cfg)?;
+    d.alerts.extend(m.alerts);
     d.alerts.sort_by(|a, b| {
         (a.ts, &a.family, a.kind.as_str()).cmp(&(b.ts, &b.family, b.kind.as_str()))
     });

@@ -300,13 +300,12 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
     crate::observe::save_alerts(&ds, &alerts)?;
     println!();
     println!(
-        "Alerts by family and brand (botscope alerts --store {}):",
+        "Alerts by family and brand, and campaigns changing botnet (botscope alerts --store {}):",
         ds.display()
     );
-    let (campaign, main): (Vec<_>, Vec<_>) = alerts
-        .iter()
-        .cloned()
-        .partition(|a| a.series.contains(" by campaign"));
+    let (campaign, main): (Vec<_>, Vec<_>) = alerts.iter().cloned().partition(|a| {
+        a.series.contains(" by campaign") && a.kind != botscope_timeline::AlertKind::Move
+    });
     crate::observe::print_alerts(&main, false);
     println!(
         "  and {} alerts on single campaigns (all of them: botscope alerts --store {})",
@@ -382,7 +381,13 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
                 .collect();
             let hit = day.and_then(|d| {
                 alerts.iter().find(|a| {
-                    let who = if family.is_empty() {
+                    let who = if kind == "move" {
+                        // A customer moving a campaign: the campaign's
+                        // series shows its mail going to the family.
+                        a.series
+                            .to_ascii_lowercase()
+                            .contains(&format!("→ {})", family.to_ascii_lowercase()))
+                    } else if family.is_empty() {
                         a.series.contains(" by brand") && brands.contains(&a.family.as_str())
                     } else {
                         a.family.eq_ignore_ascii_case(&family)
@@ -394,7 +399,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
             let verdict = match hit {
                 Some(a) => {
                     found.0 += 1;
-                    if family.is_empty() {
+                    if family.is_empty() || kind == "move" {
                         format!("found {} ({})", a.date().format("%Y-%m-%d"), a.family)
                     } else {
                         format!("found {}", a.date().format("%Y-%m-%d"))

@@ -52,6 +52,10 @@ pub struct Scenario {
     /// Affiliate programs that pay for campaigns and may close.
     #[serde(default)]
     pub affiliates: Vec<Affiliate>,
+    /// Spam customers moving a campaign from one botnet to another
+    /// (listed in `truth/events.csv` as `move`).
+    #[serde(default)]
+    pub moves: Vec<Move>,
     /// Dated changes of a family's volume or behaviour (listed in
     /// `truth/events.csv`).
     #[serde(default)]
@@ -508,6 +512,28 @@ impl EventKind {
             EventKind::Shift => "shift",
         }
     }
+}
+
+/// A spam customer taking a campaign from one botnet to another: from
+/// `date` on, the `from` family no longer sends `campaign` (its other
+/// campaigns fill its volume) and the `to` family gives it `share` of its
+/// mail. Family volumes do not change: a botnet's capacity is rented out,
+/// not grown.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Move {
+    /// The day it takes effect.
+    pub date: Day,
+    /// The campaign that moves.
+    pub campaign: String,
+    /// The family that stops sending it.
+    pub from: String,
+    /// The family that starts (the events row's family).
+    pub to: String,
+    /// Share of the `to` family's mail the campaign takes (0 < share < 1).
+    pub share: f64,
+    /// What happened (the events row).
+    pub description: String,
 }
 
 /// A dated change.

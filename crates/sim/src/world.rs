@@ -50,6 +50,7 @@ pub(crate) struct World {
     pub families: Vec<FamilyW>,
     pub campaigns: Vec<CampaignW>,
     pub affiliates: Vec<AffiliateW>,
+    pub moves: Vec<MoveW>,
     pub events: Vec<EventRow>,
     pub click_sites: Vec<ClickSiteW>,
     pub benign_sites: Vec<BenignSiteW>,
@@ -202,6 +203,15 @@ pub(crate) struct CampaignW {
     pub domains_per_day: u32,
     pub urls: Vec<Template>,
     pub attachment: Option<Template>,
+}
+
+/// A campaign moving between families (see [`crate::scenario::Move`]).
+pub(crate) struct MoveW {
+    pub day: i64,
+    pub campaign: usize,
+    pub from: usize,
+    pub to: usize,
+    pub share: f64,
 }
 
 pub(crate) struct AffiliateW {
@@ -626,6 +636,46 @@ impl World {
         for fam in &mut families {
             fam.levels.sort_by_key(|l| l.0);
         }
+
+        // Customers moving campaigns between families.
+        let mut moves = Vec::new();
+        for (i, mv) in s.moves.iter().enumerate() {
+            let f = format!("moves[{i}]");
+            let family = |name: &str, field: &str| {
+                families.iter().position(|x| x.name == name).ok_or_else(|| {
+                    Error::field(format!("{f}.{field}"), format!("unknown family `{name}`"))
+                })
+            };
+            let (from_i, to_i) = (family(&mv.from, "from")?, family(&mv.to, "to")?);
+            if from_i == to_i {
+                return Err(Error::field(format!("{f}.to"), "must differ from `from`"));
+            }
+            let campaign = *campaign_index.get(&mv.campaign).ok_or_else(|| {
+                Error::field(
+                    format!("{f}.campaign"),
+                    format!("unknown campaign `{}`", mv.campaign),
+                )
+            })?;
+            if !(mv.share.is_finite() && mv.share > 0.0 && mv.share < 1.0) {
+                return Err(Error::field(format!("{f}.share"), "must be in (0, 1)"));
+            }
+            check_header_text(&mv.description, &format!("{f}.description"))?;
+            let day = day_num(mv.date.0);
+            moves.push(MoveW {
+                day,
+                campaign,
+                from: from_i,
+                to: to_i,
+                share: mv.share,
+            });
+            events.push(EventRow {
+                day,
+                family: mv.to.clone(),
+                kind: "move",
+                description: mv.description.clone(),
+            });
+        }
+        moves.sort_by_key(|m| m.day);
         events.sort_by(|a, b| a.day.cmp(&b.day).then_with(|| a.family.cmp(&b.family)));
 
         // Sites.
@@ -677,6 +727,7 @@ impl World {
             families,
             campaigns,
             affiliates,
+            moves,
             events,
             click_sites,
             benign_sites,
@@ -734,24 +785,46 @@ impl World {
         let mut rng = Rng::from_parts(&[seed, stream::COUNT, fam.hash, day as u64]);
         let base = (fam.curve(day) * fam.day_factor(day, &mut rng) * fam.level(day) * scale)
             .min(MAX_MESSAGES_PER_FAMILY_DAY);
-        let Some(p) = fam.period(day) else {
-            return Vec::new();
-        };
-        p.mix
-            .iter()
-            .map(|&(c, w)| (c, rng.round(base * w * self.affiliate_factor(c, day))))
+        self.mix_on(fi, day)
+            .into_iter()
+            .map(|(c, w)| (c, rng.round(base * w * self.affiliate_factor(c, day))))
             .filter(|x| x.1 > 0)
             .collect()
     }
 
-    /// Campaign weights of a family on `day` (mix × affiliate factors).
-    pub fn day_mix(&self, fi: usize, day: i64) -> Vec<(usize, f64)> {
+    /// A family's campaign weights on `day`: its period's mix with the
+    /// campaigns customers moved away or brought in by then.
+    pub fn mix_on(&self, fi: usize, day: i64) -> Vec<(usize, f64)> {
         let Some(p) = self.families[fi].period(day) else {
             return Vec::new();
         };
-        p.mix
-            .iter()
-            .map(|&(c, w)| (c, w * self.affiliate_factor(c, day)))
+        let mut mix = p.mix.clone();
+        for m in self.moves.iter().filter(|m| m.day <= day) {
+            if m.from == fi {
+                mix.retain(|x| x.0 != m.campaign);
+            } else if m.to == fi {
+                mix.retain(|x| x.0 != m.campaign);
+                let total: f64 = mix.iter().map(|x| x.1).sum();
+                for x in &mut mix {
+                    *x = (x.0, x.1 / total.max(f64::MIN_POSITIVE) * (1.0 - m.share));
+                }
+                mix.push((m.campaign, m.share));
+            }
+        }
+        let total: f64 = mix.iter().map(|x| x.1).sum();
+        if total > 0.0 {
+            for x in &mut mix {
+                x.1 /= total;
+            }
+        }
+        mix
+    }
+
+    /// Campaign weights of a family on `day` (mix × affiliate factors).
+    pub fn day_mix(&self, fi: usize, day: i64) -> Vec<(usize, f64)> {
+        self.mix_on(fi, day)
+            .into_iter()
+            .map(|(c, w)| (c, w * self.affiliate_factor(c, day)))
             .collect()
     }
 

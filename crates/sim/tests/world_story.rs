@@ -168,6 +168,7 @@ fn the_rustock_winter() {
         .collect();
     let want = [
         ("2010-09-27", "", "drop"),
+        ("2010-11-16", "Bagle", "move"),
         ("2010-12-01", "Rustock", "shift"),
         ("2010-12-25", "Rustock", "drop"),
         ("2010-12-28", "Lethic", "silence"),
@@ -179,5 +180,36 @@ fn the_rustock_winter() {
         .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
         .collect();
     assert_eq!(got, want);
-    assert_eq!(sum.events, 6);
+    assert_eq!(sum.events, 7);
+
+    // The stock-pump customer moves from Xarvester to Bagle on 16 Nov:
+    // before, Xarvester sends it and Bagle does not; after, the reverse.
+    // Family volumes do not jump (capacity is rented, not grown).
+    let stock = |fam: &str, from: &str, to: &str| -> u64 {
+        rows.iter()
+            .skip(1)
+            .filter(|r| {
+                let day = &r[8][..10];
+                r[3] == fam && r[4] == "stock-pump" && day >= from && day <= to
+            })
+            .count() as u64
+    };
+    assert!(stock("Xarvester", "2010-11-01", "2010-11-15") > 50);
+    assert_eq!(stock("Bagle", "2010-09-01", "2010-11-15"), 0);
+    assert_eq!(stock("Xarvester", "2010-11-16", "2011-01-31"), 0);
+    assert!(stock("Bagle", "2010-11-16", "2010-11-30") > 20);
+    let week = |fam: &str, from: &str, to: &str| -> u64 {
+        days_between(&c, from, to)
+            .iter()
+            .map(|d| c.fam(d, fam))
+            .sum()
+    };
+    for fam in ["Xarvester", "Bagle"] {
+        let (before, after) = (
+            week(fam, "2010-11-02", "2010-11-15"),
+            week(fam, "2010-11-16", "2010-11-29"),
+        );
+        let ratio = after as f64 / before as f64;
+        assert!((0.6..1.6).contains(&ratio), "{fam}: {before} → {after}");
+    }
 }

@@ -61,6 +61,19 @@ pub struct AlertConfig {
     /// Activity classes left out of the mix (background that every host
     /// has).
     pub mix_ignore: Vec<String>,
+    /// **move** (a campaign's or brand's mail changing botnet): at a
+    /// change point of its mix of sending families, one family that sent
+    /// at least this share of it stops (to at most `move_absent_share`)
+    /// while another that sent at most `move_absent_share` takes at least
+    /// this share, with mail on most days on both sides (a campaign that
+    /// pauses and restarts elsewhere is no overnight move). The family that
+    /// stops must also send at most `drop_factor` of its messages per day
+    /// before (its share falling because another floods the campaign is
+    /// no move), and the one that starts at least `1 / drop_factor` times.
+    pub move_min_share: f64,
+    /// See `move_min_share`: the share below which a family counts as not
+    /// sending (attribution errors leave a few percent everywhere).
+    pub move_absent_share: f64,
     /// Most series (families, campaigns…) analysed, the largest kept;
     /// the rest are counted as skipped. Memory follows the rows plus one
     /// series at a time; time is about keys × days (PELT prunes; its
@@ -91,6 +104,8 @@ impl Default for AlertConfig {
             shift_min_change: 0.005,
             shift_factor: 3.0,
             mix_ignore: vec!["benign".into(), "dns".into()],
+            move_min_share: 0.25,
+            move_absent_share: 0.05,
             max_keys: 1_000,
             max_days: 3_660,
             max_classes: 64,
@@ -120,6 +135,15 @@ impl AlertConfig {
         let pos = |x: f64| x.is_finite() && x > 0.0;
         if !pos(self.penalty) {
             return bad("penalty", "must be a positive number");
+        }
+        if !(self.move_absent_share >= 0.0
+            && self.move_absent_share < self.move_min_share
+            && self.move_min_share <= 1.0)
+        {
+            return bad(
+                "move_min_share",
+                "needs 0 <= move_absent_share < move_min_share <= 1",
+            );
         }
         if !pos(self.shift_penalty) {
             return bad("shift_penalty", "must be a positive number");

@@ -27,6 +27,9 @@ pub enum AlertKind {
     Shift,
     /// Any other large change of level.
     Changepoint,
+    /// A campaign's or brand's mail moves from one family to another
+    /// (a spam customer changing botnet).
+    Move,
 }
 
 impl AlertKind {
@@ -38,6 +41,7 @@ impl AlertKind {
             AlertKind::Return => "return",
             AlertKind::Shift => "shift",
             AlertKind::Changepoint => "changepoint",
+            AlertKind::Move => "move",
         }
     }
 }
@@ -184,6 +188,148 @@ pub fn shift_alerts(rows: &[MixRow], what: &str, cfg: &AlertConfig) -> Result<De
     d.alerts = per_key.into_iter().flatten().collect();
     d.sort();
     Ok(d)
+}
+
+/// Move alerts of every key of `rows` (a campaign or brand, its classes
+/// the families that sent its mail): one family stops sending it as
+/// another starts, at one change point of the mix ([`AlertConfig::move_min_share`]).
+/// `what` names the measure. Classes in [`AlertConfig::mix_ignore`] are
+/// left out, as for shifts (leave out `unknown` senders here).
+pub fn move_alerts(rows: &[MixRow], what: &str, cfg: &AlertConfig) -> Result<Detection, Error> {
+    cfg.validate()?;
+    let m = MixSeries::from_rows(
+        rows,
+        &cfg.mix_ignore,
+        cfg.max_keys,
+        cfg.max_days,
+        cfg.max_classes,
+    );
+    let mut d = Detection {
+        series: m.keys.len(),
+        days: m.days,
+        skipped: m.skipped.clone(),
+        ..Default::default()
+    };
+    let per_key: Vec<Vec<Alert>> = m
+        .keys
+        .par_iter()
+        .map(|km| move_events(&m, km, what, cfg))
+        .collect();
+    d.alerts = per_key.into_iter().flatten().collect();
+    d.sort();
+    Ok(d)
+}
+
+/// A key's mix as dense rows and its change points (segment bounds, the
+/// first 0 and the last the number of days); `None` when too short.
+fn mix_bounds(
+    m: &MixSeries,
+    km: &KeyMix,
+    cfg: &AlertConfig,
+) -> Option<(Vec<Vec<f64>>, Vec<usize>)> {
+    let rows: Vec<Vec<f64>> = km
+        .dense(m.days)
+        .iter()
+        .map(|r| r.iter().map(|&x| x as f64).collect())
+        .collect();
+    let n = rows.len();
+    let observed = rows.iter().filter(|r| r.iter().any(|&x| x > 0.0)).count();
+    if km.classes.len() < 2 || observed < 2 * cfg.min_segment_days {
+        return None;
+    }
+    let cost = MultinomialCost::new(&rows);
+    let penalty = cfg.shift_penalty * (observed.max(2) as f64).ln();
+    let mut bounds = vec![0];
+    bounds.extend(pelt(&cost, penalty, cfg.min_segment_days));
+    bounds.push(n);
+    Some((rows, bounds))
+}
+
+/// Each class's share of the total over days `a..b`.
+fn class_shares(rows: &[Vec<f64>], classes: usize, a: usize, b: usize) -> Vec<f64> {
+    let mut tot = vec![0.0; classes];
+    for r in &rows[a..b] {
+        for (t, x) in tot.iter_mut().zip(r) {
+            *t += x;
+        }
+    }
+    let all: f64 = tot.iter().sum();
+    tot.iter()
+        .map(|x| if all > 0.0 { x / all } else { 0.0 })
+        .collect()
+}
+
+fn move_events(m: &MixSeries, km: &KeyMix, what: &str, cfg: &AlertConfig) -> Vec<Alert> {
+    let Some((rows, bounds)) = mix_bounds(m, km, cfg) else {
+        return Vec::new();
+    };
+    let k = km.classes.len();
+    let active = |a: usize, b: usize| {
+        let days = b - a;
+        let on = rows[a..b]
+            .iter()
+            .filter(|r| r.iter().any(|&x| x > 0.0))
+            .count();
+        days > 0 && 2 * on > days
+    };
+    let near = cfg.min_segment_days.max(1);
+    let mut out = Vec::new();
+    for w in bounds.windows(3) {
+        let (b, a) = (
+            class_shares(&rows, k, w[0], w[1]),
+            class_shares(&rows, k, w[1], w[2]),
+        );
+        // Mail on most days just before and just after the change.
+        if !active(w[1].saturating_sub(near).max(w[0]), w[1])
+            || !active(w[1], (w[1] + near).min(w[2]))
+        {
+            continue;
+        }
+        let best = |f: &dyn Fn(usize) -> Option<f64>| -> Option<usize> {
+            (0..k)
+                .filter_map(|c| f(c).map(|x| (c, x)))
+                .max_by(|x, y| x.1.total_cmp(&y.1).then_with(|| y.0.cmp(&x.0)))
+                .map(|x| x.0)
+        };
+        // Messages per day of each class on each side: a family whose
+        // share falls only because another floods the campaign has not
+        // stopped sending it (its own volume must fall as a drop's does).
+        let rate = |c: usize, from: usize, to: usize| -> f64 {
+            rows[from..to].iter().map(|r| r[c]).sum::<f64>() / (to - from).max(1) as f64
+        };
+        let gained = best(&|c| {
+            (b[c] <= cfg.move_absent_share
+                && a[c] >= cfg.move_min_share
+                && rate(c, w[0], w[1]) <= cfg.drop_factor * rate(c, w[1], w[2]))
+            .then_some(a[c])
+        });
+        let lost = best(&|c| {
+            (a[c] <= cfg.move_absent_share
+                && b[c] >= cfg.move_min_share
+                && rate(c, w[1], w[2]) <= cfg.drop_factor * rate(c, w[0], w[1]))
+            .then_some(b[c])
+        });
+        let (Some(to), Some(from)) = (gained, lost) else {
+            continue;
+        };
+        let (tn, fname) = (&km.classes[to], &km.classes[from]);
+        out.push(Alert {
+            ts: crate::series::day_start(m.date(w[1])),
+            family: km.key.clone(),
+            kind: AlertKind::Move,
+            level_before: b[from],
+            level_after: a[to],
+            evidence: format!(
+                "moved from {fname} to {tn}: {fname} {} → {}, {tn} {} → {} of its messages",
+                pct(b[from]),
+                pct(a[from]),
+                pct(b[to]),
+                pct(a[to])
+            ),
+            series: format!("{what} by family ({fname} → {tn}): {}", km.key),
+        });
+    }
+    out
 }
 
 /// A segment between change points.
@@ -539,33 +685,10 @@ fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
 
 /// Shift alerts of one key's activity mix.
 fn mix_events(m: &MixSeries, km: &KeyMix, what: &str, cfg: &AlertConfig) -> Vec<Alert> {
-    let rows: Vec<Vec<f64>> = km
-        .dense(m.days)
-        .iter()
-        .map(|r| r.iter().map(|&x| x as f64).collect())
-        .collect();
-    let n = rows.len();
-    let observed = rows.iter().filter(|r| r.iter().any(|&x| x > 0.0)).count();
-    if km.classes.len() < 2 || observed < 2 * cfg.min_segment_days {
+    let Some((rows, bounds)) = mix_bounds(m, km, cfg) else {
         return Vec::new();
-    }
-    let cost = MultinomialCost::new(&rows);
-    let penalty = cfg.shift_penalty * (observed.max(2) as f64).ln();
-    let mut bounds = vec![0];
-    bounds.extend(pelt(&cost, penalty, cfg.min_segment_days));
-    bounds.push(n);
-    let shares = |a: usize, b: usize| -> Vec<f64> {
-        let mut tot = vec![0.0; km.classes.len()];
-        for r in &rows[a..b] {
-            for (t, x) in tot.iter_mut().zip(r) {
-                *t += x;
-            }
-        }
-        let all: f64 = tot.iter().sum();
-        tot.iter()
-            .map(|x| if all > 0.0 { x / all } else { 0.0 })
-            .collect()
     };
+    let shares = |a: usize, b: usize| class_shares(&rows, km.classes.len(), a, b);
     let mut out = Vec::new();
     for w in bounds.windows(3) {
         let (b, a) = (shares(w[0], w[1]), shares(w[1], w[2]));

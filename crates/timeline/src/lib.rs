@@ -50,7 +50,7 @@ pub mod pelt;
 mod series;
 
 pub use config::AlertConfig;
-pub use detect::{detect, shift_alerts, volume_alerts, Alert, AlertKind, Detection};
+pub use detect::{detect, move_alerts, shift_alerts, volume_alerts, Alert, AlertKind, Detection};
 pub use error::{Error, ErrorKind};
 pub use series::{
     date_of, day_number, day_start, ts_micros, CountRow, DailySeries, KeyMix, MixRow, MixSeries,

@@ -11,7 +11,7 @@
 
 mod winter_common;
 
-use botscope_timeline::{detect, volume_alerts, AlertConfig, AlertKind};
+use botscope_timeline::{detect, move_alerts, volume_alerts, AlertConfig, AlertKind};
 use winter_common::*;
 
 fn check(seed: u64) {
@@ -24,7 +24,9 @@ fn check(seed: u64) {
     );
     let cfg = AlertConfig::default();
     let fam = detect(&c.families, &c.mix, &cfg).expect("detect");
-    let camp = volume_alerts(&c.campaigns, "trap messages/day", &cfg).expect("campaigns");
+    let mut camp = volume_alerts(&c.campaigns, "trap messages/day", &cfg).expect("campaigns");
+    let moves = move_alerts(&c.senders, "trap messages/day by campaign", &cfg).expect("moves");
+    camp.alerts.extend(moves.alerts);
     let brand = volume_alerts(&c.brands, "trap messages/day by brand", &cfg).expect("brands");
     let s = score(&c.events, &fam.alerts, &camp.alerts, &brand.alerts);
     println!(

@@ -115,6 +115,7 @@ pub fn kind_color(kind: AlertKind) -> RGBColor {
         AlertKind::Return => RGBColor(44, 160, 44),
         AlertKind::Shift => RGBColor(148, 103, 189),
         AlertKind::Changepoint => RGBColor(230, 120, 10),
+        AlertKind::Move => RGBColor(23, 190, 207),
     }
 }
 

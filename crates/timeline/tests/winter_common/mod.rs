@@ -95,6 +95,8 @@ pub struct Counts {
     /// Sandbox connections per family, class and day
     /// (`truth/connections.csv`).
     pub mix: Vec<MixRow>,
+    /// Messages per campaign, sending family and day (for moves).
+    pub senders: Vec<MixRow>,
     /// Scripted events (`truth/events.csv`).
     pub events: Vec<Event>,
 }
@@ -116,9 +118,11 @@ pub fn counts(dir: &Path) -> Counts {
     let mut camp: BTreeMap<(NaiveDate, String), u64> = BTreeMap::new();
     let mut brand: BTreeMap<(NaiveDate, String), u64> = BTreeMap::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut senders: BTreeMap<(NaiveDate, String, String), u64> = BTreeMap::new();
     for r in read_csv(&truth.join("messages.csv")) {
         let d = date(&r[8]);
         *fam.entry((d, r[3].clone())).or_default() += 1;
+        *senders.entry((d, r[4].clone(), r[3].clone())).or_default() += 1;
         *camp.entry((d, r[4].clone())).or_default() += 1;
         if !r[6].is_empty() {
             *brand.entry((d, r[6].clone())).or_default() += 1;
@@ -186,6 +190,10 @@ pub fn counts(dir: &Path) -> Counts {
             .into_iter()
             .map(|((d, k, c), n)| MixRow::on(d, k, c, n))
             .collect(),
+        senders: senders
+            .into_iter()
+            .map(|((d, k, c), n)| MixRow::on(d, k, c, n))
+            .collect(),
         events,
     }
 }
@@ -231,9 +239,10 @@ fn line(a: &Alert) -> String {
 }
 
 /// Score `family_alerts` (family volume and mix) against `events` with a
-/// family, and `brand_alerts` against the events without one (an
-/// affiliate program closing must show on its brand's series);
-/// `campaign_alerts` corroborate or are false.
+/// family, `brand_alerts` against the events without one (an affiliate
+/// program closing must show on its brand's series) and `campaign_alerts`
+/// against the moves (a customer's campaign going to the event's family);
+/// other campaign alerts corroborate or are false.
 pub fn score(
     events: &[Event],
     family_alerts: &[Alert],
@@ -247,8 +256,11 @@ pub fn score(
     };
     let mut used = vec![false; family_alerts.len()];
     let mut used_b = vec![false; brand_alerts.len()];
+    let mut used_c = vec![false; campaign_alerts.len()];
     for e in events {
-        let (pool, used) = if e.family.is_empty() {
+        let (pool, used) = if e.kind == "move" {
+            (campaign_alerts, &mut used_c)
+        } else if e.family.is_empty() {
             (brand_alerts, &mut used_b)
         } else {
             (family_alerts, &mut used)
@@ -256,7 +268,9 @@ pub fn score(
         let hit = pool.iter().position(|a| {
             near(a, e)
                 && a.kind.as_str() == e.kind
-                && if e.family.is_empty() {
+                && if e.kind == "move" {
+                    a.series.contains(&format!("→ {})", e.family))
+                } else if e.family.is_empty() {
                     e.brands.contains(&a.family)
                 } else {
                     a.family == e.family
@@ -299,13 +313,18 @@ pub fn score(
             s.false_family.push(line(a));
         }
     }
-    let others = campaign_alerts.iter().chain(
-        brand_alerts
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !used_b[*i])
-            .map(|(_, a)| a),
-    );
+    let others = campaign_alerts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used_c[*i])
+        .map(|(_, a)| a)
+        .chain(
+            brand_alerts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !used_b[*i])
+                .map(|(_, a)| a),
+        );
     for a in others {
         // A campaign or brand changes when an affiliate program closes,
         // and when a family that sends it goes quiet, drops or returns.
