@@ -25,9 +25,13 @@ if ! command -v rspamd >/dev/null || ! command -v rspamc >/dev/null; then
     apt-get install -y --no-install-recommends rspamd >/dev/null
 fi
 
-cargo build --release -q -p botscope
+# BS=path/to/botscope uses a binary already built (e.g. by `cargo build
+# --release` at the workspace root) instead of building one here.
+if [ -z "${BS:-}" ]; then
+    cargo build --release -q -p botscope
+    BS="$CARGO_TARGET_DIR/release/botscope"
+fi
 cargo build --release -q -p botscope-mail --example mailbench
-BS="$CARGO_TARGET_DIR/release/botscope"
 MB="$CARGO_TARGET_DIR/release/examples/mailbench"
 
 to=$(date -u -d "2010-12-01 + $((DAYS - 1)) days" +%F)
