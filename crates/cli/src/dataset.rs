@@ -32,6 +32,12 @@ pub struct IngestArgs {
     /// No summary on stderr (errors are still printed).
     #[arg(long, short)]
     pub quiet: bool,
+    /// The captures were taken at a spam trap: the messages carved from
+    /// their SMTP sessions become `mail` rows (attributed with the
+    /// session's dialect). Without it, capture mail stays out of the
+    /// `mail` table: a sandbox's spam is not trap mail.
+    #[arg(long)]
+    pub capture_mail: bool,
     /// Captures, Zeek logs, binetflow files, mail, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
@@ -170,6 +176,7 @@ pub fn ingest(args: &IngestArgs, tty: bool) -> Result<u8> {
             botscope_mail::MailConfig::default(),
             model,
         ))),
+        capture_mail: args.capture_mail,
         ..IngestConfig::default()
     };
     let report = pool.install(|| {

@@ -267,6 +267,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
             json: false,
             threads: None,
             quiet: false,
+            capture_mail: false,
             inputs: vec![world.join("mail"), sandbox.join("pcap")],
         },
         tty,

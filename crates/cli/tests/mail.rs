@@ -211,3 +211,104 @@ fn trace_with_a_model_names_the_spamming_family() {
     }
     assert!(checked >= 3, "spam activities checked: {checked}");
 }
+
+/// `ingest --capture-mail`: a capture taken at the trap puts its messages
+/// in the `mail` table, attributed with their sessions' dialect; without
+/// the flag a capture's mail stays out (a sandbox's spam is not trap mail).
+#[test]
+fn ingest_capture_mail_from_a_trap_capture() {
+    let dir = out_dir("capture-mail");
+    let world = dir.join("world");
+    let st = common::botscope()
+        .args([
+            "simulate",
+            "--seed",
+            "3",
+            "--scale",
+            "0.2",
+            "--from",
+            "2010-12-20",
+            "--to",
+            "2010-12-20",
+            "--trap-captures",
+            "-q",
+            "--out",
+        ])
+        .arg(&world)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let model = dir.join("model.json");
+    let st = common::botscope()
+        .args(["learn", "--out"])
+        .arg(&model)
+        .arg(world.join("pcap"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let capture = world.join("trap/2010-12-20.pcap");
+    assert!(capture.is_file());
+    // Truth: every trap message of the day, with its family.
+    let truth = std::fs::read_to_string(world.join("truth/messages.csv")).unwrap();
+    let want = truth.lines().skip(1).count();
+    assert!(want > 50, "{want} trap messages");
+    let count = |store: &std::path::Path, q: &str| -> String {
+        let o = common::botscope()
+            .args(["sql", "--format", "csv", "--store"])
+            .arg(store)
+            .arg(q)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    };
+    let plain = dir.join("plain");
+    let st = common::botscope()
+        .args(["ingest", "-q", "--model"])
+        .arg(&model)
+        .arg("--store")
+        .arg(&plain)
+        .arg(&capture)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_ne!(count(&plain, "SELECT count(*) FROM smtp"), "0");
+    let none = common::botscope()
+        .args(["sql", "--format", "csv", "--store"])
+        .arg(&plain)
+        .arg("SELECT count(*) FROM mail")
+        .output()
+        .unwrap();
+    // No mail table at all, or an empty one.
+    assert!(
+        !none.status.success() || String::from_utf8_lossy(&none.stdout).lines().nth(1) == Some("0"),
+        "{}",
+        String::from_utf8_lossy(&none.stdout)
+    );
+    let trap = dir.join("trap");
+    let st = common::botscope()
+        .args(["ingest", "-q", "--capture-mail", "--model"])
+        .arg(&model)
+        .arg("--store")
+        .arg(&trap)
+        .arg(&capture)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(count(&trap, "SELECT count(*) FROM mail"), want.to_string());
+    // Attributed from the session (dialect and envelope): the families
+    // the truth names, nearly every message.
+    let unknown: usize = count(&trap, "SELECT count(*) FROM mail WHERE family = 'unknown'")
+        .parse()
+        .unwrap();
+    assert!(unknown * 10 <= want, "{unknown} of {want} unattributed");
+    let ok = count(
+        &trap,
+        "SELECT count(*) FROM mail WHERE helo IS NOT NULL AND mail_from IS NOT NULL",
+    );
+    assert_eq!(ok, want.to_string(), "every row has its session's envelope");
+}

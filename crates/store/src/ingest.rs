@@ -63,6 +63,11 @@ pub struct IngestConfig {
     /// each message becomes a `mail` row. Without one, mail inputs are
     /// counted as [`Status::MailNeedsAnalyser`] and skipped.
     pub mail: Option<std::sync::Arc<botscope_mail::MailAnalyzer>>,
+    /// Messages carved from the SMTP sessions of captures become `mail`
+    /// rows too, each with its session's envelope and dialect (a capture
+    /// taken at a spam trap). Off by default: a sandbox run's spam is not
+    /// trap mail, and would change every family's share of the trap.
+    pub capture_mail: bool,
 }
 
 impl std::fmt::Debug for IngestConfig {
@@ -71,6 +76,7 @@ impl std::fmt::Debug for IngestConfig {
             .field("engine", &self.engine)
             .field("activity", &self.activity)
             .field("mail", &self.mail.is_some())
+            .field("capture_mail", &self.capture_mail)
             .finish()
     }
 }
@@ -331,9 +337,26 @@ fn read_input(inp: &Input, cfg: &IngestConfig) -> InputRead {
             if let Some(e) = summary.error {
                 r.errors.push(e);
             }
-            // Messages carved from a capture stay out of the mail table:
-            // a sandbox run's spam is not trap mail, and it would change
-            // every family's share of the trap.
+            // Messages carved from a capture stay out of the mail table
+            // (a sandbox run's spam is not trap mail, and it would change
+            // every family's share of the trap), unless asked for: a
+            // capture taken at the trap gives each message its session.
+            if cfg.capture_mail {
+                if let Some(mail) = &cfg.mail {
+                    let name = inp.path.display().to_string();
+                    botscope_mail::for_each_session_message(
+                        &name,
+                        sinks.iter().flatten(),
+                        |source, raw, env| {
+                            let row = mail.analyze(source.to_string(), raw, Some(env));
+                            if let Some(e) = &row.error {
+                                r.errors.push(format!("{source}: {e}"));
+                            }
+                            r.mail.push(row);
+                        },
+                    );
+                }
+            }
             for s in sinks {
                 r.events.extend(
                     s.into_iter()
