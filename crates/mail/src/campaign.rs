@@ -182,6 +182,13 @@ impl Campaigns {
         Some(campaign_id_of(founder))
     }
 
+    /// Forget the messages added so far (their [`Campaigns::id`] slots);
+    /// the clusters and what links them stay. For a long-running caller
+    /// that reads each message's id right after adding it.
+    pub fn forget_messages(&mut self) {
+        self.items.clear();
+    }
+
     /// Record what the clusterer learns from now on (or stop, dropping
     /// what was recorded), for [`Campaigns::take_changes`].
     pub fn record_changes(&mut self, on: bool) {

@@ -287,22 +287,32 @@ impl Store {
         c.take_changes();
         let items: Vec<usize> = messages.into_iter().map(|(d, s)| c.add(d, s)).collect();
         let ids = items.into_iter().map(|i| c.id(i)).collect();
+        // The ids are read: the per-message slots are not needed again
+        // (a trap running for months would otherwise keep one per message).
+        c.forget_messages();
         let changes = c.take_changes();
         if !changes.is_empty() {
             let mut text = String::new();
             for ch in &changes {
-                text.push_str(&serde_json::to_string(ch).map_err(|e| Error::Io(e.to_string()))?);
-                text.push('\n');
+                if let Ok(line) = serde_json::to_string(ch) {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
             }
-            let mut f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| io(&path, e))?;
-            f.write_all(text.as_bytes()).map_err(|e| io(&path, e))?;
-            // Before the rows that carry these ids are committed: a book
-            // that lost its tail would give a known campaign a new id.
-            f.sync_data().map_err(|e| io(&path, e))?;
+            let appended = (|| -> std::io::Result<()> {
+                let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+                f.write_all(text.as_bytes())?;
+                // Before the rows that carry these ids are committed: a
+                // book that lost its tail would give a known campaign a
+                // new id.
+                f.sync_data()
+            })();
+            if let Err(e) = appended {
+                // What the clusterer learned is not on disk: forget it, so
+                // the next call reads the book as it is.
+                *book = fresh();
+                return Err(io(&path, e));
+            }
             *read += text.len() as u64;
             book.file = file_identity(&path);
         }
