@@ -258,3 +258,54 @@ fn rustock_clicks_under_heavy_spam() {
     assert!(click.share < 0.05, "{}", click.share);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The reserved seed (EVALUATION_SEEDS.md): a whole sandbox day of every
+/// family, 14 Dec 2010 (Rustock spams and clicks), scale 2 — run to
+/// report, never to tune. Per class over all six captures: precision and
+/// recall (printed; `--nocapture`). The floors were fixed before the
+/// first run, from the seen seeds' tests above: 0.9 for every class with
+/// at least 20 true connections, 0.95 for click fraud whatever its count
+/// (the small activity under the spam). The first run, at scale 0.5, had
+/// every class at 1.0 and 2 click-fraud connections; the scale was
+/// raised to 2 (6 of them), nothing else changed: at 1 % of a spamming
+/// bot's connections, click fraud stays a handful a day.
+#[test]
+fn reserved_seed_4242_every_family() {
+    const RESERVED: u64 = 4242;
+    let dir = sim_day(RESERVED, 2.0, 14);
+    let mut all: HashMap<String, Pr> = HashMap::new();
+    let mut captures = 0;
+    for fam in ["bagle", "cutwail", "grum", "lethic", "rustock", "xarvester"] {
+        let name = format!("pcap/{fam}/2010-12-14.pcap");
+        if !dir.join(&name).is_file() {
+            continue;
+        }
+        captures += 1;
+        let (_, verdicts) = run(&dir.join(&name));
+        let (pr, _) = score(&truth(&dir, &name), &verdicts);
+        print(&format!("seed {RESERVED} {fam}"), &pr);
+        for (c, p) in pr {
+            let a = all.entry(c).or_default();
+            a.tp += p.tp;
+            a.fp += p.fp;
+            a.fn_ += p.fn_;
+        }
+    }
+    print(&format!("seed {RESERVED} all"), &all);
+    assert_eq!(captures, 6, "a capture per family");
+    for (c, p) in &all {
+        if p.tp + p.fn_ < 20 && c != "click_fraud" {
+            continue;
+        }
+        let floor = if c == "click_fraud" { 0.95 } else { 0.9 };
+        assert!(
+            p.recall() >= floor && p.precision() >= floor,
+            "seed {RESERVED} {c}: {p:?}"
+        );
+    }
+    assert!(
+        all.get("click_fraud").is_some_and(|p| p.tp + p.fn_ > 0),
+        "no click fraud in the truth: {all:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
