@@ -311,4 +311,5 @@ fn ingest_capture_mail_from_a_trap_capture() {
         "SELECT count(*) FROM mail WHERE helo IS NOT NULL AND mail_from IS NOT NULL",
     );
     assert_eq!(ok, want.to_string(), "every row has its session's envelope");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -107,6 +107,8 @@ fn decoded_connections_are_the_ground_truth() {
     for r in &conns {
         assert!(matches!(r["conn_state"].as_str(), "SF" | "RSTO"), "{:?}", r);
     }
+    let _ = std::fs::remove_dir_all(&world);
+    let _ = std::fs::remove_dir_all(&logs);
 }
 
 #[test]
@@ -136,6 +138,8 @@ fn same_seed_same_world() {
         let y = std::fs::read(b.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
         assert!(x == y, "{rel} differs between two runs with the same seed");
     }
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
 }
 
 #[test]
@@ -199,6 +203,8 @@ fn demo_runs_and_shows_the_winter() {
     assert!(out.join("dataset/_ledger.jsonl").is_file());
     let html = std::fs::read_to_string(out.join("report/index.html")).expect("demo report");
     assert!(html.contains("quiet since 28 Dec"));
+    // Passed: the folder goes (hundreds of MB for the demo); a failure keeps it.
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -216,6 +222,7 @@ fn bad_scenario_and_options_are_usage_errors() {
         .output()
         .expect("run");
     assert_eq!(o.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -282,6 +289,7 @@ fn trace_finds_rustocks_clicks_under_its_spam() {
         precision >= 0.95 && recall >= 0.95,
         "click fraud precision {precision} recall {recall}"
     );
+    let _ = std::fs::remove_dir_all(&world);
 }
 
 #[test]
@@ -358,4 +366,5 @@ fn trace_exports_indicators_as_csv_stix_and_misp() {
             .starts_with("click_fraud")));
     // Deterministic: the same input gives the same bundle.
     assert_eq!(run("iocs.stix.json"), run("again.stix.json"));
+    let _ = std::fs::remove_dir_all(&world);
 }

@@ -218,10 +218,7 @@ pub fn timeline(dir: &Path, by: By, every: Every) -> Result<Vec<TimelineRow>, Er
     // A campaign that joined an older one after rows were written counts
     // under the id it goes by now.
     let merged: std::collections::HashMap<String, String> = if by == By::Campaign {
-        crate::Store::open_read(dir)?
-            .merged_campaigns()?
-            .into_iter()
-            .collect()
+        crate::store::merged_campaigns(dir)?.into_iter().collect()
     } else {
         Default::default()
     };

@@ -270,10 +270,15 @@ impl Store {
         let path = self.root.join(CAMPAIGN_BOOK);
         let file = file_identity(&path);
         let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let fresh = || Book {
-            file: None,
-            read: 0,
-            campaigns: botscope_mail::Campaigns::new(),
+        let fresh = || {
+            // Replayed changes are not recorded; what `add` learns is.
+            let mut campaigns = botscope_mail::Campaigns::new();
+            campaigns.record_changes(true);
+            Book {
+                file: None,
+                read: 0,
+                campaigns,
+            }
         };
         let book = books.entry(key).or_insert_with(fresh);
         if book.read > 0 && (book.file != file || len < book.read) {
@@ -281,10 +286,8 @@ impl Store {
         }
         book.file = file;
         let c = &mut book.campaigns;
-        c.record_changes(true);
         book.read = read_campaign_book(&path, book.read, c, true)?;
         let read = &mut book.read;
-        c.take_changes();
         let items: Vec<usize> = messages.into_iter().map(|(d, s)| c.add(d, s)).collect();
         let ids = items.into_iter().map(|i| c.id(i)).collect();
         // The ids are read: the per-message slots are not needed again
@@ -323,9 +326,7 @@ impl Store {
     /// their own id: (old id, the id it goes by now), from the campaign
     /// book. Count series map old ids through this.
     pub fn merged_campaigns(&self) -> Result<Vec<(String, String)>, Error> {
-        let mut c = botscope_mail::Campaigns::new();
-        read_campaign_book(&self.root.join(CAMPAIGN_BOOK), 0, &mut c, false)?;
-        Ok(c.merged_ids())
+        merged_campaigns(&self.root)
     }
 
     pub fn root(&self) -> &Path {
@@ -574,6 +575,14 @@ impl Store {
         f.sync_all().map_err(|er| io(&path, er))?;
         fsync_dir(&self.root)
     }
+}
+
+/// [`Store::merged_campaigns`] of the dataset in `dir`, read from its
+/// campaign book alone (no lock, no recovery: the book is append-only).
+pub fn merged_campaigns(dir: &Path) -> Result<Vec<(String, String)>, Error> {
+    let mut c = botscope_mail::Campaigns::new();
+    read_campaign_book(&dir.join(CAMPAIGN_BOOK), 0, &mut c, false)?;
+    Ok(c.merged_ids())
 }
 
 /// Apply the campaign book's lines from byte `from` to `c`; returns the

@@ -166,28 +166,7 @@ pub fn volume_alerts(rows: &[CountRow], what: &str, cfg: &AlertConfig) -> Result
 /// Shift alerts of every key of `rows` (classes in
 /// [`AlertConfig::mix_ignore`] left out); `what` names the measure.
 pub fn shift_alerts(rows: &[MixRow], what: &str, cfg: &AlertConfig) -> Result<Detection, Error> {
-    cfg.validate()?;
-    let m = MixSeries::from_rows(
-        rows,
-        &cfg.mix_ignore,
-        cfg.max_keys,
-        cfg.max_days,
-        cfg.max_classes,
-    );
-    let mut d = Detection {
-        series: m.keys.len(),
-        days: m.days,
-        skipped: m.skipped.clone(),
-        ..Default::default()
-    };
-    let per_key: Vec<Vec<Alert>> = m
-        .keys
-        .par_iter()
-        .map(|km| mix_events(&m, km, what, cfg))
-        .collect();
-    d.alerts = per_key.into_iter().flatten().collect();
-    d.sort();
-    Ok(d)
+    per_mix_key(rows, what, cfg, mix_events)
 }
 
 /// Move alerts of every key of `rows` (a campaign or brand, its classes
@@ -196,6 +175,17 @@ pub fn shift_alerts(rows: &[MixRow], what: &str, cfg: &AlertConfig) -> Result<De
 /// `what` names the measure. Classes in [`AlertConfig::mix_ignore`] are
 /// left out, as for shifts (leave out `unknown` senders here).
 pub fn move_alerts(rows: &[MixRow], what: &str, cfg: &AlertConfig) -> Result<Detection, Error> {
+    per_mix_key(rows, what, cfg, move_events)
+}
+
+/// The mix series of `rows` (capped as configured), `events` run on each
+/// key in parallel.
+fn per_mix_key(
+    rows: &[MixRow],
+    what: &str,
+    cfg: &AlertConfig,
+    events: fn(&MixSeries, &KeyMix, &str, &AlertConfig) -> Vec<Alert>,
+) -> Result<Detection, Error> {
     cfg.validate()?;
     let m = MixSeries::from_rows(
         rows,
@@ -213,7 +203,7 @@ pub fn move_alerts(rows: &[MixRow], what: &str, cfg: &AlertConfig) -> Result<Det
     let per_key: Vec<Vec<Alert>> = m
         .keys
         .par_iter()
-        .map(|km| move_events(&m, km, what, cfg))
+        .map(|km| events(&m, km, what, cfg))
         .collect();
     d.alerts = per_key.into_iter().flatten().collect();
     d.sort();
