@@ -8,6 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+// mimalloc instead of glibc's malloc: allocation was a fifth of mail
+// analysis (BENCHMARKS.md, 2026-12-06).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod dataset;
 mod logs;
 mod mail;
