@@ -160,8 +160,9 @@ impl UrlSet {
         let bytes = html.as_bytes();
         let lower = html.to_ascii_lowercase();
         for attr in ["href", "src", "action"] {
+            let finder = memchr::memmem::Finder::new(attr);
             let mut from = 0;
-            while let Some(i) = lower[from..].find(attr) {
+            while let Some(i) = lower.get(from..).and_then(|l| finder.find(l.as_bytes())) {
                 let mut j = from + i + attr.len();
                 from = j;
                 while j < bytes.len() && bytes[j].is_ascii_whitespace() {
