@@ -44,6 +44,15 @@ struct BrandFile {
     domains: Vec<String>,
 }
 
+/// What one word of a text looks up.
+#[derive(Debug, Default)]
+struct Entry {
+    /// The word alone is evidence of these.
+    hits: Vec<Hit>,
+    /// Phrases starting with the word: (the remaining words, hit).
+    phrases: Vec<(Vec<String>, Hit)>,
+}
+
 /// What a phrase (or word) is evidence of.
 #[derive(Clone, Copy, Debug)]
 enum Hit {
@@ -62,10 +71,9 @@ pub struct Dictionary {
     min_score: u32,
     subject_weight: u32,
     brand_weight: u32,
-    /// Single words → hits.
-    words: FxHashMap<String, Vec<Hit>>,
-    /// First word of a phrase → (remaining words, weight, hit).
-    phrases: FxHashMap<String, Vec<(Vec<String>, Hit)>>,
+    /// A word → what it is evidence of alone, and the phrases it starts
+    /// (one lookup per word of a text).
+    entries: FxHashMap<String, Entry>,
     keywords: usize,
     brands: Vec<(String, usize, Vec<String>)>,
     extensions: FxHashMap<String, usize>,
@@ -95,6 +103,18 @@ pub(crate) fn words(text: &str, mut f: impl FnMut(&str)) {
     }
 }
 
+/// ASCII bytes that belong to a word (see [`words`]).
+const WORD_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'$' || c == b'\'' || c == b'&';
+        b += 1;
+    }
+    t
+};
+
 /// Lower-case words of `text` in one buffer, with their ranges (one
 /// allocation per text instead of one per word).
 struct WordList {
@@ -106,20 +126,26 @@ impl WordList {
     fn new(text: &str) -> WordList {
         let mut ranges = Vec::new();
         if text.is_ascii() {
-            // The same words as `words`, a byte at a time.
+            // The same words as `words`: runs of word bytes, copied
+            // whole, lower-cased at the end.
+            let t = text.as_bytes();
             let mut bytes = Vec::with_capacity(text.len());
-            let mut start = None;
-            for &b in text.as_bytes() {
-                if b.is_ascii_alphanumeric() || b == b'$' || b == b'\'' || b == b'&' {
-                    start.get_or_insert(bytes.len());
-                    bytes.push(b.to_ascii_lowercase());
-                } else if let Some(s) = start.take() {
-                    ranges.push((s, bytes.len()));
+            let mut i = 0;
+            while i < t.len() {
+                while t.get(i).is_some_and(|&b| !WORD_BYTE[b as usize]) {
+                    i += 1;
+                }
+                let s = i;
+                while t.get(i).is_some_and(|&b| WORD_BYTE[b as usize]) {
+                    i += 1;
+                }
+                if s < i {
+                    let at = bytes.len();
+                    bytes.extend_from_slice(t.get(s..i).unwrap_or_default());
+                    ranges.push((at, bytes.len()));
                 }
             }
-            if let Some(s) = start {
-                ranges.push((s, bytes.len()));
-            }
+            bytes.make_ascii_lowercase();
             // ASCII in, ASCII out: cannot fail.
             let buf = String::from_utf8(bytes).unwrap_or_default();
             return WordList { buf, ranges };
@@ -163,22 +189,21 @@ impl Dictionary {
         let f: DictFile = serde_yaml::from_str(text)
             .map_err(|e| Error::new(ErrorKind::Config(format!("dictionary: {e}"))))?;
         let categories: Vec<String> = f.categories.keys().cloned().collect();
-        let mut words: FxHashMap<String, Vec<Hit>> = FxHashMap::default();
-        let mut phrases: FxHashMap<String, Vec<(Vec<String>, Hit)>> = FxHashMap::default();
+        let mut entries: FxHashMap<String, Entry> = FxHashMap::default();
         let mut id = 0;
-        let mut add = |text: &str, hit: Hit, words: &mut FxHashMap<String, Vec<Hit>>| {
+        let add = |text: &str, hit: Hit, entries: &mut FxHashMap<String, Entry>| {
             let mut ws = Vec::new();
             self::words(text, |w| ws.push(w.to_string()));
             if ws.len() == 1 {
-                words.entry(ws.remove(0)).or_default().push(hit);
+                entries.entry(ws.remove(0)).or_default().hits.push(hit);
             } else if !ws.is_empty() {
                 let first = ws.remove(0);
-                phrases.entry(first).or_default().push((ws, hit));
+                entries.entry(first).or_default().phrases.push((ws, hit));
             }
         };
         for (ci, c) in f.categories.values().enumerate() {
             for w in c.words.iter().chain(&c.phrases) {
-                add(w, Hit::Cat { cat: ci, id }, &mut words);
+                add(w, Hit::Cat { cat: ci, id }, &mut entries);
                 id += 1;
             }
         }
@@ -194,7 +219,7 @@ impl Dictionary {
                     )))
                 })?;
             for p in &b.phrases {
-                add(p, Hit::Brand(bi), &mut words);
+                add(p, Hit::Brand(bi), &mut entries);
             }
             brands.push((
                 b.name.clone(),
@@ -218,8 +243,7 @@ impl Dictionary {
             min_score: f.min_score,
             subject_weight: f.subject_weight,
             brand_weight: f.brand_weight,
-            words,
-            phrases,
+            entries,
             keywords: id,
             brands,
             extensions,
@@ -254,11 +278,9 @@ impl Dictionary {
             for i in 0..ws.len() {
                 hits.clear();
                 let w = ws.get(i);
-                if let Some(h) = self.words.get(w) {
-                    hits.extend(h.iter().map(|h| (*h, 1)));
-                }
-                if let Some(ps) = self.phrases.get(w) {
-                    for (rest, h) in ps {
+                if let Some(e) = self.entries.get(w) {
+                    hits.extend(e.hits.iter().map(|h| (*h, 1)));
+                    for (rest, h) in &e.phrases {
                         if ws.follows(i, rest) {
                             hits.push((*h, 2));
                         }
@@ -318,12 +340,15 @@ impl Dictionary {
         for text in [subject, body] {
             let ws = WordList::new(text);
             for i in 0..ws.len() {
-                for h in self.words.get(ws.get(i)).into_iter().flatten() {
+                let Some(e) = self.entries.get(ws.get(i)) else {
+                    continue;
+                };
+                for h in &e.hits {
                     if let Hit::Brand(b) = h {
                         found = Some(found.map_or(*b, |x| x.min(*b)));
                     }
                 }
-                for (rest, h) in self.phrases.get(ws.get(i)).into_iter().flatten() {
+                for (rest, h) in &e.phrases {
                     if let Hit::Brand(b) = h {
                         if ws.follows(i, rest) {
                             found = Some(found.map_or(*b, |x| x.min(*b)));
