@@ -5,6 +5,8 @@
 #
 #   bash bench/mail.sh                     # simulated trap mail, 7 days, scale 2
 #   DAYS=14 SCALE=4 bash bench/mail.sh     # more
+#   REAL=1 bash bench/mail.sh              # real mail instead: CSDMC2010 spam + ham
+#                                          # (../shared/data/spam-csdmc2010, 4,186 .eml)
 #
 # The corpus is the simulator's winter-2010 trap mail (seed 2); the model
 # is learned from the sandbox captures of seed 1. botscope's side is
@@ -38,10 +40,26 @@ to=$(date -u -d "2010-12-01 + $((DAYS - 1)) days" +%F)
 if [ ! -d "$WORK/seed1/pcap" ]; then
     "$BS" simulate --seed 1 --from 2010-12-20 --to 2010-12-22 --no-mail -q --out "$WORK/seed1"
 fi
-if [ ! -d "$WORK/seed2-$DAYS-$SCALE/mail" ]; then
-    "$BS" simulate --seed 2 --scale "$SCALE" --from 2010-12-01 --to "$to" --no-pcaps -q --out "$WORK/seed2-$DAYS-$SCALE"
+if [ "${REAL:-0}" = 1 ]; then
+    # Real mail: the corpus's .eml files, copied into one folder (rspamc
+    # does not follow symbolic links) and read by both sides as they are.
+    REAL_DIR=${BOTSCOPE_DATA:-../shared/data}/spam-csdmc2010
+    CORPUS="$WORK/csdmc2010"
+    rm -rf "$CORPUS"
+    mkdir -p "$CORPUS"
+    for d in spam ham; do
+        for f in "$REAL_DIR/$d"/*.eml; do
+            cp "$f" "$CORPUS/$d-$(basename "$f")"
+        done
+    done
+    LABEL="real messages (CSDMC2010 spam and ham)"
+else
+    if [ ! -d "$WORK/seed2-$DAYS-$SCALE/mail" ]; then
+        "$BS" simulate --seed 2 --scale "$SCALE" --from 2010-12-01 --to "$to" --no-pcaps -q --out "$WORK/seed2-$DAYS-$SCALE"
+    fi
+    CORPUS="$WORK/seed2-$DAYS-$SCALE/mail"
+    LABEL="simulated trap messages"
 fi
-CORPUS="$WORK/seed2-$DAYS-$SCALE/mail"
 "$BS" learn --out "$WORK/model.json" "$WORK/seed1/pcap" 2>/dev/null
 
 # botscope: in-memory throughput, 1 and 2 threads.
@@ -56,7 +74,9 @@ read -r cli_s cli_kb <"$WORK/time.txt"
 
 # rspamd: the same messages as .eml files.
 EML="$WORK/eml-$DAYS-$SCALE"
-if [ ! -d "$EML" ]; then
+if [ "${REAL:-0}" = 1 ]; then
+    EML="$CORPUS"
+elif [ ! -d "$EML" ]; then
     mkdir -p "$EML"
     python3 - "$CORPUS" "$EML" <<'PY'
 import mailbox, os, sys
@@ -127,16 +147,16 @@ t1=$(rs_ticks)
 rs_cpu=$(python3 -c "print(($t1 - $t0) / $(getconf CLK_TCK))")
 scanned=$(grep -c '^Action:' "$WORK/rspamc.out" || true)
 
-python3 - "$n" "$one" "$two" "$cli_s" "$cli_kb" "$neml" "$scanned" "$start" "$end" "$rs_cpu" "$onecpu" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
+python3 - "$n" "$one" "$two" "$cli_s" "$cli_kb" "$neml" "$scanned" "$start" "$end" "$rs_cpu" "$onecpu" "$(cut -d' ' -f1 /proc/loadavg)" "$LABEL" <<'PY'
 import sys
-n, one, two, cli_s, cli_kb, neml, scanned, start, end, rs_cpu, onecpu, load = sys.argv[1:]
+n, one, two, cli_s, cli_kb, neml, scanned, start, end, rs_cpu, onecpu, load, label = sys.argv[1:]
 onecpu = float(onecpu)
 rs_cpu = float(rs_cpu)
 n, one, two, cli_s = int(n), float(one), float(two), float(cli_s)
 neml, scanned = int(neml), int(scanned)
 rs_s = float(end) - float(start)
 rs = scanned / rs_s if rs_s > 0 else 0
-print(f"| corpus | {n} simulated trap messages ({neml} .eml for rspamd); load average at the end {load} |")
+print(f"| corpus | {n} {label} ({neml} .eml for rspamd); load average at the end {load} |")
 print("| --- | --- |")
 print(f"| botscope analyse, 1 thread (in memory), wall | {one:,.0f} msg/s |")
 print(f"| botscope analyse, 1 thread, CPU time | {onecpu:,.0f} msg per CPU-second |")
