@@ -587,3 +587,34 @@ fn certificate_columns_render_as_zeek() {
         ]
     );
 }
+
+/// x509.log rows of certificates seen at `times` (hours), in that order.
+fn x509_rows(times: &[i64], tag: &str) -> u64 {
+    let dir = std::env::temp_dir().join(format!("botscope-x509-{}-{tag}", std::process::id()));
+    let mut w = LogWriterSet::create(&dir, LogFormat::Zeek, std::time::UNIX_EPOCH).unwrap();
+    for &h in times {
+        let mut m = meta();
+        m.ts = Ts(1_291_248_000_000_000 + h * 3_600_000_000);
+        w.write(&Event::X509(X509 {
+            meta: Some(m),
+            fingerprint: "ab".into(),
+            ..X509::default()
+        }))
+        .unwrap();
+    }
+    let rows = w.finish().unwrap().rows.get("x509").copied().unwrap_or(0);
+    std::fs::remove_dir_all(&dir).unwrap();
+    rows
+}
+
+#[test]
+fn a_certificate_is_logged_again_a_day_away_whatever_the_arrival_order() {
+    // In time order: hour 0 logged, 5 and 23 within its day, 24 a day
+    // after it, 30 within a day of 24, 48 a day after 24: Zeek's rule.
+    let in_order = [0, 5, 23, 24, 30, 48];
+    assert_eq!(x509_rows(&in_order, "a"), 3);
+    // The same rows as two shards deliver them (each in order, the
+    // second's first batch before the first's): the same three rows.
+    assert_eq!(x509_rows(&[24, 30, 48, 0, 5, 23], "b"), 3);
+    assert_eq!(x509_rows(&[24, 0, 30, 5, 48, 23], "c"), 3);
+}

@@ -77,10 +77,11 @@ pub struct LogWriterSet {
     last_mail_file: Option<String>,
     /// The row being formatted, reused for every row.
     buf: Vec<u8>,
-    /// Certificates logged, by fingerprint, with the time of their row:
-    /// like Zeek (`X509::relog_known_certificates_after`), a certificate
-    /// is logged again only a day after its last row.
-    x509_logged: HashMap<String, Ts>,
+    /// Certificates logged, by fingerprint, with the times of their rows
+    /// (ascending, the latest [`X509_TIMES_KEPT`]): like Zeek
+    /// (`X509::relog_known_certificates_after`), a certificate is logged
+    /// again only a day away from its rows.
+    x509_logged: HashMap<String, Vec<Ts>>,
 }
 
 /// How long a logged certificate is not logged again (Zeek: 1 day).
@@ -88,6 +89,8 @@ pub const X509_RELOG_AFTER_MICROS: i64 = 86_400 * 1_000_000;
 /// Most fingerprints remembered; past it the memory starts over (some
 /// certificates are then logged again early).
 pub const X509_MAX_REMEMBERED: usize = 100_000;
+/// Row times kept per certificate (one a day at most: two months).
+pub const X509_TIMES_KEPT: usize = 64;
 
 impl LogWriterSet {
     /// Prepare to write logs in `format` under `dir`, creating `dir` and
@@ -109,19 +112,29 @@ impl LogWriterSet {
         })
     }
 
-    /// Whether a certificate row should be written (not logged in the
-    /// last day); remembers it if so.
+    /// Whether a certificate row should be written (no row of it within a
+    /// day either side); remembers it if so. For rows in time order this
+    /// is Zeek's rule (a day after the last row); rows from several
+    /// shards or files arrive out of order, and a row a day before the
+    /// ones logged is then a row of its own, as in time order.
     fn x509_is_new(&mut self, x: &X509) -> bool {
         let ts = x.meta.map_or(Ts(0), |m| m.ts);
-        if let Some(last) = self.x509_logged.get(&x.fingerprint) {
-            if ts.0.saturating_sub(last.0) < X509_RELOG_AFTER_MICROS {
+        let near = |t: &Ts| ts.0.abs_diff(t.0) < X509_RELOG_AFTER_MICROS.unsigned_abs();
+        if let Some(times) = self.x509_logged.get_mut(&x.fingerprint) {
+            if times.iter().any(near) {
                 return false;
             }
+            let at = times.partition_point(|t| *t < ts);
+            times.insert(at, ts);
+            if times.len() > X509_TIMES_KEPT {
+                times.remove(0);
+            }
+            return true;
         }
         if self.x509_logged.len() >= X509_MAX_REMEMBERED {
             self.x509_logged.clear();
         }
-        self.x509_logged.insert(x.fingerprint.clone(), ts);
+        self.x509_logged.insert(x.fingerprint.clone(), vec![ts]);
         true
     }
 
