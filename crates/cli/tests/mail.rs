@@ -13,28 +13,24 @@ fn out_dir(name: &str) -> std::path::PathBuf {
     d
 }
 
+/// `botscope simulate` of 20 Dec 2010 (seed, scale, extra flags) into `out`.
+fn simulate_day(seed: &str, scale: &str, extra: &[&str], out: &std::path::Path) {
+    let st = common::botscope()
+        .args(["simulate", "--seed", seed, "--scale", scale])
+        .args(["--from", "2010-12-20", "--to", "2010-12-20", "-q"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 #[test]
 fn learn_then_mail_json_and_summary() {
     let dir = out_dir("e2e");
     let world = dir.join("world");
-    let st = common::botscope()
-        .args([
-            "simulate",
-            "--seed",
-            "3",
-            "--scale",
-            "0.3",
-            "--from",
-            "2010-12-20",
-            "--to",
-            "2010-12-20",
-            "-q",
-            "--out",
-        ])
-        .arg(&world)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    simulate_day("3", "0.3", &[], &world);
     let model = dir.join("model.json");
     let o = common::botscope()
         .args(["learn", "--json", "--out"])
@@ -149,23 +145,7 @@ fn mail_reads_compressed_and_captures() {
 #[test]
 fn trace_with_a_model_names_the_spamming_family() {
     let dir = out_dir("trace-model");
-    let sim = |seed: &str, out: &std::path::Path| {
-        let st = common::botscope()
-            .args(["simulate", "--seed", seed, "--scale", "0.3"])
-            .args([
-                "--from",
-                "2010-12-20",
-                "--to",
-                "2010-12-20",
-                "-q",
-                "--no-mail",
-                "--out",
-            ])
-            .arg(out)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    };
+    let sim = |seed: &str, out: &std::path::Path| simulate_day(seed, "0.3", &["--no-mail"], out);
     sim("4", &dir.join("w4"));
     sim("5", &dir.join("w5"));
     let model = dir.join("model.json");
@@ -219,25 +199,7 @@ fn trace_with_a_model_names_the_spamming_family() {
 fn ingest_capture_mail_from_a_trap_capture() {
     let dir = out_dir("capture-mail");
     let world = dir.join("world");
-    let st = common::botscope()
-        .args([
-            "simulate",
-            "--seed",
-            "3",
-            "--scale",
-            "0.2",
-            "--from",
-            "2010-12-20",
-            "--to",
-            "2010-12-20",
-            "--trap-captures",
-            "-q",
-            "--out",
-        ])
-        .arg(&world)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    simulate_day("3", "0.2", &["--trap-captures"], &world);
     let model = dir.join("model.json");
     let st = common::botscope()
         .args(["learn", "--out"])

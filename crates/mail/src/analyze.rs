@@ -652,56 +652,65 @@ fn raw_name(raw: &[u8], h: &Header<'_>) -> String {
 /// used when no header is configured), except Received, kept raw.
 fn parser() -> MessageParser {
     use HeaderName as H;
+    type Read = fn(MessageParser, HeaderName<'static>) -> MessageParser;
+    let groups: [(&[HeaderName<'static>], Read); 6] = [
+        (
+            &[
+                H::Subject,
+                H::Comments,
+                H::ContentDescription,
+                H::ContentLocation,
+                H::ContentTransferEncoding,
+            ],
+            |p, h| p.header_text(h),
+        ),
+        (
+            &[
+                H::From,
+                H::To,
+                H::Cc,
+                H::Bcc,
+                H::ReplyTo,
+                H::Sender,
+                H::ResentTo,
+                H::ResentFrom,
+                H::ResentBcc,
+                H::ResentCc,
+                H::ResentSender,
+                H::ListArchive,
+                H::ListHelp,
+                H::ListId,
+                H::ListOwner,
+                H::ListPost,
+                H::ListSubscribe,
+                H::ListUnsubscribe,
+            ],
+            |p, h| p.header_address(h),
+        ),
+        (&[H::Date, H::ResentDate], |p, h| p.header_date(h)),
+        (
+            &[
+                H::MessageId,
+                H::References,
+                H::InReplyTo,
+                H::ReturnPath,
+                H::ContentId,
+                H::ResentMessageId,
+            ],
+            |p, h| p.header_id(h),
+        ),
+        (&[H::Keywords, H::ContentLanguage], |p, h| {
+            p.header_comma_separated(h)
+        }),
+        (&[H::ContentType, H::ContentDisposition], |p, h| {
+            p.header_content_type(h)
+        }),
+    ];
     let mut p = MessageParser::new();
-    for h in [
-        H::Subject,
-        H::Comments,
-        H::ContentDescription,
-        H::ContentLocation,
-        H::ContentTransferEncoding,
-    ] {
-        p = p.header_text(h);
-    }
-    for h in [
-        H::From,
-        H::To,
-        H::Cc,
-        H::Bcc,
-        H::ReplyTo,
-        H::Sender,
-        H::ResentTo,
-        H::ResentFrom,
-        H::ResentBcc,
-        H::ResentCc,
-        H::ResentSender,
-        H::ListArchive,
-        H::ListHelp,
-        H::ListId,
-        H::ListOwner,
-        H::ListPost,
-        H::ListSubscribe,
-        H::ListUnsubscribe,
-    ] {
-        p = p.header_address(h);
-    }
-    for h in [H::Date, H::ResentDate] {
-        p = p.header_date(h);
-    }
-    for h in [
-        H::MessageId,
-        H::References,
-        H::InReplyTo,
-        H::ReturnPath,
-        H::ContentId,
-        H::ResentMessageId,
-    ] {
-        p = p.header_id(h);
-    }
-    for h in [H::Keywords, H::ContentLanguage] {
-        p = p.header_comma_separated(h);
-    }
-    for h in [H::ContentType, H::ContentDisposition] {
-        p = p.header_content_type(h);
+    for (headers, read) in groups {
+        for h in headers {
+            p = read(p, h.clone());
+        }
     }
     p.header_raw(H::MimeVersion).header_raw(H::Received)
 }
