@@ -17,6 +17,7 @@ mod dataset;
 mod logs;
 mod mail;
 mod observe;
+mod serve;
 mod sim;
 mod trace;
 mod trap;
@@ -189,6 +190,24 @@ Examples:
 The page makes no network fetch (charts are embedded); all text from the data
 (subjects, URLs, host names) is escaped.")]
     Report(observe::ReportArgs),
+    /// Run the observatory: a live web dashboard of the dataset, with the
+    /// spam trap and watched drop folders feeding it as data arrives.
+    #[command(after_help = "\
+Examples:
+  botscope serve --store ds/                                  # http://127.0.0.1:8080/
+  botscope serve --store ds/ --trap 127.0.0.1:2525 --watch drop/ --model model.json
+  botscope demo --serve                                       # the demo's dataset in the dashboard
+  BOTSCOPE_TOKEN=$(cat token) botscope serve --store ds/ --listen 0.0.0.0:8080
+  botscope serve --hash-password < pw.txt >> users && botscope serve --store ds/ --listen 0.0.0.0:8080 --users users
+
+Pages: overview (volume and share per family, live; newest alerts), families,
+alerts, hosts, campaigns, brands, search (IP, domain, URL, SHA-256, Message-ID),
+a read-only SQL console, CSV downloads and indicators (CSV, STIX 2.1, MISP). The
+JSON API is under /api (docs/serve.md). Files dropped into --watch folders are
+ingested once they stop changing; alerts are computed again whenever the store
+changes, and open pages redraw themselves. Listening on anything but loopback
+needs --token-file, BOTSCOPE_TOKEN or --users. Stop with Ctrl-C or SIGTERM.")]
+    Serve(serve::ServeArgs),
     /// Run SQL (DataFusion) over the dataset: tables conn, http, smtp, dns,
     /// ssl, irc, mail, mail_hourly, activity, alert; partition column `date`.
     #[command(after_help = "\
@@ -406,6 +425,12 @@ pub struct DemoArgs {
     /// Volume factor of the simulated sandbox captures.
     #[arg(long, default_value_t = 0.2)]
     pub sandbox_scale: f64,
+    /// Then serve the demo's dataset in the dashboard (`botscope serve`).
+    #[arg(long)]
+    pub serve: bool,
+    /// With --serve: the dashboard's address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -520,7 +545,14 @@ fn main() -> ExitCode {
         Cmd::Trap(args) => trap::run(&args),
         Cmd::Mail(args) => mail::run_mail(&args),
         Cmd::Learn(args) => mail::run_learn(&args),
-        Cmd::Demo(args) => sim::demo(&args, std::io::stderr().is_terminal()),
+        Cmd::Demo(args) => match sim::demo(&args, std::io::stderr().is_terminal()) {
+            Ok(EXIT_OK) if args.serve => serve::run(&serve::ServeArgs::for_demo(
+                args.out.join("dataset"),
+                args.listen.clone(),
+            )),
+            other => other,
+        },
+        Cmd::Serve(args) => serve::run(&args),
         Cmd::Ingest(args) => dataset::ingest(&args, std::io::stderr().is_terminal()),
         Cmd::Sql(args) => dataset::sql(&args),
         Cmd::Alerts(args) => observe::alerts(&args),

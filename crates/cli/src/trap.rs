@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use botscope_store::{LiveConfig, LiveMail, PendingMessage};
-use botscope_trap::{Domains, Sink, StoredMessage, Trap, TrapConfig, TrapOptions};
+use botscope_serve::DatasetSink;
+use botscope_store::{LiveConfig, LiveMail};
+use botscope_trap::{Domains, Trap, TrapConfig, TrapOptions};
 
 use crate::{EXIT_FATAL, EXIT_OK};
 
@@ -75,44 +76,25 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
     if !(args.flush_secs.is_finite() && args.flush_secs > 0.0 && args.flush_secs <= 3600.0) {
         anyhow::bail!("--flush-secs must be in (0, 3600]");
     }
-    let mut opts = TrapOptions::new(cfg, args.store.clone());
     let log: Option<botscope_trap::LogFn> = if quiet {
         None
     } else {
         Some(Arc::new(|m: &str| eprintln!("botscope trap: {m}")))
     };
-    opts.log = log.clone();
-    let feed = if args.no_dataset {
-        None
-    } else {
-        let analyzer = Arc::new(botscope_mail::MailAnalyzer::new(
+    let analyzer = (!args.no_dataset).then(|| {
+        Arc::new(botscope_mail::MailAnalyzer::new(
             botscope_mail::MailConfig::default(),
             model,
-        ));
-        let live = LiveConfig {
-            flush_every: Duration::from_secs_f64(args.flush_secs),
-            ..LiveConfig::default()
-        };
-        let feed = Arc::new(LiveMail::start(
-            args.store.clone(),
-            analyzer,
-            live,
-            // Errors are worth a line even with --quiet.
-            Some(
-                log.clone()
-                    .unwrap_or_else(|| Arc::new(|m: &str| eprintln!("botscope trap: {m}"))),
-            ),
-        ));
-        opts.sink = Arc::new(DatasetSink(Arc::clone(&feed)));
-        Some(feed)
-    };
-    let trap = Trap::new(opts).context("cannot start the trap")?;
-    if let Some(f) = &feed {
-        // Now that this trap owns the Maildir (its lock taken, tmp/
-        // cleaned): bring in what earlier runs stored and never committed.
-        let md = &trap.layout().maildir;
-        f.catch_up(vec![md.join("new"), md.join("cur")]);
-    }
+        ))
+    });
+    let (trap, feed) = start_trap(
+        cfg,
+        args.store.clone(),
+        analyzer,
+        Duration::from_secs_f64(args.flush_secs),
+        log,
+        "botscope trap",
+    )?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -138,19 +120,7 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
             "botscope trap: listening on {addr}, storing into {}",
             trap.layout().maildir.display()
         );
-        let stop = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async {
-                    match term.as_mut() {
-                        Some(t) => { t.recv().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => {}
-            }
-        };
+        let stop = stop_signal();
         trap.serve(listener, stop, Duration::from_secs(10)).await;
         EXIT_OK
     });
@@ -187,26 +157,57 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-/// Hands each durable message to the dataset feed.
-struct DatasetSink(Arc<LiveMail>);
+/// Open the trap's store and, unless `analyzer` is `None`, start the
+/// feed that commits each stored message into the dataset under `store`
+/// (also used by `botscope serve --trap`).
+pub fn start_trap(
+    cfg: TrapConfig,
+    store: PathBuf,
+    analyzer: Option<Arc<botscope_mail::MailAnalyzer>>,
+    flush_every: Duration,
+    log: Option<botscope_trap::LogFn>,
+    who: &'static str,
+) -> anyhow::Result<(Trap, Option<Arc<LiveMail>>)> {
+    let mut opts = TrapOptions::new(cfg, store.clone());
+    opts.log = log.clone();
+    let feed = analyzer.map(|analyzer| {
+        let live = LiveConfig {
+            flush_every,
+            ..LiveConfig::default()
+        };
+        let feed = Arc::new(LiveMail::start(
+            store.clone(),
+            analyzer,
+            live,
+            // Errors are worth a line even with --quiet.
+            Some(
+                log.clone()
+                    .unwrap_or_else(|| Arc::new(move |m: &str| eprintln!("{who}: {m}"))),
+            ),
+        ));
+        opts.sink = Arc::new(DatasetSink(Arc::clone(&feed)));
+        feed
+    });
+    let trap = Trap::new(opts).context("cannot start the trap")?;
+    if let Some(f) = &feed {
+        // Now that this trap owns the Maildir (its lock taken, tmp/
+        // cleaned): bring in what earlier runs stored and never committed.
+        let md = &trap.layout().maildir;
+        f.catch_up(vec![md.join("new"), md.join("cur")]);
+    }
+    Ok((trap, feed))
+}
 
-impl Sink for DatasetSink {
-    fn message_stored(&self, m: &StoredMessage) {
-        let rcpt = m.envelope.rcpt_to.clone();
-        self.0.push(PendingMessage {
-            path: m.path.clone(),
-            envelope: botscope_mail::Envelope {
-                // The file starts with the trap's own Received header.
-                session: false,
-                received_ts: Some(m.received_ts()),
-                client_ip: Some(m.client_ip),
-                helo: m.helo.clone(),
-                mail_from: Some(m.envelope.mail_from.clone()),
-                rcpt_to: rcpt,
-                // The session's dialect (the trap saw every command).
-                commands: m.commands.clone(),
-                pipelined: m.pipelined,
-            },
-        });
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
     }
 }

@@ -205,11 +205,10 @@ pub fn misp_event(iocs: &[Ioc]) -> Value {
     })
 }
 
-/// Write `iocs` to `path` in the format its name asks for.
-pub fn write_iocs(path: &Path, iocs: &[Ioc]) -> Result<(), Error> {
-    let fail = |e: std::io::Error| Error::write(path.to_path_buf(), e);
+/// `iocs` in `format`, as the bytes of a file.
+pub fn iocs_bytes(format: IocFormat, iocs: &[Ioc]) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::new();
-    match IocFormat::from_path(path) {
+    match format {
         IocFormat::Csv => {
             out.extend_from_slice(b"kind,value,class,host,first,last,count\n");
             for i in iocs {
@@ -240,5 +239,11 @@ pub fn write_iocs(path: &Path, iocs: &[Ioc]) -> Result<(), Error> {
             out.push(b'\n');
         }
     }
-    std::fs::write(path, out).map_err(fail)
+    out
+}
+
+/// Write `iocs` to `path` in the format its name asks for.
+pub fn write_iocs(path: &Path, iocs: &[Ioc]) -> Result<(), Error> {
+    let fail = |e: std::io::Error| Error::write(path.to_path_buf(), e);
+    std::fs::write(path, iocs_bytes(IocFormat::from_path(path), iocs)).map_err(fail)
 }
