@@ -184,7 +184,7 @@ pub fn chart(rows: &[(Ts, &str, u64)], keep_all: bool) -> Value {
     let mut vals = vec![vec![0u64; n]; shown.len() + usize::from(other)];
     for r in rows {
         let d = r.0 .0.div_euclid(DAY_US);
-        if d < lo {
+        if d < lo || d > hi {
             continue;
         }
         let i = idx.get(r.1).copied().unwrap_or(shown.len());
@@ -501,6 +501,10 @@ async fn family(AxState(st): S, AxPath(name): AxPath<String>) -> Response {
         .filter(|a| same(&a.alert.family))
         .map(alert_json)
         .collect();
+    let both = match (day_range(&vol), day_range(&mix)) {
+        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+        (a, b) => a.or(b),
+    };
     let hosts: BTreeSet<String> = s
         .activity
         .iter()
@@ -510,8 +514,9 @@ async fn family(AxState(st): S, AxPath(name): AxPath<String>) -> Response {
     Json(json!({
         "name": name,
         "messages": vol.iter().map(|r| r.2).sum::<u64>(),
-        "volume": chart(&vol, true),
-        "mix": chart(&mix, true),
+        // One time axis for both: the trap's days and the sandbox's.
+        "volume": chart_over(&vol, true, both),
+        "mix": chart_over(&mix, true, both),
         "alerts": alerts,
         "hosts": hosts,
     }))

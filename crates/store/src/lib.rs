@@ -28,6 +28,7 @@ pub mod maintain;
 pub mod query;
 pub mod store;
 pub mod tables;
+pub mod trace;
 
 /// DataFusion, for callers that format or post-process query results.
 pub use datafusion;
