@@ -1,7 +1,6 @@
 //! `botscope trace`: what each infected host does, every activity on its
 //! own line however small.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 
@@ -12,9 +11,7 @@ use botscope_activity::intel::{Intel, IntelMatch};
 use botscope_activity::{ActivityConfig, Capture, Class, HostReport};
 use botscope_engine::EngineConfig;
 use botscope_mail::{MailAnalyzer, MailConfig, Model};
-pub use botscope_store::trace::{
-    trace_inputs_engine, trace_inputs_full, trace_inputs_with, FamilyCount, Traced,
-};
+pub use botscope_store::trace::{trace_inputs_engine, trace_inputs_full, Traced};
 use serde_json::json;
 use std::net::IpAddr;
 
@@ -390,6 +387,7 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use botscope_store::trace::trace_inputs_with;
 
     /// `../shared/data` (or `$BOTSCOPE_DATA`); `None` (skip) when missing,
     /// a failure under `CI=true`.

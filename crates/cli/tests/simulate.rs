@@ -203,6 +203,8 @@ fn demo_runs_and_shows_the_winter() {
     assert!(out.join("dataset/_ledger.jsonl").is_file());
     let html = std::fs::read_to_string(out.join("report/index.html")).expect("demo report");
     assert!(html.contains("quiet since 28 Dec"));
+    // The demo's dataset in the dashboard: every page drawn in Chromium.
+    dashboard_draws_every_page(&out.join("dataset"));
     // Passed: the folder goes (hundreds of MB for the demo); a failure keeps it.
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -367,4 +369,121 @@ fn trace_exports_indicators_as_csv_stix_and_misp() {
     // Deterministic: the same input gives the same bundle.
     assert_eq!(run("iocs.stix.json"), run("again.stix.json"));
     let _ = std::fs::remove_dir_all(&world);
+}
+
+#[path = "../../serve/tests/common/cdp.rs"]
+#[allow(dead_code)]
+mod cdp;
+
+/// `botscope serve` on `store`; every page (one of each kind, picked from
+/// the API) drawn in headless Chromium without an error, the overview's
+/// charts with their points, and every request to the dashboard itself.
+fn dashboard_draws_every_page(store: &std::path::Path) {
+    use std::io::{BufRead, Read, Write};
+    let chrome = std::path::PathBuf::from(
+        std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()),
+    );
+    if !chrome.exists() {
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!(
+                "CI=true but no Chromium at {} (.ci/run installs it)",
+                chrome.display()
+            );
+        }
+        eprintln!("SKIP (dashboard part): no Chromium at {}", chrome.display());
+        return;
+    }
+    let mut child = botscope()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "0",
+            "-q",
+            "--store",
+        ])
+        .arg(store)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut addr = String::new();
+    for l in err.lines().map_while(Result::ok) {
+        if let Some(a) = l.split("dashboard on http://").nth(1) {
+            addr = a.trim_end_matches('/').to_string();
+            break;
+        }
+    }
+    assert!(!addr.is_empty(), "serve printed no address");
+    let get = |path: &str| -> serde_json::Value {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let i = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        serde_json::from_slice(&raw[i + 4..]).unwrap()
+    };
+    let first = |path: &str, key: &str| -> String {
+        let v = get(path);
+        v[0][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: {v}"))
+            .to_string()
+    };
+    let enc = |s: &str| {
+        s.replace('%', "%25")
+            .replace(' ', "%20")
+            .replace('/', "%2F")
+    };
+    let pages = [
+        "/".to_string(),
+        "/families".into(),
+        format!("/family/{}", enc(&first("/api/families", "name"))),
+        "/alerts".into(),
+        format!("/alert/{}", first("/api/alerts", "id")),
+        "/hosts".into(),
+        format!("/host/{}", first("/api/hosts", "host")),
+        "/campaigns".into(),
+        format!("/campaign/{}", enc(&first("/api/campaigns", "name"))),
+        "/brands".into(),
+        format!("/brand/{}", enc(&first("/api/brands", "name"))),
+        format!("/search?q={}", first("/api/hosts", "host")),
+        "/sql".into(),
+    ];
+    let mut b = cdp::Browser::launch(&chrome);
+    for p in &pages {
+        b.goto(
+            &format!("http://{addr}{p}"),
+            std::time::Duration::from_secs(60),
+        );
+        let error = b.eval("(document.querySelector('main .error') || {}).textContent || ''");
+        assert_eq!(error, serde_json::json!(""), "{p}");
+        let h1 = b.eval("document.querySelector('main h1').textContent");
+        assert!(h1 != "Not found" && h1 != "Error", "{p}: {h1}");
+    }
+    b.goto(
+        &format!("http://{addr}/"),
+        std::time::Duration::from_secs(60),
+    );
+    let pts = b.eval("[...document.querySelectorAll('.chart')].map(c => +c.dataset.points)");
+    let pts: Vec<u64> = serde_json::from_value(pts).unwrap();
+    // Five months of days, six families.
+    assert!(
+        pts.len() == 2 && pts.iter().all(|&n| n > 100 * 6),
+        "{pts:?}"
+    );
+    for r in b.requests() {
+        assert!(
+            r.starts_with(&format!("http://{addr}/")),
+            "request off the dashboard: {r}"
+        );
+    }
+    drop(b);
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -151,21 +151,25 @@ fn time(t: Ts) -> String {
 /// of values per series, zeros filled in. Series beyond the largest
 /// [`MAX_SERIES`] are summed into `other`.
 pub fn chart(rows: &[(Ts, &str, u64)], keep_all: bool) -> Value {
+    chart_over(rows, keep_all, day_range(rows))
+}
+
+/// The first and last day (days since 1970) of `rows`.
+fn day_range(rows: &[(Ts, &str, u64)]) -> Option<(i64, i64)> {
+    let lo = rows.iter().map(|r| r.0 .0).min()?.div_euclid(DAY_US);
+    let hi = rows.iter().map(|r| r.0 .0).max()?.div_euclid(DAY_US);
+    Some((lo, hi))
+}
+
+/// [`chart`] over the days `range` (both ends included), so that charts
+/// drawn one above the other share one time axis.
+fn chart_over(rows: &[(Ts, &str, u64)], keep_all: bool, range: Option<(i64, i64)>) -> Value {
+    let Some((lo, hi)) = range else {
+        return json!({ "x": [], "series": [] });
+    };
     if rows.is_empty() {
         return json!({ "x": [], "series": [] });
     }
-    let lo = rows
-        .iter()
-        .map(|r| r.0 .0)
-        .min()
-        .unwrap_or(0)
-        .div_euclid(DAY_US);
-    let hi = rows
-        .iter()
-        .map(|r| r.0 .0)
-        .max()
-        .unwrap_or(0)
-        .div_euclid(DAY_US);
     let lo = lo.max(hi - MAX_DAYS + 1);
     let n = (hi - lo + 1) as usize;
     let mut totals: BTreeMap<&str, u64> = BTreeMap::new();

@@ -87,10 +87,11 @@ fn the_api_answers_from_the_store_and_the_sql_console_only_reads() {
         .iter()
         .any(|x| x["kind"] == "silence"));
     assert_eq!(get_json(a, "/api/family/nonesuch").0, 404);
-    // Spam volume and sandbox activity on one time axis: the mail's 40
-    // days and the capture 10 days after.
+    // Spam volume and sandbox activity on one time axis: the trap's 60
+    // days (Rustock's silent ones counted as zeros) and the capture on
+    // day 49.
     assert_eq!(f["volume"]["x"], f["mix"]["x"]);
-    assert_eq!(f["volume"]["x"].as_array().unwrap().len(), 50);
+    assert_eq!(f["volume"]["x"].as_array().unwrap().len(), 60);
     assert_eq!(f["mix"]["series"][0]["values"][49], 900);
 
     // Host: both activities, the small one too, with its evidence; its
