@@ -763,6 +763,7 @@ async fn brand(AxState(st): S, AxPath(name): AxPath<String>) -> Response {
 }
 
 /// Rows of a query, as text cells.
+#[derive(Clone)]
 pub struct Rows {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Option<String>>>,
@@ -794,7 +795,21 @@ pub async fn run_sql(st: &State, q: &str, max_rows: usize) -> Result<Rows, Respo
     if q.len() > st.cfg.limits.max_query_len {
         return Err(err(StatusCode::PAYLOAD_TOO_LARGE, "query too long"));
     }
-    let _permit = match tokio::time::timeout(Duration::from_secs(5), st.sql_gate.acquire()).await {
+    // The same query over the same store state answers from memory: a
+    // page many analysts open runs its queries once per commit. The key
+    // is the ledger's length, read now (not the snapshot's, which lags).
+    let version = crate::snapshot::ledger_version(&st.cfg.store);
+    let key = (q.to_string(), max_rows);
+    if let Some(r) = st
+        .sql_cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(version, &key)
+    {
+        return Ok(r);
+    }
+    let _permit = match tokio::time::timeout(st.cfg.limits.sql_timeout, st.sql_gate.acquire()).await
+    {
         Ok(Ok(p)) => p,
         _ => {
             return Err(err(
@@ -803,12 +818,31 @@ pub async fn run_sql(st: &State, q: &str, max_rows: usize) -> Result<Rows, Respo
             ))
         }
     };
+    // Whoever ran it while this one waited for the gate left its answer.
+    if let Some(r) = st
+        .sql_cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(version, &key)
+    {
+        return Ok(r);
+    }
     let started = Instant::now();
     let dir = st.cfg.store.clone();
+    let cached_ctx = st
+        .sql_ctx
+        .lock()
+        .await
+        .clone()
+        .filter(|(v, _)| *v == version);
     let work = async move {
-        let ctx = botscope_store::query::context(&dir)
-            .await
-            .map_err(|e| e.to_string())?;
+        let ctx = match cached_ctx {
+            Some((_, c)) => c,
+            None => botscope_store::query::context(&dir)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
+        let fresh = ctx.clone();
         let opts = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -847,15 +881,23 @@ pub async fn run_sql(st: &State, q: &str, max_rows: usize) -> Result<Rows, Respo
                 break;
             }
         }
-        Ok::<_, String>((columns, rows, truncated))
+        Ok::<_, String>((columns, rows, truncated, fresh))
     };
     match tokio::time::timeout(st.cfg.limits.sql_timeout, work).await {
-        Ok(Ok((columns, rows, truncated))) => Ok(Rows {
-            columns,
-            rows,
-            truncated,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-        }),
+        Ok(Ok((columns, rows, truncated, ctx))) => {
+            *st.sql_ctx.lock().await = Some((version, ctx));
+            let r = Rows {
+                columns,
+                rows,
+                truncated,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            };
+            st.sql_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .put(version, key, &r);
+            Ok(r)
+        }
         Ok(Err(e)) => Err(err(StatusCode::BAD_REQUEST, e)),
         Err(_) => Err(err(
             StatusCode::REQUEST_TIMEOUT,

@@ -177,6 +177,38 @@ pub struct Status {
     pub refresh_error: Option<String>,
 }
 
+/// Answers of the SQL console, searches and detail pages for one state of
+/// the store (cleared when the ledger moves), bounded in entries and rows.
+#[derive(Default)]
+pub struct SqlCache {
+    version: u64,
+    map: std::collections::HashMap<(String, usize), api::Rows>,
+}
+
+/// Most answers kept; answers longer than [`SQL_CACHE_ROWS`] are not kept.
+pub const SQL_CACHE_ENTRIES: usize = 256;
+pub const SQL_CACHE_ROWS: usize = 500;
+
+impl SqlCache {
+    fn get(&mut self, version: u64, key: &(String, usize)) -> Option<api::Rows> {
+        if self.version != version {
+            self.map.clear();
+            self.version = version;
+        }
+        self.map.get(key).cloned()
+    }
+
+    fn put(&mut self, version: u64, key: (String, usize), r: &api::Rows) {
+        if self.version != version || r.rows.len() > SQL_CACHE_ROWS {
+            return;
+        }
+        if self.map.len() >= SQL_CACHE_ENTRIES {
+            self.map.clear();
+        }
+        self.map.insert(key, r.clone());
+    }
+}
+
 /// What the handlers share.
 pub struct State {
     pub(crate) cfg: ServeConfig,
@@ -187,6 +219,11 @@ pub struct State {
     pub(crate) rate: Mutex<guard::RateTable>,
     pub(crate) gate: Semaphore,
     pub(crate) sql_gate: Semaphore,
+    pub(crate) sql_cache: Mutex<SqlCache>,
+    /// The DataFusion session of the last query, with the ledger length it
+    /// was made at (tables registered once per store state).
+    pub(crate) sql_ctx:
+        tokio::sync::Mutex<Option<(u64, botscope_store::datafusion::prelude::SessionContext)>>,
     pub(crate) streams: AtomicUsize,
     pub(crate) stop: AtomicBool,
     /// Set when the server stops: event streams end on it (graceful
@@ -290,6 +327,8 @@ pub async fn start(cfg: ServeConfig, listen: SocketAddr) -> Result<Running, Erro
         rate: Mutex::new(guard::RateTable::default()),
         gate: Semaphore::new(cfg.limits.concurrent_requests.max(1)),
         sql_gate: Semaphore::new(cfg.limits.sql_concurrent.max(1)),
+        sql_cache: Mutex::new(SqlCache::default()),
+        sql_ctx: tokio::sync::Mutex::new(None),
         streams: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         closing: tokio::sync::watch::channel(false).0,
