@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{botscope, data_dir, temp_dir};
+use common::{botscope, data_dir, temp_dir, tool};
 
 struct Serve {
     child: Child,
@@ -90,20 +90,9 @@ fn get_json(addr: &str, path: &str) -> serde_json::Value {
     serde_json::from_slice(&raw[i + 4..]).unwrap_or(serde_json::Value::Null)
 }
 
-fn swaks_path() -> Option<&'static str> {
-    if Path::new("/usr/bin/swaks").exists() {
-        return Some("/usr/bin/swaks");
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("swaks not installed (CI=true: .ci/run must install it)");
-    }
-    eprintln!("SKIP: swaks not installed (apt-get install swaks)");
-    None
-}
-
 #[test]
 fn trap_mail_and_dropped_captures_reach_the_dashboard_within_seconds() {
-    let Some(swaks) = swaks_path() else { return };
+    let Some(swaks) = tool("swaks") else { return };
     let Some(data) = data_dir() else { return };
     let capture = data.join("botnet-pcaps/spambot-auth-relay-port2525.pcap");
     assert!(capture.exists(), "{}", capture.display());

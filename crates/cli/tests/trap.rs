@@ -9,29 +9,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{botscope, temp_dir};
-
-/// The path of a client program, or `None` (skip) when it is missing
-/// outside CI.
-fn tool(name: &str) -> Option<PathBuf> {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return Some(p);
-        }
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{name} not installed (CI=true: .ci/run must install it)");
-    }
-    eprintln!("SKIP: {name} not installed (apt-get install swaks postfix)");
-    None
-}
+use common::{botscope, temp_dir, tool};
 
 struct TrapProc {
     child: Child,

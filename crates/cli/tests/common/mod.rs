@@ -145,3 +145,19 @@ pub fn captures(dir: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// The path of a client program, or `None` (skip) when it is missing
+/// outside CI.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{name} not installed (CI=true: .ci/run must install it)");
+    }
+    eprintln!("SKIP: {name} not installed (apt-get install swaks postfix)");
+    None
+}
