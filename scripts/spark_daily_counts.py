@@ -3,8 +3,17 @@
 
 The same numbers as `botscope timeline --by family --every day --json`
 (non-zero rows), computed from the raw `mail` table (not the rollup), so
-it checks the dataset is readable by Spark as written: hive partitions,
-microsecond UTC timestamps, zstd Parquet.
+it checks the dataset is readable by Spark as written: Delta tables with
+hive partitions, microsecond UTC timestamps, zstd Parquet.
+
+The `mail` table is a Delta Lake table: only the files of its current
+version hold its rows (a compaction's replaced files and the parts of a
+writer that died stay on disk until VACUUM). Spark's own Delta reader
+(`spark.read.format("delta")`) needs the delta-spark jars, which PyPI's
+pyspark does not carry; with them on the classpath use it. Without them
+this script takes the current file list from the Delta log through the
+`deltalake` Python package and hands exactly those files to Spark's
+Parquet reader.
 
     python3 scripts/spark_daily_counts.py --store DS [--master local[2]] [--json]
 
@@ -37,12 +46,15 @@ def main() -> int:
     )
     spark.sparkContext.setLogLevel("ERROR")
     root = a.store.rstrip("/")
-    mail = (
-        spark.read.option("basePath", root + "/mail")
-        .option("recursiveFileLookup", "false")
-        .parquet(root + "/mail")
-    )
-    rows = (
+    from deltalake import DeltaTable
+
+    files = DeltaTable(root + "/mail").file_uris()
+    if not files:
+        rows = []
+    else:
+        mail = spark.read.option("basePath", root + "/mail").parquet(*files)
+        rows = None
+    rows = rows if rows is not None else (
         mail.where(F.col("ts").isNotNull())
         .groupBy(F.date_format(F.col("ts"), "yyyy-MM-dd").alias("day"), F.col("family"))
         .count()

@@ -59,6 +59,11 @@ pub struct SqlArgs {
     /// of objects.
     #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
     pub format: SqlFormat,
+    /// Time travel: query the store as it was after its transaction
+    /// number N (0-based; every transaction ends with one commit to the
+    /// `inputs` table) or at a time (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "VERSION|TIME")]
+    pub as_of: Option<String>,
     /// The query (DataFusion SQL).
     pub query: String,
 }
@@ -105,6 +110,12 @@ pub struct CompactArgs {
     /// The dataset folder.
     #[arg(long)]
     pub store: PathBuf,
+    /// VACUUM: delete data files that left the tables more than this many
+    /// hours ago (and files no commit ever named, as old), as Delta's
+    /// VACUUM does; time travel to before then stops working. 0 deletes
+    /// every such file now.
+    #[arg(long, default_value_t = 168, value_name = "HOURS")]
+    pub retain_hours: u64,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -200,21 +211,9 @@ pub fn ingest(args: &IngestArgs, tty: bool) -> Result<u8> {
                 "errors": f.errors,
             })).collect::<Vec<_>>(),
             "errors": report.errors,
-            "recovered": {
-                "rolled_forward": report.recovery.rolled_forward,
-                "rolled_back": report.recovery.rolled_back,
-            },
         });
         println!("{v}");
     } else if !args.quiet {
-        let r = &report.recovery;
-        if !r.rolled_forward.is_empty() || !r.rolled_back.is_empty() {
-            eprintln!(
-                "recovered an interrupted run: {} transaction(s) finished, {} discarded",
-                r.rolled_forward.len(),
-                r.rolled_back.len()
-            );
-        }
         let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
         for f in &report.files {
             let k = match &f.status {
@@ -253,7 +252,15 @@ pub fn ingest(args: &IngestArgs, tty: bool) -> Result<u8> {
 pub fn sql(args: &SqlArgs) -> Result<u8> {
     use botscope_store::datafusion::arrow;
     Store::open_read(&args.store)?;
-    let batches = botscope_store::sql(&args.store, &args.query)?;
+    let as_of = match &args.as_of {
+        None => None,
+        Some(a) => Some(botscope_store::query::AsOf::parse(a).with_context(|| {
+            format!(
+                "--as-of {a:?}: not a store version (digits) nor a time (RFC 3339 or YYYY-MM-DD)"
+            )
+        })?),
+    };
+    let batches = botscope_store::query::sql_as_of(&args.store, &args.query, as_of)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.format {
@@ -344,6 +351,7 @@ pub fn compact(args: &CompactArgs) -> Result<u8> {
     let store = Store::open(&args.store)
         .with_context(|| format!("cannot open store {}", args.store.display()))?;
     let rep = botscope_store::compact(&store)?;
+    let vac = botscope_store::maintain::vacuum(&store, args.retain_hours)?;
     if args.json {
         println!(
             "{}",
@@ -352,15 +360,57 @@ pub fn compact(args: &CompactArgs) -> Result<u8> {
                 "files_before": rep.files_before,
                 "files_after": rep.files_after,
                 "rows": rep.rows,
+                "vacuumed_files": vac,
             })
         );
     } else {
         eprintln!(
-            "compacted {} partition(s): {} files → {} ({} rows)",
+            "compacted {} partition(s): {} files → {} ({} rows); vacuum deleted {} file(s) older than {} h",
             rep.partitions.len(),
             rep.files_before,
             rep.files_after,
-            rep.rows
+            rep.rows,
+            vac,
+            args.retain_hours
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MigrateArgs {
+    /// The dataset folder written before the store was Delta Lake tables
+    /// (it has `_ledger.jsonl`).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn migrate(args: &MigrateArgs) -> Result<u8> {
+    let rep = botscope_store::migrate(&args.store)
+        .with_context(|| format!("cannot migrate {}", args.store.display()))?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "transactions": rep.transactions,
+                "inputs": rep.inputs,
+                "files": rep.files,
+                "rows": rep.rows,
+                "rolled_forward": rep.rolled_forward,
+                "rolled_back": rep.rolled_back,
+            })
+        );
+    } else {
+        eprintln!(
+            "migrated {}: {} transaction(s), {} input(s), {} file(s), {} row(s) now in Delta tables",
+            args.store.display(),
+            rep.transactions,
+            rep.inputs,
+            rep.files.values().sum::<usize>(),
+            rep.rows.values().sum::<u64>()
         );
     }
     Ok(EXIT_OK)

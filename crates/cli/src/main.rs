@@ -209,12 +209,15 @@ changes, and open pages redraw themselves. Listening on anything but loopback
 needs --token-file, BOTSCOPE_TOKEN or --users. Stop with Ctrl-C or SIGTERM.")]
     Serve(serve::ServeArgs),
     /// Run SQL (DataFusion) over the dataset: tables conn, http, smtp, dns,
-    /// ssl, irc, mail, mail_hourly, activity, alert; partition column `date`.
+    /// ssl, irc, mail, mail_hourly, activity, alert (partition column
+    /// `date`) and inputs (one row per input ingested).
     #[command(after_help = "\
 Examples:
   botscope sql --store ds/ \"SELECT date, count(*) AS n FROM conn GROUP BY date ORDER BY date\"
   botscope sql --store ds/ --format csv \"SELECT host, class, connections FROM activity WHERE class <> 'benign'\"
   botscope sql --store ds/ --format json \"SELECT referrer, host, uri FROM http WHERE date = '2010-12-23' LIMIT 5\"
+  botscope sql --store ds/ --as-of 3 \"SELECT count(*) FROM conn\"            # as of store version 3
+  botscope sql --store ds/ --as-of 2026-12-01 \"SELECT op, path FROM inputs\"  # as of a time
 
 docs/schema.md lists every column.")]
     Sql(dataset::SqlArgs),
@@ -229,12 +232,20 @@ Examples:
 Every key has a row in every bucket between the first and last with data (zeros
 included), so silences show.")]
     Timeline(dataset::TimelineArgs),
-    /// Merge the small Parquet files of each partition (atomically).
+    /// Merge the small Parquet files of each partition (an OPTIMIZE commit
+    /// per partition), then VACUUM files older than --retain-hours.
     #[command(after_help = "\
 Examples:
   botscope compact --store ds/
-  botscope compact --store ds/ --json")]
+  botscope compact --store ds/ --retain-hours 0 --json")]
     Compact(dataset::CompactArgs),
+    /// Convert a dataset written before the store was Delta Lake tables
+    /// (`_ledger.jsonl`) into Delta tables, in place (no data copied).
+    #[command(after_help = "\
+Examples:
+  botscope migrate --store old-ds/
+  botscope migrate --store old-ds/ --json")]
+    Migrate(dataset::MigrateArgs),
     /// Re-run the activity analysis over the stored events (no re-decoding)
     /// and report which host × class verdicts appeared or vanished; with
     /// --model, re-attribute the stored mail's families too.
@@ -559,6 +570,7 @@ fn main() -> ExitCode {
         Cmd::Report(args) => observe::report(&args),
         Cmd::Timeline(args) => dataset::timeline(&args),
         Cmd::Compact(args) => dataset::compact(&args),
+        Cmd::Migrate(args) => dataset::migrate(&args),
         Cmd::Rehunt(args) => dataset::rehunt(&args),
     };
     match result.context("botscope") {

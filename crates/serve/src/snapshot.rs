@@ -1,8 +1,8 @@
 //! What the dashboard shows, computed once per change of the store.
 //!
-//! The store changes only by commits, and every commit appends a line to
-//! its ledger (`_ledger.jsonl`). [`refresh_loop`] looks at the ledger's
-//! length every [`ServeConfig::poll`](crate::ServeConfig::poll); when it
+//! The store changes only by commits, and every transaction ends with a
+//! commit to its `inputs` table, which moves the store's version.
+//! [`refresh_loop`] looks at the version every [`ServeConfig::poll`](crate::ServeConfig::poll); when it
 //! has moved, the series, alerts, hosts, campaigns and indicators are
 //! computed again off the request path and swapped in whole, and every
 //! open event stream is told. Pages read the snapshot from memory, so they
@@ -59,11 +59,10 @@ pub struct Snapshot {
     pub inputs: u64,
 }
 
-/// The ledger's length (0 when there is none yet).
+/// The store's version (0 when there is none yet): it moves with every
+/// commit of any writer.
 pub fn ledger_version(dir: &Path) -> u64 {
-    std::fs::metadata(dir.join("_ledger.jsonl"))
-        .map(|m| m.len())
-        .unwrap_or(0)
+    botscope_store::version(dir)
 }
 
 fn alert_id(a: &Alert) -> String {
@@ -93,7 +92,7 @@ impl Snapshot {
     /// call it off any async runtime's threads.
     pub fn build(dir: &Path, cfg: &AlertConfig) -> Result<Snapshot, Error> {
         let version = ledger_version(dir);
-        if version == 0 && !dir.join("_ledger.jsonl").exists() {
+        if version == 0 {
             return Ok(Snapshot::empty());
         }
         let series = observe::series(dir)?;

@@ -203,29 +203,20 @@ pub fn watch_loop(state: Arc<State>) {
     drop(watcher);
 }
 
-/// Ingest `files`, waiting for the store's writer lock (the trap's feed
-/// or a `botscope ingest` elsewhere may hold it for a commit).
+/// Ingest `files` (other writers, the trap's feed or a `botscope ingest`
+/// elsewhere, may commit to the store at the same time).
 fn ingest(state: &State, files: &[PathBuf]) {
     let cfg = &state.cfg;
-    let started = Instant::now();
-    let store = loop {
-        match Store::open(&cfg.store) {
-            Ok(s) => break s,
-            Err(botscope_store::Error::Locked(_))
-                if started.elapsed() < Duration::from_secs(120)
-                    && !state.stop.load(Ordering::SeqCst) =>
-            {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => {
-                let m = format!("watch: cannot open the store: {e}; will try again");
-                cfg.log(&m);
-                state.with_status(|s| {
-                    s.watch_failed += files.len() as u64;
-                    s.watch_last_error = Some(m);
-                });
-                return;
-            }
+    let store = match Store::open(&cfg.store) {
+        Ok(s) => s,
+        Err(e) => {
+            let m = format!("watch: cannot open the store: {e}; will try again");
+            cfg.log(&m);
+            state.with_status(|s| {
+                s.watch_failed += files.len() as u64;
+                s.watch_last_error = Some(m);
+            });
+            return;
         }
     };
     let icfg = IngestConfig {

@@ -29,7 +29,7 @@ use botscope_event::Event;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::store::{InputRecord, Recovery, Store};
+use crate::store::{InputRecord, Store};
 use crate::tables::activity_rows;
 
 pub use botscope_wire::input::{sniff, sniff_bytes, InputKind, SNIFF_BYTES};
@@ -115,8 +115,6 @@ pub struct IngestReport {
     pub rows: BTreeMap<String, u64>,
     /// Paths that could not be listed or read.
     pub errors: Vec<String>,
-    /// What recovery did when the store was opened.
-    pub recovery: Recovery,
 }
 
 impl IngestReport {
@@ -198,7 +196,6 @@ pub fn ingest(
     progress: &(dyn Fn(&FileOutcome) + Sync),
 ) -> IngestReport {
     let mut report = IngestReport {
-        recovery: store.recovery().clone(),
         ..IngestReport::default()
     };
     let (files, errs) = botscope_wire::collect_inputs(inputs);

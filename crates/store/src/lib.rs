@@ -1,12 +1,13 @@
-//! The event dataset of botscope: plain Parquet, one table per event kind,
-//! hive-partitioned by date, written atomically through a ledger, queried
-//! with SQL (DataFusion).
+//! The event dataset of botscope: Delta Lake tables (delta-rs), one per
+//! event kind, hive-partitioned by date, written by any number of
+//! processes at once, queried with SQL (DataFusion) and readable by every
+//! engine that reads Delta.
 //!
 //! ```text
-//! DIR/conn/date=2010-12-20/part-<tx>-00000.parquet
+//! DIR/conn/_delta_log/…  DIR/conn/date=2010-12-20/part-<tx>-00000.parquet
 //! DIR/http/…  DIR/smtp/…  DIR/dns/…  DIR/ssl/…  DIR/irc/…
 //! DIR/mail/…  DIR/mail_hourly/…  DIR/activity/…  DIR/alert/…
-//! DIR/_ledger.jsonl
+//! DIR/inputs/…  (one row per input ingested)
 //! ```
 //!
 //! - [`Store`] opens a dataset; [`Store::writer`] starts a transaction
@@ -22,7 +23,9 @@
 //! `docs/schema.md` documents every column.
 
 mod cols;
+pub mod delta;
 pub mod ingest;
+pub mod legacy;
 pub mod live;
 pub mod maintain;
 pub mod query;
@@ -33,10 +36,11 @@ pub mod trace;
 /// DataFusion, for callers that format or post-process query results.
 pub use datafusion;
 pub use ingest::{ingest, IngestConfig, IngestReport, InputKind};
+pub use legacy::{migrate, MigrateReport};
 pub use live::{LiveConfig, LiveMail, LiveStats, PendingMessage};
 pub use maintain::{compact, rehunt, rehunt_mail, CompactReport, MailRehuntReport, RehuntReport};
 pub use query::{sql, timeline, By, Every, TimelineRow};
-pub use store::{Committed, FailPoint, InputRecord, LedgerEntry, Store, Writer};
+pub use store::{version, Committed, FailPoint, InputRecord, LedgerEntry, Store, Writer};
 pub use tables::{ActivityRow, AlertRow, Table};
 
 /// Everything that can go wrong in the store.
@@ -54,8 +58,8 @@ pub enum Error {
     Sql(String),
     #[error("ledger: {0}")]
     Ledger(String),
-    #[error("the store is being written by another process (lock {0} held)")]
-    Locked(String),
+    #[error("delta: {0}")]
+    Delta(String),
     #[error("simulated crash at {0}")]
     Injected(String),
 }

@@ -9,15 +9,14 @@
 //! SHA-256 — exactly what `botscope ingest STORE/trap/maildir` records —
 //! so a later ingest of the Maildir never counts them twice.
 //!
-//! The store is opened for each commit and closed after it, so other
-//! writers (`botscope ingest` of captures into the same dataset) can run
-//! while the trap does; when one holds the lock, the feeder keeps its
-//! messages and tries again at the next tick. When the dataset cannot be
+//! Other writers (`botscope ingest` of captures into the same dataset)
+//! can commit while the trap does (Delta commits are optimistic; see
+//! [`crate::store`]). When the dataset cannot be
 //! written for long (disk full), at most `max_pending` messages wait in
 //! memory; older ones are dropped from the feed (never from the Maildir)
 //! and counted: `botscope ingest STORE/trap/maildir` brings them in later.
 //!
-//! Before each commit the feeder reads the ledger lines appended since its
+//! Before each commit the feeder reads the inputs committed since its
 //! last look and drops the messages already there (a `botscope ingest` of
 //! the Maildir that ran in between, or a commit of its own whose error
 //! came after the commit point), so nothing is counted twice.
@@ -41,7 +40,6 @@ use sha2::{Digest, Sha256};
 
 use crate::ingest::{ingest, IngestConfig, InputKind};
 use crate::store::{InputRecord, Store};
-use crate::Error;
 
 /// Knobs of the feed.
 #[derive(Clone, Debug)]
@@ -90,8 +88,6 @@ pub struct LiveStats {
     pub caught_up: u64,
     /// Message files that could not be read (gone, unreadable).
     pub unreadable: u64,
-    /// Ticks at which another writer held the store.
-    pub lock_waits: u64,
     /// Commits that failed for another reason (retried).
     pub commit_errors: u64,
     /// Messages dropped from the feed because too many waited (they stay
@@ -138,7 +134,7 @@ impl LiveMail {
                     log: flog,
                     stats: st,
                     ledger_pos: 0,
-                    lock_logged: false,
+                    store: None,
                 };
                 f.run(rx);
             })
@@ -206,9 +202,10 @@ struct Feeder {
     cfg: LiveConfig,
     log: Option<LogFn>,
     stats: Arc<Mutex<LiveStats>>,
-    /// Ledger bytes already looked at for inputs committed by others.
+    /// Store version up to which inputs committed by others were looked at.
     ledger_pos: u64,
-    lock_logged: bool,
+    /// The store, kept open between commits (its tables stay loaded).
+    store: Option<Store>,
 }
 
 impl Feeder {
@@ -331,26 +328,19 @@ impl Feeder {
 
     /// Commit `pending` (emptied on success); false to try again later.
     fn flush(&mut self, pending: &mut Vec<PendingMessage>) -> bool {
-        let store = match Store::open(&self.dir) {
-            Ok(s) => s,
-            Err(Error::Locked(l)) => {
-                self.stat(|s| s.lock_waits += 1);
-                if !self.lock_logged {
-                    self.say(&format!(
-                        "dataset: another writer holds {l}; {} message(s) wait",
-                        pending.len()
-                    ));
-                    self.lock_logged = true;
+        if self.store.is_none() {
+            match Store::open(&self.dir) {
+                Ok(s) => self.store = Some(s),
+                Err(e) => {
+                    self.stat(|s| s.commit_errors += 1);
+                    self.say(&format!("dataset: cannot open {}: {e}", self.dir.display()));
+                    return false;
                 }
-                return false;
             }
-            Err(e) => {
-                self.stat(|s| s.commit_errors += 1);
-                self.say(&format!("dataset: cannot open {}: {e}", self.dir.display()));
-                return false;
-            }
+        }
+        let Some(store) = self.store.as_ref() else {
+            return false;
         };
-        self.lock_logged = false;
         // Inputs committed since the last look (by `botscope ingest`, or by
         // a commit of ours that reported an error after its commit point).
         let (entries, pos) = match store.ledger_from(self.ledger_pos) {

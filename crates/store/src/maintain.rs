@@ -100,6 +100,38 @@ pub fn compact(store: &Store) -> Result<CompactReport, Error> {
     Ok(rep)
 }
 
+/// VACUUM every table of the store: delete the data files that left a
+/// table more than `retain_hours` ago, and files that no commit names
+/// (parts of a writer that died before committing) as old. Returns the
+/// number of files deleted. Time travel to a version that read a deleted
+/// file no longer works.
+pub fn vacuum(store: &Store, retain_hours: u64) -> Result<usize, Error> {
+    use deltalake::operations::vacuum::VacuumMode;
+    let mut deleted = 0;
+    let names: Vec<&str> = Table::ALL
+        .iter()
+        .map(|t| t.name())
+        .chain(std::iter::once(crate::store::INPUTS))
+        .collect();
+    for name in names {
+        let url = crate::delta::table_url(store.root(), name)?;
+        deleted += crate::delta::block(async {
+            let Some(t) = crate::delta::load(&url).await? else {
+                return Ok::<usize, Error>(0);
+            };
+            let (_, metrics) = t
+                .vacuum()
+                .with_retention_period(chrono::Duration::hours(retain_hours.min(1 << 30) as i64))
+                .with_enforce_retention_duration(false)
+                .with_mode(VacuumMode::Full)
+                .await
+                .map_err(crate::delta::dl)?;
+            Ok(metrics.files_deleted.len())
+        })?;
+    }
+    Ok(deleted)
+}
+
 /// Activity thresholds from a TOML rules file: any field of
 /// [`ActivityConfig`] (same names, see its documentation), the rest at
 /// their defaults; unknown names are refused. `ad_filters_file` names an

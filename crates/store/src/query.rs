@@ -1,24 +1,23 @@
 //! SQL over the dataset (DataFusion) and count timelines.
 //!
-//! Every table is registered by name as a listing table over
-//! `DIR/TABLE/`, with the hive partition column `date` (a string,
-//! `YYYY-MM-DD`); a table with no files yet is registered empty with the
-//! same schema, so every query that names it works.
+//! Every table is registered by name as its Delta table (delta-rs's
+//! DataFusion provider: only the files of the version read), with the
+//! partition column `date` (a string, `YYYY-MM-DD`), and `inputs`; a
+//! table not made yet is registered empty with the same schema, so every
+//! query that names it works.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::{DataType, Field, Schema};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::cols::Get;
+use crate::delta;
+use crate::store::INPUTS;
 use crate::tables::Table;
 use crate::Error;
 
@@ -26,15 +25,113 @@ fn df(e: impl std::fmt::Display) -> Error {
     Error::Sql(e.to_string())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Io(format!("tokio runtime: {e}")))
+/// A DataFusion session with every table of the store at `dir`, each as
+/// of its latest version.
+pub async fn context(dir: &Path) -> Result<SessionContext, Error> {
+    context_as_of(dir, None).await
 }
 
-/// A DataFusion session with every table of the store at `dir`.
-pub async fn context(dir: &Path) -> Result<SessionContext, Error> {
+/// A point in the store's history for time travel: a store version (see
+/// [`crate::Store::version`]) or a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsOf {
+    /// The store as it was after its `inputs` commit number N (0-based):
+    /// every table as of that commit's time.
+    Version(u64),
+    /// Every table as of this time (microseconds since the epoch, UTC).
+    Time(i64),
+}
+
+impl AsOf {
+    /// `VERSION` (digits) or an RFC 3339 time / `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Option<AsOf> {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s.parse().ok().map(AsOf::Version);
+        }
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+            return Some(AsOf::Time(t.timestamp_micros()));
+        }
+        let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        Some(AsOf::Time(
+            d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros(),
+        ))
+    }
+}
+
+/// The commit time of version `v` of the local table at `dir`.
+fn commit_time(dir: &Path, v: u64) -> Result<i64, Error> {
+    let p = dir.join("_delta_log").join(format!("{v:020}.json"));
+    let text = std::fs::read_to_string(&p)
+        .map_err(|e| Error::Io(format!("{}: store version {v}: {e}", p.display())))?;
+    for line in text.lines() {
+        let Ok(j) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(ts) = j
+            .get("commitInfo")
+            .and_then(|c| c.get("timestamp"))
+            .and_then(|t| t.as_i64())
+        {
+            return Ok(ts.saturating_mul(1000));
+        }
+    }
+    Err(Error::Delta(format!("{}: no commit time", p.display())))
+}
+
+/// The type a column is given to SQL: strings as `Utf8` whatever the
+/// reader made of them (view types, the dictionary-encoded partition
+/// column), so results have the types of the tables' own schemas.
+fn plain(t: &DataType) -> DataType {
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::Dictionary(_, v) => plain(v),
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => DataType::List(
+            Arc::new(Field::new(f.name(), plain(f.data_type()), f.is_nullable())),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// `provider` as a view whose columns have [`plain`] types.
+fn plain_types(
+    ctx: &SessionContext,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>, Error> {
+    use datafusion::prelude::{cast, col};
+    let schema = provider.schema();
+    if schema
+        .fields()
+        .iter()
+        .all(|f| &plain(f.data_type()) == f.data_type())
+    {
+        return Ok(provider);
+    }
+    let exprs: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = col(format!("\"{}\"", f.name()));
+            let p = plain(f.data_type());
+            if &p == f.data_type() {
+                c
+            } else {
+                cast(c, p).alias(f.name())
+            }
+        })
+        .collect();
+    let view = ctx
+        .read_table(provider)
+        .map_err(df)?
+        .select(exprs)
+        .map_err(df)?
+        .into_view();
+    Ok(view)
+}
+
+/// [`context`] with every table as of `as_of` (time travel); a table made
+/// after that point is empty.
+pub async fn context_as_of(dir: &Path, as_of: Option<AsOf>) -> Result<SessionContext, Error> {
     let cfg = SessionConfig::new().with_information_schema(true).set_bool(
         "datafusion.execution.parquet.schema_force_view_types",
         false,
@@ -42,29 +139,50 @@ pub async fn context(dir: &Path) -> Result<SessionContext, Error> {
     let ctx = SessionContext::new_with_config(cfg);
     let root =
         std::path::absolute(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
-    for t in Table::ALL {
-        let schema = t.schema();
-        let tdir = root.join(t.name());
-        let has_files = tdir.is_dir()
-            && std::fs::read_dir(&tdir)
-                .map(|mut r| r.next().is_some())
-                .unwrap_or(false);
-        if has_files {
-            let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet")
-                .with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
-            let url = ListingTableUrl::parse(format!("{}/", tdir.display())).map_err(df)?;
-            let config = ListingTableConfig::new(url)
-                .with_listing_options(opts)
-                .with_schema(schema);
-            let table = ListingTable::try_new(config).map_err(df)?;
-            ctx.register_table(t.name(), Arc::new(table)).map_err(df)?;
-        } else {
-            let mut fields: Vec<Field> = schema.fields().iter().map(|f| (**f).clone()).collect();
-            fields.push(Field::new("date", DataType::Utf8, false));
-            let s = Arc::new(Schema::new(fields));
-            let mem = MemTable::try_new(s, vec![vec![]]).map_err(df)?;
-            ctx.register_table(t.name(), Arc::new(mem)).map_err(df)?;
+    crate::legacy::refuse_ledger(&root)?;
+    let at: Option<i64> = match as_of {
+        None => None,
+        Some(AsOf::Time(t)) => Some(t),
+        Some(AsOf::Version(v)) => Some(commit_time(&root.join(INPUTS), v)?),
+    };
+    let names: Vec<(&str, SchemaRef, bool)> = Table::ALL
+        .iter()
+        .map(|t| (t.name(), t.schema(), true))
+        .chain(std::iter::once((INPUTS, delta::inputs_schema(), false)))
+        .collect();
+    for (name, schema, partitioned) in names {
+        let url = delta::table_url(&root, name)?;
+        let mut table = delta::load(&url).await?;
+        if let (Some(t), Some(at)) = (table.as_mut(), at) {
+            let when = chrono::DateTime::from_timestamp_micros(at)
+                .ok_or_else(|| Error::Sql(format!("time out of range: {at}")))?;
+            match t.load_with_datetime(when).await {
+                Ok(()) => {}
+                // Made after that time: empty then.
+                Err(_) => table = None,
+            }
+        }
+        match table {
+            Some(t) => {
+                t.update_datafusion_session(&ctx.state()).map_err(df)?;
+                let provider = t
+                    .table_provider()
+                    .with_session(Arc::new(ctx.state()))
+                    .await
+                    .map_err(df)?;
+                ctx.register_table(name, plain_types(&ctx, provider)?)
+                    .map_err(df)?;
+            }
+            None => {
+                let mut fields: Vec<Field> =
+                    schema.fields().iter().map(|f| (**f).clone()).collect();
+                if partitioned {
+                    fields.push(Field::new("date", DataType::Utf8, true));
+                }
+                let s = Arc::new(Schema::new(fields));
+                let mem = MemTable::try_new(s, vec![vec![]]).map_err(df)?;
+                ctx.register_table(name, Arc::new(mem)).map_err(df)?;
+            }
         }
     }
     Ok(ctx)
@@ -72,8 +190,13 @@ pub async fn context(dir: &Path) -> Result<SessionContext, Error> {
 
 /// Run one SQL statement over the store at `dir`.
 pub fn sql(dir: &Path, query: &str) -> Result<Vec<RecordBatch>, Error> {
-    runtime()?.block_on(async {
-        let ctx = context(dir).await?;
+    sql_as_of(dir, query, None)
+}
+
+/// Run one SQL statement over the store at `dir` as of `as_of`.
+pub fn sql_as_of(dir: &Path, query: &str, as_of: Option<AsOf>) -> Result<Vec<RecordBatch>, Error> {
+    delta::block(async {
+        let ctx = context_as_of(dir, as_of).await?;
         let frame = ctx.sql(query).await.map_err(df)?;
         frame.collect().await.map_err(df)
     })

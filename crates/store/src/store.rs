@@ -1,36 +1,44 @@
-//! The dataset on disk: atomic commits of Parquet parts through a ledger.
+//! The dataset as Delta Lake tables: one table per event kind, commits
+//! through each table's Delta log.
 //!
 //! # Layout
 //! ```text
-//! DIR/_ledger.jsonl                         one JSON line per committed transaction
-//! DIR/_lock                                 held by the one writer (advisory file lock)
-//! DIR/_campaigns.jsonl                      the campaign book: what the campaign clusterer
-//!                                           learned (keys, merges, hub domains), so a
-//!                                           campaign keeps its id from one ingest to the next
-//! DIR/_staging/TX/N.parquet                 parts of a transaction not yet committed
-//! DIR/TABLE/date=YYYY-MM-DD/part-TX-N.parquet
+//! DIR/conn/_delta_log/00000000000000000000.json   the table's commits (Delta Lake)
+//! DIR/conn/date=YYYY-MM-DD/part-TX-N.parquet       its data files (hive partitions)
+//! DIR/http/ … DIR/alert/                          the other tables, the same way
+//! DIR/inputs/                                     one row per input ingested (and
+//!                                                 per commit), committed last
+//! DIR/_campaigns.jsonl                            the campaign book: what the campaign
+//!                                                 clusterer learned, so a campaign keeps
+//!                                                 its id from one ingest to the next
 //! ```
 //!
-//! # Commit protocol (crash safety)
-//! 1. every part of a transaction is written under `_staging/TX/`,
-//!    fsynced, and the staging folder fsynced;
-//! 2. the ledger line (parts to add as staged → final path, files to
-//!    remove, the input's content hash) is appended and fsynced: **this is
-//!    the commit point**;
-//! 3. the parts are renamed into their partitions (and replaced files
-//!    removed), the partition folders fsynced, and `_staging/TX` deleted.
+//! Every table is a plain Delta table (protocol 1/2, no deletion vectors,
+//! partitioned by the string column `date`), so Spark, Trino, DuckDB,
+//! Polars and the Python `deltalake` package read it as it is.
 //!
-//! Opening the store for writing recovers: a staging folder whose
-//! transaction is in the ledger is rolled forward (step 3 again; every
-//! action is idempotent), one that is not is deleted (rolled back), and a
-//! torn last ledger line (a crash inside step 2) is cut off. So after a
-//! crash at any point an input's rows are either all visible and its hash
-//! in the ledger, or none visible and the hash absent: re-running the same
-//! ingest adds each input exactly once.
+//! # Commits, many writers, crash safety
+//! A [`Writer`] writes its Parquet parts straight into the partitions:
+//! a file no commit names is invisible to every reader (VACUUM removes
+//! such orphans). [`Writer::commit`] then commits, table by table, the
+//! parts it wrote (one Delta commit per table), and last one row per
+//! input into `inputs`. Delta commits are atomic and optimistic: any
+//! number of processes may write at once; a commit that loses the race for
+//! a version is checked against the winner and retried (appends never
+//! conflict). There is no lock and no recovery step.
+//!
+//! Delta has no transaction across tables. An ingest names its commits
+//! with an application transaction id derived from the input's content
+//! hash, so after a crash between two of its table commits, the same
+//! ingest again commits only the tables whose commit is missing: each
+//! input's rows are in each table exactly once, and the input counts as
+//! ingested (in `inputs`) only once every table has them. A reader that
+//! looks between two table commits of one ingest sees some of its tables
+//! before the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,37 +51,37 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+use crate::delta::{self, Lake};
 use crate::tables::{self, ActivityRow, AlertRow, Table, UNKNOWN_DATE};
 use crate::Error;
 
-pub const LEDGER: &str = "_ledger.jsonl";
 /// The campaign book (see [`Store::campaign_ids`]).
 pub const CAMPAIGN_BOOK: &str = "_campaigns.jsonl";
-const LOCK: &str = "_lock";
-const STAGING: &str = "_staging";
+/// The table of inputs and commits.
+pub const INPUTS: &str = "inputs";
 
 /// Where a simulated crash happens (tests of crash safety).
 ///
 /// Set with [`Store::set_fail_point`] (the commit returns
-/// [`Error::Injected`] and leaves the disk as a crash would) or with the
-/// environment variable `BOTSCOPE_STORE_CRASH=before-ledger|after-ledger|mid-apply`
+/// [`Error::Injected`] and leaves the store as a crash would) or with the
+/// environment variable `BOTSCOPE_STORE_CRASH=before-commit|mid-commit|before-inputs`
 /// (the process aborts there: a real crash, used by the CLI tests).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailPoint {
-    /// Parts staged, ledger line not written.
-    BeforeLedger,
-    /// Ledger line written, no part moved into place.
-    AfterLedger,
-    /// Ledger line written, half the parts moved into place.
-    MidApply,
+    /// Parts written, nothing committed.
+    BeforeCommit,
+    /// The first table committed, the others not.
+    MidCommit,
+    /// Every table committed, the inputs not.
+    BeforeInputs,
 }
 
 impl FailPoint {
     fn parse(s: &str) -> Option<FailPoint> {
         match s {
-            "before-ledger" => Some(FailPoint::BeforeLedger),
-            "after-ledger" => Some(FailPoint::AfterLedger),
-            "mid-apply" => Some(FailPoint::MidApply),
+            "before-commit" => Some(FailPoint::BeforeCommit),
+            "mid-commit" => Some(FailPoint::MidCommit),
+            "before-inputs" => Some(FailPoint::BeforeInputs),
             _ => None,
         }
     }
@@ -90,13 +98,13 @@ pub struct InputRecord {
     pub kind: String,
 }
 
-/// One committed transaction: one line of `_ledger.jsonl`.
+/// One committed transaction, as the `inputs` table records it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub tx: String,
-    /// `ingest`, `append`, `compact` or `replace`.
+    /// `ingest`, `append`, `compact`, `replace`, `rehunt` or `migrate`.
     pub op: String,
-    /// Commit time, RFC 3339 (informational only).
+    /// Commit time, RFC 3339.
     pub time: String,
     /// The inputs an ingest read (one, or the logs of one Zeek run).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -104,36 +112,6 @@ pub struct LedgerEntry {
     /// Rows added, per table.
     #[serde(default)]
     pub rows: BTreeMap<String, u64>,
-    /// Parts: staged path → final path, both relative to the store.
-    #[serde(default)]
-    pub add: Vec<(String, String)>,
-    /// Files removed (relative to the store).
-    #[serde(default)]
-    pub remove: Vec<String>,
-}
-
-/// What recovery found when the store was opened.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Recovery {
-    /// Committed transactions finished (rolled forward).
-    pub rolled_forward: Vec<String>,
-    /// Uncommitted transactions discarded.
-    pub rolled_back: Vec<String>,
-    /// A torn last ledger line was cut off.
-    pub torn_ledger_line: bool,
-}
-
-/// An open dataset folder.
-pub struct Store {
-    root: PathBuf,
-    /// Held for writers; `None` for read-only opens.
-    _lock: Option<File>,
-    recovery: Recovery,
-    fail: Option<FailPoint>,
-    seq: Arc<AtomicU64>,
-    props: WriterProperties,
-    /// Serialises ledger appends of concurrent writers.
-    commit_lock: Mutex<()>,
 }
 
 /// Campaign books read so far in this process, by store folder: the
@@ -171,43 +149,30 @@ fn io(path: &Path, e: std::io::Error) -> Error {
     Error::Io(format!("{}: {e}", path.display()))
 }
 
-fn fsync_dir(dir: &Path) -> Result<(), Error> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io(dir, e))
-}
-
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// An open dataset.
+pub struct Store {
+    root: PathBuf,
+    lake: Lake,
+    writable: bool,
+    fail: Option<FailPoint>,
+    seq: Arc<AtomicU64>,
+    props: WriterProperties,
+}
+
 impl Store {
-    /// Open (creating if missing) the store at `dir` for writing: takes
-    /// the writer lock and recovers from an interrupted run.
+    /// Open (creating if missing) the store at `dir` for writing. Any
+    /// number of writers, in this process or others, may have it open.
     pub fn open(dir: &Path) -> Result<Store, Error> {
         fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let lock_path = dir.join(LOCK);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(Error::Locked(lock_path.display().to_string()))
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(io(&lock_path, e)),
-        }
-        let mut s = Store::new(dir, Some(lock));
-        s.recovery = s.recover()?;
-        Ok(s)
+        crate::legacy::refuse_ledger(dir)?;
+        Store::new(dir, true)
     }
 
-    /// Open an existing store for reading. When no writer holds the lock,
-    /// an interrupted run is recovered first (so readers never see a
-    /// half-applied transaction left by a crash).
+    /// Open an existing store for reading.
     pub fn open_read(dir: &Path) -> Result<Store, Error> {
         if !dir.is_dir() {
             return Err(Error::Io(format!(
@@ -215,34 +180,35 @@ impl Store {
                 dir.display()
             )));
         }
-        match Store::open(dir) {
-            Ok(mut s) => {
-                s._lock = None;
-                Ok(s)
-            }
-            Err(Error::Locked(_)) => Ok(Store::new(dir, None)),
-            // A read-only folder: read what is there.
-            Err(Error::Io(_)) => Ok(Store::new(dir, None)),
-            Err(e) => Err(e),
-        }
+        crate::legacy::refuse_ledger(dir)?;
+        Store::new(dir, false)
     }
 
-    fn new(dir: &Path, lock: Option<File>) -> Store {
+    /// Open without looking for the old format (the migration itself).
+    pub(crate) fn new_unchecked(dir: &Path) -> Result<Store, Error> {
+        Store::new(dir, true)
+    }
+
+    pub(crate) fn props(&self) -> &WriterProperties {
+        &self.props
+    }
+
+    fn new(dir: &Path, writable: bool) -> Result<Store, Error> {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
             .set_created_by("botscope".to_string())
             .build();
-        Store {
-            root: dir.to_path_buf(),
-            _lock: lock,
-            recovery: Recovery::default(),
+        let root = std::path::absolute(dir).map_err(|e| io(dir, e))?;
+        Ok(Store {
+            lake: Lake::new(&root)?,
+            root,
+            writable,
             fail: std::env::var("BOTSCOPE_STORE_CRASH")
                 .ok()
                 .and_then(|s| FailPoint::parse(&s)),
             seq: Arc::new(AtomicU64::new(0)),
             props,
-            commit_lock: Mutex::new(()),
-        }
+        })
     }
 
     /// Campaign ids for messages given as (registrable domains, subject),
@@ -256,7 +222,7 @@ impl Store {
     where
         I: IntoIterator<Item = (&'a [String], Option<&'a str>)>,
     {
-        if self._lock.is_none() {
+        if !self.writable {
             return Err(Error::Io(format!(
                 "{}: the campaign book is written by the store's writer only",
                 self.root.display()
@@ -333,9 +299,8 @@ impl Store {
         &self.root
     }
 
-    /// What recovery did when this store was opened.
-    pub fn recovery(&self) -> &Recovery {
-        &self.recovery
+    pub(crate) fn lake(&self) -> &Lake {
+        &self.lake
     }
 
     /// Simulate a crash at `p` in the next commits (tests).
@@ -347,108 +312,78 @@ impl Store {
     pub fn writer(&self) -> Writer<'_> {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-        self.writer_named(format!("{nanos:x}{:x}{n:x}", std::process::id()))
+        self.writer_named(format!("{nanos:x}{:x}{n:x}", std::process::id()), None)
     }
 
-    /// A transaction with a chosen id (must be unique in the store, and a
-    /// plain file-name-safe string).
-    fn writer_named(&self, tx: String) -> Writer<'_> {
+    fn writer_named(&self, tx: String, app: Option<String>) -> Writer<'_> {
         Writer {
             store: self,
             tx,
-            staged: Vec::new(),
-            remove: Vec::new(),
+            app,
+            adds: BTreeMap::new(),
+            remove: BTreeMap::new(),
             rows: BTreeMap::new(),
             op: "append".to_string(),
+            files: 0,
         }
     }
 
-    /// A transaction for ingesting one input, named by its content hash.
+    /// A transaction for ingesting one input, named by its content hash:
+    /// its table commits carry the application transaction id
+    /// `botscope-ingest-<hash>`, so the same input committed again after a
+    /// crash adds to no table twice.
     pub fn ingest_writer(&self, hash: &str) -> Writer<'_> {
-        let short: String = hash
+        let clean: String = hash
             .chars()
-            .filter(char::is_ascii_hexdigit)
-            .take(16)
+            .filter(char::is_ascii_alphanumeric)
+            .take(64)
             .collect();
-        let mut w = self.writer_named(format!("i{short}"));
+        let short: String = clean.chars().take(16).collect();
+        // Part names stay unique when the same input is written again.
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        let mut w = self.writer_named(
+            format!("i{short}-{nanos:x}{:x}{n:x}", std::process::id()),
+            Some(format!("botscope-ingest-{clean}")),
+        );
         w.op = "ingest".to_string();
         w
     }
 
-    /// Every committed transaction, in order. A torn last line is ignored.
+    /// Every committed transaction, in commit order.
     pub fn ledger(&self) -> Result<Vec<LedgerEntry>, Error> {
-        Ok(read_ledger(&self.root.join(LEDGER))?.0)
+        Ok(self.ledger_from(0)?.0)
     }
 
-    /// Ledger entries appended at or after byte `offset` (whole lines
-    /// only), and the offset to read from next time. An offset past the
-    /// end (the ledger was replaced) reads from the start.
-    pub fn ledger_from(&self, offset: u64) -> Result<(Vec<LedgerEntry>, u64), Error> {
-        use std::io::{Read, Seek, SeekFrom};
-        let path = self.root.join(LEDGER);
-        let mut f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-            Err(e) => return Err(io(&path, e)),
-        };
-        let len = f.metadata().map_err(|e| io(&path, e))?.len();
-        let start = if offset > len { 0 } else { offset };
-        f.seek(SeekFrom::Start(start)).map_err(|e| io(&path, e))?;
-        let mut buf = Vec::new();
-        f.take(len - start)
-            .read_to_end(&mut buf)
-            .map_err(|e| io(&path, e))?;
-        let whole = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let mut out = Vec::new();
-        for line in buf[..whole].split(|&b| b == b'\n') {
-            if line.is_empty() {
-                continue;
-            }
-            let e: LedgerEntry = serde_json::from_slice(line).map_err(|e| {
-                Error::Ledger(format!("{}: after byte {start}: {e}", path.display()))
-            })?;
-            out.push(e);
-        }
-        Ok((out, start + whole as u64))
+    /// Transactions committed at or after store version `from` (see
+    /// [`Store::version`]), and the version to read from next time.
+    pub fn ledger_from(&self, from: u64) -> Result<(Vec<LedgerEntry>, u64), Error> {
+        self.lake.inputs_from(from)
+    }
+
+    /// The store's version: the number of commits to its `inputs` table
+    /// (every transaction ends with one). It grows with every commit of
+    /// any writer.
+    pub fn version(&self) -> u64 {
+        version(&self.root)
     }
 
     /// Content hashes of every input already ingested.
     pub fn ingested(&self) -> Result<BTreeSet<String>, Error> {
-        Ok(self
-            .ledger()?
-            .into_iter()
-            .flat_map(|e| e.inputs.into_iter().map(|i| i.hash))
-            .collect())
+        self.lake.ingested()
     }
 
-    /// The part files of a table, sorted, by partition (`date` value).
+    /// The data files of a table as of now, sorted, by partition (`date`
+    /// value).
     pub fn parts(&self, t: Table) -> Result<BTreeMap<String, Vec<PathBuf>>, Error> {
-        let dir = self.root.join(t.name());
         let mut out: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-        let rd = match fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io(&dir, e)),
-        };
-        for ent in rd {
-            let ent = ent.map_err(|e| io(&dir, e))?;
-            let name = ent.file_name().to_string_lossy().to_string();
-            let Some(date) = name.strip_prefix("date=") else {
-                continue;
-            };
-            let pdir = ent.path();
-            let mut files = Vec::new();
-            for f in fs::read_dir(&pdir).map_err(|e| io(&pdir, e))? {
-                let f = f.map_err(|e| io(&pdir, e))?;
-                let n = f.file_name().to_string_lossy().to_string();
-                if n.starts_with("part-") && n.ends_with(".parquet") {
-                    files.push(f.path());
-                }
-            }
-            files.sort();
-            if !files.is_empty() {
-                out.insert(date.to_string(), files);
-            }
+        for f in self.lake.files(t.name())? {
+            out.entry(f.date.unwrap_or_else(|| UNKNOWN_DATE.to_string()))
+                .or_default()
+                .push(self.root.join(t.name()).join(&f.path));
+        }
+        for v in out.values_mut() {
+            v.sort();
         }
         Ok(out)
     }
@@ -463,118 +398,12 @@ impl Store {
         }
         Ok(out)
     }
+}
 
-    fn recover(&self) -> Result<Recovery, Error> {
-        let mut rec = Recovery::default();
-        let ledger_path = self.root.join(LEDGER);
-        let staging = self.root.join(STAGING);
-        // The usual case costs no ledger read (a feed opens the store for
-        // every commit): nothing staged, and the ledger ends with a whole
-        // line (entries are one JSON line each, written with their newline
-        // in one append; a crash mid-append leaves no final newline).
-        let staged = fs::read_dir(&staging)
-            .map(|mut r| r.next().is_some())
-            .unwrap_or(false);
-        if !staged && ledger_ends_whole(&ledger_path)? {
-            return Ok(rec);
-        }
-        let (entries, good_len, torn) = read_ledger(&ledger_path)?;
-        if torn {
-            let f = OpenOptions::new()
-                .write(true)
-                .open(&ledger_path)
-                .map_err(|e| io(&ledger_path, e))?;
-            f.set_len(good_len).map_err(|e| io(&ledger_path, e))?;
-            f.sync_all().map_err(|e| io(&ledger_path, e))?;
-            rec.torn_ledger_line = true;
-        }
-        let Ok(rd) = fs::read_dir(&staging) else {
-            return Ok(rec);
-        };
-        let by_tx: BTreeMap<&str, &LedgerEntry> =
-            entries.iter().map(|e| (e.tx.as_str(), e)).collect();
-        let mut txs: Vec<String> = rd
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .collect();
-        txs.sort();
-        for tx in txs {
-            match by_tx.get(tx.as_str()) {
-                Some(entry) => {
-                    self.apply(entry, None)?;
-                    rec.rolled_forward.push(tx);
-                }
-                None => {
-                    let d = staging.join(&tx);
-                    fs::remove_dir_all(&d).map_err(|e| io(&d, e))?;
-                    rec.rolled_back.push(tx);
-                }
-            }
-        }
-        Ok(rec)
-    }
-
-    /// Step 3 of the commit: move staged parts into place, remove replaced
-    /// files, drop the staging folder. Idempotent.
-    fn apply(&self, e: &LedgerEntry, fail: Option<FailPoint>) -> Result<(), Error> {
-        let mut dirs = BTreeSet::new();
-        let half = e.add.len() / 2;
-        for (i, (staged, fin)) in e.add.iter().enumerate() {
-            if fail == Some(FailPoint::MidApply) && i == half && half > 0 {
-                return Err(crash(FailPoint::MidApply));
-            }
-            let from = self.root.join(staged);
-            let to = self.root.join(fin);
-            if from.exists() {
-                if let Some(p) = to.parent() {
-                    fs::create_dir_all(p).map_err(|er| io(p, er))?;
-                    dirs.insert(p.to_path_buf());
-                }
-                fs::rename(&from, &to).map_err(|er| io(&from, er))?;
-            }
-        }
-        for r in &e.remove {
-            let p = self.root.join(r);
-            match fs::remove_file(&p) {
-                Ok(()) => {
-                    if let Some(d) = p.parent() {
-                        dirs.insert(d.to_path_buf());
-                    }
-                }
-                Err(er) if er.kind() == std::io::ErrorKind::NotFound => {}
-                Err(er) => return Err(io(&p, er)),
-            }
-        }
-        for d in &dirs {
-            fsync_dir(d)?;
-            // A partition emptied by a replace disappears.
-            if fs::read_dir(d)
-                .map(|mut r| r.next().is_none())
-                .unwrap_or(false)
-            {
-                let _ = fs::remove_dir(d);
-            }
-        }
-        let st = self.root.join(STAGING).join(&e.tx);
-        if st.exists() {
-            fs::remove_dir_all(&st).map_err(|er| io(&st, er))?;
-        }
-        Ok(())
-    }
-
-    fn append_ledger(&self, e: &LedgerEntry) -> Result<(), Error> {
-        let path = self.root.join(LEDGER);
-        let mut line = serde_json::to_string(e).map_err(|er| Error::Io(er.to_string()))?;
-        line.push('\n');
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|er| io(&path, er))?;
-        f.write_all(line.as_bytes()).map_err(|er| io(&path, er))?;
-        f.sync_all().map_err(|er| io(&path, er))?;
-        fsync_dir(&self.root)
-    }
+/// The version of the store at `dir` ([`Store::version`]), read from the
+/// `inputs` table's log folder alone (0: no commit yet).
+pub fn version(dir: &Path) -> u64 {
+    delta::log_version(&dir.join(INPUTS)).map_or(0, |v| v + 1)
 }
 
 /// [`Store::merged_campaigns`] of the dataset in `dir`, read from its
@@ -633,67 +462,6 @@ fn crash(p: FailPoint) -> Error {
     Error::Injected(format!("{p:?}"))
 }
 
-/// The ledger is missing, empty, or ends with a newline.
-fn ledger_ends_whole(path: &Path) -> Result<bool, Error> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
-        Err(e) => return Err(io(path, e)),
-    };
-    let len = f.metadata().map_err(|e| io(path, e))?.len();
-    if len == 0 {
-        return Ok(true);
-    }
-    let mut last = [0u8; 1];
-    f.seek(SeekFrom::End(-1))
-        .and_then(|_| f.read_exact(&mut last))
-        .map_err(|e| io(path, e))?;
-    Ok(last[0] == b'\n')
-}
-
-/// Read the ledger: entries, byte length of the good prefix, torn tail.
-fn read_ledger(path: &Path) -> Result<(Vec<LedgerEntry>, u64, bool), Error> {
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0, false)),
-        Err(e) => return Err(io(path, e)),
-    };
-    let mut r = BufReader::new(f);
-    let mut out = Vec::new();
-    let mut good = 0u64;
-    let mut buf = Vec::new();
-    let mut lineno = 0;
-    loop {
-        buf.clear();
-        let n = r.read_until(b'\n', &mut buf).map_err(|e| io(path, e))?;
-        if n == 0 {
-            return Ok((out, good, false));
-        }
-        lineno += 1;
-        let complete = buf.ends_with(b"\n");
-        match serde_json::from_slice::<LedgerEntry>(&buf) {
-            Ok(e) if complete => {
-                out.push(e);
-                good += n as u64;
-            }
-            _ => {
-                // Anything after a bad line is not trusted either: only a
-                // crash while appending makes one, and it is the last line.
-                let mut rest = Vec::new();
-                let _ = std::io::Read::read_to_end(&mut r, &mut rest);
-                if !rest.is_empty() || complete {
-                    return Err(Error::Ledger(format!(
-                        "{}: line {lineno} is not a ledger entry",
-                        path.display()
-                    )));
-                }
-                return Ok((out, good, true));
-            }
-        }
-    }
-}
-
 /// Read every batch of one Parquet file.
 pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, Error> {
     let f = File::open(path).map_err(|e| io(path, e))?;
@@ -742,16 +510,21 @@ pub struct Committed {
     pub files: usize,
 }
 
-/// One transaction: rows written as staged parts, visible at
-/// [`Writer::commit`]. Dropping a writer without committing leaves its
-/// staging folder, which the next writer open deletes.
+/// One transaction: parts written into their partitions as they come
+/// (invisible until committed), made visible table by table at
+/// [`Writer::commit`]. A writer dropped without committing leaves orphan
+/// files that VACUUM removes.
 pub struct Writer<'s> {
     store: &'s Store,
     tx: String,
-    staged: Vec<(String, String)>,
-    remove: Vec<String>,
+    /// The application transaction id of an ingest.
+    app: Option<String>,
+    adds: BTreeMap<&'static str, Vec<delta::Part>>,
+    /// Files to remove, by table (paths relative to the table).
+    remove: BTreeMap<&'static str, Vec<String>>,
     rows: BTreeMap<String, u64>,
     op: String,
+    files: usize,
 }
 
 impl Writer<'_> {
@@ -760,13 +533,13 @@ impl Writer<'_> {
         &self.tx
     }
 
-    /// Write one batch of `t` into partition `date` as a staged part.
+    /// Write one batch of `t` into partition `date` as one part.
     pub fn write_batch(&mut self, t: Table, date: &str, batch: &RecordBatch) -> Result<(), Error> {
         self.write_batches(t, date, std::slice::from_ref(batch))
     }
 
     /// Write batches (of one schema) of `t` into partition `date` as one
-    /// staged part.
+    /// part.
     pub fn write_batches(
         &mut self,
         t: Table,
@@ -777,13 +550,12 @@ impl Writer<'_> {
         let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else {
             return Ok(());
         };
-        if date.contains(['/', '\\']) || date.starts_with('.') {
+        if date.contains(['/', '\\', '%', '=']) || date.starts_with('.') || date.is_empty() {
             return Err(Error::Io(format!("bad partition name {date:?}")));
         }
-        let n = self.staged.len();
-        let staged_rel = format!("{STAGING}/{}/{n}.parquet", self.tx);
-        let final_rel = format!("{}/date={date}/part-{}-{n:05}.parquet", t.name(), self.tx);
-        let path = self.store.root.join(&staged_rel);
+        let n = self.files;
+        let rel = format!("date={date}/part-{}-{n:05}.parquet", self.tx);
+        let path = self.store.root.join(t.name()).join(&rel);
         if let Some(p) = path.parent() {
             fs::create_dir_all(p).map_err(|e| io(p, e))?;
         }
@@ -796,8 +568,16 @@ impl Writer<'_> {
             w.write(b).map_err(perr)?;
         }
         let f = w.into_inner().map_err(perr)?;
+        // On disk before any commit names it.
         f.sync_all().map_err(|e| io(&path, e))?;
-        self.staged.push((staged_rel, final_rel));
+        let size = f.metadata().map_err(|e| io(&path, e))?.len();
+        self.adds.entry(t.name()).or_default().push(delta::Part {
+            path: rel,
+            date: Some(date.to_string()),
+            size,
+            rows: rows as u64,
+        });
+        self.files += 1;
         *self.rows.entry(t.name().to_string()).or_insert(0) += rows as u64;
         Ok(())
     }
@@ -941,33 +721,65 @@ impl Writer<'_> {
     }
 
     /// Remove every current file of `t` in this transaction (the rows
-    /// written to `t` in it replace them atomically).
+    /// written to `t` in it replace them in the same commit).
     pub fn replace_table(&mut self, t: Table) -> Result<(), Error> {
-        for files in self.store.parts(t)?.into_values() {
-            for f in files {
-                if let Ok(rel) = f.strip_prefix(&self.store.root) {
-                    self.remove.push(rel.to_string_lossy().to_string());
-                }
-            }
-        }
+        let files: Vec<String> = self
+            .store
+            .lake
+            .files(t.name())?
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        self.remove.entry(t.name()).or_default().extend(files);
         self.op = "replace".to_string();
         Ok(())
     }
 
     /// Remove given files (relative to the store) in this transaction.
     pub(crate) fn remove_files(&mut self, files: Vec<String>, op: &str) {
-        self.remove.extend(files);
+        for f in files {
+            let f = f.replace('\\', "/");
+            if let Some((table, rel)) = f.split_once('/') {
+                if let Some(t) = Table::parse(table) {
+                    self.remove
+                        .entry(t.name())
+                        .or_default()
+                        .push(rel.to_string());
+                }
+            }
+        }
         self.op = op.to_string();
     }
 
-    /// Commit: after this returns, every row written is visible and
-    /// `inputs` are in the ledger; after a crash inside it, either all of
-    /// it or none of it is.
+    /// Commit: each table's parts (and removals) in one Delta commit per
+    /// table, then the `inputs` rows. After it returns, every row written
+    /// is visible and `inputs` are recorded; see the module documentation
+    /// for what a crash inside it leaves.
     pub fn commit(self, inputs: Vec<InputRecord>) -> Result<Committed, Error> {
         let fail = self.store.fail;
-        let st = self.store.root.join(STAGING).join(&self.tx);
-        if st.exists() {
-            fsync_dir(&st)?;
+        if fail == Some(FailPoint::BeforeCommit) {
+            return Err(crash(FailPoint::BeforeCommit));
+        }
+        let mut tables: BTreeSet<&'static str> = self.adds.keys().copied().collect();
+        tables.extend(self.remove.keys().copied());
+        let data_change = self.op != "compact";
+        for (i, name) in tables.iter().enumerate() {
+            if i == 1 && fail == Some(FailPoint::MidCommit) {
+                return Err(crash(FailPoint::MidCommit));
+            }
+            let t = Table::parse(name).ok_or_else(|| Error::Schema(format!("no table {name}")))?;
+            self.store.lake.commit(
+                name,
+                t.schema(),
+                true,
+                self.adds.get(name).map(Vec::as_slice).unwrap_or(&[]),
+                self.remove.get(name).map(Vec::as_slice).unwrap_or(&[]),
+                self.app.as_deref(),
+                data_change,
+            )?;
+        }
+        if fail == Some(FailPoint::BeforeInputs) {
+            return Err(crash(FailPoint::BeforeInputs));
         }
         let entry = LedgerEntry {
             tx: self.tx.clone(),
@@ -975,26 +787,17 @@ impl Writer<'_> {
             time: now_rfc3339(),
             inputs,
             rows: self.rows.clone(),
-            add: self.staged.clone(),
-            remove: self.remove.clone(),
         };
-        if fail == Some(FailPoint::BeforeLedger) {
-            return Err(crash(FailPoint::BeforeLedger));
-        }
-        let _guard = self
-            .store
-            .commit_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        self.store.append_ledger(&entry)?;
-        if fail == Some(FailPoint::AfterLedger) {
-            return Err(crash(FailPoint::AfterLedger));
-        }
-        self.store.apply(&entry, fail)?;
+        self.store.lake.commit_inputs(
+            &self.store.root,
+            &self.store.props,
+            &[entry],
+            self.app.as_deref(),
+        )?;
         Ok(Committed {
             tx: self.tx,
             rows: self.rows,
-            files: self.staged.len(),
+            files: self.files,
         })
     }
 }
