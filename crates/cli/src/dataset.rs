@@ -59,9 +59,9 @@ pub struct SqlArgs {
     /// of objects.
     #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
     pub format: SqlFormat,
-    /// Time travel: query the store as it was after its transaction
-    /// number N (0-based; every transaction ends with one commit to the
-    /// `inputs` table) or at a time (RFC 3339 or YYYY-MM-DD, UTC).
+    /// Time travel: query the store as it was after its first N
+    /// transactions (store version N; `inputs` records each) or at a time
+    /// (RFC 3339 or YYYY-MM-DD, UTC).
     #[arg(long, value_name = "VERSION|TIME")]
     pub as_of: Option<String>,
     /// The query (DataFusion SQL).

@@ -116,10 +116,11 @@ Examples:
       --domains trap.example,trap2.example --max-size 2000000 --config trap.toml
   botscope trap --listen 127.0.0.1:2525 --store store/ --model model.json --flush-secs 1
   botscope timeline --store store/ --by family --every hour   # trapped mail, attributed
+  botscope trap --listen 127.0.0.1:2525 --store store/ --dataset s3://lab/ds/   # feed a store on S3
 
 Messages go to STORE/trap/maildir/new/ (our Received: header, then the message as
 sent), one JSON line per session to STORE/trap/sessions.jsonl, and each message
-into the dataset's mail table under STORE within --flush-secs (--no-dataset: not;
+into the dataset's mail table under STORE (or --dataset) within --flush-secs (--no-dataset: not;
 --model attributes the family). The trap never
 relays and makes no outbound connection. Every limit (sizes, recipients, line
 length, sessions in total and per IP, timeouts, session deadline, memory per
@@ -159,7 +160,7 @@ parent folder name. Exit status as for `botscope mail`.")]
 Examples:
   botscope ingest --store ds/ world/pcap/                 # folders are walked recursively
   botscope ingest --store ds/ ../shared/data/stratosphere-zeek-logs/ ../shared/data/ctu13/
-  botscope ingest --store ds/ world/pcap/                 # again: adds nothing (ledger of content hashes)
+  botscope ingest --store ds/ world/pcap/                 # again: adds nothing (inputs by content hash)
 
 Inputs are recognised by content (pcap, pcapng, Zeek TSV/JSON logs, CTU-13 binetflow;
 gzip/xz/zstd too). Mail (mbox, Maildir, .eml) is recognised and counted for the mail

@@ -160,6 +160,7 @@ pub fn run(args: &ServeArgs) -> Result<u8> {
             let (trap, feed) = crate::trap::start_trap(
                 tcfg,
                 store.clone(),
+                store.clone(),
                 Some(analyzer),
                 Duration::from_secs(1),
                 log.clone(),

@@ -40,6 +40,10 @@ pub struct TrapArgs {
     /// Keep messages in the Maildir only; do not feed the dataset.
     #[arg(long)]
     pub no_dataset: bool,
+    /// The dataset the stored messages are fed into, when not STORE
+    /// itself: another folder, or object storage (`s3://bucket/prefix`).
+    #[arg(long, value_name = "DIR|URL", conflicts_with = "no_dataset")]
+    pub dataset: Option<PathBuf>,
     /// TOML file with every limit (see `docs/trap.md`).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -90,6 +94,7 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
     let (trap, feed) = start_trap(
         cfg,
         args.store.clone(),
+        args.dataset.clone().unwrap_or_else(|| args.store.clone()),
         analyzer,
         Duration::from_secs_f64(args.flush_secs),
         log,
@@ -158,11 +163,12 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
 }
 
 /// Open the trap's store and, unless `analyzer` is `None`, start the
-/// feed that commits each stored message into the dataset under `store`
+/// feed that commits each stored message into the dataset at `dataset`
 /// (also used by `botscope serve --trap`).
 pub fn start_trap(
     cfg: TrapConfig,
     store: PathBuf,
+    dataset: PathBuf,
     analyzer: Option<Arc<botscope_mail::MailAnalyzer>>,
     flush_every: Duration,
     log: Option<botscope_trap::LogFn>,
@@ -176,7 +182,7 @@ pub fn start_trap(
             ..LiveConfig::default()
         };
         let feed = Arc::new(LiveMail::start(
-            store.clone(),
+            dataset,
             analyzer,
             live,
             // Errors are worth a line even with --quiet.

@@ -200,7 +200,7 @@ fn demo_runs_and_shows_the_winter() {
     // because another floods it (Rustock's return) has not moved.
     assert_eq!(stdout.matches(" move ").count(), 2, "{stdout}");
     assert!(out.join("model.json").is_file());
-    assert!(out.join("dataset/_ledger.jsonl").is_file());
+    assert!(out.join("dataset/inputs/_delta_log").is_dir());
     let html = std::fs::read_to_string(out.join("report/index.html")).expect("demo report");
     assert!(html.contains("quiet since 28 Dec"));
     // The demo's dataset in the dashboard: every page drawn in Chromium.

@@ -548,7 +548,7 @@ fn trapped_mail_reaches_the_dataset_within_seconds_and_only_once() {
     let tl = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && tl.contains("pharma"), "{tl}");
     // Ingesting the Maildir while the trap runs adds nothing: the feed's
-    // ledger entries name each file's content hash.
+    // inputs rows name each file's content hash.
     let rep = ingest_maildir(&store);
     assert_eq!(rep["inputs"]["already_ingested"], 2, "{rep}");
     let stats = stop_json(trap);
@@ -557,7 +557,7 @@ fn trapped_mail_reaches_the_dataset_within_seconds_and_only_once() {
     assert_eq!(sql_rows(&store, "SELECT count(*) FROM mail"), ["2"]);
 
     // An ingest of the Maildir that commits a message before the feed's
-    // next tick: the feed sees it in the ledger and does not add it again.
+    // next tick: the feed sees it in inputs and does not add it again.
     let trap = TrapProc::start(&store, &["--flush-secs", "4", "--json"]);
     let (ok, t) = swaks(
         &trap.addr,

@@ -797,7 +797,7 @@ pub async fn run_sql(st: &State, q: &str, max_rows: usize) -> Result<Rows, Respo
     }
     // The same query over the same store state answers from memory: a
     // page many analysts open runs its queries once per commit. The key
-    // is the ledger's length, read now (not the snapshot's, which lags).
+    // is the store's version, read now (not the snapshot's, which lags).
     let version = crate::snapshot::ledger_version(&st.cfg.store);
     let key = (q.to_string(), max_rows);
     if let Some(r) = st

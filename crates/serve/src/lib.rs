@@ -5,7 +5,7 @@
 //! - drop folders watched for new sandbox captures, Zeek logs and mail,
 //!   each file ingested once, when it has stopped growing ([`watch`]);
 //! - the dataset's series, alerts, hosts, campaigns and indicators kept as
-//!   a snapshot, rebuilt whenever the store's ledger moves — whoever
+//!   a snapshot, rebuilt whenever the store's version moves — whoever
 //!   wrote it: the trap's feed, a watched folder, or a `botscope ingest`
 //!   elsewhere ([`snapshot`]);
 //! - the dashboard: HTML pages drawn in the browser from a JSON API
@@ -126,7 +126,7 @@ pub struct ServeConfig {
     pub mail: Option<Arc<MailAnalyzer>>,
     /// Alert thresholds.
     pub alerts: AlertConfig,
-    /// How often the store's ledger is looked at for new commits.
+    /// How often the store's version is looked at for new commits.
     pub poll: Duration,
     /// How often watched folders are walked again (events can be missed:
     /// network file systems, a full inotify queue).
@@ -178,7 +178,7 @@ pub struct Status {
 }
 
 /// Answers of the SQL console, searches and detail pages for one state of
-/// the store (cleared when the ledger moves), bounded in entries and rows.
+/// the store (cleared when the store's version moves), bounded in entries and rows.
 #[derive(Default)]
 pub struct SqlCache {
     version: u64,
@@ -220,7 +220,7 @@ pub struct State {
     pub(crate) gate: Semaphore,
     pub(crate) sql_gate: Semaphore,
     pub(crate) sql_cache: Mutex<SqlCache>,
-    /// The DataFusion session of the last query, with the ledger length it
+    /// The DataFusion session of the last query, with the store version it
     /// was made at (tables registered once per store state).
     pub(crate) sql_ctx:
         tokio::sync::Mutex<Option<(u64, botscope_store::datafusion::prelude::SessionContext)>>,

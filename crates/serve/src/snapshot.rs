@@ -39,10 +39,10 @@ pub struct AlertView {
     pub alert: Alert,
 }
 
-/// The dashboard's view of the store at one ledger position.
+/// The dashboard's view of the store at one store version.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    /// Length of the ledger when this was built (0: no store yet).
+    /// The store's version when this was built (0: no store yet).
     pub version: u64,
     /// When it was built (Unix milliseconds, wall clock).
     pub built_ms: i64,
@@ -263,7 +263,7 @@ pub async fn build_off_runtime(
         .map_err(|_| Error::Data("the snapshot thread stopped".into()))?
 }
 
-/// Rebuild the snapshot whenever the ledger moves; tell the event streams.
+/// Rebuild the snapshot whenever the store's version moves; tell the event streams.
 pub fn refresh_loop(state: Arc<State>) {
     let dir = state.cfg.store.clone();
     let mut seen = state.snapshot().version;

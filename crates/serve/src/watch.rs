@@ -8,7 +8,7 @@
 //! size and modification time have held for
 //! [`ServeConfig::settle`](crate::ServeConfig::settle), so a capture still
 //! being copied in is not read half-way. Ingest recognises each file by
-//! content and skips content already in the store (the ledger's hashes),
+//! content and skips content already in the store (its inputs' hashes),
 //! so a file seen twice, or renamed, adds nothing. Files that are not
 //! inputs are counted and not read again until they change. Hidden files
 //! (`.name`, the usual partial-upload names) and Maildir `tmp/` are left
@@ -27,7 +27,7 @@ use notify::{RecursiveMode, Watcher};
 use crate::State;
 
 /// Most files tracked at once (pending plus seen); beyond it the oldest
-/// seen entries are forgotten (their content is in the ledger anyway).
+/// seen entries are forgotten (their content is in the store's inputs anyway).
 pub const MAX_TRACKED: usize = 1_000_000;
 /// Deepest folder nesting walked.
 const MAX_DEPTH: usize = 32;

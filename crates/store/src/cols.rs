@@ -132,7 +132,7 @@ impl Cols {
 
     pub fn finish(self) -> Result<RecordBatch, Error> {
         let schema = Arc::new(Schema::new(self.fields));
-        RecordBatch::try_new(schema, self.arrays).map_err(|e| Error::Arrow(e.to_string()))
+        RecordBatch::try_new(schema, self.arrays).map_err(|e| Error::arrow(e.to_string()))
     }
 }
 
@@ -162,8 +162,8 @@ impl<'a> Get<'a> {
         let a = self
             .batch
             .column_by_name(name)
-            .ok_or_else(|| Error::Schema(format!("{}: no column {name}", self.table)))?;
-        cast_to(a, t).map_err(|e| Error::Schema(format!("{}.{name}: {e}", self.table)))
+            .ok_or_else(|| Error::schema(format!("{}: no column {name}", self.table)))?;
+        cast_to(a, t).map_err(|e| Error::schema(format!("{}.{name}: {e}", self.table)))
     }
 
     pub fn ts(&self, name: &str) -> Result<Vec<Option<i64>>, Error> {
@@ -171,7 +171,7 @@ impl<'a> Get<'a> {
         let a = a
             .as_any()
             .downcast_ref::<TimestampMicrosecondArray>()
-            .ok_or_else(|| Error::Schema(format!("{}.{name}: not a timestamp", self.table)))?;
+            .ok_or_else(|| Error::schema(format!("{}.{name}: not a timestamp", self.table)))?;
         Ok(a.iter().collect())
     }
 
@@ -180,7 +180,7 @@ impl<'a> Get<'a> {
         let a = a
             .as_any()
             .downcast_ref::<StringArray>()
-            .ok_or_else(|| Error::Schema(format!("{}.{name}: not a string", self.table)))?;
+            .ok_or_else(|| Error::schema(format!("{}.{name}: not a string", self.table)))?;
         Ok(a.iter().map(|s| s.map(str::to_string)).collect())
     }
 
@@ -189,7 +189,7 @@ impl<'a> Get<'a> {
         let a = a
             .as_any()
             .downcast_ref::<Int64Array>()
-            .ok_or_else(|| Error::Schema(format!("{}.{name}: not an integer", self.table)))?;
+            .ok_or_else(|| Error::schema(format!("{}.{name}: not an integer", self.table)))?;
         Ok(a.iter().collect())
     }
 
@@ -198,7 +198,7 @@ impl<'a> Get<'a> {
         let a = a
             .as_any()
             .downcast_ref::<Float64Array>()
-            .ok_or_else(|| Error::Schema(format!("{}.{name}: not a float", self.table)))?;
+            .ok_or_else(|| Error::schema(format!("{}.{name}: not a float", self.table)))?;
         Ok(a.iter().collect())
     }
 
@@ -207,7 +207,7 @@ impl<'a> Get<'a> {
         let a = a
             .as_any()
             .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| Error::Schema(format!("{}.{name}: not a boolean", self.table)))?;
+            .ok_or_else(|| Error::schema(format!("{}.{name}: not a boolean", self.table)))?;
         Ok(a.iter().collect())
     }
 
@@ -216,7 +216,7 @@ impl<'a> Get<'a> {
         let a = a
             .as_any()
             .downcast_ref::<BinaryArray>()
-            .ok_or_else(|| Error::Schema(format!("{}.{name}: not binary", self.table)))?;
+            .ok_or_else(|| Error::schema(format!("{}.{name}: not binary", self.table)))?;
         Ok(a.iter().map(|s| s.map(<[u8]>::to_vec)).collect())
     }
 
@@ -258,7 +258,7 @@ impl<'a> Get<'a> {
         let a = a
             .as_any()
             .downcast_ref::<ListArray>()
-            .ok_or_else(|| Error::Schema(format!("{}.{name}: not a list", self.table)))?;
+            .ok_or_else(|| Error::schema(format!("{}.{name}: not a list", self.table)))?;
         let mut out = Vec::with_capacity(a.len());
         for i in 0..a.len() {
             if a.is_null(i) {
@@ -267,7 +267,7 @@ impl<'a> Get<'a> {
             }
             out.push(
                 items(&a.value(i))
-                    .ok_or_else(|| Error::Schema(format!("{}.{name}: not {what}", self.table)))?,
+                    .ok_or_else(|| Error::schema(format!("{}.{name}: not {what}", self.table)))?,
             );
         }
         Ok(out)

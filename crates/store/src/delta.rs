@@ -6,25 +6,31 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 
+use arrow_array::RecordBatch;
 use arrow_schema::{DataType as ArrowType, Field, Schema, SchemaRef};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, DataType, Remove, StructField, StructType, Transaction};
+use deltalake::logstore::ObjectStoreRef;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures_util::StreamExt;
+use object_store::path::Path as ObjPath;
+use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use url::Url;
 
 use crate::cols::{ts_type, Cols, Get};
-use crate::store::{read_parquet, InputRecord, LedgerEntry, INPUTS};
+use crate::store::{read_parquet, InputRecord, LedgerEntry, Op, INPUTS};
 use crate::Error;
 
 /// The partition column of every event table.
 pub const DATE: &str = "date";
 
 pub(crate) fn dl(e: impl std::fmt::Display) -> Error {
-    Error::Delta(e.to_string())
+    Error::delta(e.to_string())
 }
 
 static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
@@ -73,10 +79,91 @@ pub struct FileInfo {
     pub size: u64,
 }
 
-/// The URL of the table `name` under `root`.
+/// Where a store lives: a local folder, or a URL of object storage
+/// (`s3://bucket/prefix`, `gs://…`, `az://…`; `file://` is a folder).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    Dir(PathBuf),
+    Url(Url),
+}
+
+impl Location {
+    /// The store named by `p`: a URL when its text starts with
+    /// `SCHEME://`, a folder (made absolute) otherwise.
+    pub fn of(p: &Path) -> Result<Location, Error> {
+        let s = p.to_string_lossy();
+        if let Some((scheme, _)) = s.split_once("://") {
+            let is_scheme = scheme.len() > 1
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b));
+            if is_scheme {
+                let mut u =
+                    Url::parse(&s).map_err(|e| Error::io(format!("{s}: not a store URL: {e}")))?;
+                if u.scheme() == "file" {
+                    let d = u
+                        .to_file_path()
+                        .map_err(|()| Error::io(format!("{s}: not a local path")))?;
+                    return Ok(Location::Dir(d));
+                }
+                if !u.path().ends_with('/') {
+                    let path = format!("{}/", u.path());
+                    u.set_path(&path);
+                }
+                return Ok(Location::Url(u));
+            }
+        }
+        let d = std::path::absolute(p).map_err(|e| Error::io(format!("{}: {e}", p.display())))?;
+        Ok(Location::Dir(d))
+    }
+
+    /// The folder, for a local store.
+    pub fn dir(&self) -> Option<&Path> {
+        match self {
+            Location::Dir(d) => Some(d),
+            Location::Url(_) => None,
+        }
+    }
+
+    /// The URL of the table `name`.
+    pub fn table_url(&self, name: &str) -> Result<Url, Error> {
+        match self {
+            Location::Dir(d) => Url::from_directory_path(d.join(name))
+                .map_err(|()| Error::io(format!("{}: not an absolute path", d.display()))),
+            Location::Url(u) => u
+                .join(&format!("{name}/"))
+                .map_err(|e| Error::io(format!("{u}: {e}"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Dir(d) => write!(f, "{}", d.display()),
+            Location::Url(u) => write!(f, "{u}"),
+        }
+    }
+}
+
+/// The URL of the table `name` of the store at `root` (a folder or a
+/// URL, see [`Location::of`]).
 pub fn table_url(root: &Path, name: &str) -> Result<Url, Error> {
-    Url::from_directory_path(root.join(name))
-        .map_err(|()| Error::Io(format!("{}: not an absolute path", root.display())))
+    Location::of(root)?.table_url(name)
+}
+
+/// An object store rooted at `url` (its credentials and endpoint from the
+/// environment: `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_ALLOW_HTTP`, …).
+fn object_store_at(url: &Url) -> Result<ObjectStoreRef, Error> {
+    Ok(DeltaTableBuilder::from_url(url.clone())
+        .map_err(dl)?
+        .build()
+        .map_err(dl)?
+        .object_store())
+}
+
+fn opath(rel: &str) -> ObjPath {
+    ObjPath::from(rel.trim_start_matches('/'))
 }
 
 /// Load the table at `url`; `None` when there is none yet.
@@ -128,98 +215,299 @@ fn delta_columns(schema: &Schema, partitioned: bool) -> Result<Vec<StructField>,
     Ok(cols)
 }
 
+type Slot = Arc<tokio::sync::Mutex<Option<DeltaTable>>>;
+
 /// The tables of one store, loaded on first use and kept.
 pub struct Lake {
-    root: PathBuf,
-    tables: Mutex<HashMap<String, DeltaTable>>,
+    loc: Location,
+    /// The store's root as an object store (object storage only).
+    root_store: Option<ObjectStoreRef>,
+    tables: Mutex<HashMap<String, Slot>>,
 }
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+fn parquet_bytes(
+    batches: &[RecordBatch],
+    props: &WriterProperties,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let perr = |e: parquet::errors::ParquetError| Error::parquet(format!("{what}: {e}"));
+    let Some(first) = batches.first() else {
+        return Err(Error::parquet(format!("{what}: no batch")));
+    };
+    let mut w =
+        ArrowWriter::try_new(Vec::new(), first.schema(), Some(props.clone())).map_err(perr)?;
+    for b in batches {
+        w.write(b).map_err(perr)?;
+    }
+    w.into_inner().map_err(perr)
+}
+
 impl Lake {
-    pub fn new(root: &Path) -> Result<Lake, Error> {
+    pub fn new(loc: Location) -> Result<Lake, Error> {
+        let root_store = match &loc {
+            Location::Dir(_) => None,
+            Location::Url(u) => Some(object_store_at(u)?),
+        };
         Ok(Lake {
-            root: root.to_path_buf(),
+            loc,
+            root_store,
             tables: Mutex::new(HashMap::new()),
         })
     }
 
-    fn take(&self, name: &str) -> Option<DeltaTable> {
-        self.tables
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name)
+    pub fn location(&self) -> &Location {
+        &self.loc
     }
 
-    fn keep(&self, name: &str, t: DeltaTable) {
-        self.tables
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), t);
-    }
-
-    /// The table `name` at its latest version; `None` when it does not
-    /// exist yet.
-    async fn latest(&self, name: &str) -> Result<Option<DeltaTable>, Error> {
-        if let Some(mut t) = self.take(name) {
-            t.update_incremental(None).await.map_err(dl)?;
-            return Ok(Some(t));
+    /// Write `batches` as one Parquet file at `rel` (relative to the
+    /// store); returns its size. A local file is on disk (fsynced) when
+    /// this returns; an object is whole once its upload completes.
+    pub fn write_parquet(
+        &self,
+        rel: &str,
+        batches: &[RecordBatch],
+        props: &WriterProperties,
+    ) -> Result<u64, Error> {
+        match &self.loc {
+            Location::Dir(d) => {
+                let path = d.join(rel);
+                if let Some(p) = path.parent() {
+                    std::fs::create_dir_all(p)
+                        .map_err(|e| Error::io(format!("{}: {e}", p.display())))?;
+                }
+                let io = |e: std::io::Error| Error::io(format!("{}: {e}", path.display()));
+                let perr = |e: parquet::errors::ParquetError| {
+                    Error::parquet(format!("{}: {e}", path.display()))
+                };
+                let Some(first) = batches.first() else {
+                    return Err(Error::parquet(format!("{}: no batch", path.display())));
+                };
+                let f = std::fs::File::create(&path).map_err(io)?;
+                let mut w =
+                    ArrowWriter::try_new(f, first.schema(), Some(props.clone())).map_err(perr)?;
+                for b in batches {
+                    w.write(b).map_err(perr)?;
+                }
+                let f = w.into_inner().map_err(perr)?;
+                // On disk before any commit names it.
+                f.sync_all().map_err(io)?;
+                Ok(f.metadata().map_err(io)?.len())
+            }
+            Location::Url(u) => {
+                let bytes = parquet_bytes(batches, props, &format!("{u}{rel}"))?;
+                let n = bytes.len() as u64;
+                self.put(rel, bytes)?;
+                Ok(n)
+            }
         }
-        load(&table_url(&self.root, name)?).await
     }
 
-    /// The table `name`, created (empty, with `schema`) when missing. Two
-    /// writers creating it at once: one creates, the other loads.
-    async fn latest_or_create(
+    /// Store `bytes` at `rel` (object storage only).
+    fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), Error> {
+        let Some(store) = &self.root_store else {
+            return Err(Error::io(format!("{}: not object storage", self.loc)));
+        };
+        block(async {
+            store
+                .put(&opath(rel), bytes::Bytes::from(bytes).into())
+                .await
+                .map(|_| ())
+                .map_err(|e| Error::io(format!("{}{rel}: {e}", self.loc)))
+        })
+    }
+
+    /// The bytes at `rel`; `None` when there is no such file.
+    pub fn read_bytes(&self, rel: &str) -> Result<Option<bytes::Bytes>, Error> {
+        match &self.loc {
+            Location::Dir(d) => match std::fs::read(d.join(rel)) {
+                Ok(b) => Ok(Some(b.into())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(format!("{}: {e}", d.join(rel).display()))),
+            },
+            Location::Url(_) => {
+                let Some(store) = &self.root_store else {
+                    return Ok(None);
+                };
+                block(async {
+                    match store.get(&opath(rel)).await {
+                        Ok(r) => r
+                            .bytes()
+                            .await
+                            .map(Some)
+                            .map_err(|e| Error::io(format!("{}{rel}: {e}", self.loc))),
+                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(Error::io(format!("{}{rel}: {e}", self.loc))),
+                    }
+                })
+            }
+        }
+    }
+
+    /// Every batch of the Parquet file at `rel`.
+    pub fn read_parquet(&self, rel: &str) -> Result<Vec<RecordBatch>, Error> {
+        match &self.loc {
+            Location::Dir(d) => read_parquet(&d.join(rel)),
+            Location::Url(u) => {
+                let what = format!("{u}{rel}");
+                let b = self
+                    .read_bytes(rel)?
+                    .ok_or_else(|| Error::io(format!("{what}: not found")))?;
+                let r = ParquetRecordBatchReaderBuilder::try_new(b)
+                    .and_then(|b| b.with_batch_size(64 * 1024).build())
+                    .map_err(|e| Error::parquet(format!("{what}: {e}")))?;
+                r.map(|b| b.map_err(|e| Error::parquet(format!("{what}: {e}"))))
+                    .collect()
+            }
+        }
+    }
+
+    /// Names (relative to the store) of the files under `prefix`, sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        match &self.loc {
+            Location::Dir(d) => {
+                let mut out = Vec::new();
+                if let Ok(rd) = std::fs::read_dir(d.join(prefix)) {
+                    for e in rd.flatten() {
+                        if e.path().is_file() {
+                            out.push(format!(
+                                "{}/{}",
+                                prefix.trim_end_matches('/'),
+                                e.file_name().to_string_lossy()
+                            ));
+                        }
+                    }
+                }
+                out.sort();
+                Ok(out)
+            }
+            Location::Url(_) => {
+                let Some(store) = &self.root_store else {
+                    return Ok(Vec::new());
+                };
+                block(async {
+                    let mut s = store.list(Some(&opath(prefix)));
+                    let mut out = Vec::new();
+                    while let Some(m) = s.next().await {
+                        let m = m.map_err(|e| Error::io(format!("{}{prefix}: {e}", self.loc)))?;
+                        out.push(m.location.to_string());
+                    }
+                    out.sort();
+                    Ok(out)
+                })
+            }
+        }
+    }
+
+    /// Store `bytes` as the new file `rel` (object storage; a local
+    /// store appends to files instead).
+    pub fn put_new(&self, rel: &str, bytes: Vec<u8>) -> Result<(), Error> {
+        self.put(rel, bytes)
+    }
+
+    /// The latest version of table `name` (`None`: no table yet).
+    pub fn log_version(&self, name: &str) -> Result<Option<u64>, Error> {
+        match &self.loc {
+            Location::Dir(d) => Ok(log_version(&d.join(name))),
+            Location::Url(_) => Ok(self
+                .list(&format!("{name}/_delta_log/"))?
+                .iter()
+                .filter_map(|p| {
+                    let n = p.rsplit('/').next()?;
+                    let v = n.strip_suffix(".json")?;
+                    (v.len() == 20 && v.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| v.parse::<u64>().ok())
+                        .flatten()
+                })
+                .max()),
+        }
+    }
+
+    /// The slot of table `name`: the table as last loaded, behind a lock
+    /// that this process's commits to the table take in turn (so each
+    /// brings the loaded table up to date instead of loading it again).
+    fn slot(&self, name: &str) -> Slot {
+        self.tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Bring the table in `slot` to its latest version (load it the first
+    /// time; `None` stays when it does not exist yet).
+    async fn refresh(&self, name: &str, slot: &mut Option<DeltaTable>) -> Result<(), Error> {
+        match slot {
+            Some(t) => t.update_incremental(None).await.map_err(dl),
+            None => {
+                *slot = load(&self.loc.table_url(name)?).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Lake::refresh`], creating the table (empty, with `schema`) when
+    /// missing. Two writers creating it at once: one creates, the other
+    /// loads.
+    async fn refresh_or_create<'a>(
         &self,
         name: &str,
+        slot: &'a mut Option<DeltaTable>,
         schema: &Schema,
         partitioned: bool,
-    ) -> Result<DeltaTable, Error> {
-        if let Some(t) = self.latest(name).await? {
-            return Ok(t);
+    ) -> Result<&'a mut DeltaTable, Error> {
+        self.refresh(name, slot).await?;
+        if slot.is_none() {
+            let url = self.loc.table_url(name)?;
+            if let Location::Dir(d) = &self.loc {
+                std::fs::create_dir_all(d.join(name))
+                    .map_err(|e| Error::io(format!("{}: {e}", d.join(name).display())))?;
+            }
+            let t = DeltaTableBuilder::from_url(url.clone())
+                .map_err(dl)?
+                .build()
+                .map_err(dl)?;
+            let mut b = t
+                .create()
+                .with_table_name(name)
+                .with_columns(delta_columns(schema, partitioned)?)
+                .with_save_mode(SaveMode::Ignore);
+            if partitioned {
+                b = b.with_partition_columns([DATE]);
+            }
+            *slot = match b.await {
+                Ok(t) => Some(t),
+                Err(e) => match load(&url).await? {
+                    // Another writer made it first.
+                    Some(t) => Some(t),
+                    None => return Err(dl(format!("{url}: cannot create the table: {e}"))),
+                },
+            };
         }
-        let url = table_url(&self.root, name)?;
-        std::fs::create_dir_all(self.root.join(name))
-            .map_err(|e| Error::Io(format!("{}: {e}", self.root.join(name).display())))?;
-        let t = DeltaTableBuilder::from_url(url.clone())
-            .map_err(dl)?
-            .build()
-            .map_err(dl)?;
-        let mut b = t
-            .create()
-            .with_table_name(name)
-            .with_columns(delta_columns(schema, partitioned)?)
-            .with_save_mode(SaveMode::Ignore);
-        if partitioned {
-            b = b.with_partition_columns([DATE]);
-        }
-        match b.await {
-            Ok(t) => Ok(t),
-            Err(e) => match load(&url).await? {
-                // Another writer made it first.
-                Some(t) => Ok(t),
-                None => Err(dl(format!("{url}: cannot create the table: {e}"))),
-            },
-        }
+        slot.as_mut()
+            .ok_or_else(|| Error::delta(format!("{name}: no table")))
     }
 
     /// The data files of table `name` now (empty when it does not exist).
     pub fn files(&self, name: &str) -> Result<Vec<FileInfo>, Error> {
+        let slot = self.slot(name);
         block(async {
-            let Some(t) = self.latest(name).await? else {
-                return Ok(Vec::new());
-            };
-            let out = files_of(&t);
-            self.keep(name, t);
-            out
+            let mut t = slot.lock().await;
+            self.refresh(name, &mut t).await?;
+            match t.as_ref() {
+                Some(t) => files_of(t),
+                None => Ok(Vec::new()),
+            }
         })
     }
 
     /// Commit `adds` and `removes` to table `name` in one Delta commit
-    /// (creating the table when missing). With `app`, the commit carries
+    /// (creating the table when missing); the version committed, or
+    /// `None` when there was nothing to do. With `app`, the commit carries
     /// that application transaction, and is skipped when the table
     /// already has it (the same input committed before a crash).
     #[allow(clippy::too_many_arguments)]
@@ -232,28 +520,30 @@ impl Lake {
         removes: &[String],
         app: Option<&str>,
         data_change: bool,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<u64>, Error> {
         if adds.is_empty() && removes.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
+        let slot = self.slot(name);
         block(async {
-            let mut t = self.latest_or_create(name, &schema, partitioned).await?;
-            let mut res = commit_to(&t, adds, removes, app, data_change, partitioned).await;
-            if let (Err(_), Some(app)) = (&res, app) {
-                // Another writer committed the same input to this table
-                // between our look and our commit (Delta refuses the
-                // second commit of one application transaction): done.
-                if t.update_incremental(None).await.is_ok() {
-                    if let Ok(snap) = t.snapshot() {
-                        if let Ok(Some(_)) =
-                            snap.transaction_version(t.log_store().as_ref(), app).await
-                        {
-                            res = Ok(false);
-                        }
-                    }
+            let mut guard = slot.lock().await;
+            let t = self
+                .refresh_or_create(name, &mut guard, &schema, partitioned)
+                .await?;
+            let mut res = commit_to(t, adds, removes, app, data_change, partitioned).await;
+            // delta-rs retries a commit that lost the race for a version
+            // when the winner does not conflict with it. What it gives up
+            // on here: a second writer's creation of the same table (its
+            // metadata committed again as the next version), or the same
+            // input committed by another writer (one application
+            // transaction twice). Look at the table as it is now and try
+            // again: commit_to skips an input already committed.
+            for _ in 0..3 {
+                if res.is_ok() || t.update_incremental(None).await.is_err() {
+                    break;
                 }
+                res = commit_to(t, adds, removes, app, data_change, partitioned).await;
             }
-            self.keep(name, t);
             res
         })
     }
@@ -265,15 +555,16 @@ impl Lake {
         schema: SchemaRef,
         parts: &[Part],
     ) -> Result<(), Error> {
+        let slot = self.slot(name);
         block(async {
-            let t = self.latest_or_create(name, &schema, true).await?;
-            let res = if parts.is_empty() {
-                Ok(false)
-            } else {
-                commit_to(&t, parts, &[], None, true, true).await
-            };
-            self.keep(name, t);
-            res.map(|_| ())
+            let mut guard = slot.lock().await;
+            let t = self
+                .refresh_or_create(name, &mut guard, &schema, true)
+                .await?;
+            if !parts.is_empty() {
+                commit_to(t, parts, &[], None, true, true).await?;
+            }
+            Ok(())
         })
     }
 
@@ -282,7 +573,6 @@ impl Lake {
     /// transaction that read none.
     pub fn commit_inputs(
         &self,
-        root: &Path,
         props: &WriterProperties,
         entries: &[LedgerEntry],
         app: Option<&str>,
@@ -292,23 +582,11 @@ impl Lake {
         };
         let batch = inputs_batch(entries)?;
         let rel = format!("part-{}.parquet", first.tx);
-        let path = root.join(INPUTS).join(&rel);
-        if let Some(p) = path.parent() {
-            std::fs::create_dir_all(p).map_err(|er| Error::Io(format!("{}: {er}", p.display())))?;
-        }
-        let perr =
-            |er: parquet::errors::ParquetError| Error::Parquet(format!("{}: {er}", path.display()));
-        let f = std::fs::File::create(&path)
-            .map_err(|er| Error::Io(format!("{}: {er}", path.display())))?;
-        let mut w = ArrowWriter::try_new(f, batch.schema(), Some(props.clone())).map_err(perr)?;
-        w.write(&batch).map_err(perr)?;
-        let f = w.into_inner().map_err(perr)?;
-        f.sync_all()
-            .map_err(|er| Error::Io(format!("{}: {er}", path.display())))?;
-        let size = f
-            .metadata()
-            .map_err(|er| Error::Io(format!("{}: {er}", path.display())))?
-            .len();
+        let size = self.write_parquet(
+            &format!("{INPUTS}/{rel}"),
+            std::slice::from_ref(&batch),
+            props,
+        )?;
         let part = Part {
             path: rel,
             date: None,
@@ -323,7 +601,7 @@ impl Lake {
     pub fn ingested(&self) -> Result<BTreeSet<String>, Error> {
         let mut out = BTreeSet::new();
         for f in self.files(INPUTS)? {
-            for b in read_parquet(&self.root.join(INPUTS).join(&f.path))? {
+            for b in self.read_parquet(&format!("{INPUTS}/{}", f.path))? {
                 for h in Get::new(&b, "inputs").str("hash")?.into_iter().flatten() {
                     out.insert(h);
                 }
@@ -332,28 +610,48 @@ impl Lake {
         Ok(out)
     }
 
-    /// Transactions whose `inputs` commit is at version `from` or later,
-    /// and the version after the latest (to read from next time).
+    /// Every transaction recorded in `inputs` as of its version `v`.
+    pub fn inputs_at(&self, v: u64) -> Result<Vec<LedgerEntry>, Error> {
+        let url = self.loc.table_url(INPUTS)?;
+        let files = block(async {
+            let Some(mut t) = load(&url).await? else {
+                return Err(Error::io(format!("{url}: no inputs table")));
+            };
+            t.load_version(v)
+                .await
+                .map_err(|e| dl(format!("{url}: store version {v}: {e}")))?;
+            files_of(&t)
+        })?;
+        let mut rows = Vec::new();
+        for f in files {
+            for b in self.read_parquet(&format!("{INPUTS}/{}", f.path))? {
+                rows.extend(read_inputs(&b)?);
+            }
+        }
+        Ok(group_entries(rows))
+    }
+
+    /// Transactions committed after the first `from` (their `inputs`
+    /// commits are versions `from + 1 ..`), and the latest version.
     pub fn inputs_from(&self, from: u64) -> Result<(Vec<LedgerEntry>, u64), Error> {
-        let dir = self.root.join(INPUTS);
-        let Some(latest) = log_version(&dir) else {
+        let Some(latest) = self.log_version(INPUTS)? else {
             return Ok((Vec::new(), 0));
         };
-        if from > latest {
-            return Ok((Vec::new(), latest + 1));
+        if from >= latest {
+            return Ok((Vec::new(), latest));
         }
         // Files added since `from`, from the commits themselves; the whole
         // table when a commit file is gone (expired log) or from is 0.
         let mut paths: Option<Vec<String>> = (from > 0).then(Vec::new);
         if let Some(list) = paths.as_mut() {
-            for v in from..=latest {
-                let p = dir.join("_delta_log").join(format!("{v:020}.json"));
-                let Ok(text) = std::fs::read_to_string(&p) else {
+            for v in from + 1..=latest {
+                let Some(text) = self.read_bytes(&format!("{INPUTS}/_delta_log/{v:020}.json"))?
+                else {
                     paths = None;
                     break;
                 };
-                for line in text.lines() {
-                    let Ok(j) = serde_json::from_str::<serde_json::Value>(line) else {
+                for line in text.split(|&b| b == b'\n') {
+                    let Ok(j) = serde_json::from_slice::<serde_json::Value>(line) else {
                         continue;
                     };
                     if let Some(add) = j.get("add") {
@@ -372,12 +670,11 @@ impl Lake {
         };
         let mut rows = Vec::new();
         for p in paths {
-            let path = dir.join(p.replace("%20", " "));
-            for b in read_parquet(&path)? {
+            for b in self.read_parquet(&format!("{INPUTS}/{}", p.replace("%20", " ")))? {
                 rows.extend(read_inputs(&b)?);
             }
         }
-        Ok((group_entries(rows), latest + 1))
+        Ok((group_entries(rows), latest))
     }
 }
 
@@ -401,7 +698,7 @@ async fn commit_to(
     app: Option<&str>,
     data_change: bool,
     partitioned: bool,
-) -> Result<bool, Error> {
+) -> Result<Option<u64>, Error> {
     let snap = t.snapshot().map_err(dl)?;
     if let Some(app) = app {
         let done = snap
@@ -409,7 +706,7 @@ async fn commit_to(
             .await
             .map_err(dl)?;
         if done.is_some() {
-            return Ok(false);
+            return Ok(None);
         }
     }
     let now = now_ms();
@@ -454,7 +751,7 @@ async fn commit_to(
         }
     }
     if actions.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let op = if !data_change {
         DeltaOperation::Optimize {
@@ -476,12 +773,12 @@ async fn commit_to(
     if let Some(app) = app {
         props = props.with_application_transaction(Transaction::new(app, 1));
     }
-    CommitBuilder::from(props)
+    let done = CommitBuilder::from(props)
         .with_actions(actions)
         .build(Some(snap), t.log_store(), op)
         .await
         .map_err(|e| dl(format!("{}: commit: {e}", t.table_url())))?;
-    Ok(true)
+    Ok(Some(done.version()))
 }
 
 /// The Arrow schema of the `inputs` table.
@@ -495,18 +792,27 @@ pub fn inputs_schema() -> SchemaRef {
         Field::new("bytes", ArrowType::Int64, true),
         Field::new("kind", ArrowType::Utf8, true),
         Field::new("rows", ArrowType::Utf8, true),
+        Field::new("versions", ArrowType::Utf8, true),
     ]))
 }
 
-fn inputs_batch(entries: &[LedgerEntry]) -> Result<arrow_array::RecordBatch, Error> {
+fn inputs_batch(entries: &[LedgerEntry]) -> Result<RecordBatch, Error> {
     // (entry, input index) per row.
-    let rows: Vec<(&LedgerEntry, Option<&InputRecord>, Option<i64>, String)> = entries
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        &LedgerEntry,
+        Option<&InputRecord>,
+        Option<i64>,
+        String,
+        String,
+    )> = entries
         .iter()
         .flat_map(|e| {
             let time = chrono::DateTime::parse_from_rfc3339(&e.time)
                 .map(|t| t.timestamp_micros())
                 .ok();
             let counts = serde_json::to_string(&e.rows).unwrap_or_default();
+            let versions = serde_json::to_string(&e.versions).unwrap_or_default();
             let inputs: Vec<Option<&InputRecord>> = if e.inputs.is_empty() {
                 vec![None]
             } else {
@@ -514,7 +820,7 @@ fn inputs_batch(entries: &[LedgerEntry]) -> Result<arrow_array::RecordBatch, Err
             };
             inputs
                 .into_iter()
-                .map(move |i| (e, i, time, counts.clone()))
+                .map(move |i| (e, i, time, counts.clone(), versions.clone()))
         })
         .collect();
     let mut c = Cols::new();
@@ -526,19 +832,21 @@ fn inputs_batch(entries: &[LedgerEntry]) -> Result<arrow_array::RecordBatch, Err
     c.i64("bytes", rows.iter().map(|r| r.1.map(|x| x.bytes as i64)));
     c.str("kind", rows.iter().map(|r| r.1.map(|x| x.kind.as_str())));
     c.str("rows", rows.iter().map(|r| Some(r.3.as_str())));
+    c.str("versions", rows.iter().map(|r| Some(r.4.as_str())));
     c.finish()
 }
 
 /// One row of `inputs`.
 struct InputRow {
     tx: String,
-    op: String,
+    op: Op,
     time: Option<i64>,
     input: Option<InputRecord>,
     rows: String,
+    versions: String,
 }
 
-fn read_inputs(b: &arrow_array::RecordBatch) -> Result<Vec<InputRow>, Error> {
+fn read_inputs(b: &RecordBatch) -> Result<Vec<InputRow>, Error> {
     let g = Get::new(b, "inputs");
     let (tx, op, time, hash, path, bytes, kind, rows) = (
         g.str("tx")?,
@@ -550,10 +858,15 @@ fn read_inputs(b: &arrow_array::RecordBatch) -> Result<Vec<InputRow>, Error> {
         g.str("kind")?,
         g.str("rows")?,
     );
+    let versions = if b.column_by_name("versions").is_some() {
+        g.str("versions")?
+    } else {
+        vec![None; g.rows()]
+    };
     Ok((0..g.rows())
         .map(|i| InputRow {
             tx: tx[i].clone().unwrap_or_default(),
-            op: op[i].clone().unwrap_or_default(),
+            op: Op::parse(op[i].as_deref().unwrap_or_default()),
             time: time[i],
             input: hash[i].clone().map(|h| InputRecord {
                 hash: h,
@@ -562,6 +875,7 @@ fn read_inputs(b: &arrow_array::RecordBatch) -> Result<Vec<InputRow>, Error> {
                 kind: kind[i].clone().unwrap_or_default(),
             }),
             rows: rows[i].clone().unwrap_or_default(),
+            versions: versions[i].clone().unwrap_or_default(),
         })
         .collect())
 }
@@ -575,7 +889,7 @@ fn group_entries(rows: Vec<InputRow>) -> Vec<LedgerEntry> {
             order.push((r.time, r.tx.clone()));
             LedgerEntry {
                 tx: r.tx.clone(),
-                op: r.op.clone(),
+                op: r.op,
                 time: r
                     .time
                     .and_then(chrono::DateTime::from_timestamp_micros)
@@ -583,6 +897,7 @@ fn group_entries(rows: Vec<InputRow>) -> Vec<LedgerEntry> {
                     .unwrap_or_default(),
                 inputs: Vec::new(),
                 rows: serde_json::from_str(&r.rows).unwrap_or_default(),
+                versions: serde_json::from_str(&r.versions).unwrap_or_default(),
             }
         });
         if let Some(i) = r.input {

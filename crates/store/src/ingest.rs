@@ -51,8 +51,11 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((hex::encode(h.finalize()), n))
 }
 
-/// Most single-message files committed in one transaction.
+/// Most mail files (single messages, small mboxes) of one folder committed
+/// in one transaction.
 pub const EML_PER_UNIT: usize = 5_000;
+/// Most bytes of mail files of one folder committed in one transaction.
+pub const MAIL_BYTES_PER_UNIT: u64 = 64 << 20;
 
 /// Knobs of an ingest run.
 #[derive(Clone, Default)]
@@ -242,7 +245,8 @@ pub fn ingest(
     // group Zeek logs into units.
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut units: BTreeMap<(PathBuf, String), Vec<Input>> = BTreeMap::new();
-    let mut eml_count: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    // Per folder: (files, bytes, unit number) of the mail unit being filled.
+    let mut eml_count: BTreeMap<PathBuf, (usize, u64, usize)> = BTreeMap::new();
     for s in scanned {
         let inp = match s {
             Ok(i) => i,
@@ -274,14 +278,19 @@ pub fn ingest(
         let key = if inp.kind == InputKind::Zeek {
             let (d, stem) = zeek_stem(&inp.path);
             (d, format!("zeek:{stem}"))
-        } else if inp.kind == InputKind::Eml {
-            // One file per message (Maildir, .eml folders): up to
-            // EML_PER_UNIT messages of a folder share a transaction and
-            // its part files, instead of one tiny part per message.
+        } else if inp.kind.is_mail() {
+            // Mail files of one folder (Maildir, .eml folders, folders of
+            // small mboxes) share a transaction and its part files, up to
+            // EML_PER_UNIT files or MAIL_BYTES_PER_UNIT bytes, instead of
+            // one transaction (and tiny parts) per message.
             let dir = inp.path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let n = eml_count.entry(dir.clone()).or_insert(0usize);
-            *n += 1;
-            (dir, format!("eml:{:08}", (*n - 1) / EML_PER_UNIT))
+            let u = eml_count.entry(dir.clone()).or_insert((0, 0, 0));
+            if u.0 >= EML_PER_UNIT || (u.0 > 0 && u.1 + inp.bytes > MAIL_BYTES_PER_UNIT) {
+                *u = (0, 0, u.2 + 1);
+            }
+            u.0 += 1;
+            u.1 += inp.bytes;
+            (dir, format!("mail:{:08}", u.2))
         } else {
             (inp.path.clone(), String::new())
         };

@@ -14,7 +14,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde::Deserialize;
 
 use crate::delta::Part;
-use crate::store::{InputRecord, LedgerEntry, INPUTS};
+use crate::store::{InputRecord, LedgerEntry, Op, INPUTS};
 use crate::tables::Table;
 use crate::{Error, Store};
 
@@ -22,14 +22,14 @@ use crate::{Error, Store};
 pub const LEDGER: &str = "_ledger.jsonl";
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Io(format!("{}: {e}", path.display()))
+    Error::io(format!("{}: {e}", path.display()))
 }
 
 /// A store folder still in the old format cannot be opened: say how to
 /// convert it.
 pub fn refuse_ledger(dir: &Path) -> Result<(), Error> {
     if dir.join(LEDGER).is_file() && !dir.join(INPUTS).join("_delta_log").is_dir() {
-        return Err(Error::Io(format!(
+        return Err(Error::io(format!(
             "{}: a dataset in the old ledger format; convert it with `botscope migrate --store {}`",
             dir.display(),
             dir.display()
@@ -83,7 +83,7 @@ fn read_ledger(path: &Path) -> Result<Vec<OldEntry>, Error> {
         match serde_json::from_slice::<OldEntry>(&line) {
             Ok(e) => out.push(e),
             Err(_) if lines.peek().is_none() => break,
-            Err(e) => return Err(Error::Ledger(format!("{}: line {n}: {e}", path.display()))),
+            Err(e) => return Err(Error::ledger(format!("{}: line {n}: {e}", path.display()))),
         }
     }
     Ok(out)
@@ -95,7 +95,7 @@ fn read_ledger(path: &Path) -> Result<Vec<OldEntry>, Error> {
 pub fn migrate(dir: &Path) -> Result<MigrateReport, Error> {
     let ledger_path = dir.join(LEDGER);
     if !ledger_path.is_file() {
-        return Err(Error::Io(format!(
+        return Err(Error::io(format!(
             "{}: no {LEDGER}: not a dataset of the old format (or already migrated)",
             dir.display()
         )));
@@ -155,7 +155,7 @@ pub fn migrate(dir: &Path) -> Result<MigrateReport, Error> {
                     let file = fs::File::open(&path).map_err(|e| io(&path, e))?;
                     let size = file.metadata().map_err(|e| io(&path, e))?.len();
                     let rows = SerializedFileReader::new(file)
-                        .map_err(|e| Error::Parquet(format!("{}: {e}", path.display())))?
+                        .map_err(|e| Error::parquet(format!("{}: {e}", path.display())))?
                         .metadata()
                         .file_metadata()
                         .num_rows();
@@ -182,25 +182,31 @@ pub fn migrate(dir: &Path) -> Result<MigrateReport, Error> {
             .iter()
             .map(|e| LedgerEntry {
                 tx: e.tx.clone(),
-                op: e.op.clone(),
+                op: Op::parse(&e.op),
                 time: e.time.clone(),
                 inputs: e.inputs.clone(),
                 rows: e.rows.clone(),
+                versions: BTreeMap::new(),
             })
             .collect();
         rep.transactions = carried.len();
         rep.inputs = carried.iter().map(|e| e.inputs.len()).sum();
+        let mut versions = BTreeMap::new();
+        for t in Table::ALL {
+            if let Some(v) = store.lake().log_version(t.name())? {
+                versions.insert(t.name().to_string(), v);
+            }
+        }
         carried.push(LedgerEntry {
             tx: format!("migrate-{}", chrono::Utc::now().timestamp_millis()),
-            op: "migrate".to_string(),
+            op: Op::Migrate,
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            versions,
             ..Default::default()
         });
         // One file named by the migration (the last entry).
         carried.rotate_right(1);
-        store
-            .lake()
-            .commit_inputs(dir, store.props(), &carried, None)?;
+        store.lake().commit_inputs(store.props(), &carried, None)?;
     }
     let done = dir.join(format!("{LEDGER}.migrated"));
     fs::rename(&ledger_path, &done).map_err(|e| io(&ledger_path, e))?;

@@ -9,7 +9,7 @@ use arrow_array::RecordBatch;
 use botscope_activity::{analyze, ActivityConfig};
 use botscope_event::Event;
 
-use crate::store::{read_parquet, Store};
+use crate::store::Store;
 use crate::tables::{self, activity_rows, ActivityRow, Table};
 use crate::Error;
 
@@ -37,7 +37,7 @@ pub fn compact(store: &Store) -> Result<CompactReport, Error> {
             }
             let mut batches = Vec::new();
             for f in &files {
-                batches.extend(read_parquet(f)?);
+                batches.extend(store.read_part(f)?);
             }
             let merged: Vec<RecordBatch> = if t == Table::MailHourly {
                 let mut acc: BTreeMap<_, (i64, i64)> = BTreeMap::new();
@@ -73,7 +73,7 @@ pub fn compact(store: &Store) -> Result<CompactReport, Error> {
                         if b.schema() == schema {
                             Ok(b.clone())
                         } else {
-                            Err(Error::Schema(format!(
+                            Err(Error::schema(format!(
                                 "{}/date={date}: a part has another schema; not compacted",
                                 t.name()
                             )))
@@ -84,12 +84,7 @@ pub fn compact(store: &Store) -> Result<CompactReport, Error> {
             };
             let mut w = store.writer();
             w.write_batches(t, &date, &merged)?;
-            let removed: Vec<String> = files
-                .iter()
-                .filter_map(|f| f.strip_prefix(store.root()).ok())
-                .map(|p| p.to_string_lossy().to_string())
-                .collect();
-            w.remove_files(removed, "compact");
+            w.remove_files(files.clone(), crate::store::Op::Compact);
             let c = w.commit(Vec::new())?;
             rep.partitions.push(format!("{}/date={date}", t.name()));
             rep.files_before += files.len();
@@ -139,7 +134,7 @@ pub fn vacuum(store: &Store, retain_hours: u64) -> Result<usize, Error> {
 /// background services, both relative to the rules file and added to the
 /// shipped ones.
 pub fn load_rules(path: &Path) -> Result<ActivityConfig, Error> {
-    ActivityConfig::from_toml_file(path).map_err(Error::Io)
+    ActivityConfig::from_toml_file(path).map_err(Error::io)
 }
 
 /// What [`rehunt`] found.
@@ -289,7 +284,7 @@ pub fn rehunt_mail(
     for (date, files) in store.parts(Table::Mail)? {
         let mut rows = Vec::new();
         for f in &files {
-            for b in read_parquet(f)? {
+            for b in store.read_part(f)? {
                 rows.extend(tables::read_mail(&b)?);
             }
         }
@@ -324,11 +319,10 @@ pub fn rehunt_mail(
         let mut removed: Vec<String> = files
             .iter()
             .chain(hourly.get(&date).into_iter().flatten())
-            .filter_map(|f| f.strip_prefix(store.root()).ok())
-            .map(|p| p.to_string_lossy().to_string())
+            .cloned()
             .collect();
         removed.sort();
-        w.remove_files(removed, "rehunt");
+        w.remove_files(removed, crate::store::Op::Rehunt);
         w.commit(Vec::new())?;
         rep.partitions += 1;
     }

@@ -22,7 +22,7 @@ use crate::tables::Table;
 use crate::Error;
 
 fn df(e: impl std::fmt::Display) -> Error {
-    Error::Sql(e.to_string())
+    Error::sql(e.to_string())
 }
 
 /// A DataFusion session with every table of the store at `dir`, each as
@@ -35,8 +35,8 @@ pub async fn context(dir: &Path) -> Result<SessionContext, Error> {
 /// [`crate::Store::version`]) or a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AsOf {
-    /// The store as it was after its `inputs` commit number N (0-based):
-    /// every table as of that commit's time.
+    /// The store as it was after its first N transactions (each table at
+    /// the version the N-th left it; see [`crate::Store::version`]).
     Version(u64),
     /// Every table as of this time (microseconds since the epoch, UTC).
     Time(i64),
@@ -56,26 +56,6 @@ impl AsOf {
             d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros(),
         ))
     }
-}
-
-/// The commit time of version `v` of the local table at `dir`.
-fn commit_time(dir: &Path, v: u64) -> Result<i64, Error> {
-    let p = dir.join("_delta_log").join(format!("{v:020}.json"));
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| Error::Io(format!("{}: store version {v}: {e}", p.display())))?;
-    for line in text.lines() {
-        let Ok(j) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if let Some(ts) = j
-            .get("commitInfo")
-            .and_then(|c| c.get("timestamp"))
-            .and_then(|t| t.as_i64())
-        {
-            return Ok(ts.saturating_mul(1000));
-        }
-    }
-    Err(Error::Delta(format!("{}: no commit time", p.display())))
 }
 
 /// The type a column is given to SQL: strings as `Utf8` whatever the
@@ -137,13 +117,25 @@ pub async fn context_as_of(dir: &Path, as_of: Option<AsOf>) -> Result<SessionCon
         false,
     );
     let ctx = SessionContext::new_with_config(cfg);
-    let root =
-        std::path::absolute(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
-    crate::legacy::refuse_ledger(&root)?;
-    let at: Option<i64> = match as_of {
-        None => None,
-        Some(AsOf::Time(t)) => Some(t),
-        Some(AsOf::Version(v)) => Some(commit_time(&root.join(INPUTS), v)?),
+    let loc = delta::Location::of(dir)?;
+    if let Some(d) = loc.dir() {
+        crate::legacy::refuse_ledger(d)?;
+    }
+    // Time travel: a time, or the versions the store's transactions up to
+    // number N committed (each recorded in its `inputs` row).
+    let (at, versions): (Option<i64>, Option<BTreeMap<String, u64>>) = match as_of {
+        None => (None, None),
+        Some(AsOf::Time(t)) => (Some(t), None),
+        Some(AsOf::Version(v)) => {
+            let mut max: BTreeMap<String, u64> = BTreeMap::new();
+            for e in delta::Lake::new(loc.clone())?.inputs_at(v)? {
+                for (t, ver) in e.versions {
+                    let m = max.entry(t).or_insert(ver);
+                    *m = (*m).max(ver);
+                }
+            }
+            (None, Some(max))
+        }
     };
     let names: Vec<(&str, SchemaRef, bool)> = Table::ALL
         .iter()
@@ -151,11 +143,29 @@ pub async fn context_as_of(dir: &Path, as_of: Option<AsOf>) -> Result<SessionCon
         .chain(std::iter::once((INPUTS, delta::inputs_schema(), false)))
         .collect();
     for (name, schema, partitioned) in names {
-        let url = delta::table_url(&root, name)?;
+        let url = loc.table_url(name)?;
         let mut table = delta::load(&url).await?;
+        if let (Some(t), Some(vs)) = (table.as_mut(), versions.as_ref()) {
+            match vs.get(name) {
+                Some(v) => t
+                    .load_version(*v)
+                    .await
+                    .map_err(|e| Error::delta(format!("{url}: version {v}: {e}")))?,
+                // The inputs table itself: as of the store version asked.
+                None if name == INPUTS => {
+                    if let Some(AsOf::Version(v)) = as_of {
+                        t.load_version(v)
+                            .await
+                            .map_err(|e| Error::delta(format!("{url}: version {v}: {e}")))?;
+                    }
+                }
+                // Nothing committed to it by then.
+                None => table = None,
+            }
+        }
         if let (Some(t), Some(at)) = (table.as_mut(), at) {
             let when = chrono::DateTime::from_timestamp_micros(at)
-                .ok_or_else(|| Error::Sql(format!("time out of range: {at}")))?;
+                .ok_or_else(|| Error::sql(format!("time out of range: {at}")))?;
             match t.load_with_datetime(when).await {
                 Ok(()) => {}
                 // Made after that time: empty then.

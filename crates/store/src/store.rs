@@ -46,17 +46,18 @@ use std::sync::{Arc, Mutex};
 use arrow_array::RecordBatch;
 use botscope_event::{Conn, Dns, Event, Http, Irc, MailMessage, Smtp, Ssl};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-use crate::delta::{self, Lake};
+use crate::delta::{self, Lake, Location};
 use crate::tables::{self, ActivityRow, AlertRow, Table, UNKNOWN_DATE};
 use crate::Error;
 
 /// The campaign book (see [`Store::campaign_ids`]).
 pub const CAMPAIGN_BOOK: &str = "_campaigns.jsonl";
+/// The campaign book on object storage: one file per addition.
+pub const CAMPAIGN_DIR: &str = "_campaigns/";
 /// The table of inputs and commits.
 pub const INPUTS: &str = "inputs";
 
@@ -98,12 +99,60 @@ pub struct InputRecord {
     pub kind: String,
 }
 
+/// What a transaction did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Op {
+    /// Inputs read, decoded and analysed (named by their content hashes).
+    Ingest,
+    /// Rows from a library writer (mail, alerts).
+    #[default]
+    Append,
+    /// Small files merged (no row changes).
+    Compact,
+    /// A table's rows replaced (`alerts` saved again).
+    Replace,
+    /// Mail re-attributed by a new model.
+    Rehunt,
+    /// A dataset of the old ledger format converted.
+    Migrate,
+    /// An operation this version does not know (a newer writer's).
+    #[serde(other)]
+    Other,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Ingest => "ingest",
+            Op::Append => "append",
+            Op::Compact => "compact",
+            Op::Replace => "replace",
+            Op::Rehunt => "rehunt",
+            Op::Migrate => "migrate",
+            Op::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Op {
+        match s {
+            "ingest" => Op::Ingest,
+            "append" => Op::Append,
+            "compact" => Op::Compact,
+            "replace" => Op::Replace,
+            "rehunt" => Op::Rehunt,
+            "migrate" => Op::Migrate,
+            _ => Op::Other,
+        }
+    }
+}
+
 /// One committed transaction, as the `inputs` table records it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub tx: String,
-    /// `ingest`, `append`, `compact`, `replace`, `rehunt` or `migrate`.
-    pub op: String,
+    pub op: Op,
     /// Commit time, RFC 3339.
     pub time: String,
     /// The inputs an ingest read (one, or the logs of one Zeek run).
@@ -112,6 +161,9 @@ pub struct LedgerEntry {
     /// Rows added, per table.
     #[serde(default)]
     pub rows: BTreeMap<String, u64>,
+    /// The version of each table this transaction committed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, u64>,
 }
 
 /// Campaign books read so far in this process, by store folder: the
@@ -130,6 +182,8 @@ struct Book {
     file: Option<(u64, u64)>,
     /// Bytes read (whole lines).
     read: u64,
+    /// Files read (object storage).
+    names: BTreeSet<String>,
     campaigns: botscope_mail::Campaigns,
 }
 
@@ -146,7 +200,7 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Io(format!("{}: {e}", path.display()))
+    Error::io(format!("{}: {e}", path.display()))
 }
 
 fn now_rfc3339() -> String {
@@ -166,21 +220,25 @@ pub struct Store {
 impl Store {
     /// Open (creating if missing) the store at `dir` for writing. Any
     /// number of writers, in this process or others, may have it open.
+    ///
+    /// `dir` is a folder, or the URL of a prefix of object storage
+    /// (`s3://bucket/prefix`: see [`crate::delta::Location::of`]).
     pub fn open(dir: &Path) -> Result<Store, Error> {
-        fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        crate::legacy::refuse_ledger(dir)?;
+        if let Location::Dir(d) = Location::of(dir)? {
+            fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
+            crate::legacy::refuse_ledger(&d)?;
+        }
         Store::new(dir, true)
     }
 
     /// Open an existing store for reading.
     pub fn open_read(dir: &Path) -> Result<Store, Error> {
-        if !dir.is_dir() {
-            return Err(Error::Io(format!(
-                "{}: no such store folder",
-                dir.display()
-            )));
+        if let Location::Dir(d) = Location::of(dir)? {
+            if !d.is_dir() {
+                return Err(Error::io(format!("{}: no such store folder", d.display())));
+            }
+            crate::legacy::refuse_ledger(&d)?;
         }
-        crate::legacy::refuse_ledger(dir)?;
         Store::new(dir, false)
     }
 
@@ -198,9 +256,13 @@ impl Store {
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
             .set_created_by("botscope".to_string())
             .build();
-        let root = std::path::absolute(dir).map_err(|e| io(dir, e))?;
+        let loc = Location::of(dir)?;
+        let root = match &loc {
+            Location::Dir(d) => d.clone(),
+            Location::Url(u) => PathBuf::from(u.as_str()),
+        };
         Ok(Store {
-            lake: Lake::new(&root)?,
+            lake: Lake::new(loc)?,
             root,
             writable,
             fail: std::env::var("BOTSCOPE_STORE_CRASH")
@@ -223,10 +285,13 @@ impl Store {
         I: IntoIterator<Item = (&'a [String], Option<&'a str>)>,
     {
         if !self.writable {
-            return Err(Error::Io(format!(
+            return Err(Error::io(format!(
                 "{}: the campaign book is written by the store's writer only",
                 self.root.display()
             )));
+        }
+        if self.lake.location().dir().is_none() {
+            return self.campaign_ids_objects(messages);
         }
         let key = self
             .root
@@ -243,6 +308,7 @@ impl Store {
             Book {
                 file: None,
                 read: 0,
+                names: BTreeSet::new(),
                 campaigns,
             }
         };
@@ -254,20 +320,8 @@ impl Store {
         let c = &mut book.campaigns;
         book.read = read_campaign_book(&path, book.read, c, true)?;
         let read = &mut book.read;
-        let items: Vec<usize> = messages.into_iter().map(|(d, s)| c.add(d, s)).collect();
-        let ids = items.into_iter().map(|i| c.id(i)).collect();
-        // The ids are read: the per-message slots are not needed again
-        // (a trap running for months would otherwise keep one per message).
-        c.forget_messages();
-        let changes = c.take_changes();
-        if !changes.is_empty() {
-            let mut text = String::new();
-            for ch in &changes {
-                if let Ok(line) = serde_json::to_string(ch) {
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-            }
+        let (ids, text) = learn(c, messages);
+        if !text.is_empty() {
             let appended = (|| -> std::io::Result<()> {
                 let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
                 f.write_all(text.as_bytes())?;
@@ -288,6 +342,56 @@ impl Store {
         Ok(ids)
     }
 
+    /// [`Store::campaign_ids`] on object storage, where nothing can be
+    /// appended to: the book is a folder `_campaigns/` of small files,
+    /// one per call that taught the clusterer something, named by time
+    /// (so many writers add theirs side by side), read in name order.
+    fn campaign_ids_objects<'a, I>(&self, messages: I) -> Result<Vec<Option<String>>, Error>
+    where
+        I: IntoIterator<Item = (&'a [String], Option<&'a str>)>,
+    {
+        let mut books = BOOKS.lock().unwrap_or_else(|p| p.into_inner());
+        let book = books.entry(self.root.clone()).or_insert_with(|| {
+            let mut campaigns = botscope_mail::Campaigns::new();
+            campaigns.record_changes(true);
+            Book {
+                file: None,
+                read: 0,
+                names: BTreeSet::new(),
+                campaigns,
+            }
+        });
+        for name in self.lake.list(CAMPAIGN_DIR)? {
+            if book.names.contains(&name) {
+                continue;
+            }
+            if let Some(bytes) = self.lake.read_bytes(&name)? {
+                for line in bytes.split(|&b| b == b'\n') {
+                    if let Ok(ch) =
+                        serde_json::from_slice::<botscope_mail::campaign::CampaignChange>(line)
+                    {
+                        book.campaigns.apply(&ch);
+                    }
+                }
+            }
+            book.names.insert(name);
+        }
+        // Replayed changes are not what this call learned.
+        book.campaigns.take_changes();
+        let (ids, text) = learn(&mut book.campaigns, messages);
+        if !text.is_empty() {
+            let n = self.seq.fetch_add(1, Ordering::Relaxed);
+            let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+            let name = format!(
+                "{CAMPAIGN_DIR}{nanos:020}-{:x}-{n:x}.jsonl",
+                std::process::id()
+            );
+            self.lake.put_new(&name, text.into_bytes())?;
+            book.names.insert(name);
+        }
+        Ok(ids)
+    }
+
     /// Campaigns that joined an older one after rows were written with
     /// their own id: (old id, the id it goes by now), from the campaign
     /// book. Count series map old ids through this.
@@ -295,6 +399,8 @@ impl Store {
         merged_campaigns(&self.root)
     }
 
+    /// The store's folder (for a store on object storage, its URL as a
+    /// path, which every function taking a store path accepts).
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -323,7 +429,7 @@ impl Store {
             adds: BTreeMap::new(),
             remove: BTreeMap::new(),
             rows: BTreeMap::new(),
-            op: "append".to_string(),
+            op: Op::Append,
             files: 0,
         }
     }
@@ -346,7 +452,7 @@ impl Store {
             format!("i{short}-{nanos:x}{:x}{n:x}", std::process::id()),
             Some(format!("botscope-ingest-{clean}")),
         );
-        w.op = "ingest".to_string();
+        w.op = Op::Ingest;
         w
     }
 
@@ -355,17 +461,18 @@ impl Store {
         Ok(self.ledger_from(0)?.0)
     }
 
-    /// Transactions committed at or after store version `from` (see
-    /// [`Store::version`]), and the version to read from next time.
+    /// Transactions committed after the first `from` (see
+    /// [`Store::version`]), and the store's version now (to give as
+    /// `from` next time).
     pub fn ledger_from(&self, from: u64) -> Result<(Vec<LedgerEntry>, u64), Error> {
         self.lake.inputs_from(from)
     }
 
-    /// The store's version: the number of commits to its `inputs` table
-    /// (every transaction ends with one). It grows with every commit of
-    /// any writer.
+    /// The store's version: the number of transactions committed (every
+    /// transaction ends with one commit to the `inputs` table, whose Delta
+    /// version this is). It grows with every commit of any writer.
     pub fn version(&self) -> u64 {
-        version(&self.root)
+        self.lake.log_version(INPUTS).ok().flatten().unwrap_or(0)
     }
 
     /// Content hashes of every input already ingested.
@@ -374,13 +481,14 @@ impl Store {
     }
 
     /// The data files of a table as of now, sorted, by partition (`date`
-    /// value).
-    pub fn parts(&self, t: Table) -> Result<BTreeMap<String, Vec<PathBuf>>, Error> {
-        let mut out: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    /// value), named relative to the store (`conn/date=…/part-….parquet`;
+    /// read one with [`Store::read_part`]).
+    pub fn parts(&self, t: Table) -> Result<BTreeMap<String, Vec<String>>, Error> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for f in self.lake.files(t.name())? {
             out.entry(f.date.unwrap_or_else(|| UNKNOWN_DATE.to_string()))
                 .or_default()
-                .push(self.root.join(t.name()).join(&f.path));
+                .push(format!("{}/{}", t.name(), f.path));
         }
         for v in out.values_mut() {
             v.sort();
@@ -388,12 +496,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Every batch of one data file named as [`Store::parts`] names it.
+    pub fn read_part(&self, rel: &str) -> Result<Vec<RecordBatch>, Error> {
+        self.lake.read_parquet(rel)
+    }
+
     /// Read every row group of a table's files (in partition order).
     pub fn read_table(&self, t: Table) -> Result<Vec<RecordBatch>, Error> {
         let mut out = Vec::new();
         for files in self.parts(t)?.into_values() {
             for f in files {
-                out.extend(read_parquet(&f)?);
+                out.extend(self.read_part(&f)?);
             }
         }
         Ok(out)
@@ -403,14 +516,61 @@ impl Store {
 /// The version of the store at `dir` ([`Store::version`]), read from the
 /// `inputs` table's log folder alone (0: no commit yet).
 pub fn version(dir: &Path) -> u64 {
-    delta::log_version(&dir.join(INPUTS)).map_or(0, |v| v + 1)
+    match Location::of(dir) {
+        Ok(Location::Dir(d)) => delta::log_version(&d.join(INPUTS)).unwrap_or(0),
+        Ok(loc) => Lake::new(loc)
+            .and_then(|l| l.log_version(INPUTS))
+            .ok()
+            .flatten()
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Campaign ids of `messages` from the clusterer `c`, and what it learned
+/// from them as lines of the campaign book (empty: nothing new).
+fn learn<'a, I>(c: &mut botscope_mail::Campaigns, messages: I) -> (Vec<Option<String>>, String)
+where
+    I: IntoIterator<Item = (&'a [String], Option<&'a str>)>,
+{
+    let items: Vec<usize> = messages.into_iter().map(|(d, s)| c.add(d, s)).collect();
+    let ids = items.into_iter().map(|i| c.id(i)).collect();
+    // The ids are read: the per-message slots are not needed again (a
+    // trap running for months would otherwise keep one per message).
+    c.forget_messages();
+    let mut text = String::new();
+    for ch in &c.take_changes() {
+        if let Ok(line) = serde_json::to_string(ch) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    (ids, text)
 }
 
 /// [`Store::merged_campaigns`] of the dataset in `dir`, read from its
 /// campaign book alone (no lock, no recovery: the book is append-only).
 pub fn merged_campaigns(dir: &Path) -> Result<Vec<(String, String)>, Error> {
     let mut c = botscope_mail::Campaigns::new();
-    read_campaign_book(&dir.join(CAMPAIGN_BOOK), 0, &mut c, false)?;
+    match Location::of(dir)? {
+        Location::Dir(d) => {
+            read_campaign_book(&d.join(CAMPAIGN_BOOK), 0, &mut c, false)?;
+        }
+        loc => {
+            let lake = Lake::new(loc)?;
+            for name in lake.list(CAMPAIGN_DIR)? {
+                if let Some(bytes) = lake.read_bytes(&name)? {
+                    for line in bytes.split(|&b| b == b'\n') {
+                        if let Ok(ch) =
+                            serde_json::from_slice::<botscope_mail::campaign::CampaignChange>(line)
+                        {
+                            c.apply(&ch);
+                        }
+                    }
+                }
+            }
+        }
+    }
     Ok(c.merged_ids())
 }
 
@@ -459,7 +619,7 @@ fn crash(p: FailPoint) -> Error {
         // A real crash for the process-level tests.
         std::process::abort();
     }
-    Error::Injected(format!("{p:?}"))
+    Error::injected(format!("{p:?}"))
 }
 
 /// Read every batch of one Parquet file.
@@ -467,8 +627,8 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, Error> {
     let f = File::open(path).map_err(|e| io(path, e))?;
     let r = ParquetRecordBatchReaderBuilder::try_new(f)
         .and_then(|b| b.with_batch_size(64 * 1024).build())
-        .map_err(|e| Error::Parquet(format!("{}: {e}", path.display())))?;
-    r.map(|b| b.map_err(|e| Error::Parquet(format!("{}: {e}", path.display()))))
+        .map_err(|e| Error::parquet(format!("{}: {e}", path.display())))?;
+    r.map(|b| b.map_err(|e| Error::parquet(format!("{}: {e}", path.display()))))
         .collect()
 }
 
@@ -523,7 +683,7 @@ pub struct Writer<'s> {
     /// Files to remove, by table (paths relative to the table).
     remove: BTreeMap<&'static str, Vec<String>>,
     rows: BTreeMap<String, u64>,
-    op: String,
+    op: Op,
     files: usize,
 }
 
@@ -551,26 +711,16 @@ impl Writer<'_> {
             return Ok(());
         };
         if date.contains(['/', '\\', '%', '=']) || date.starts_with('.') || date.is_empty() {
-            return Err(Error::Io(format!("bad partition name {date:?}")));
+            return Err(Error::io(format!("bad partition name {date:?}")));
         }
         let n = self.files;
         let rel = format!("date={date}/part-{}-{n:05}.parquet", self.tx);
-        let path = self.store.root.join(t.name()).join(&rel);
-        if let Some(p) = path.parent() {
-            fs::create_dir_all(p).map_err(|e| io(p, e))?;
-        }
-        let perr =
-            |e: parquet::errors::ParquetError| Error::Parquet(format!("{}: {e}", path.display()));
-        let f = File::create(&path).map_err(|e| io(&path, e))?;
-        let mut w = ArrowWriter::try_new(f, first.schema(), Some(self.store.props.clone()))
-            .map_err(perr)?;
-        for b in batches {
-            w.write(b).map_err(perr)?;
-        }
-        let f = w.into_inner().map_err(perr)?;
-        // On disk before any commit names it.
-        f.sync_all().map_err(|e| io(&path, e))?;
-        let size = f.metadata().map_err(|e| io(&path, e))?.len();
+        let _ = first;
+        let size = self.store.lake.write_parquet(
+            &format!("{}/{rel}", t.name()),
+            batches,
+            &self.store.props,
+        )?;
         self.adds.entry(t.name()).or_default().push(delta::Part {
             path: rel,
             date: Some(date.to_string()),
@@ -731,12 +881,12 @@ impl Writer<'_> {
             .map(|f| f.path)
             .collect();
         self.remove.entry(t.name()).or_default().extend(files);
-        self.op = "replace".to_string();
+        self.op = Op::Replace;
         Ok(())
     }
 
     /// Remove given files (relative to the store) in this transaction.
-    pub(crate) fn remove_files(&mut self, files: Vec<String>, op: &str) {
+    pub(crate) fn remove_files(&mut self, files: Vec<String>, op: Op) {
         for f in files {
             let f = f.replace('\\', "/");
             if let Some((table, rel)) = f.split_once('/') {
@@ -748,7 +898,7 @@ impl Writer<'_> {
                 }
             }
         }
-        self.op = op.to_string();
+        self.op = op;
     }
 
     /// Commit: each table's parts (and removals) in one Delta commit per
@@ -762,13 +912,14 @@ impl Writer<'_> {
         }
         let mut tables: BTreeSet<&'static str> = self.adds.keys().copied().collect();
         tables.extend(self.remove.keys().copied());
-        let data_change = self.op != "compact";
+        let data_change = self.op != Op::Compact;
+        let mut versions = BTreeMap::new();
         for (i, name) in tables.iter().enumerate() {
             if i == 1 && fail == Some(FailPoint::MidCommit) {
                 return Err(crash(FailPoint::MidCommit));
             }
-            let t = Table::parse(name).ok_or_else(|| Error::Schema(format!("no table {name}")))?;
-            self.store.lake.commit(
+            let t = Table::parse(name).ok_or_else(|| Error::schema(format!("no table {name}")))?;
+            let v = self.store.lake.commit(
                 name,
                 t.schema(),
                 true,
@@ -777,23 +928,24 @@ impl Writer<'_> {
                 self.app.as_deref(),
                 data_change,
             )?;
+            if let Some(v) = v {
+                versions.insert(name.to_string(), v);
+            }
         }
         if fail == Some(FailPoint::BeforeInputs) {
             return Err(crash(FailPoint::BeforeInputs));
         }
         let entry = LedgerEntry {
             tx: self.tx.clone(),
-            op: self.op.clone(),
+            op: self.op,
             time: now_rfc3339(),
             inputs,
             rows: self.rows.clone(),
+            versions,
         };
-        self.store.lake.commit_inputs(
-            &self.store.root,
-            &self.store.props,
-            &[entry],
-            self.app.as_deref(),
-        )?;
+        self.store
+            .lake
+            .commit_inputs(&self.store.props, &[entry], self.app.as_deref())?;
         Ok(Committed {
             tx: self.tx,
             rows: self.rows,

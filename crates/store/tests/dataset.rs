@@ -715,6 +715,13 @@ fn an_interrupted_ingest_resumes_without_double_counting() {
     let store = Store::open(&clean).unwrap();
     let rep = ingest(&store, &inputs, &IngestConfig::default(), &noop);
     assert!(rep.counts()["added"] >= 10);
+    let commit_failures: Vec<_> = rep
+        .files
+        .iter()
+        .filter(|f| matches!(&f.status, botscope_store::ingest::Status::Failed(e) if e.contains("delta")))
+        .map(|f| format!("{}: {:?}", f.path, f.status))
+        .collect();
+    assert!(commit_failures.is_empty(), "{commit_failures:?}");
     drop(store);
     let want: Vec<i64> = ["conn", "http", "dns", "smtp", "activity"]
         .iter()
@@ -1003,4 +1010,118 @@ fn a_campaign_keeps_its_id_across_ingests() {
     let store = Store::open(&dir).unwrap();
     botscope_store::ingest(&store, &days, &cfg, &noop);
     assert_eq!(campaign_ids_by_truth(&dir, &world), by_truth);
+}
+
+/// Parquet parts of the current version of `t`, relative to the store.
+fn current_parts(store: &Store, t: Table) -> Vec<String> {
+    let mut v: Vec<String> = store.parts(t).unwrap().into_values().flatten().collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn time_travel_compaction_vacuum_and_migration_from_the_ledger_format() {
+    use botscope_store::query::{sql_as_of, AsOf};
+    let (ev, mail, act, al) = synthetic();
+    let dir = temp("delta-history");
+    write_all(&dir, "a.pcap", &ev, &mail, &act, &al);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write_all(&dir, "b.pcap", &ev, &mail, &act, &al);
+    let one = count(&dir, "conn") / 2;
+    assert!(one > 0);
+    let at = |a: AsOf| {
+        let b = sql_as_of(&dir, "SELECT count(*) AS n FROM conn", Some(a)).unwrap();
+        b[0].column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .unwrap()
+            .value(0)
+    };
+    assert_eq!(at(AsOf::Version(0)), 0, "before the first transaction");
+    assert_eq!(at(AsOf::Version(1)), one, "after the first transaction");
+    assert_eq!(at(AsOf::Version(2)), 2 * one);
+    assert_eq!(
+        at(AsOf::parse("2001-01-01").unwrap()),
+        0,
+        "before the store"
+    );
+    assert!(sql_as_of(&dir, "SELECT 1", Some(AsOf::Version(9))).is_err());
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(store.version(), 2);
+    assert_eq!(store.ledger().unwrap().len(), 2);
+
+    // Compaction: one file per partition, rows unchanged; the replaced
+    // files and a dead writer's part stay on disk until VACUUM.
+    let before = current_parts(&store, Table::Conn);
+    assert!(before.len() >= 4, "{before:?}");
+    {
+        let mut w = store.writer();
+        let conns: Vec<(&str, &Conn)> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::Conn(c) => Some(("dead.pcap", c)),
+                _ => None,
+            })
+            .collect();
+        w.write_conn(&conns).unwrap();
+        // dropped without a commit
+    }
+    let rep = botscope_store::compact(&store).unwrap();
+    assert!(rep.files_after < rep.files_before, "{rep:?}");
+    assert_eq!(count(&dir, "conn"), 2 * one);
+    let after = current_parts(&store, Table::Conn);
+    assert!(after.iter().all(|p| !before.contains(p)));
+    assert!(dir.join(&before[0]).is_file(), "kept for time travel");
+    assert_eq!(at(AsOf::Version(2)), 2 * one, "history still readable");
+    assert_eq!(at(AsOf::Version(1)), one);
+    let deleted = botscope_store::maintain::vacuum(&store, 0).unwrap();
+    assert!(
+        deleted > before.len(),
+        "replaced files and the orphan: {deleted}"
+    );
+    assert!(!dir.join(&before[0]).exists());
+    assert_eq!(count(&dir, "conn"), 2 * one);
+    drop(store);
+
+    // A dataset of the old format: the same part files under a ledger.
+    let old = temp("delta-migrate");
+    let store = Store::open_read(&dir).unwrap();
+    let mut lines = String::new();
+    for (i, t) in Table::ALL.iter().enumerate() {
+        let parts = current_parts(&store, *t);
+        for p in &parts {
+            let to = old.join(p);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(dir.join(p), &to).unwrap();
+        }
+        let add: Vec<(String, String)> = parts
+            .iter()
+            .map(|p| (format!("_staging/t{i}/0.parquet"), p.clone()))
+            .collect();
+        lines.push_str(
+            &serde_json::json!({
+                "tx": format!("t{i}"), "op": "ingest", "time": "2026-11-27T01:20:00Z",
+                "inputs": [{"hash": format!("{i:064x}"), "path": format!("in{i}.pcap"), "bytes": 10, "kind": "pcap"}],
+                "rows": {}, "add": add, "remove": []
+            })
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    std::fs::write(old.join("_ledger.jsonl"), &lines).unwrap();
+    std::fs::write(old.join("_lock"), b"").unwrap();
+    let err = Store::open(&old).err().expect("old format refused");
+    assert!(err.to_string().contains("botscope migrate"), "{err}");
+    let rep = botscope_store::migrate(&old).unwrap();
+    assert_eq!(rep.transactions, Table::ALL.len());
+    for t in Table::ALL {
+        assert_eq!(count(&old, t.name()), count(&dir, t.name()), "{}", t.name());
+    }
+    let store = Store::open(&old).unwrap();
+    assert_eq!(store.ingested().unwrap().len(), Table::ALL.len());
+    assert!(old.join("_ledger.jsonl.migrated").is_file());
+    assert!(!old.join("_lock").exists());
+    assert!(botscope_store::migrate(&old).is_err(), "done once");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&old);
 }
