@@ -187,6 +187,21 @@ struct Book {
     campaigns: botscope_mail::Campaigns,
 }
 
+impl Book {
+    /// A book read from nothing yet. Replayed changes are not recorded;
+    /// what `add` learns is.
+    fn new() -> Book {
+        let mut campaigns = botscope_mail::Campaigns::new();
+        campaigns.record_changes(true);
+        Book {
+            file: None,
+            read: 0,
+            names: BTreeSet::new(),
+            campaigns,
+        }
+    }
+}
+
 fn file_identity(path: &Path) -> Option<(u64, u64)> {
     #[cfg(unix)]
     {
@@ -301,17 +316,7 @@ impl Store {
         let path = self.root.join(CAMPAIGN_BOOK);
         let file = file_identity(&path);
         let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let fresh = || {
-            // Replayed changes are not recorded; what `add` learns is.
-            let mut campaigns = botscope_mail::Campaigns::new();
-            campaigns.record_changes(true);
-            Book {
-                file: None,
-                read: 0,
-                names: BTreeSet::new(),
-                campaigns,
-            }
-        };
+        let fresh = Book::new;
         let book = books.entry(key).or_insert_with(fresh);
         if book.read > 0 && (book.file != file || len < book.read) {
             *book = fresh();
@@ -351,16 +356,7 @@ impl Store {
         I: IntoIterator<Item = (&'a [String], Option<&'a str>)>,
     {
         let mut books = BOOKS.lock().unwrap_or_else(|p| p.into_inner());
-        let book = books.entry(self.root.clone()).or_insert_with(|| {
-            let mut campaigns = botscope_mail::Campaigns::new();
-            campaigns.record_changes(true);
-            Book {
-                file: None,
-                read: 0,
-                names: BTreeSet::new(),
-                campaigns,
-            }
-        });
+        let book = books.entry(self.root.clone()).or_insert_with(Book::new);
         for name in self.lake.list(CAMPAIGN_DIR)? {
             if book.names.contains(&name) {
                 continue;
