@@ -229,17 +229,18 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn parquet_bytes(
+/// `batches` (of one schema) as one Parquet file written to `out`.
+fn write_batches<W: std::io::Write + Send>(
+    out: W,
     batches: &[RecordBatch],
     props: &WriterProperties,
     what: &str,
-) -> Result<Vec<u8>, Error> {
+) -> Result<W, Error> {
     let perr = |e: parquet::errors::ParquetError| Error::parquet(format!("{what}: {e}"));
     let Some(first) = batches.first() else {
         return Err(Error::parquet(format!("{what}: no batch")));
     };
-    let mut w =
-        ArrowWriter::try_new(Vec::new(), first.schema(), Some(props.clone())).map_err(perr)?;
+    let mut w = ArrowWriter::try_new(out, first.schema(), Some(props.clone())).map_err(perr)?;
     for b in batches {
         w.write(b).map_err(perr)?;
     }
@@ -280,25 +281,14 @@ impl Lake {
                         .map_err(|e| Error::io(format!("{}: {e}", p.display())))?;
                 }
                 let io = |e: std::io::Error| Error::io(format!("{}: {e}", path.display()));
-                let perr = |e: parquet::errors::ParquetError| {
-                    Error::parquet(format!("{}: {e}", path.display()))
-                };
-                let Some(first) = batches.first() else {
-                    return Err(Error::parquet(format!("{}: no batch", path.display())));
-                };
                 let f = std::fs::File::create(&path).map_err(io)?;
-                let mut w =
-                    ArrowWriter::try_new(f, first.schema(), Some(props.clone())).map_err(perr)?;
-                for b in batches {
-                    w.write(b).map_err(perr)?;
-                }
-                let f = w.into_inner().map_err(perr)?;
+                let f = write_batches(f, batches, props, &path.display().to_string())?;
                 // On disk before any commit names it.
                 f.sync_all().map_err(io)?;
                 Ok(f.metadata().map_err(io)?.len())
             }
             Location::Url(u) => {
-                let bytes = parquet_bytes(batches, props, &format!("{u}{rel}"))?;
+                let bytes = write_batches(Vec::new(), batches, props, &format!("{u}{rel}"))?;
                 let n = bytes.len() as u64;
                 self.put(rel, bytes)?;
                 Ok(n)
@@ -307,7 +297,7 @@ impl Lake {
     }
 
     /// Store `bytes` at `rel` (object storage only).
-    fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), Error> {
+    pub fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), Error> {
         let Some(store) = &self.root_store else {
             return Err(Error::io(format!("{}: not object storage", self.loc)));
         };
@@ -400,12 +390,6 @@ impl Lake {
                 })
             }
         }
-    }
-
-    /// Store `bytes` as the new file `rel` (object storage; a local
-    /// store appends to files instead).
-    pub fn put_new(&self, rel: &str, bytes: Vec<u8>) -> Result<(), Error> {
-        self.put(rel, bytes)
     }
 
     /// The latest version of table `name` (`None`: no table yet).
@@ -909,18 +893,4 @@ fn group_entries(rows: Vec<InputRow>) -> Vec<LedgerEntry> {
         .into_iter()
         .filter_map(|(_, tx)| by_tx.remove(&tx))
         .collect()
-}
-
-/// Every table of `root` that has a Delta log, by name.
-pub fn tables_in(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(root) {
-        for e in rd.flatten() {
-            if e.path().join("_delta_log").is_dir() {
-                out.push(e.file_name().to_string_lossy().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
