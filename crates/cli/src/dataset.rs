@@ -361,9 +361,13 @@ pub fn compact(args: &CompactArgs) -> Result<u8> {
                 "files_after": rep.files_after,
                 "rows": rep.rows,
                 "vacuumed_files": vac,
+                "skipped": rep.skipped,
             })
         );
     } else {
+        for s in &rep.skipped {
+            eprintln!("warning: {s}");
+        }
         eprintln!(
             "compacted {} partition(s): {} files → {} ({} rows); vacuum deleted {} file(s) older than {} h",
             rep.partitions.len(),

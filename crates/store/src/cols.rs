@@ -5,8 +5,9 @@
 //! Reading goes through [`Get`], which finds a column by name and casts it
 //! to the type the reader expects (DataFusion may hand back `Utf8View` or
 //! dictionary-encoded strings), so a reader never panics on a file whose
-//! physical types differ from ours: a missing or uncastable column is an
-//! error naming the column.
+//! physical types differ from ours: an uncastable column is an error
+//! naming the column, a missing one reads as nulls (a file written before
+//! the column was added to its table).
 
 use std::sync::Arc;
 
@@ -158,11 +159,13 @@ impl<'a> Get<'a> {
         self.batch.num_rows()
     }
 
+    /// Column `name` as type `t`. A column the batch does not have reads
+    /// as nulls: a file written before the column was added to its table
+    /// (schema evolution), as every Delta reader does.
     fn col(&self, name: &str, t: &DataType) -> Result<ArrayRef, Error> {
-        let a = self
-            .batch
-            .column_by_name(name)
-            .ok_or_else(|| Error::schema(format!("{}: no column {name}", self.table)))?;
+        let Some(a) = self.batch.column_by_name(name) else {
+            return Ok(arrow_array::new_null_array(t, self.rows()));
+        };
         cast_to(a, t).map_err(|e| Error::schema(format!("{}.{name}: {e}", self.table)))
     }
 
@@ -226,15 +229,6 @@ impl<'a> Get<'a> {
                 .downcast_ref::<StringArray>()
                 .map(|v| v.iter().flatten().map(str::to_string).collect())
         })
-    }
-
-    /// [`Self::strs`] for a column added after datasets were written:
-    /// absent, every row's list is empty.
-    pub fn strs_or_empty(&self, name: &str) -> Result<Vec<Vec<String>>, Error> {
-        if self.batch.column_by_name(name).is_none() {
-            return Ok(vec![Vec::new(); self.rows()]);
-        }
-        self.strs(name)
     }
 
     pub fn i64s(&self, name: &str) -> Result<Vec<Vec<i64>>, Error> {

@@ -8,9 +8,12 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType as ArrowType, Field, Schema, SchemaRef};
+use botscope_wire::input::InputKind;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, DataType, Remove, StructField, StructType, Transaction};
+use deltalake::kernel::{
+    Action, Add, DataType, Metadata, MetadataExt, Remove, StructField, StructType, Transaction,
+};
 use deltalake::logstore::ObjectStoreRef;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -514,7 +517,7 @@ impl Lake {
             let t = self
                 .refresh_or_create(name, &mut guard, &schema, partitioned)
                 .await?;
-            let mut res = commit_to(t, adds, removes, app, data_change, partitioned).await;
+            let mut res = commit_to(t, &schema, adds, removes, app, data_change, partitioned).await;
             // delta-rs retries a commit that lost the race for a version
             // when the winner does not conflict with it. What it gives up
             // on here: a second writer's creation of the same table (its
@@ -526,7 +529,7 @@ impl Lake {
                 if res.is_ok() || t.update_incremental(None).await.is_err() {
                     break;
                 }
-                res = commit_to(t, adds, removes, app, data_change, partitioned).await;
+                res = commit_to(t, &schema, adds, removes, app, data_change, partitioned).await;
             }
             res
         })
@@ -546,7 +549,7 @@ impl Lake {
                 .refresh_or_create(name, &mut guard, &schema, true)
                 .await?;
             if !parts.is_empty() {
-                commit_to(t, parts, &[], None, true, true).await?;
+                commit_to(t, &schema, parts, &[], None, true, true).await?;
             }
             Ok(())
         })
@@ -675,8 +678,40 @@ fn files_of(t: &DeltaTable) -> Result<Vec<FileInfo>, Error> {
         .collect())
 }
 
+/// The table's metadata with the columns of `schema` it lacks added
+/// (nullable, after its own): `None` when it has them all. This is how a
+/// table takes a column added by a later botscope (schema evolution):
+/// the commit that first writes the column carries the new schema, files
+/// written before read the column as null.
+fn evolved(t: &DeltaTable, schema: &Schema, partitioned: bool) -> Result<Option<Metadata>, Error> {
+    let snap = t.snapshot().map_err(dl)?;
+    let current = snap.schema();
+    let mut fields: Vec<StructField> = current.fields().cloned().collect();
+    let before = fields.len();
+    for f in delta_columns(schema, partitioned)? {
+        if current.field(f.name()).is_none() {
+            fields.push(StructField::new(
+                f.name().clone(),
+                f.data_type().clone(),
+                true,
+            ));
+        }
+    }
+    if fields.len() == before {
+        return Ok(None);
+    }
+    let st = StructType::try_new(fields).map_err(dl)?;
+    snap.metadata()
+        .clone()
+        .with_schema(&st)
+        .map(Some)
+        .map_err(dl)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn commit_to(
     t: &DeltaTable,
+    schema: &Schema,
     adds: &[Part],
     removes: &[String],
     app: Option<&str>,
@@ -694,7 +729,12 @@ async fn commit_to(
         }
     }
     let now = now_ms();
-    let mut actions = Vec::with_capacity(adds.len() + removes.len());
+    let mut actions = Vec::with_capacity(adds.len() + removes.len() + 1);
+    if !adds.is_empty() {
+        if let Some(m) = evolved(t, schema, partitioned)? {
+            actions.push(Action::Metadata(m));
+        }
+    }
     for p in adds {
         let mut pv = HashMap::new();
         if let Some(d) = &p.date {
@@ -842,11 +882,7 @@ fn read_inputs(b: &RecordBatch) -> Result<Vec<InputRow>, Error> {
         g.str("kind")?,
         g.str("rows")?,
     );
-    let versions = if b.column_by_name("versions").is_some() {
-        g.str("versions")?
-    } else {
-        vec![None; g.rows()]
-    };
+    let versions = g.str("versions")?;
     Ok((0..g.rows())
         .map(|i| InputRow {
             tx: tx[i].clone().unwrap_or_default(),
@@ -856,7 +892,7 @@ fn read_inputs(b: &RecordBatch) -> Result<Vec<InputRow>, Error> {
                 hash: h,
                 path: path[i].clone().unwrap_or_default(),
                 bytes: bytes[i].unwrap_or(0).max(0) as u64,
-                kind: kind[i].clone().unwrap_or_default(),
+                kind: InputKind::parse(kind[i].as_deref().unwrap_or_default()),
             }),
             rows: rows[i].clone().unwrap_or_default(),
             versions: versions[i].clone().unwrap_or_default(),

@@ -490,7 +490,7 @@ fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOut
             hash: i.hash.clone(),
             path: i.path.display().to_string(),
             bytes: i.bytes,
-            kind: i.kind.as_str().to_string(),
+            kind: i.kind,
         })
         .collect();
     match w.commit(records) {

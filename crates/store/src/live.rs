@@ -382,7 +382,7 @@ impl Feeder {
                 hash,
                 path: p.path.display().to_string(),
                 bytes: raw.len() as u64,
-                kind: InputKind::Eml.as_str().to_string(),
+                kind: InputKind::Eml,
             });
         }
         // Campaign ids from the store's campaign book, as `ingest` gives

@@ -21,6 +21,61 @@ pub struct CompactReport {
     pub files_before: usize,
     pub files_after: usize,
     pub rows: u64,
+    /// Partitions left as they are, with why (parts whose columns of one
+    /// name have types that do not convert).
+    pub skipped: Vec<String>,
+}
+
+/// `batches` (parts of one partition, written at different schema
+/// versions) under one schema: the table's columns in order, then any
+/// column a part adds (schema evolution), each missing column null.
+fn unify(
+    base: arrow_schema::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<RecordBatch>, String> {
+    use arrow_schema::{Field, Schema};
+    let mut fields: Vec<Field> = base.fields().iter().map(|f| (**f).clone()).collect();
+    for b in batches {
+        for f in b.schema().fields() {
+            match fields.iter().find(|have| have.name() == f.name()) {
+                Some(have) if have.data_type() == f.data_type() => {}
+                Some(have)
+                    if datafusion::arrow::compute::can_cast_types(
+                        f.data_type(),
+                        have.data_type(),
+                    ) => {}
+                Some(have) => {
+                    return Err(format!(
+                        "column {} is {} in one part, {} in another; not compacted",
+                        f.name(),
+                        have.data_type(),
+                        f.data_type()
+                    ))
+                }
+                None => fields.push(Field::new(f.name(), f.data_type().clone(), true)),
+            }
+        }
+    }
+    let schema = std::sync::Arc::new(Schema::new(fields));
+    batches
+        .iter()
+        .map(|b| {
+            if b.schema() == schema {
+                return Ok(b.clone());
+            }
+            let cols = schema
+                .fields()
+                .iter()
+                .map(|f| match b.column_by_name(f.name()) {
+                    Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+                    Some(c) => datafusion::arrow::compute::cast(c, f.data_type())
+                        .map_err(|e| format!("column {}: {e}", f.name())),
+                    None => Ok(arrow_array::new_null_array(f.data_type(), b.num_rows())),
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// Merge the part files of every partition that has more than one into
@@ -66,21 +121,13 @@ pub fn compact(store: &Store) -> Result<CompactReport, Error> {
                     .collect();
                 vec![tables::mail_hourly_batch(&rows)?]
             } else {
-                let schema = t.schema();
-                let cast: Result<Vec<_>, _> = batches
-                    .iter()
-                    .map(|b| {
-                        if b.schema() == schema {
-                            Ok(b.clone())
-                        } else {
-                            Err(Error::schema(format!(
-                                "{}/date={date}: a part has another schema; not compacted",
-                                t.name()
-                            )))
-                        }
-                    })
-                    .collect();
-                cast?
+                match unify(t.schema(), &batches) {
+                    Ok(b) => b,
+                    Err(why) => {
+                        rep.skipped.push(format!("{}/date={date}: {why}", t.name()));
+                        continue;
+                    }
+                }
             };
             let mut w = store.writer();
             w.write_batches(t, &date, &merged)?;

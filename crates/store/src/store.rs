@@ -45,6 +45,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use botscope_event::{Conn, Dns, Event, Http, Irc, MailMessage, Smtp, Ssl};
+use botscope_wire::input::InputKind;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -95,8 +96,25 @@ pub struct InputRecord {
     pub hash: String,
     pub path: String,
     pub bytes: u64,
-    /// `pcap`, `pcapng`, `zeek`, `binetflow`, `mail`, …
-    pub kind: String,
+    /// What the input is (recorded by name: `pcap`, `pcapng`, `zeek`,
+    /// `binetflow`, `mbox`, `eml`).
+    #[serde(with = "kind_name")]
+    pub kind: InputKind,
+}
+
+/// [`InputKind`] kept by its name in the old ledger's JSON.
+mod kind_name {
+    use botscope_wire::input::InputKind;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(k: &InputKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(k.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<InputKind, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(InputKind::parse(&s))
+    }
 }
 
 /// What a transaction did.

@@ -493,8 +493,8 @@ pub fn read_http(b: &RecordBatch) -> Result<Vec<(String, Http)>, Error> {
     let pass = g.str("password")?;
     let proxied = g.strs("proxied")?;
     // Added 2026-12-05: older datasets have no such columns.
-    let ofn = g.strs_or_empty("orig_filenames")?;
-    let rfn = g.strs_or_empty("resp_filenames")?;
+    let ofn = g.strs("orig_filenames")?;
+    let rfn = g.strs("resp_filenames")?;
     let omt = g.strs("orig_mime_types")?;
     let rmt = g.strs("resp_mime_types")?;
     let rqct = g.str("req_content_type")?;
@@ -624,7 +624,7 @@ pub fn read_smtp(b: &RecordBatch) -> Result<Vec<(String, Smtp)>, Error> {
     let auth = g.str("auth_user")?;
     let mf = g.str("message_file")?;
     // Added later: older datasets have no such column.
-    let fuids = g.strs_or_empty("fuids")?;
+    let fuids = g.strs("fuids")?;
     let mut out = Vec::with_capacity(g.rows());
     for i in 0..g.rows() {
         out.push((
@@ -956,11 +956,7 @@ pub fn read_mail(b: &RecordBatch) -> Result<Vec<MailMessage>, Error> {
     let size = g.i64("size")?;
     let error = g.str("error")?;
     // Parts written before the column existed have no fingerprint.
-    let mut fingerprint = if b.column_by_name("fingerprint").is_some() {
-        g.strs("fingerprint")?
-    } else {
-        vec![Vec::new(); g.rows()]
-    };
+    let mut fingerprint = g.strs("fingerprint")?;
     let mut out = Vec::with_capacity(g.rows());
     for i in 0..g.rows() {
         out.push(MailMessage {

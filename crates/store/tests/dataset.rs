@@ -1125,3 +1125,128 @@ fn time_travel_compaction_vacuum_and_migration_from_the_ledger_format() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&old);
 }
+
+/// Schema evolution: a part with a column the table does not have (what
+/// a later botscope that adds a column writes) is committed with the new
+/// schema; files written before read the column as null, in SQL and in
+/// the event readers, and writers of the old schema keep committing.
+#[test]
+fn a_column_added_later_reads_as_null_in_older_files() {
+    use std::sync::Arc;
+
+    use arrow_array::{Array, Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use botscope_store::delta::{Lake, Location, Part};
+    use parquet::file::properties::WriterProperties;
+
+    let (ev, mail, act, al) = synthetic();
+    let dir = temp("evolve");
+    write_all(&dir, "a.pcap", &ev, &mail, &act, &al);
+    let old = count(&dir, "conn");
+    assert!(old > 0);
+
+    // The same conn rows with one more column, as a newer writer makes them.
+    let conns: Vec<(&str, &Conn)> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Conn(c) => Some(("b.pcap", c)),
+            _ => None,
+        })
+        .collect();
+    let base = tables::conn_batch(&conns).unwrap();
+    let mut fields: Vec<Field> = base
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (**f).clone())
+        .collect();
+    fields.push(Field::new("score", DataType::Int64, true));
+    let schema = Arc::new(Schema::new(fields));
+    let mut cols = base.columns().to_vec();
+    let scores: Vec<i64> = (1..=base.num_rows() as i64).collect();
+    cols.push(Arc::new(Int64Array::from(scores.clone())));
+    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+    let lake = Lake::new(Location::Dir(dir.clone())).unwrap();
+    let rel = "date=2010-12-20/part-evolve-00000.parquet";
+    let size = lake
+        .write_parquet(
+            &format!("conn/{rel}"),
+            std::slice::from_ref(&batch),
+            &WriterProperties::default(),
+        )
+        .unwrap();
+    let v = lake
+        .commit(
+            "conn",
+            schema,
+            true,
+            &[Part {
+                path: rel.to_string(),
+                date: Some("2010-12-20".to_string()),
+                size,
+                rows: batch.num_rows() as u64,
+            }],
+            &[],
+            None,
+            true,
+        )
+        .unwrap();
+    assert!(v.is_some());
+
+    let new = batch.num_rows() as i64;
+    let b = q(
+        &dir,
+        "SELECT count(*) AS n, count(score) AS scored, sum(score) AS total FROM conn",
+    );
+    let get = |i: usize| {
+        b[0].column(i)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0)
+    };
+    assert_eq!(get(0), old + new, "every row, old files and new");
+    assert_eq!(get(1), new, "older files read the new column as null");
+    assert_eq!(get(2), scores.iter().sum::<i64>());
+    let b = q(&dir, "SELECT score FROM conn WHERE source = 'a.pcap'");
+    let nulls: usize = b.iter().map(|b| b.column(0).null_count()).sum();
+    assert_eq!(nulls as i64, old);
+
+    // The event readers take both files (the extra column is not theirs).
+    let back = read_back(&dir);
+    let conn_rows = back
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Conn(_)))
+        .count();
+    assert_eq!(conn_rows as i64, old + new);
+
+    // A writer of the old schema goes on committing to the evolved table,
+    // and compaction merges parts of both schemas, keeping the column.
+    write_all(&dir, "c.pcap", &ev, &mail, &act, &al);
+    assert_eq!(count(&dir, "conn"), 2 * old + new);
+    let scored = || {
+        let b = q(
+            &dir,
+            "SELECT count(score) AS scored, sum(score) AS s FROM conn",
+        );
+        let v = |i: usize| {
+            b[0].column(i)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0)
+        };
+        (v(0), v(1))
+    };
+    assert_eq!(scored(), (new, scores.iter().sum::<i64>()));
+    let store = Store::open(&dir).unwrap();
+    let rep = botscope_store::compact(&store).unwrap();
+    assert!(rep.skipped.is_empty(), "{:?}", rep.skipped);
+    assert!(
+        rep.partitions.iter().any(|p| p == "conn/date=2010-12-20"),
+        "{rep:?}"
+    );
+    assert_eq!(count(&dir, "conn"), 2 * old + new);
+    assert_eq!(scored(), (new, scores.iter().sum::<i64>()));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -292,7 +292,7 @@ mod tests {
 // What an input is
 
 /// What an input is, by content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum InputKind {
     Pcap,
     Pcapng,
@@ -302,6 +302,7 @@ pub enum InputKind {
     Mbox,
     /// One RFC 5322 message (`.eml`, a Maildir file).
     Eml,
+    #[default]
     Unknown,
 }
 
@@ -315,6 +316,21 @@ impl InputKind {
             InputKind::Mbox => "mbox",
             InputKind::Eml => "eml",
             InputKind::Unknown => "unknown",
+        }
+    }
+
+    /// The kind named by [`InputKind::as_str`] (`mail`, an older name
+    /// for one message, is [`InputKind::Eml`]); anything else is
+    /// [`InputKind::Unknown`].
+    pub fn parse(s: &str) -> InputKind {
+        match s {
+            "pcap" => InputKind::Pcap,
+            "pcapng" => InputKind::Pcapng,
+            "zeek" => InputKind::Zeek,
+            "binetflow" => InputKind::Binetflow,
+            "mbox" => InputKind::Mbox,
+            "eml" | "mail" => InputKind::Eml,
+            _ => InputKind::Unknown,
         }
     }
 
