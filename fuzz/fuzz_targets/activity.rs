@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use botscope_activity::{analyze, ioc, ActivityConfig, AdFilters};
-use botscope_report::{parse_binetflow, parse_zeek_log};
+use botscope_zeeklog::{parse_binetflow, parse_zeek_log};
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: [&str; 6] = [

@@ -4,7 +4,7 @@
 //! counted and reported, never a panic.
 use std::path::Path;
 
-use botscope_report::{parse_binetflow, parse_zeek_log, parse_zeek_tsv};
+use botscope_zeeklog::{parse_binetflow, parse_zeek_log, parse_zeek_tsv};
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: [&str; 6] = [

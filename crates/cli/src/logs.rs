@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use botscope_engine::{analyze_file, EngineConfig, FileSummary};
 use botscope_event::{CarvedMessage, Event, EventSink};
-use botscope_report::{LogFormat, LogWriterSet};
+use botscope_zeeklog::{LogFormat, LogWriterSet};
 use crossbeam_channel::Sender;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -53,7 +53,7 @@ fn mail_writer(
 ) -> (u64, Option<String>) {
     let mut written = 0;
     for m in rx {
-        match botscope_report::write_mail_file(&dir, &m) {
+        match botscope_zeeklog::write_mail_file(&dir, &m) {
             Ok(_) => written += 1,
             Err(e) => return (written, Some(e.to_string())),
         }

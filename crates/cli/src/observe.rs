@@ -1,13 +1,13 @@
 //! `botscope alerts` and `botscope report`: the dataset's count series
 //! (crate `store`) through the alert detector (crate `timeline`) and the
-//! report writer (crate `webreport`). Glue only.
+//! report writer (crate `report`). Glue only.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use botscope_report::ReportOptions;
 pub use botscope_serve::observe::{compute_alerts, report_data, save_alerts, series};
 use botscope_timeline::{Alert, AlertConfig};
-use botscope_webreport::ReportOptions;
 use serde_json::json;
 
 use crate::EXIT_OK;
@@ -112,7 +112,7 @@ pub fn report(args: &ReportArgs) -> Result<u8> {
     let alerts = compute_alerts(&s, &cfg)?;
     let data = report_data(dir, &s, alerts, &args.title)
         .with_context(|| format!("cannot read store {}", dir.display()))?;
-    let files = botscope_webreport::write_report(&data, &ReportOptions::default(), &args.out)
+    let files = botscope_report::write_report(&data, &ReportOptions::default(), &args.out)
         .with_context(|| format!("cannot write the report to {}", args.out.display()))?;
     for f in &files.files {
         println!("{}", f.display());

@@ -174,7 +174,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
         "Decoded sandbox captures (botscope logs → {})",
         logs_dir.display()
     );
-    let conns = botscope_report::read_zeek_tsv(logs_dir.join("conn.log")).ok();
+    let conns = botscope_zeeklog::read_zeek_tsv(logs_dir.join("conn.log")).ok();
     if let Some((fields, rows)) = conns {
         let col = |n: &str| fields.iter().position(|f| f == n);
         if let (Some(svc), Some(resp)) = (col("service"), col("id.resp_p")) {
@@ -194,7 +194,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
             }
         }
     }
-    if let Ok((fields, rows)) = botscope_report::read_zeek_tsv(logs_dir.join("http.log")) {
+    if let Ok((fields, rows)) = botscope_zeeklog::read_zeek_tsv(logs_dir.join("http.log")) {
         let col = |n: &str| fields.iter().position(|f| f == n);
         if let (Some(host), Some(referrer)) = (col("host"), col("referrer")) {
             let mut hosts: BTreeMap<String, u64> = BTreeMap::new();
@@ -232,7 +232,7 @@ pub fn demo(args: &DemoArgs, tty: bool) -> Result<u8> {
         );
         print!("{}", crate::trace::render(&t.hosts));
         for name in ["iocs.csv", "iocs.stix.json", "iocs.misp.json"] {
-            botscope_report::ioc::write_iocs(&out.join(name), &t.iocs)?;
+            botscope_zeeklog::ioc::write_iocs(&out.join(name), &t.iocs)?;
         }
         println!(
             "{} indicators written to {} (iocs.csv, iocs.stix.json, iocs.misp.json)",

@@ -258,7 +258,7 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         intel: matches,
     } = traced;
     if let Some(path) = &args.iocs {
-        botscope_report::ioc::write_iocs(path, &iocs)
+        botscope_zeeklog::ioc::write_iocs(path, &iocs)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if args.json {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use botscope_engine::{analyze_file, EngineConfig};
 use botscope_event::{Dns, Event, Http};
-use botscope_report::{import::uid_from_str, read_zeek_log};
+use botscope_zeeklog::{import::uid_from_str, read_zeek_log};
 use common::{botscope, data_dir, run_logs, temp_dir};
 use serde_json::Value;
 
@@ -371,7 +371,7 @@ fn triple<T: Ord>(
 /// not scored); a flow is C&C when its label names `CC`.
 fn ctu13_score(p: &Path) -> Ctu13Score {
     use std::collections::{BTreeMap, BTreeSet, HashMap};
-    let r = botscope_report::read_binetflow(p).expect("import");
+    let r = botscope_zeeklog::read_binetflow(p).expect("import");
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     let (hosts, verdicts) =
         botscope_activity::analyze(&r.events, &botscope_activity::ActivityConfig::default());

@@ -1,12 +1,9 @@
 //! The one error type of this crate.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// An error from writing or reading Zeek-format logs.
-///
-/// Every error names the file it is about; match on [`Error::kind`] for
-/// the details.
+/// An error writing the report; it names the file.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct Error {
@@ -19,23 +16,18 @@ impl Error {
         &self.kind
     }
 
-    pub(crate) fn create_dir(path: PathBuf, source: io::Error) -> Error {
-        ErrorKind::CreateDir { path, source }.into()
+    pub(crate) fn io(path: &Path, source: io::Error) -> Error {
+        ErrorKind::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()
     }
 
-    pub(crate) fn write(path: PathBuf, source: io::Error) -> Error {
-        ErrorKind::Write { path, source }.into()
-    }
-
-    pub(crate) fn read(path: PathBuf, source: io::Error) -> Error {
-        ErrorKind::Read { path, source }.into()
-    }
-
-    pub(crate) fn malformed(path: PathBuf, line: u64, msg: impl Into<String>) -> Error {
-        ErrorKind::Malformed {
-            path,
-            line,
-            msg: msg.into(),
+    pub(crate) fn chart(name: &str, message: impl Into<String>) -> Error {
+        ErrorKind::Chart {
+            name: name.to_string(),
+            message: message.into(),
         }
         .into()
     }
@@ -51,33 +43,10 @@ impl From<ErrorKind> for Error {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The output directory (or its `mail/` subdirectory) could not be
-    /// created.
-    #[error("cannot create directory {}: {source}", path.display())]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    /// A log or mail file could not be created, written or flushed.
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    /// A log file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    /// A Zeek TSV file is not well formed (1-based line number).
-    #[error("{}:{line}: {msg}", path.display())]
-    Malformed {
-        path: PathBuf,
-        line: u64,
-        msg: String,
-    },
+    /// Creating or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    /// Drawing a chart failed.
+    #[error("chart {name}: {message}")]
+    Chart { name: String, message: String },
 }

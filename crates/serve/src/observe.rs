@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use botscope_event::Ts;
+use botscope_report::{ReportData, TopRow};
 use botscope_store::datafusion::arrow::array::RecordBatch;
 use botscope_store::datafusion::arrow::util::display::array_value_to_string;
 use botscope_store::{AlertRow, By, Every, Store, Table};
 use botscope_timeline::{detect, move_alerts, volume_alerts, Alert, AlertConfig, CountRow, MixRow};
-use botscope_webreport::{ReportData, TopRow};
 
 use crate::Error;
 

@@ -19,10 +19,10 @@ use std::time::Duration;
 use botscope_activity::ioc::{Ioc, IocKind};
 use botscope_activity::Class;
 use botscope_event::Ts;
+use botscope_report::TopRow;
 use botscope_store::tables::read_activity;
 use botscope_store::{ActivityRow, Store, Table};
 use botscope_timeline::{Alert, AlertConfig};
-use botscope_webreport::TopRow;
 use sha2::{Digest, Sha256};
 
 use crate::observe::{self, has_table, Series};

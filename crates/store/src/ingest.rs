@@ -372,9 +372,9 @@ fn read_input(inp: &Input, cfg: &IngestConfig) -> InputRead {
         }
         InputKind::Zeek | InputKind::Binetflow => {
             let res = if inp.kind == InputKind::Zeek {
-                botscope_report::read_zeek_log(&inp.path)
+                botscope_zeeklog::read_zeek_log(&inp.path)
             } else {
-                botscope_report::read_binetflow(&inp.path)
+                botscope_zeeklog::read_binetflow(&inp.path)
             };
             match res {
                 Ok(x) => {

@@ -99,9 +99,9 @@ pub fn trace_inputs_engine(
         }
         if matches!(kind, InputKind::Zeek | InputKind::Binetflow) {
             let res = if kind == InputKind::Zeek {
-                botscope_report::read_zeek_log(f)
+                botscope_zeeklog::read_zeek_log(f)
             } else {
-                botscope_report::read_binetflow(f)
+                botscope_zeeklog::read_binetflow(f)
             };
             match res {
                 Ok(mut r) => {

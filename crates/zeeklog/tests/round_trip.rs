@@ -6,14 +6,15 @@ use std::path::PathBuf;
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
 use botscope_event::*;
-use botscope_report::*;
+use botscope_zeeklog::*;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("botscope-report-{name}-{}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("botscope-zeeklog-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&p);
         TempDir(p)
     }

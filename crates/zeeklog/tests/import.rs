@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use botscope_event::Event;
-use botscope_report::{read_binetflow, read_zeek_log};
+use botscope_zeeklog::{read_binetflow, read_zeek_log};
 
 /// `../shared/data` beside the repository; `None` (skip) when missing,
 /// a failure under `CI=true`.
@@ -346,7 +346,7 @@ fn zeek_columns_missing_extra_and_error_cap() {
     assert_eq!(r.events.len(), 1);
     // (The good row has no conn_state: imported as OTH, counted.)
     assert_eq!(r.skipped.get("bad line"), Some(&501), "{:?}", r.skipped);
-    assert_eq!(r.errors.len(), botscope_report::import::MAX_ERRORS);
+    assert_eq!(r.errors.len(), botscope_zeeklog::import::MAX_ERRORS);
     assert!(
         r.errors[0].contains("many-conn.log:1: "),
         "{:?}",

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use botscope_event::*;
-use botscope_report::*;
+use botscope_zeeklog::*;
 
 fn data_root() -> PathBuf {
     match std::env::var_os("BOTSCOPE_DATA") {

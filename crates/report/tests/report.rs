@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use botscope_report::{write_report, ReportData, ReportOptions, TopRow};
 use botscope_timeline::{detect, Alert, AlertConfig, AlertKind, CountRow, MixRow};
-use botscope_webreport::{write_report, ReportData, ReportOptions, TopRow};
 use chrono::NaiveDate;
 
 const SCRIPT: &str = "<script>alert('x')</script>";
@@ -17,8 +17,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        let d =
-            std::env::temp_dir().join(format!("botscope-webreport-{tag}-{}", std::process::id()));
+        let d = std::env::temp_dir().join(format!("botscope-report-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         TempDir(d)
     }
