@@ -16,7 +16,8 @@ use crate::{EXIT_INPUT_ERRORS, EXIT_OK};
 
 #[derive(clap::Args, Debug)]
 pub struct IngestArgs {
-    /// The dataset folder (created if missing).
+    /// The dataset (created if missing): a folder, or object storage
+    /// (`s3://`, `az://`, `gs://` bucket/prefix).
     #[arg(long)]
     pub store: PathBuf,
     /// Family attribution model for mail inputs (used by the mail
@@ -52,7 +53,8 @@ pub enum SqlFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct SqlArgs {
-    /// The dataset folder.
+    /// The dataset: a folder, or object storage (`s3://`, `az://`, `gs://`
+    /// bucket/prefix).
     #[arg(long)]
     pub store: PathBuf,
     /// Output format: an aligned table, CSV with a header, or a JSON array
@@ -86,7 +88,8 @@ pub enum EveryArg {
 
 #[derive(clap::Args, Debug)]
 pub struct TimelineArgs {
-    /// The dataset folder.
+    /// The dataset: a folder, or object storage (`s3://`, `az://`, `gs://`
+    /// bucket/prefix).
     #[arg(long)]
     pub store: PathBuf,
     /// What to count by: mail family, category, brand or campaign (messages),
@@ -107,7 +110,8 @@ pub struct TimelineArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct CompactArgs {
-    /// The dataset folder.
+    /// The dataset: a folder, or object storage (`s3://`, `az://`, `gs://`
+    /// bucket/prefix).
     #[arg(long)]
     pub store: PathBuf,
     /// VACUUM: delete data files that left the tables more than this many
@@ -123,7 +127,8 @@ pub struct CompactArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct RehuntArgs {
-    /// The dataset folder.
+    /// The dataset: a folder, or object storage (`s3://`, `az://`, `gs://`
+    /// bucket/prefix).
     #[arg(long)]
     pub store: PathBuf,
     /// Activity rules (TOML: any threshold of the activity analysis, e.g.

@@ -14,7 +14,8 @@ use crate::EXIT_OK;
 
 #[derive(clap::Args, Debug)]
 pub struct AlertsArgs {
-    /// The dataset folder (written by `botscope ingest`).
+    /// The dataset written by `botscope ingest` (a folder, or an `s3://`,
+    /// `az://`, `gs://` URL).
     #[arg(long)]
     pub store: PathBuf,
     /// Alert thresholds (TOML; fields of docs/timeline.md). Defaults
@@ -31,7 +32,8 @@ pub struct AlertsArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
-    /// The dataset folder (written by `botscope ingest`).
+    /// The dataset written by `botscope ingest` (a folder, or an `s3://`,
+    /// `az://`, `gs://` URL).
     #[arg(long)]
     pub store: PathBuf,
     /// Output folder for index.html and the charts (created if missing).

@@ -41,7 +41,7 @@ pub struct TrapArgs {
     #[arg(long)]
     pub no_dataset: bool,
     /// The dataset the stored messages are fed into, when not STORE
-    /// itself: another folder, or object storage (`s3://bucket/prefix`).
+    /// itself: another folder, or object storage (`s3://`, `az://`, `gs://` bucket/prefix).
     #[arg(long, value_name = "DIR|URL", conflicts_with = "no_dataset")]
     pub dataset: Option<PathBuf>,
     /// TOML file with every limit (see `docs/trap.md`).

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{botscope, data_dir, temp_dir};
+use common::{botscope, data_dir, get_json, temp_dir};
 
 fn run(args: &[&str], env: Option<(&str, &str)>) -> (i32, String, String) {
     let mut c = botscope();
@@ -714,6 +714,57 @@ fn a_store_on_s3_ingests_queries_reports_and_takes_the_trap_feed() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(n(u, "conn"), n(&local, "conn"));
 
+    // The dashboard on the S3 store: its figures, and an ingest by
+    // another process reaching it (the store's version polled on S3).
+    let mut serve = botscope()
+        .args(["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0"])
+        .args(["--store", url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start botscope serve");
+    let dashboard = {
+        use std::io::BufRead;
+        let err = std::io::BufReader::new(serve.stderr.take().unwrap());
+        let mut lines = err.lines().map_while(Result::ok);
+        let addr = lines
+            .find_map(|l| {
+                l.split("dashboard on http://")
+                    .nth(1)
+                    .map(|a| a.trim_end_matches('/').to_string())
+            })
+            .expect("serve printed no address");
+        std::thread::spawn(move || lines.for_each(drop));
+        addr
+    };
+    let inputs_now = sql_json(u, "SELECT count(DISTINCT hash) AS n FROM inputs")[0]["n"]
+        .as_i64()
+        .unwrap();
+    let o = get_json(&dashboard, "/api/overview");
+    assert_eq!(o["totals"]["inputs"].as_i64(), Some(inputs_now), "{o}");
+    let v0 = o["version"].as_u64().expect("version");
+    let more = data
+        .join("botnet-pcaps/spambot-auth-relay-port2525.pcap")
+        .display()
+        .to_string();
+    let (code, _, err) = run(&["ingest", "--store", url, &more], None);
+    assert!(code == 0 || code == 1, "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let o = get_json(&dashboard, "/api/overview");
+        if o["version"].as_u64() > Some(v0) {
+            assert_eq!(o["totals"]["inputs"].as_i64(), Some(inputs_now + 1), "{o}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dashboard did not see the new ingest: {o}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+
     // The trap's feed into the S3 store: a message from a real corpus.
     let spam = std::fs::read_dir(data.join("spam-csdmc2010/spam"))
         .unwrap()
@@ -819,4 +870,180 @@ fn a_pyspark_job_hands_captures_to_ingest_workers_and_reads_the_tables() {
         .collect();
     assert_eq!(spark, ours);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Azurite (Microsoft's Azure Storage emulator, from npm) serving Blob
+/// storage on loopback, started and stopped by the test: `$BOTSCOPE_AZURITE`
+/// or the copy `.ci/run` installs. `None` skips, except under CI.
+struct Azurite {
+    child: std::process::Child,
+    port: u16,
+    _data: PathBuf,
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The emulator's well-known development account (public, in Azure's docs).
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+impl Azurite {
+    fn start(py: &Path) -> Option<Azurite> {
+        let bin = std::env::var_os("BOTSCOPE_AZURITE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| {
+                    Path::new(&h).join(".cache/botscope-npm/node_modules/.bin/azurite-blob")
+                })
+            })
+            .filter(|p| p.exists());
+        let Some(bin) = bin else {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("azurite-blob not found (CI=true: .ci/run installs it)");
+            }
+            eprintln!("SKIP: azurite-blob not installed");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = temp_dir("azurite");
+        std::fs::create_dir_all(&data).unwrap();
+        let child = Command::new(bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .args(["--location", &data.display().to_string()])
+            // No telemetry: this machine talks to nothing but itself.
+            .args(["--silent", "--skipApiVersionCheck", "--disableTelemetry"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start azurite");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "azurite did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let az = Azurite {
+            child,
+            port,
+            _data: data,
+        };
+        // The container, with the client library Azure users have.
+        let o = Command::new(py)
+            .args([
+                "-c",
+                &format!(
+                    "from azure.storage.blob import BlobServiceClient; \
+                     BlobServiceClient.from_connection_string(\
+                     'DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};\
+                     AccountKey={AZURITE_KEY};\
+                     BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};')\
+                     .create_container('lab')"
+                ),
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Some(az)
+    }
+
+    /// Set the environment Azure clients read (this process and the
+    /// `botscope` processes it starts).
+    fn env(&self) {
+        let url = format!("http://127.0.0.1:{}", self.port);
+        for (k, v) in [
+            ("AZURE_STORAGE_USE_EMULATOR", "true"),
+            ("AZURITE_BLOB_STORAGE_URL", url.as_str()),
+            ("AZURE_STORAGE_ACCOUNT_NAME", AZURITE_ACCOUNT),
+            ("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY),
+        ] {
+            // SAFETY: set before any thread of this test reads them; the
+            // other tests of this binary do not use Azure.
+            unsafe { std::env::set_var(k, v) };
+        }
+    }
+}
+
+/// An `az://` store (Azure Blob storage, emulated): two ingest processes
+/// of the same inputs at once commit each input once, through Azure's
+/// conditional writes; SQL, time travel and compaction give what the same
+/// ingest into a folder gives.
+#[test]
+fn a_store_on_azure_blob_storage_takes_two_writers_at_once() {
+    let Some(data) = data_dir() else { return };
+    let Some(py) = python_with("azure.storage.blob") else {
+        return;
+    };
+    let Some(az) = Azurite::start(&py) else {
+        return;
+    };
+    az.env();
+    let url = "az://lab/botscope/ds";
+    let local = temp_dir("ds-az-local");
+    let l = local.display().to_string();
+    let inputs = [
+        data.join("botnet-pcaps").display().to_string(),
+        data.join("stratosphere-zeek-logs").display().to_string(),
+    ];
+    let (code, _, err) = run(&["ingest", "--store", &l, &inputs[0], &inputs[1]], None);
+    assert!(code == 0 || code == 1, "{err}");
+    let kids: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = botscope();
+            c.args(["ingest", "-j", "1", "--store", url, &inputs[0], &inputs[1]]);
+            c.stdout(std::process::Stdio::null());
+            c.stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        let code = o.status.code().unwrap_or(-1);
+        assert!(
+            code == 0 || code == 1,
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let u = Path::new(url);
+    for t in ["conn", "http", "dns", "smtp", "activity"] {
+        assert_eq!(n(u, t), n(&local, t), "{t}");
+    }
+    assert!(n(u, "conn") > 100);
+    let hashes = sql_json(
+        u,
+        "SELECT count(*) AS n, count(DISTINCT hash) AS d FROM inputs WHERE hash IS NOT NULL",
+    );
+    assert_eq!(hashes[0]["n"], hashes[0]["d"], "an input committed twice");
+    let (code, out, err) = run(
+        &[
+            "sql",
+            "--store",
+            url,
+            "--as-of",
+            "1",
+            "--format",
+            "json",
+            "SELECT count(*) AS n FROM inputs",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"n\":"), "{out}");
+    let (code, _, err) = run(&["compact", "--store", url, "--retain-hours", "0"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(n(u, "conn"), n(&local, "conn"));
+    drop(az);
+    let _ = std::fs::remove_dir_all(&local);
 }

@@ -7,14 +7,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{botscope, data_dir, temp_dir, tool};
+use common::{botscope, data_dir, get_json, temp_dir, tool};
 
 struct Serve {
     child: Child,
@@ -74,20 +73,6 @@ fn start(store: &Path, watch: &Path) -> Serve {
         dashboard,
         trap,
     }
-}
-
-fn get_json(addr: &str, path: &str) -> serde_json::Value {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let i = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    serde_json::from_slice(&raw[i + 4..]).unwrap_or(serde_json::Value::Null)
 }
 
 #[test]

@@ -161,3 +161,21 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     eprintln!("SKIP: {name} not installed (apt-get install swaks postfix)");
     None
 }
+
+/// GET `path` from the HTTP server at `addr` (`host:port`) and parse the
+/// body as JSON (`Null` when it is not).
+pub fn get_json(addr: &str, path: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let i = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    serde_json::from_slice(&raw[i + 4..]).unwrap_or(serde_json::Value::Null)
+}
