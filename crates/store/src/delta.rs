@@ -2,12 +2,13 @@
 //! (`deltalake`): loading, creating, committing parts, reading the
 //! `inputs` table. Everything async runs on one runtime of the process.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use arrow_array::RecordBatch;
-use arrow_schema::{DataType as ArrowType, Field, Schema, SchemaRef};
+use arrow_schema::{Schema, SchemaRef};
 use botscope_wire::input::InputKind;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -25,8 +26,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use url::Url;
 
-use crate::cols::{ts_type, Cols, Get};
 use crate::store::{read_parquet, InputRecord, LedgerEntry, Op, INPUTS};
+use crate::tables::{from_batch, row, to_batch, Row};
 use crate::Error;
 
 /// The partition column of every event table.
@@ -589,8 +590,10 @@ impl Lake {
         let mut out = BTreeSet::new();
         for f in self.files(INPUTS)? {
             for b in self.read_parquet(&format!("{INPUTS}/{}", f.path))? {
-                for h in Get::new(&b, "inputs").str("hash")?.into_iter().flatten() {
-                    out.insert(h);
+                for r in from_batch::<InputsRecord<'static>>(&b)? {
+                    if let Some(h) = r.hash {
+                        out.insert(h.into_owned());
+                    }
                 }
             }
         }
@@ -805,62 +808,63 @@ async fn commit_to(
     Ok(Some(done.version()))
 }
 
+/// One row of the `inputs` table (this struct is the table): one input
+/// of a transaction, or the transaction alone when it read none.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct InputsRecord<'a> {
+    tx: Cow<'a, str>,
+    op: Option<Cow<'a, str>>,
+    time: Option<i64>,
+    hash: Option<Cow<'a, str>>,
+    path: Option<Cow<'a, str>>,
+    bytes: Option<i64>,
+    kind: Option<Cow<'a, str>>,
+    /// Rows added per table, JSON.
+    rows: Option<Cow<'a, str>>,
+    /// The Delta version of each table the transaction committed, JSON.
+    versions: Option<Cow<'a, str>>,
+}
+row!(InputsRecord<'static>, "inputs", ["time"]);
+
 /// The Arrow schema of the `inputs` table.
 pub fn inputs_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("tx", ArrowType::Utf8, true),
-        Field::new("op", ArrowType::Utf8, true),
-        Field::new("time", ts_type(), true),
-        Field::new("hash", ArrowType::Utf8, true),
-        Field::new("path", ArrowType::Utf8, true),
-        Field::new("bytes", ArrowType::Int64, true),
-        Field::new("kind", ArrowType::Utf8, true),
-        Field::new("rows", ArrowType::Utf8, true),
-        Field::new("versions", ArrowType::Utf8, true),
-    ]))
+    Arc::new(Schema::new(
+        <InputsRecord<'static> as Row>::fields().unwrap_or_default(),
+    ))
 }
 
 fn inputs_batch(entries: &[LedgerEntry]) -> Result<RecordBatch, Error> {
-    // (entry, input index) per row.
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(
-        &LedgerEntry,
-        Option<&InputRecord>,
-        Option<i64>,
-        String,
-        String,
-    )> = entries
-        .iter()
-        .flat_map(|e| {
-            let time = chrono::DateTime::parse_from_rfc3339(&e.time)
-                .map(|t| t.timestamp_micros())
-                .ok();
-            let counts = serde_json::to_string(&e.rows).unwrap_or_default();
-            let versions = serde_json::to_string(&e.versions).unwrap_or_default();
-            let inputs: Vec<Option<&InputRecord>> = if e.inputs.is_empty() {
-                vec![None]
-            } else {
-                e.inputs.iter().map(Some).collect()
-            };
-            inputs
-                .into_iter()
-                .map(move |i| (e, i, time, counts.clone(), versions.clone()))
-        })
-        .collect();
-    let mut c = Cols::new();
-    c.str("tx", rows.iter().map(|r| Some(r.0.tx.as_str())));
-    c.str("op", rows.iter().map(|r| Some(r.0.op.as_str())));
-    c.ts("time", rows.iter().map(|r| r.2));
-    c.str("hash", rows.iter().map(|r| r.1.map(|x| x.hash.as_str())));
-    c.str("path", rows.iter().map(|r| r.1.map(|x| x.path.as_str())));
-    c.i64("bytes", rows.iter().map(|r| r.1.map(|x| x.bytes as i64)));
-    c.str("kind", rows.iter().map(|r| r.1.map(|x| x.kind.as_str())));
-    c.str("rows", rows.iter().map(|r| Some(r.3.as_str())));
-    c.str("versions", rows.iter().map(|r| Some(r.4.as_str())));
-    c.finish()
+    let mut rows: Vec<InputsRecord<'_>> = Vec::new();
+    for e in entries {
+        let time = chrono::DateTime::parse_from_rfc3339(&e.time)
+            .map(|t| t.timestamp_micros())
+            .ok();
+        let counts = serde_json::to_string(&e.rows).unwrap_or_default();
+        let versions = serde_json::to_string(&e.versions).unwrap_or_default();
+        let inputs: Vec<Option<&InputRecord>> = if e.inputs.is_empty() {
+            vec![None]
+        } else {
+            e.inputs.iter().map(Some).collect()
+        };
+        for i in inputs {
+            rows.push(InputsRecord {
+                tx: Cow::Borrowed(&e.tx),
+                op: Some(Cow::Borrowed(e.op.as_str())),
+                time,
+                hash: i.map(|x| Cow::Borrowed(x.hash.as_str())),
+                path: i.map(|x| Cow::Borrowed(x.path.as_str())),
+                bytes: i.map(|x| i64::try_from(x.bytes).unwrap_or(i64::MAX)),
+                kind: i.map(|x| Cow::Borrowed(x.kind.as_str())),
+                rows: Some(Cow::Owned(counts.clone())),
+                versions: Some(Cow::Owned(versions.clone())),
+            });
+        }
+    }
+    to_batch::<InputsRecord<'static>, _>(&rows)
 }
 
-/// One row of `inputs`.
+/// One row of `inputs`, read back.
 struct InputRow {
     tx: String,
     op: Op,
@@ -871,31 +875,20 @@ struct InputRow {
 }
 
 fn read_inputs(b: &RecordBatch) -> Result<Vec<InputRow>, Error> {
-    let g = Get::new(b, "inputs");
-    let (tx, op, time, hash, path, bytes, kind, rows) = (
-        g.str("tx")?,
-        g.str("op")?,
-        g.ts("time")?,
-        g.str("hash")?,
-        g.str("path")?,
-        g.i64("bytes")?,
-        g.str("kind")?,
-        g.str("rows")?,
-    );
-    let versions = g.str("versions")?;
-    Ok((0..g.rows())
-        .map(|i| InputRow {
-            tx: tx[i].clone().unwrap_or_default(),
-            op: Op::parse(op[i].as_deref().unwrap_or_default()),
-            time: time[i],
-            input: hash[i].clone().map(|h| InputRecord {
-                hash: h,
-                path: path[i].clone().unwrap_or_default(),
-                bytes: bytes[i].unwrap_or(0).max(0) as u64,
-                kind: InputKind::parse(kind[i].as_deref().unwrap_or_default()),
+    Ok(from_batch::<InputsRecord<'static>>(b)?
+        .into_iter()
+        .map(|r| InputRow {
+            tx: r.tx.into_owned(),
+            op: Op::parse(r.op.as_deref().unwrap_or_default()),
+            time: r.time,
+            input: r.hash.map(|h| InputRecord {
+                hash: h.into_owned(),
+                path: r.path.map(Cow::into_owned).unwrap_or_default(),
+                bytes: r.bytes.unwrap_or(0).max(0) as u64,
+                kind: InputKind::parse(r.kind.as_deref().unwrap_or_default()),
             }),
-            rows: rows[i].clone().unwrap_or_default(),
-            versions: versions[i].clone().unwrap_or_default(),
+            rows: r.rows.map(Cow::into_owned).unwrap_or_default(),
+            versions: r.versions.map(Cow::into_owned).unwrap_or_default(),
         })
         .collect())
 }

@@ -12,18 +12,29 @@
 //!   `(empty)`, a null is unset (`-`);
 //! - connection-bound tables share the envelope `ts, source, uid, orig_h,
 //!   orig_p, resp_h, resp_p, proto`, where `source` is the input file.
+//!
+//! Each table is defined once, by a row struct (`ConnRow`, `HttpRow`, …):
+//! its serde derive gives the table's Arrow schema, the writer and the
+//! reader (serde_arrow), so a column's name, type and position cannot
+//! drift between them. Conversions between the events and the rows are
+//! the only per-column code.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
 use botscope_event::{
     Conn, ConnId, ConnState, Dns, Duration, Http, Irc, MailMessage, Meta, Smtp, Ssl, Transport, Ts,
     Uid,
 };
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_arrow::schema::{SchemaLike, TracingOptions};
 
-use crate::cols::{Cols, Get};
+use crate::cols::ts_type;
 use crate::Error;
 
 /// A table of the dataset.
@@ -81,24 +92,19 @@ impl Table {
     /// The Arrow schema of the table's files (without the `date`
     /// partition column).
     pub fn schema(self) -> SchemaRef {
-        // Building an empty batch defines the schema in one place.
-        let b = match self {
-            Table::Conn => conn_batch(&[]),
-            Table::Http => http_batch(&[]),
-            Table::Smtp => smtp_batch(&[]),
-            Table::Dns => dns_batch(&[]),
-            Table::Ssl => ssl_batch(&[]),
-            Table::Irc => irc_batch(&[]),
-            Table::Mail => mail_batch(&[]),
-            Table::MailHourly => mail_hourly_batch(&[]),
-            Table::Activity => activity_batch(&[]),
-            Table::Alert => alert_batch(&[]),
+        let fields = match self {
+            Table::Conn => ConnRow::fields(),
+            Table::Http => HttpRow::fields(),
+            Table::Smtp => SmtpRow::fields(),
+            Table::Dns => DnsRow::fields(),
+            Table::Ssl => SslRow::fields(),
+            Table::Irc => IrcRow::fields(),
+            Table::Mail => MailRow::fields(),
+            Table::MailHourly => MailHourly::fields(),
+            Table::Activity => ActivityRecord::fields(),
+            Table::Alert => AlertRecord::fields(),
         };
-        match b {
-            Ok(b) => b.schema(),
-            // Empty columns always agree in length.
-            Err(_) => SchemaRef::new(arrow_schema::Schema::empty()),
-        }
+        Arc::new(Schema::new(fields.unwrap_or_default()))
     }
 }
 
@@ -120,10 +126,141 @@ pub const UNKNOWN_DATE: &str = "unknown";
 pub type Sourced<'a, T> = (&'a str, &'a T);
 
 // ---------------------------------------------------------------------
+// rows: one struct per table
+
+/// A table's row type: its serde derive is the table's columns, in order.
+pub(crate) trait Row: Serialize + DeserializeOwned {
+    /// The table's name (in errors).
+    const TABLE: &'static str;
+    /// Columns holding times (`i64` µs since the epoch), stored as
+    /// `timestamp[µs, UTC]`.
+    const TIMES: &'static [&'static str];
+
+    /// The fields traced from the type, kept for the process.
+    fn cache() -> &'static OnceLock<Result<Vec<FieldRef>, String>>;
+
+    /// The table's Arrow fields.
+    fn fields() -> Result<Vec<FieldRef>, Error> {
+        Self::cache()
+            .get_or_init(|| trace::<Self>(Self::TIMES))
+            .clone()
+            .map_err(|e| Error::schema(format!("{}: {e}", Self::TABLE)))
+    }
+}
+
+macro_rules! row {
+    ($t:ty, $table:literal, [$($time:literal),*]) => {
+        impl Row for $t {
+            const TABLE: &'static str = $table;
+            const TIMES: &'static [&'static str] = &[$($time),*];
+            fn cache() -> &'static std::sync::OnceLock<Result<Vec<arrow_schema::FieldRef>, String>> {
+                static FIELDS: std::sync::OnceLock<Result<Vec<arrow_schema::FieldRef>, String>> =
+                    std::sync::OnceLock::new();
+                &FIELDS
+            }
+        }
+    };
+}
+pub(crate) use row;
+
+/// The fields of row type `R` with the dataset's conventions: strings
+/// `Utf8`, lists `List<item>` (not null: an empty list is Zeek's
+/// `(empty)`), `Vec<u8>` as `Binary`, the `times` as timestamps, every
+/// other column nullable.
+fn trace<R: DeserializeOwned>(times: &[&str]) -> Result<Vec<FieldRef>, String> {
+    let opts = TracingOptions::default()
+        .strings_as_large_utf8(false)
+        .sequence_as_large_list(false)
+        .bytes_as_large_binary(false);
+    let traced = Vec::<FieldRef>::from_type::<R>(opts).map_err(|e| e.to_string())?;
+    Ok(traced
+        .iter()
+        .map(|f| {
+            let name = f.name().as_str();
+            Arc::new(match f.data_type() {
+                DataType::List(item) if item.data_type() == &DataType::UInt8 => {
+                    Field::new(name, DataType::Binary, true)
+                }
+                DataType::List(item) => Field::new(
+                    name,
+                    DataType::List(Arc::new(Field::new("item", item.data_type().clone(), true))),
+                    false,
+                ),
+                DataType::Int64 if times.contains(&name) => Field::new(name, ts_type(), true),
+                t => Field::new(name, t.clone(), true),
+            })
+        })
+        .collect())
+}
+
+/// `rows` as one record batch of `R`'s table.
+pub(crate) fn to_batch<R: Row, W: Serialize>(rows: &[W]) -> Result<RecordBatch, Error> {
+    serde_arrow::to_record_batch(&R::fields()?, &rows)
+        .map_err(|e| Error::arrow(format!("{}: {e}", R::TABLE)))
+}
+
+/// The rows of a batch of `R`'s table. Columns the batch lacks (a file
+/// written before they were added) read as null or empty; columns `R`
+/// does not know are ignored.
+pub(crate) fn from_batch<R: Row>(b: &RecordBatch) -> Result<Vec<R>, Error> {
+    serde_arrow::from_record_batch(b).map_err(|e| Error::schema(format!("{}: {e}", R::TABLE)))
+}
+
+// ---------------------------------------------------------------------
 // envelope
 
-fn uid_str(u: Uid) -> String {
-    u.to_string()
+/// A row struct of a connection-bound table: the envelope columns
+/// `ts source uid orig_h orig_p resp_h resp_p proto`, then the table's own.
+macro_rules! enveloped {
+    ($(#[$m:meta])* struct $name:ident<$lt:lifetime> { $($body:tt)* }) => {
+        $(#[$m])*
+        #[derive(Serialize, Deserialize, Default)]
+        #[serde(default)]
+        struct $name<$lt> {
+            ts: Option<i64>,
+            source: Cow<$lt, str>,
+            uid: Option<String>,
+            orig_h: Option<String>,
+            orig_p: Option<i32>,
+            resp_h: Option<String>,
+            resp_p: Option<i32>,
+            proto: Option<Cow<$lt, str>>,
+            $($body)*
+        }
+
+        impl<$lt> $name<$lt> {
+            /// A row with the envelope of `meta` from input `source`.
+            fn envelope(source: &$lt str, meta: Option<&Meta>) -> $name<$lt> {
+                $name {
+                    ts: meta.map(|m| m.ts.0),
+                    source: Cow::Borrowed(source),
+                    uid: meta.map(|m| m.uid.to_string()),
+                    orig_h: meta.map(|m| m.id.orig_h.to_string()),
+                    orig_p: meta.map(|m| i32::from(m.id.orig_p)),
+                    resp_h: meta.map(|m| m.id.resp_h.to_string()),
+                    resp_p: meta.map(|m| i32::from(m.id.resp_p)),
+                    proto: meta.map(|m| Cow::Borrowed(m.id.proto.zeek_name())),
+                    ..Default::default()
+                }
+            }
+
+            /// The envelope read back (`None` when it does not parse);
+            /// `ip_proto` names a transport Zeek has no name for.
+            fn meta(&self, ip_proto: Option<i32>) -> Option<Meta> {
+                Some(Meta {
+                    ts: Ts(self.ts?),
+                    uid: parse_uid(self.uid.as_deref()?)?,
+                    id: ConnId {
+                        orig_h: self.orig_h.as_deref()?.parse().ok()?,
+                        orig_p: u16::try_from(self.orig_p?).ok()?,
+                        resp_h: self.resp_h.as_deref()?.parse().ok()?,
+                        resp_p: u16::try_from(self.resp_p?).ok()?,
+                        proto: proto_of(self.proto.as_deref()?, ip_proto),
+                    },
+                })
+            }
+        }
+    };
 }
 
 /// Parse Zeek's `C` + base62 rendering back into a [`Uid`].
@@ -145,7 +282,7 @@ pub fn parse_uid(s: &str) -> Option<Uid> {
     Some(Uid(n))
 }
 
-fn proto_of(name: &str, ip_proto: Option<i64>) -> Transport {
+fn proto_of(name: &str, ip_proto: Option<i32>) -> Transport {
     match name {
         "tcp" => Transport::Tcp,
         "udp" => Transport::Udp,
@@ -154,81 +291,8 @@ fn proto_of(name: &str, ip_proto: Option<i64>) -> Transport {
     }
 }
 
-fn envelope(c: &mut Cols, rows: &[(&str, Option<&Meta>)]) {
-    c.ts("ts", rows.iter().map(|(_, m)| m.map(|m| m.ts.0)));
-    c.str("source", rows.iter().map(|(s, _)| Some(*s)));
-    let uids: Vec<Option<String>> = rows
-        .iter()
-        .map(|(_, m)| m.map(|m| uid_str(m.uid)))
-        .collect();
-    c.str("uid", uids.iter().map(Option::as_deref));
-    let oh: Vec<Option<String>> = rows
-        .iter()
-        .map(|(_, m)| m.map(|m| m.id.orig_h.to_string()))
-        .collect();
-    c.str("orig_h", oh.iter().map(Option::as_deref));
-    c.i32(
-        "orig_p",
-        rows.iter().map(|(_, m)| m.map(|m| i32::from(m.id.orig_p))),
-    );
-    let rh: Vec<Option<String>> = rows
-        .iter()
-        .map(|(_, m)| m.map(|m| m.id.resp_h.to_string()))
-        .collect();
-    c.str("resp_h", rh.iter().map(Option::as_deref));
-    c.i32(
-        "resp_p",
-        rows.iter().map(|(_, m)| m.map(|m| i32::from(m.id.resp_p))),
-    );
-    c.str(
-        "proto",
-        rows.iter().map(|(_, m)| m.map(|m| m.id.proto.zeek_name())),
-    );
-}
-
-/// The envelope columns read back: source and meta per row.
-struct Env {
-    source: Vec<Option<String>>,
-    meta: Vec<Option<Meta>>,
-}
-
-fn read_envelope(g: &Get<'_>, ip_proto: Option<&[Option<i64>]>) -> Result<Env, Error> {
-    let ts = g.ts("ts")?;
-    let source = g.str("source")?;
-    let uid = g.str("uid")?;
-    let oh = g.str("orig_h")?;
-    let op = g.i64("orig_p")?;
-    let rh = g.str("resp_h")?;
-    let rp = g.i64("resp_p")?;
-    let proto = g.str("proto")?;
-    let mut meta = Vec::with_capacity(g.rows());
-    for i in 0..g.rows() {
-        let m = (|| {
-            let uid = parse_uid(uid[i].as_deref()?)?;
-            let orig_h: IpAddr = oh[i].as_deref()?.parse().ok()?;
-            let resp_h: IpAddr = rh[i].as_deref()?.parse().ok()?;
-            Some(Meta {
-                ts: Ts(ts[i]?),
-                uid,
-                id: ConnId {
-                    orig_h,
-                    orig_p: u16::try_from(op[i]?).ok()?,
-                    resp_h,
-                    resp_p: u16::try_from(rp[i]?).ok()?,
-                    proto: proto_of(
-                        proto[i].as_deref()?,
-                        ip_proto.and_then(|p| p.get(i).copied().flatten()),
-                    ),
-                },
-            })
-        })();
-        meta.push(m);
-    }
-    Ok(Env { source, meta })
-}
-
-fn opt_u64(v: Option<u64>) -> Option<i64> {
-    v.map(|x| i64::try_from(x).unwrap_or(i64::MAX))
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn u64_of(v: Option<i64>) -> u64 {
@@ -244,8 +308,34 @@ fn dur(s: Option<f64>) -> Option<Duration> {
         .map(|x| Duration((x * 1e6).round() as i64))
 }
 
-fn s(v: &Option<String>) -> Option<&str> {
-    v.as_deref()
+fn u16_of(v: Option<i32>) -> Option<u16> {
+    v.and_then(|x| u16::try_from(x).ok())
+}
+
+fn u8_of(v: Option<i32>) -> Option<u8> {
+    v.and_then(|x| u8::try_from(x).ok())
+}
+
+fn u32_of(v: Option<i64>) -> u32 {
+    v.and_then(|x| u32::try_from(x).ok()).unwrap_or(0)
+}
+
+/// Borrowed strings of a row being written, owned ones of a row read.
+fn own(v: Option<Cow<'_, str>>) -> Option<String> {
+    v.map(Cow::into_owned)
+}
+
+fn cow(v: &Option<String>) -> Option<Cow<'_, str>> {
+    v.as_deref().map(Cow::Borrowed)
+}
+
+/// Rows of `rows` through `f`, then one batch of `R`'s table.
+fn batch_of<'a, T, R: Row, W: Serialize>(
+    rows: &'a [Sourced<'a, T>],
+    f: impl Fn(&'a str, &'a T) -> W,
+) -> Result<RecordBatch, Error> {
+    let rows: Vec<W> = rows.iter().map(|&(s, r)| f(s, r)).collect();
+    to_batch::<R, W>(&rows)
 }
 
 // ---------------------------------------------------------------------
@@ -267,108 +357,87 @@ const STATES: [ConnState; 13] = [
     ConnState::OTH,
 ];
 
+enveloped! {
+    struct ConnRow<'a> {
+        service: Vec<Cow<'a, str>>,
+        duration: Option<f64>,
+        orig_bytes: Option<i64>,
+        resp_bytes: Option<i64>,
+        conn_state: Option<Cow<'a, str>>,
+        local_orig: Option<bool>,
+        local_resp: Option<bool>,
+        missed_bytes: Option<i64>,
+        history: Option<Cow<'a, str>>,
+        orig_pkts: Option<i64>,
+        orig_ip_bytes: Option<i64>,
+        resp_pkts: Option<i64>,
+        resp_ip_bytes: Option<i64>,
+        ip_proto: Option<i32>,
+    }
+}
+row!(ConnRow<'static>, "conn", ["ts"]);
+
 pub fn conn_batch(rows: &[Sourced<'_, Conn>]) -> Result<RecordBatch, Error> {
-    let mut c = Cols::new();
-    let env: Vec<_> = rows.iter().map(|(s, r)| (*s, Some(&r.meta))).collect();
-    envelope(&mut c, &env);
-    c.strs("service", rows.iter().map(|(_, r)| r.service.iter()));
-    c.f64("duration", rows.iter().map(|(_, r)| secs(r.duration)));
-    c.i64(
-        "orig_bytes",
-        rows.iter().map(|(_, r)| opt_u64(r.orig_bytes)),
-    );
-    c.i64(
-        "resp_bytes",
-        rows.iter().map(|(_, r)| opt_u64(r.resp_bytes)),
-    );
-    c.str(
-        "conn_state",
-        rows.iter().map(|(_, r)| Some(r.conn_state.as_str())),
-    );
-    c.bool("local_orig", rows.iter().map(|(_, r)| r.local_orig));
-    c.bool("local_resp", rows.iter().map(|(_, r)| r.local_resp));
-    c.i64(
-        "missed_bytes",
-        rows.iter().map(|(_, r)| opt_u64(Some(r.missed_bytes))),
-    );
-    c.str(
-        "history",
-        rows.iter().map(|(_, r)| Some(r.history.as_str())),
-    );
-    c.i64(
-        "orig_pkts",
-        rows.iter().map(|(_, r)| opt_u64(Some(r.orig_pkts))),
-    );
-    c.i64(
-        "orig_ip_bytes",
-        rows.iter().map(|(_, r)| opt_u64(Some(r.orig_ip_bytes))),
-    );
-    c.i64(
-        "resp_pkts",
-        rows.iter().map(|(_, r)| opt_u64(Some(r.resp_pkts))),
-    );
-    c.i64(
-        "resp_ip_bytes",
-        rows.iter().map(|(_, r)| opt_u64(Some(r.resp_ip_bytes))),
-    );
-    c.i32(
-        "ip_proto",
-        rows.iter().map(|(_, r)| Some(i32::from(r.ip_proto))),
-    );
-    c.finish()
+    batch_of::<_, ConnRow<'static>, _>(rows, |s, r| ConnRow {
+        service: r
+            .service
+            .iter()
+            .map(|x| Cow::Borrowed(x.as_ref()))
+            .collect(),
+        duration: secs(r.duration),
+        orig_bytes: r.orig_bytes.map(i64_of),
+        resp_bytes: r.resp_bytes.map(i64_of),
+        conn_state: Some(Cow::Borrowed(r.conn_state.as_str())),
+        local_orig: r.local_orig,
+        local_resp: r.local_resp,
+        missed_bytes: Some(i64_of(r.missed_bytes)),
+        history: Some(Cow::Borrowed(&r.history)),
+        orig_pkts: Some(i64_of(r.orig_pkts)),
+        orig_ip_bytes: Some(i64_of(r.orig_ip_bytes)),
+        resp_pkts: Some(i64_of(r.resp_pkts)),
+        resp_ip_bytes: Some(i64_of(r.resp_ip_bytes)),
+        ip_proto: Some(i32::from(r.ip_proto)),
+        ..ConnRow::envelope(s, Some(&r.meta))
+    })
 }
 
 /// Conn rows of a batch; rows whose envelope does not parse are skipped
 /// and counted in the second value.
 pub fn read_conn(b: &RecordBatch) -> Result<(Vec<(String, Conn)>, u64), Error> {
-    let g = Get::new(b, "conn");
-    let ip_proto = g.i64("ip_proto")?;
-    let env = read_envelope(&g, Some(&ip_proto))?;
-    let service = g.strs("service")?;
-    let duration = g.f64("duration")?;
-    let ob = g.i64("orig_bytes")?;
-    let rb = g.i64("resp_bytes")?;
-    let state = g.str("conn_state")?;
-    let lo = g.bool("local_orig")?;
-    let lr = g.bool("local_resp")?;
-    let missed = g.i64("missed_bytes")?;
-    let history = g.str("history")?;
-    let op = g.i64("orig_pkts")?;
-    let oib = g.i64("orig_ip_bytes")?;
-    let rp = g.i64("resp_pkts")?;
-    let rib = g.i64("resp_ip_bytes")?;
-    let mut out = Vec::with_capacity(g.rows());
+    let rows = from_batch::<ConnRow<'static>>(b)?;
+    let mut out = Vec::with_capacity(rows.len());
     let mut bad = 0;
-    for i in 0..g.rows() {
-        let Some(meta) = env.meta[i] else {
+    for r in rows {
+        let Some(meta) = r.meta(r.ip_proto) else {
             bad += 1;
             continue;
         };
         let conn_state = STATES
             .into_iter()
-            .find(|s| Some(s.as_str()) == state[i].as_deref())
+            .find(|s| Some(s.as_str()) == r.conn_state.as_deref())
             .unwrap_or(ConnState::OTH);
         out.push((
-            env.source[i].clone().unwrap_or_default(),
+            r.source.into_owned(),
             Conn {
                 meta,
-                service: service[i]
+                service: r
+                    .service
                     .iter()
                     .filter_map(|s| botscope_event::Service::from_name(s))
                     .collect(),
-                duration: dur(duration[i]),
-                orig_bytes: ob[i].and_then(|x| u64::try_from(x).ok()),
-                resp_bytes: rb[i].and_then(|x| u64::try_from(x).ok()),
+                duration: dur(r.duration),
+                orig_bytes: r.orig_bytes.and_then(|x| u64::try_from(x).ok()),
+                resp_bytes: r.resp_bytes.and_then(|x| u64::try_from(x).ok()),
                 conn_state,
-                local_orig: lo[i],
-                local_resp: lr[i],
-                missed_bytes: u64_of(missed[i]),
-                history: history[i].clone().unwrap_or_default(),
-                orig_pkts: u64_of(op[i]),
-                orig_ip_bytes: u64_of(oib[i]),
-                resp_pkts: u64_of(rp[i]),
-                resp_ip_bytes: u64_of(rib[i]),
-                ip_proto: ip_proto[i].and_then(|x| u8::try_from(x).ok()).unwrap_or(0),
+                local_orig: r.local_orig,
+                local_resp: r.local_resp,
+                missed_bytes: u64_of(r.missed_bytes),
+                history: own(r.history).unwrap_or_default(),
+                orig_pkts: u64_of(r.orig_pkts),
+                orig_ip_bytes: u64_of(r.orig_ip_bytes),
+                resp_pkts: u64_of(r.resp_pkts),
+                resp_ip_bytes: u64_of(r.resp_ip_bytes),
+                ip_proto: u8_of(r.ip_proto).unwrap_or(0),
                 tunnel_parents: Vec::new(),
             },
         ));
@@ -379,514 +448,437 @@ pub fn read_conn(b: &RecordBatch) -> Result<(Vec<(String, Conn)>, u64), Error> {
 // ---------------------------------------------------------------------
 // http
 
+enveloped! {
+    struct HttpRow<'a> {
+        trans_depth: Option<i64>,
+        method: Option<Cow<'a, str>>,
+        host: Option<Cow<'a, str>>,
+        uri: Option<Cow<'a, str>>,
+        referrer: Option<Cow<'a, str>>,
+        version: Option<Cow<'a, str>>,
+        user_agent: Option<Cow<'a, str>>,
+        origin: Option<Cow<'a, str>>,
+        request_body_len: Option<i64>,
+        response_body_len: Option<i64>,
+        status_code: Option<i32>,
+        status_msg: Option<Cow<'a, str>>,
+        info_code: Option<i32>,
+        info_msg: Option<Cow<'a, str>>,
+        username: Option<Cow<'a, str>>,
+        password: Option<Cow<'a, str>>,
+        proxied: Cow<'a, [String]>,
+        orig_mime_types: Cow<'a, [String]>,
+        resp_mime_types: Cow<'a, [String]>,
+        orig_filenames: Cow<'a, [String]>,
+        resp_filenames: Cow<'a, [String]>,
+        req_content_type: Option<Cow<'a, str>>,
+        resp_content_type: Option<Cow<'a, str>>,
+        location: Option<Cow<'a, str>>,
+        req_body_prefix: Option<Cow<'a, [u8]>>,
+        resp_body_prefix: Option<Cow<'a, [u8]>>,
+        req_body_sha256: Option<Cow<'a, str>>,
+        resp_body_sha256: Option<Cow<'a, str>>,
+        resp_body_incomplete: Option<bool>,
+    }
+}
+row!(HttpRow<'static>, "http", ["ts"]);
+
 pub fn http_batch(rows: &[Sourced<'_, Http>]) -> Result<RecordBatch, Error> {
-    let mut c = Cols::new();
-    let env: Vec<_> = rows.iter().map(|(s, r)| (*s, r.meta.as_ref())).collect();
-    envelope(&mut c, &env);
-    c.i64(
-        "trans_depth",
-        rows.iter().map(|(_, r)| Some(i64::from(r.trans_depth))),
-    );
-    c.str("method", rows.iter().map(|(_, r)| s(&r.method)));
-    c.str("host", rows.iter().map(|(_, r)| s(&r.host)));
-    c.str("uri", rows.iter().map(|(_, r)| s(&r.uri)));
-    c.str("referrer", rows.iter().map(|(_, r)| s(&r.referrer)));
-    c.str("version", rows.iter().map(|(_, r)| s(&r.version)));
-    c.str("user_agent", rows.iter().map(|(_, r)| s(&r.user_agent)));
-    c.str("origin", rows.iter().map(|(_, r)| s(&r.origin)));
-    c.i64(
-        "request_body_len",
-        rows.iter().map(|(_, r)| opt_u64(Some(r.request_body_len))),
-    );
-    c.i64(
-        "response_body_len",
-        rows.iter().map(|(_, r)| opt_u64(Some(r.response_body_len))),
-    );
-    c.i32(
-        "status_code",
-        rows.iter().map(|(_, r)| r.status_code.map(i32::from)),
-    );
-    c.str("status_msg", rows.iter().map(|(_, r)| s(&r.status_msg)));
-    c.i32(
-        "info_code",
-        rows.iter().map(|(_, r)| r.info_code.map(i32::from)),
-    );
-    c.str("info_msg", rows.iter().map(|(_, r)| s(&r.info_msg)));
-    c.str("username", rows.iter().map(|(_, r)| s(&r.username)));
-    c.str("password", rows.iter().map(|(_, r)| s(&r.password)));
-    c.strs("proxied", rows.iter().map(|(_, r)| r.proxied.iter()));
-    c.strs(
-        "orig_mime_types",
-        rows.iter().map(|(_, r)| r.orig_mime_types.iter()),
-    );
-    c.strs(
-        "resp_mime_types",
-        rows.iter().map(|(_, r)| r.resp_mime_types.iter()),
-    );
-    c.strs(
-        "orig_filenames",
-        rows.iter().map(|(_, r)| r.orig_filenames.iter()),
-    );
-    c.strs(
-        "resp_filenames",
-        rows.iter().map(|(_, r)| r.resp_filenames.iter()),
-    );
-    c.str(
-        "req_content_type",
-        rows.iter().map(|(_, r)| s(&r.req_content_type)),
-    );
-    c.str(
-        "resp_content_type",
-        rows.iter().map(|(_, r)| s(&r.resp_content_type)),
-    );
-    c.str("location", rows.iter().map(|(_, r)| s(&r.location)));
-    c.bin(
-        "req_body_prefix",
-        rows.iter().map(|(_, r)| Some(r.req_body_prefix.as_slice())),
-    );
-    c.bin(
-        "resp_body_prefix",
-        rows.iter()
-            .map(|(_, r)| Some(r.resp_body_prefix.as_slice())),
-    );
-    c.str(
-        "req_body_sha256",
-        rows.iter().map(|(_, r)| s(&r.req_body_sha256)),
-    );
-    c.str(
-        "resp_body_sha256",
-        rows.iter().map(|(_, r)| s(&r.resp_body_sha256)),
-    );
-    c.bool(
-        "resp_body_incomplete",
-        rows.iter().map(|(_, r)| Some(r.resp_body_incomplete)),
-    );
-    c.finish()
-}
-
-fn u16_of(v: Option<i64>) -> Option<u16> {
-    v.and_then(|x| u16::try_from(x).ok())
-}
-
-fn u32_of(v: Option<i64>) -> u32 {
-    v.and_then(|x| u32::try_from(x).ok()).unwrap_or(0)
+    batch_of::<_, HttpRow<'static>, _>(rows, |s, r| HttpRow {
+        trans_depth: Some(i64::from(r.trans_depth)),
+        method: cow(&r.method),
+        host: cow(&r.host),
+        uri: cow(&r.uri),
+        referrer: cow(&r.referrer),
+        version: cow(&r.version),
+        user_agent: cow(&r.user_agent),
+        origin: cow(&r.origin),
+        request_body_len: Some(i64_of(r.request_body_len)),
+        response_body_len: Some(i64_of(r.response_body_len)),
+        status_code: r.status_code.map(i32::from),
+        status_msg: cow(&r.status_msg),
+        info_code: r.info_code.map(i32::from),
+        info_msg: cow(&r.info_msg),
+        username: cow(&r.username),
+        password: cow(&r.password),
+        proxied: Cow::Borrowed(&r.proxied),
+        orig_mime_types: Cow::Borrowed(&r.orig_mime_types),
+        resp_mime_types: Cow::Borrowed(&r.resp_mime_types),
+        orig_filenames: Cow::Borrowed(&r.orig_filenames),
+        resp_filenames: Cow::Borrowed(&r.resp_filenames),
+        req_content_type: cow(&r.req_content_type),
+        resp_content_type: cow(&r.resp_content_type),
+        location: cow(&r.location),
+        req_body_prefix: Some(Cow::Borrowed(&r.req_body_prefix)),
+        resp_body_prefix: Some(Cow::Borrowed(&r.resp_body_prefix)),
+        req_body_sha256: cow(&r.req_body_sha256),
+        resp_body_sha256: cow(&r.resp_body_sha256),
+        resp_body_incomplete: Some(r.resp_body_incomplete),
+        ..HttpRow::envelope(s, r.meta.as_ref())
+    })
 }
 
 pub fn read_http(b: &RecordBatch) -> Result<Vec<(String, Http)>, Error> {
-    let g = Get::new(b, "http");
-    let env = read_envelope(&g, None)?;
-    let depth = g.i64("trans_depth")?;
-    let method = g.str("method")?;
-    let host = g.str("host")?;
-    let uri = g.str("uri")?;
-    let referrer = g.str("referrer")?;
-    let version = g.str("version")?;
-    let ua = g.str("user_agent")?;
-    let origin = g.str("origin")?;
-    let rql = g.i64("request_body_len")?;
-    let rsl = g.i64("response_body_len")?;
-    let sc = g.i64("status_code")?;
-    let sm = g.str("status_msg")?;
-    let ic = g.i64("info_code")?;
-    let im = g.str("info_msg")?;
-    let user = g.str("username")?;
-    let pass = g.str("password")?;
-    let proxied = g.strs("proxied")?;
-    // Added 2026-12-05: older datasets have no such columns.
-    let ofn = g.strs("orig_filenames")?;
-    let rfn = g.strs("resp_filenames")?;
-    let omt = g.strs("orig_mime_types")?;
-    let rmt = g.strs("resp_mime_types")?;
-    let rqct = g.str("req_content_type")?;
-    let rsct = g.str("resp_content_type")?;
-    let loc = g.str("location")?;
-    let rqb = g.bin("req_body_prefix")?;
-    let rsb = g.bin("resp_body_prefix")?;
-    let rqh = g.str("req_body_sha256")?;
-    let rsh = g.str("resp_body_sha256")?;
-    let inc = g.bool("resp_body_incomplete")?;
-    let mut out = Vec::with_capacity(g.rows());
-    for i in 0..g.rows() {
-        out.push((
-            env.source[i].clone().unwrap_or_default(),
-            Http {
-                meta: env.meta[i],
-                trans_depth: u32_of(depth[i]),
-                method: method[i].clone(),
-                host: host[i].clone(),
-                uri: uri[i].clone(),
-                referrer: referrer[i].clone(),
-                version: version[i].clone(),
-                user_agent: ua[i].clone(),
-                origin: origin[i].clone(),
-                request_body_len: u64_of(rql[i]),
-                response_body_len: u64_of(rsl[i]),
-                status_code: u16_of(sc[i]),
-                status_msg: sm[i].clone(),
-                info_code: u16_of(ic[i]),
-                info_msg: im[i].clone(),
-                username: user[i].clone(),
-                password: pass[i].clone(),
-                proxied: proxied[i].clone(),
-                orig_mime_types: omt[i].clone(),
-                resp_mime_types: rmt[i].clone(),
-                orig_filenames: ofn[i].clone(),
-                resp_filenames: rfn[i].clone(),
-                req_content_type: rqct[i].clone(),
-                resp_content_type: rsct[i].clone(),
-                location: loc[i].clone(),
-                req_body_prefix: rqb[i].clone().unwrap_or_default(),
-                resp_body_prefix: rsb[i].clone().unwrap_or_default(),
-                req_body_sha256: rqh[i].clone(),
-                resp_body_sha256: rsh[i].clone(),
-                resp_body_incomplete: inc[i].unwrap_or(false),
-            },
-        ));
-    }
-    Ok(out)
+    Ok(from_batch::<HttpRow<'static>>(b)?
+        .into_iter()
+        .map(|r| {
+            let meta = r.meta(None);
+            (
+                r.source.into_owned(),
+                Http {
+                    meta,
+                    trans_depth: u32_of(r.trans_depth),
+                    method: own(r.method),
+                    host: own(r.host),
+                    uri: own(r.uri),
+                    referrer: own(r.referrer),
+                    version: own(r.version),
+                    user_agent: own(r.user_agent),
+                    origin: own(r.origin),
+                    request_body_len: u64_of(r.request_body_len),
+                    response_body_len: u64_of(r.response_body_len),
+                    status_code: u16_of(r.status_code),
+                    status_msg: own(r.status_msg),
+                    info_code: u16_of(r.info_code),
+                    info_msg: own(r.info_msg),
+                    username: own(r.username),
+                    password: own(r.password),
+                    proxied: r.proxied.into_owned(),
+                    orig_mime_types: r.orig_mime_types.into_owned(),
+                    resp_mime_types: r.resp_mime_types.into_owned(),
+                    orig_filenames: r.orig_filenames.into_owned(),
+                    resp_filenames: r.resp_filenames.into_owned(),
+                    req_content_type: own(r.req_content_type),
+                    resp_content_type: own(r.resp_content_type),
+                    location: own(r.location),
+                    req_body_prefix: r.req_body_prefix.map(Cow::into_owned).unwrap_or_default(),
+                    resp_body_prefix: r.resp_body_prefix.map(Cow::into_owned).unwrap_or_default(),
+                    req_body_sha256: own(r.req_body_sha256),
+                    resp_body_sha256: own(r.resp_body_sha256),
+                    resp_body_incomplete: r.resp_body_incomplete.unwrap_or(false),
+                },
+            )
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------
 // smtp
 
-fn ip_strs(v: &[IpAddr]) -> Vec<String> {
-    v.iter().map(IpAddr::to_string).collect()
+enveloped! {
+    struct SmtpRow<'a> {
+        trans_depth: Option<i64>,
+        helo: Option<Cow<'a, str>>,
+        mailfrom: Option<Cow<'a, str>>,
+        rcptto: Cow<'a, [String]>,
+        /// Zeek's `date` (the header), renamed: `date` is the partition.
+        date_header: Option<Cow<'a, str>>,
+        from: Option<Cow<'a, str>>,
+        to: Cow<'a, [String]>,
+        cc: Cow<'a, [String]>,
+        reply_to: Option<Cow<'a, str>>,
+        msg_id: Option<Cow<'a, str>>,
+        in_reply_to: Option<Cow<'a, str>>,
+        subject: Option<Cow<'a, str>>,
+        x_originating_ip: Option<String>,
+        first_received: Option<Cow<'a, str>>,
+        second_received: Option<Cow<'a, str>>,
+        last_reply: Option<Cow<'a, str>>,
+        path: Vec<String>,
+        user_agent: Option<Cow<'a, str>>,
+        tls: Option<bool>,
+        commands: Cow<'a, [String]>,
+        pipelined: Option<bool>,
+        auth_user: Option<Cow<'a, str>>,
+        message_file: Option<Cow<'a, str>>,
+        fuids: Cow<'a, [String]>,
+    }
 }
+row!(SmtpRow<'static>, "smtp", ["ts"]);
 
 pub fn smtp_batch(rows: &[Sourced<'_, Smtp>]) -> Result<RecordBatch, Error> {
-    let mut c = Cols::new();
-    let env: Vec<_> = rows.iter().map(|(s, r)| (*s, r.meta.as_ref())).collect();
-    envelope(&mut c, &env);
-    c.i64(
-        "trans_depth",
-        rows.iter().map(|(_, r)| Some(i64::from(r.trans_depth))),
-    );
-    c.str("helo", rows.iter().map(|(_, r)| s(&r.helo)));
-    c.str("mailfrom", rows.iter().map(|(_, r)| s(&r.mailfrom)));
-    c.strs("rcptto", rows.iter().map(|(_, r)| r.rcptto.iter()));
-    c.str("date_header", rows.iter().map(|(_, r)| s(&r.date)));
-    c.str("from", rows.iter().map(|(_, r)| s(&r.from)));
-    c.strs("to", rows.iter().map(|(_, r)| r.to.iter()));
-    c.strs("cc", rows.iter().map(|(_, r)| r.cc.iter()));
-    c.str("reply_to", rows.iter().map(|(_, r)| s(&r.reply_to)));
-    c.str("msg_id", rows.iter().map(|(_, r)| s(&r.msg_id)));
-    c.str("in_reply_to", rows.iter().map(|(_, r)| s(&r.in_reply_to)));
-    c.str("subject", rows.iter().map(|(_, r)| s(&r.subject)));
-    let xo: Vec<Option<String>> = rows
-        .iter()
-        .map(|(_, r)| r.x_originating_ip.map(|a| a.to_string()))
-        .collect();
-    c.str("x_originating_ip", xo.iter().map(Option::as_deref));
-    c.str(
-        "first_received",
-        rows.iter().map(|(_, r)| s(&r.first_received)),
-    );
-    c.str(
-        "second_received",
-        rows.iter().map(|(_, r)| s(&r.second_received)),
-    );
-    c.str("last_reply", rows.iter().map(|(_, r)| s(&r.last_reply)));
-    c.strs("path", rows.iter().map(|(_, r)| ip_strs(&r.path)));
-    c.str("user_agent", rows.iter().map(|(_, r)| s(&r.user_agent)));
-    c.bool("tls", rows.iter().map(|(_, r)| Some(r.tls)));
-    c.strs("commands", rows.iter().map(|(_, r)| r.commands.iter()));
-    c.bool("pipelined", rows.iter().map(|(_, r)| Some(r.pipelined)));
-    c.str("auth_user", rows.iter().map(|(_, r)| s(&r.auth_user)));
-    c.str("message_file", rows.iter().map(|(_, r)| s(&r.message_file)));
-    c.strs("fuids", rows.iter().map(|(_, r)| r.fuids.iter()));
-    c.finish()
+    batch_of::<_, SmtpRow<'static>, _>(rows, |s, r| SmtpRow {
+        trans_depth: Some(i64::from(r.trans_depth)),
+        helo: cow(&r.helo),
+        mailfrom: cow(&r.mailfrom),
+        rcptto: Cow::Borrowed(&r.rcptto),
+        date_header: cow(&r.date),
+        from: cow(&r.from),
+        to: Cow::Borrowed(&r.to),
+        cc: Cow::Borrowed(&r.cc),
+        reply_to: cow(&r.reply_to),
+        msg_id: cow(&r.msg_id),
+        in_reply_to: cow(&r.in_reply_to),
+        subject: cow(&r.subject),
+        x_originating_ip: r.x_originating_ip.map(|a| a.to_string()),
+        first_received: cow(&r.first_received),
+        second_received: cow(&r.second_received),
+        last_reply: cow(&r.last_reply),
+        path: r.path.iter().map(IpAddr::to_string).collect(),
+        user_agent: cow(&r.user_agent),
+        tls: Some(r.tls),
+        commands: Cow::Borrowed(&r.commands),
+        pipelined: Some(r.pipelined),
+        auth_user: cow(&r.auth_user),
+        message_file: cow(&r.message_file),
+        fuids: Cow::Borrowed(&r.fuids),
+        ..SmtpRow::envelope(s, r.meta.as_ref())
+    })
 }
 
 pub fn read_smtp(b: &RecordBatch) -> Result<Vec<(String, Smtp)>, Error> {
-    let g = Get::new(b, "smtp");
-    let env = read_envelope(&g, None)?;
-    let depth = g.i64("trans_depth")?;
-    let helo = g.str("helo")?;
-    let mailfrom = g.str("mailfrom")?;
-    let rcptto = g.strs("rcptto")?;
-    let date = g.str("date_header")?;
-    let from = g.str("from")?;
-    let to = g.strs("to")?;
-    let cc = g.strs("cc")?;
-    let reply_to = g.str("reply_to")?;
-    let msg_id = g.str("msg_id")?;
-    let irt = g.str("in_reply_to")?;
-    let subject = g.str("subject")?;
-    let xo = g.str("x_originating_ip")?;
-    let fr = g.str("first_received")?;
-    let sr = g.str("second_received")?;
-    let lr = g.str("last_reply")?;
-    let path = g.strs("path")?;
-    let ua = g.str("user_agent")?;
-    let tls = g.bool("tls")?;
-    let commands = g.strs("commands")?;
-    let pipelined = g.bool("pipelined")?;
-    let auth = g.str("auth_user")?;
-    let mf = g.str("message_file")?;
-    // Added later: older datasets have no such column.
-    let fuids = g.strs("fuids")?;
-    let mut out = Vec::with_capacity(g.rows());
-    for i in 0..g.rows() {
-        out.push((
-            env.source[i].clone().unwrap_or_default(),
-            Smtp {
-                meta: env.meta[i],
-                trans_depth: u32_of(depth[i]),
-                helo: helo[i].clone(),
-                mailfrom: mailfrom[i].clone(),
-                rcptto: rcptto[i].clone(),
-                date: date[i].clone(),
-                from: from[i].clone(),
-                to: to[i].clone(),
-                cc: cc[i].clone(),
-                reply_to: reply_to[i].clone(),
-                msg_id: msg_id[i].clone(),
-                in_reply_to: irt[i].clone(),
-                subject: subject[i].clone(),
-                x_originating_ip: xo[i].as_deref().and_then(|a| a.parse().ok()),
-                first_received: fr[i].clone(),
-                second_received: sr[i].clone(),
-                last_reply: lr[i].clone(),
-                path: path[i].iter().filter_map(|a| a.parse().ok()).collect(),
-                user_agent: ua[i].clone(),
-                tls: tls[i].unwrap_or(false),
-                commands: commands[i].clone(),
-                pipelined: pipelined[i].unwrap_or(false),
-                auth_user: auth[i].clone(),
-                message_file: mf[i].clone(),
-                fuids: fuids[i].clone(),
-            },
-        ));
-    }
-    Ok(out)
+    Ok(from_batch::<SmtpRow<'static>>(b)?
+        .into_iter()
+        .map(|r| {
+            let meta = r.meta(None);
+            (
+                r.source.into_owned(),
+                Smtp {
+                    meta,
+                    trans_depth: u32_of(r.trans_depth),
+                    helo: own(r.helo),
+                    mailfrom: own(r.mailfrom),
+                    rcptto: r.rcptto.into_owned(),
+                    date: own(r.date_header),
+                    from: own(r.from),
+                    to: r.to.into_owned(),
+                    cc: r.cc.into_owned(),
+                    reply_to: own(r.reply_to),
+                    msg_id: own(r.msg_id),
+                    in_reply_to: own(r.in_reply_to),
+                    subject: own(r.subject),
+                    x_originating_ip: r.x_originating_ip.and_then(|a| a.parse().ok()),
+                    first_received: own(r.first_received),
+                    second_received: own(r.second_received),
+                    last_reply: own(r.last_reply),
+                    path: r.path.iter().filter_map(|a| a.parse().ok()).collect(),
+                    user_agent: own(r.user_agent),
+                    tls: r.tls.unwrap_or(false),
+                    commands: r.commands.into_owned(),
+                    pipelined: r.pipelined.unwrap_or(false),
+                    auth_user: own(r.auth_user),
+                    message_file: own(r.message_file),
+                    fuids: r.fuids.into_owned(),
+                },
+            )
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------
 // dns
 
-pub fn dns_batch(rows: &[Sourced<'_, Dns>]) -> Result<RecordBatch, Error> {
-    let mut c = Cols::new();
-    let env: Vec<_> = rows.iter().map(|(s, r)| (*s, r.meta.as_ref())).collect();
-    envelope(&mut c, &env);
-    c.i32(
-        "trans_id",
-        rows.iter().map(|(_, r)| Some(i32::from(r.trans_id))),
-    );
-    c.f64("rtt", rows.iter().map(|(_, r)| secs(r.rtt)));
-    c.str("query", rows.iter().map(|(_, r)| s(&r.query)));
-    c.i32("qclass", rows.iter().map(|(_, r)| r.qclass.map(i32::from)));
-    c.str("qclass_name", rows.iter().map(|(_, r)| s(&r.qclass_name)));
-    c.i32("qtype", rows.iter().map(|(_, r)| r.qtype.map(i32::from)));
-    c.str("qtype_name", rows.iter().map(|(_, r)| s(&r.qtype_name)));
-    c.i32("rcode", rows.iter().map(|(_, r)| r.rcode.map(i32::from)));
-    c.str("rcode_name", rows.iter().map(|(_, r)| s(&r.rcode_name)));
-    c.bool("AA", rows.iter().map(|(_, r)| Some(r.aa)));
-    c.bool("TC", rows.iter().map(|(_, r)| Some(r.tc)));
-    c.bool("RD", rows.iter().map(|(_, r)| Some(r.rd)));
-    c.bool("RA", rows.iter().map(|(_, r)| Some(r.ra)));
-    c.i32("Z", rows.iter().map(|(_, r)| Some(i32::from(r.z))));
-    c.strs("answers", rows.iter().map(|(_, r)| r.answers.iter()));
-    c.i64s(
-        "TTLs",
-        rows.iter()
-            .map(|(_, r)| r.ttls.iter().map(|t| i64::from(*t)).collect::<Vec<_>>()),
-    );
-    c.bool("rejected", rows.iter().map(|(_, r)| Some(r.rejected)));
-    c.i32("opcode", rows.iter().map(|(_, r)| r.opcode.map(i32::from)));
-    c.str("opcode_name", rows.iter().map(|(_, r)| s(&r.opcode_name)));
-    c.finish()
+enveloped! {
+    #[allow(non_snake_case)]
+    struct DnsRow<'a> {
+        trans_id: Option<i32>,
+        rtt: Option<f64>,
+        query: Option<Cow<'a, str>>,
+        qclass: Option<i32>,
+        qclass_name: Option<Cow<'a, str>>,
+        qtype: Option<i32>,
+        qtype_name: Option<Cow<'a, str>>,
+        rcode: Option<i32>,
+        rcode_name: Option<Cow<'a, str>>,
+        AA: Option<bool>,
+        TC: Option<bool>,
+        RD: Option<bool>,
+        RA: Option<bool>,
+        Z: Option<i32>,
+        answers: Cow<'a, [String]>,
+        TTLs: Vec<i64>,
+        rejected: Option<bool>,
+        opcode: Option<i32>,
+        opcode_name: Option<Cow<'a, str>>,
+    }
 }
+row!(DnsRow<'static>, "dns", ["ts"]);
 
-fn u8_of(v: Option<i64>) -> Option<u8> {
-    v.and_then(|x| u8::try_from(x).ok())
+pub fn dns_batch(rows: &[Sourced<'_, Dns>]) -> Result<RecordBatch, Error> {
+    batch_of::<_, DnsRow<'static>, _>(rows, |s, r| DnsRow {
+        trans_id: Some(i32::from(r.trans_id)),
+        rtt: secs(r.rtt),
+        query: cow(&r.query),
+        qclass: r.qclass.map(i32::from),
+        qclass_name: cow(&r.qclass_name),
+        qtype: r.qtype.map(i32::from),
+        qtype_name: cow(&r.qtype_name),
+        rcode: r.rcode.map(i32::from),
+        rcode_name: cow(&r.rcode_name),
+        AA: Some(r.aa),
+        TC: Some(r.tc),
+        RD: Some(r.rd),
+        RA: Some(r.ra),
+        Z: Some(i32::from(r.z)),
+        answers: Cow::Borrowed(&r.answers),
+        TTLs: r.ttls.iter().map(|t| i64::from(*t)).collect(),
+        rejected: Some(r.rejected),
+        opcode: r.opcode.map(i32::from),
+        opcode_name: cow(&r.opcode_name),
+        ..DnsRow::envelope(s, r.meta.as_ref())
+    })
 }
 
 pub fn read_dns(b: &RecordBatch) -> Result<Vec<(String, Dns)>, Error> {
-    let g = Get::new(b, "dns");
-    let env = read_envelope(&g, None)?;
-    let tid = g.i64("trans_id")?;
-    let rtt = g.f64("rtt")?;
-    let query = g.str("query")?;
-    let qc = g.i64("qclass")?;
-    let qcn = g.str("qclass_name")?;
-    let qt = g.i64("qtype")?;
-    let qtn = g.str("qtype_name")?;
-    let rc = g.i64("rcode")?;
-    let rcn = g.str("rcode_name")?;
-    let aa = g.bool("AA")?;
-    let tc = g.bool("TC")?;
-    let rd = g.bool("RD")?;
-    let ra = g.bool("RA")?;
-    let z = g.i64("Z")?;
-    let answers = g.strs("answers")?;
-    let ttls = g.i64s("TTLs")?;
-    let rej = g.bool("rejected")?;
-    let op = g.i64("opcode")?;
-    let opn = g.str("opcode_name")?;
-    let mut out = Vec::with_capacity(g.rows());
-    for i in 0..g.rows() {
-        out.push((
-            env.source[i].clone().unwrap_or_default(),
-            Dns {
-                meta: env.meta[i],
-                trans_id: u16_of(tid[i]).unwrap_or(0),
-                rtt: dur(rtt[i]),
-                query: query[i].clone(),
-                qclass: u16_of(qc[i]),
-                qclass_name: qcn[i].clone(),
-                qtype: u16_of(qt[i]),
-                qtype_name: qtn[i].clone(),
-                rcode: u8_of(rc[i]),
-                rcode_name: rcn[i].clone(),
-                aa: aa[i].unwrap_or(false),
-                tc: tc[i].unwrap_or(false),
-                rd: rd[i].unwrap_or(false),
-                ra: ra[i].unwrap_or(false),
-                z: u8_of(z[i]).unwrap_or(0),
-                answers: answers[i].clone(),
-                ttls: ttls[i]
-                    .iter()
-                    .filter_map(|t| u32::try_from(*t).ok())
-                    .collect(),
-                rejected: rej[i].unwrap_or(false),
-                opcode: u8_of(op[i]),
-                opcode_name: opn[i].clone(),
-            },
-        ));
-    }
-    Ok(out)
+    Ok(from_batch::<DnsRow<'static>>(b)?
+        .into_iter()
+        .map(|r| {
+            let meta = r.meta(None);
+            (
+                r.source.into_owned(),
+                Dns {
+                    meta,
+                    trans_id: u16_of(r.trans_id).unwrap_or(0),
+                    rtt: dur(r.rtt),
+                    query: own(r.query),
+                    qclass: u16_of(r.qclass),
+                    qclass_name: own(r.qclass_name),
+                    qtype: u16_of(r.qtype),
+                    qtype_name: own(r.qtype_name),
+                    rcode: u8_of(r.rcode),
+                    rcode_name: own(r.rcode_name),
+                    aa: r.AA.unwrap_or(false),
+                    tc: r.TC.unwrap_or(false),
+                    rd: r.RD.unwrap_or(false),
+                    ra: r.RA.unwrap_or(false),
+                    z: u8_of(r.Z).unwrap_or(0),
+                    answers: r.answers.into_owned(),
+                    ttls: r
+                        .TTLs
+                        .iter()
+                        .filter_map(|t| u32::try_from(*t).ok())
+                        .collect(),
+                    rejected: r.rejected.unwrap_or(false),
+                    opcode: u8_of(r.opcode),
+                    opcode_name: own(r.opcode_name),
+                },
+            )
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------
 // ssl
 
+enveloped! {
+    struct SslRow<'a> {
+        version: Option<Cow<'a, str>>,
+        cipher: Option<Cow<'a, str>>,
+        curve: Option<Cow<'a, str>>,
+        server_name: Option<Cow<'a, str>>,
+        resumed: Option<bool>,
+        last_alert: Option<Cow<'a, str>>,
+        next_protocol: Option<Cow<'a, str>>,
+        established: Option<bool>,
+        ssl_history: Option<Cow<'a, str>>,
+        client_alpn: Cow<'a, [String]>,
+        ja3: Option<Cow<'a, str>>,
+        ja3s: Option<Cow<'a, str>>,
+        ja4: Option<Cow<'a, str>>,
+    }
+}
+row!(SslRow<'static>, "ssl", ["ts"]);
+
 pub fn ssl_batch(rows: &[Sourced<'_, Ssl>]) -> Result<RecordBatch, Error> {
-    let mut c = Cols::new();
-    let env: Vec<_> = rows.iter().map(|(s, r)| (*s, r.meta.as_ref())).collect();
-    envelope(&mut c, &env);
-    c.str("version", rows.iter().map(|(_, r)| s(&r.version)));
-    c.str("cipher", rows.iter().map(|(_, r)| s(&r.cipher)));
-    c.str("curve", rows.iter().map(|(_, r)| s(&r.curve)));
-    c.str("server_name", rows.iter().map(|(_, r)| s(&r.server_name)));
-    c.bool("resumed", rows.iter().map(|(_, r)| Some(r.resumed)));
-    c.str("last_alert", rows.iter().map(|(_, r)| s(&r.last_alert)));
-    c.str(
-        "next_protocol",
-        rows.iter().map(|(_, r)| s(&r.next_protocol)),
-    );
-    c.bool("established", rows.iter().map(|(_, r)| Some(r.established)));
-    c.str(
-        "ssl_history",
-        rows.iter().map(|(_, r)| Some(r.ssl_history.as_str())),
-    );
-    c.strs(
-        "client_alpn",
-        rows.iter().map(|(_, r)| r.client_alpn.iter()),
-    );
-    c.str("ja3", rows.iter().map(|(_, r)| s(&r.ja3)));
-    c.str("ja3s", rows.iter().map(|(_, r)| s(&r.ja3s)));
-    c.str("ja4", rows.iter().map(|(_, r)| s(&r.ja4)));
-    c.finish()
+    batch_of::<_, SslRow<'static>, _>(rows, |s, r| SslRow {
+        version: cow(&r.version),
+        cipher: cow(&r.cipher),
+        curve: cow(&r.curve),
+        server_name: cow(&r.server_name),
+        resumed: Some(r.resumed),
+        last_alert: cow(&r.last_alert),
+        next_protocol: cow(&r.next_protocol),
+        established: Some(r.established),
+        ssl_history: Some(Cow::Borrowed(&r.ssl_history)),
+        client_alpn: Cow::Borrowed(&r.client_alpn),
+        ja3: cow(&r.ja3),
+        ja3s: cow(&r.ja3s),
+        ja4: cow(&r.ja4),
+        ..SslRow::envelope(s, r.meta.as_ref())
+    })
 }
 
 pub fn read_ssl(b: &RecordBatch) -> Result<Vec<(String, Ssl)>, Error> {
-    let g = Get::new(b, "ssl");
-    let env = read_envelope(&g, None)?;
-    let version = g.str("version")?;
-    let cipher = g.str("cipher")?;
-    let curve = g.str("curve")?;
-    let sni = g.str("server_name")?;
-    let resumed = g.bool("resumed")?;
-    let la = g.str("last_alert")?;
-    let np = g.str("next_protocol")?;
-    let est = g.bool("established")?;
-    let hist = g.str("ssl_history")?;
-    let alpn = g.strs("client_alpn")?;
-    let ja3 = g.str("ja3")?;
-    let ja3s = g.str("ja3s")?;
-    let ja4 = g.str("ja4")?;
-    let mut out = Vec::with_capacity(g.rows());
-    for i in 0..g.rows() {
-        out.push((
-            env.source[i].clone().unwrap_or_default(),
-            Ssl {
-                meta: env.meta[i],
-                version: version[i].clone(),
-                cipher: cipher[i].clone(),
-                curve: curve[i].clone(),
-                server_name: sni[i].clone(),
-                resumed: resumed[i].unwrap_or(false),
-                last_alert: la[i].clone(),
-                next_protocol: np[i].clone(),
-                established: est[i].unwrap_or(false),
-                ssl_history: hist[i].clone().unwrap_or_default(),
-                client_alpn: alpn[i].clone(),
-                ja3: ja3[i].clone(),
-                ja3s: ja3s[i].clone(),
-                ja4: ja4[i].clone(),
-                ..Ssl::default()
-            },
-        ));
-    }
-    Ok(out)
+    Ok(from_batch::<SslRow<'static>>(b)?
+        .into_iter()
+        .map(|r| {
+            let meta = r.meta(None);
+            (
+                r.source.into_owned(),
+                Ssl {
+                    meta,
+                    version: own(r.version),
+                    cipher: own(r.cipher),
+                    curve: own(r.curve),
+                    server_name: own(r.server_name),
+                    resumed: r.resumed.unwrap_or(false),
+                    last_alert: own(r.last_alert),
+                    next_protocol: own(r.next_protocol),
+                    established: r.established.unwrap_or(false),
+                    ssl_history: own(r.ssl_history).unwrap_or_default(),
+                    client_alpn: r.client_alpn.into_owned(),
+                    ja3: own(r.ja3),
+                    ja3s: own(r.ja3s),
+                    ja4: own(r.ja4),
+                    ..Ssl::default()
+                },
+            )
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------
 // irc
 
+enveloped! {
+    struct IrcRow<'a> {
+        nick: Option<Cow<'a, str>>,
+        user: Option<Cow<'a, str>>,
+        command: Option<Cow<'a, str>>,
+        value: Option<Cow<'a, str>>,
+        addl: Option<Cow<'a, str>>,
+        dcc_file_name: Option<Cow<'a, str>>,
+        dcc_file_size: Option<i64>,
+        dcc_mime_type: Option<Cow<'a, str>>,
+    }
+}
+row!(IrcRow<'static>, "irc", ["ts"]);
+
 pub fn irc_batch(rows: &[Sourced<'_, Irc>]) -> Result<RecordBatch, Error> {
-    let mut c = Cols::new();
-    let env: Vec<_> = rows.iter().map(|(s, r)| (*s, r.meta.as_ref())).collect();
-    envelope(&mut c, &env);
-    c.str("nick", rows.iter().map(|(_, r)| s(&r.nick)));
-    c.str("user", rows.iter().map(|(_, r)| s(&r.user)));
-    c.str("command", rows.iter().map(|(_, r)| s(&r.command)));
-    c.str("value", rows.iter().map(|(_, r)| s(&r.value)));
-    c.str("addl", rows.iter().map(|(_, r)| s(&r.addl)));
-    c.str(
-        "dcc_file_name",
-        rows.iter().map(|(_, r)| s(&r.dcc_file_name)),
-    );
-    c.i64(
-        "dcc_file_size",
-        rows.iter().map(|(_, r)| opt_u64(r.dcc_file_size)),
-    );
-    c.str(
-        "dcc_mime_type",
-        rows.iter().map(|(_, r)| s(&r.dcc_mime_type)),
-    );
-    c.finish()
+    batch_of::<_, IrcRow<'static>, _>(rows, |s, r| IrcRow {
+        nick: cow(&r.nick),
+        user: cow(&r.user),
+        command: cow(&r.command),
+        value: cow(&r.value),
+        addl: cow(&r.addl),
+        dcc_file_name: cow(&r.dcc_file_name),
+        dcc_file_size: r.dcc_file_size.map(i64_of),
+        dcc_mime_type: cow(&r.dcc_mime_type),
+        ..IrcRow::envelope(s, r.meta.as_ref())
+    })
 }
 
 pub fn read_irc(b: &RecordBatch) -> Result<Vec<(String, Irc)>, Error> {
-    let g = Get::new(b, "irc");
-    let env = read_envelope(&g, None)?;
-    let nick = g.str("nick")?;
-    let user = g.str("user")?;
-    let command = g.str("command")?;
-    let value = g.str("value")?;
-    let addl = g.str("addl")?;
-    let dfn = g.str("dcc_file_name")?;
-    let dfs = g.i64("dcc_file_size")?;
-    let dmt = g.str("dcc_mime_type")?;
-    let mut out = Vec::with_capacity(g.rows());
-    for i in 0..g.rows() {
-        out.push((
-            env.source[i].clone().unwrap_or_default(),
-            Irc {
-                meta: env.meta[i],
-                nick: nick[i].clone(),
-                user: user[i].clone(),
-                command: command[i].clone(),
-                value: value[i].clone(),
-                addl: addl[i].clone(),
-                dcc_file_name: dfn[i].clone(),
-                dcc_file_size: dfs[i].and_then(|x| u64::try_from(x).ok()),
-                dcc_mime_type: dmt[i].clone(),
-            },
-        ));
-    }
-    Ok(out)
+    Ok(from_batch::<IrcRow<'static>>(b)?
+        .into_iter()
+        .map(|r| {
+            let meta = r.meta(None);
+            (
+                r.source.into_owned(),
+                Irc {
+                    meta,
+                    nick: own(r.nick),
+                    user: own(r.user),
+                    command: own(r.command),
+                    value: own(r.value),
+                    addl: own(r.addl),
+                    dcc_file_name: own(r.dcc_file_name),
+                    dcc_file_size: r.dcc_file_size.and_then(|x| u64::try_from(x).ok()),
+                    dcc_mime_type: own(r.dcc_mime_type),
+                },
+            )
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------
@@ -898,97 +890,98 @@ pub fn mail_time(m: &MailMessage) -> Option<i64> {
     m.received_ts.or(m.date_ts).map(|t| t.0)
 }
 
+#[derive(Serialize, Deserialize, Default)]
+#[serde(default)]
+struct MailRow<'a> {
+    ts: Option<i64>,
+    source: Cow<'a, str>,
+    received_ts: Option<i64>,
+    message_id: Option<Cow<'a, str>>,
+    sender_ip: Option<String>,
+    helo: Option<Cow<'a, str>>,
+    mail_from: Option<Cow<'a, str>>,
+    rcpt_to: Cow<'a, [String]>,
+    subject: Option<Cow<'a, str>>,
+    date_header: Option<Cow<'a, str>>,
+    date_ts: Option<i64>,
+    family: Option<Cow<'a, str>>,
+    family_confidence: Option<f64>,
+    campaign: Option<Cow<'a, str>>,
+    category: Option<Cow<'a, str>>,
+    brand: Option<Cow<'a, str>>,
+    urls: Cow<'a, [String]>,
+    domains: Cow<'a, [String]>,
+    size: Option<i64>,
+    error: Option<Cow<'a, str>>,
+    /// Added later: parts written before have none.
+    fingerprint: Cow<'a, [String]>,
+}
+row!(MailRow<'static>, "mail", ["ts", "received_ts", "date_ts"]);
+
 pub fn mail_batch(rows: &[&MailMessage]) -> Result<RecordBatch, Error> {
-    let mut c = Cols::new();
-    c.ts("ts", rows.iter().map(|r| mail_time(r)));
-    c.str("source", rows.iter().map(|r| Some(r.source.as_str())));
-    c.ts(
-        "received_ts",
-        rows.iter().map(|r| r.received_ts.map(|t| t.0)),
-    );
-    c.str("message_id", rows.iter().map(|r| s(&r.message_id)));
-    let ip: Vec<Option<String>> = rows
+    let rows: Vec<MailRow<'_>> = rows
         .iter()
-        .map(|r| r.sender_ip.map(|a| a.to_string()))
+        .map(|r| MailRow {
+            ts: mail_time(r),
+            source: Cow::Borrowed(&r.source),
+            received_ts: r.received_ts.map(|t| t.0),
+            message_id: cow(&r.message_id),
+            sender_ip: r.sender_ip.map(|a| a.to_string()),
+            helo: cow(&r.helo),
+            mail_from: cow(&r.mail_from),
+            rcpt_to: Cow::Borrowed(&r.rcpt_to),
+            subject: cow(&r.subject),
+            date_header: cow(&r.date_header),
+            date_ts: r.date_ts.map(|t| t.0),
+            family: Some(Cow::Borrowed(&r.family)),
+            family_confidence: Some(r.family_confidence),
+            campaign: cow(&r.campaign),
+            category: Some(Cow::Borrowed(&r.category)),
+            brand: cow(&r.brand),
+            urls: Cow::Borrowed(&r.urls),
+            domains: Cow::Borrowed(&r.domains),
+            size: Some(i64_of(r.size)),
+            error: cow(&r.error),
+            fingerprint: Cow::Borrowed(&r.fingerprint),
+        })
         .collect();
-    c.str("sender_ip", ip.iter().map(Option::as_deref));
-    c.str("helo", rows.iter().map(|r| s(&r.helo)));
-    c.str("mail_from", rows.iter().map(|r| s(&r.mail_from)));
-    c.strs("rcpt_to", rows.iter().map(|r| r.rcpt_to.iter()));
-    c.str("subject", rows.iter().map(|r| s(&r.subject)));
-    c.str("date_header", rows.iter().map(|r| s(&r.date_header)));
-    c.ts("date_ts", rows.iter().map(|r| r.date_ts.map(|t| t.0)));
-    c.str("family", rows.iter().map(|r| Some(r.family.as_str())));
-    c.f64(
-        "family_confidence",
-        rows.iter().map(|r| Some(r.family_confidence)),
-    );
-    c.str("campaign", rows.iter().map(|r| s(&r.campaign)));
-    c.str("category", rows.iter().map(|r| Some(r.category.as_str())));
-    c.str("brand", rows.iter().map(|r| s(&r.brand)));
-    c.strs("urls", rows.iter().map(|r| r.urls.iter()));
-    c.strs("domains", rows.iter().map(|r| r.domains.iter()));
-    c.i64("size", rows.iter().map(|r| opt_u64(Some(r.size))));
-    c.str("error", rows.iter().map(|r| s(&r.error)));
-    c.strs("fingerprint", rows.iter().map(|r| r.fingerprint.iter()));
-    c.finish()
+    to_batch::<MailRow<'static>, _>(&rows)
 }
 
 pub fn read_mail(b: &RecordBatch) -> Result<Vec<MailMessage>, Error> {
-    let g = Get::new(b, "mail");
-    let source = g.str("source")?;
-    let rts = g.ts("received_ts")?;
-    let mid = g.str("message_id")?;
-    let ip = g.str("sender_ip")?;
-    let helo = g.str("helo")?;
-    let mf = g.str("mail_from")?;
-    let rcpt = g.strs("rcpt_to")?;
-    let subject = g.str("subject")?;
-    let dh = g.str("date_header")?;
-    let dts = g.ts("date_ts")?;
-    let family = g.str("family")?;
-    let fc = g.f64("family_confidence")?;
-    let campaign = g.str("campaign")?;
-    let category = g.str("category")?;
-    let brand = g.str("brand")?;
-    let urls = g.strs("urls")?;
-    let domains = g.strs("domains")?;
-    let size = g.i64("size")?;
-    let error = g.str("error")?;
-    // Parts written before the column existed have no fingerprint.
-    let mut fingerprint = g.strs("fingerprint")?;
-    let mut out = Vec::with_capacity(g.rows());
-    for i in 0..g.rows() {
-        out.push(MailMessage {
-            source: source[i].clone().unwrap_or_default(),
-            received_ts: rts[i].map(Ts),
-            message_id: mid[i].clone(),
-            sender_ip: ip[i].as_deref().and_then(|a| a.parse().ok()),
-            helo: helo[i].clone(),
-            mail_from: mf[i].clone(),
-            rcpt_to: rcpt[i].clone(),
-            subject: subject[i].clone(),
-            date_header: dh[i].clone(),
-            date_ts: dts[i].map(Ts),
-            family: family[i].clone().unwrap_or_default(),
-            family_confidence: fc[i].unwrap_or(0.0),
-            campaign: campaign[i].clone(),
-            category: category[i].clone().unwrap_or_default(),
-            brand: brand[i].clone(),
-            urls: urls[i].clone(),
-            domains: domains[i].clone(),
-            size: u64_of(size[i]),
-            error: error[i].clone(),
-            fingerprint: std::mem::take(&mut fingerprint[i]),
-        });
-    }
-    Ok(out)
+    Ok(from_batch::<MailRow<'static>>(b)?
+        .into_iter()
+        .map(|r| MailMessage {
+            source: r.source.into_owned(),
+            received_ts: r.received_ts.map(Ts),
+            message_id: own(r.message_id),
+            sender_ip: r.sender_ip.and_then(|a| a.parse().ok()),
+            helo: own(r.helo),
+            mail_from: own(r.mail_from),
+            rcpt_to: r.rcpt_to.into_owned(),
+            subject: own(r.subject),
+            date_header: own(r.date_header),
+            date_ts: r.date_ts.map(Ts),
+            family: own(r.family).unwrap_or_default(),
+            family_confidence: r.family_confidence.unwrap_or(0.0),
+            campaign: own(r.campaign),
+            category: own(r.category).unwrap_or_default(),
+            brand: own(r.brand),
+            urls: r.urls.into_owned(),
+            domains: r.domains.into_owned(),
+            size: u64_of(r.size),
+            error: own(r.error),
+            fingerprint: r.fingerprint.into_owned(),
+        })
+        .collect())
 }
 
-/// One row of the `mail_hourly` rollup.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// One row of the `mail_hourly` rollup (this struct is the table).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MailHourly {
     /// Start of the hour (µs); `None` for messages without a time.
+    #[serde(rename = "ts")]
     pub hour: Option<i64>,
     pub family: String,
     pub category: String,
@@ -997,9 +990,9 @@ pub struct MailHourly {
     pub messages: i64,
     pub bytes: i64,
 }
+row!(MailHourly, "mail_hourly", ["ts"]);
 
 const HOUR_US: i64 = 3_600_000_000;
-
 /// Aggregate messages into rollup rows (sorted).
 pub fn mail_hourly_rows(rows: &[&MailMessage]) -> Vec<MailHourly> {
     type Key<'a> = (
@@ -1039,37 +1032,11 @@ pub fn mail_hourly_rows(rows: &[&MailMessage]) -> Vec<MailHourly> {
 }
 
 pub fn mail_hourly_batch(rows: &[MailHourly]) -> Result<RecordBatch, Error> {
-    let mut c = Cols::new();
-    c.ts("ts", rows.iter().map(|r| r.hour));
-    c.str("family", rows.iter().map(|r| Some(r.family.as_str())));
-    c.str("category", rows.iter().map(|r| Some(r.category.as_str())));
-    c.str("brand", rows.iter().map(|r| s(&r.brand)));
-    c.str("campaign", rows.iter().map(|r| s(&r.campaign)));
-    c.i64("messages", rows.iter().map(|r| Some(r.messages)));
-    c.i64("bytes", rows.iter().map(|r| Some(r.bytes)));
-    c.finish()
+    to_batch::<MailHourly, _>(rows)
 }
 
 pub fn read_mail_hourly(b: &RecordBatch) -> Result<Vec<MailHourly>, Error> {
-    let g = Get::new(b, "mail_hourly");
-    let ts = g.ts("ts")?;
-    let family = g.str("family")?;
-    let category = g.str("category")?;
-    let brand = g.str("brand")?;
-    let campaign = g.str("campaign")?;
-    let messages = g.i64("messages")?;
-    let bytes = g.i64("bytes")?;
-    Ok((0..g.rows())
-        .map(|i| MailHourly {
-            hour: ts[i],
-            family: family[i].clone().unwrap_or_default(),
-            category: category[i].clone().unwrap_or_default(),
-            brand: brand[i].clone(),
-            campaign: campaign[i].clone(),
-            messages: messages[i].unwrap_or(0),
-            bytes: bytes[i].unwrap_or(0),
-        })
-        .collect())
+    from_batch::<MailHourly>(b)
 }
 
 // ---------------------------------------------------------------------
@@ -1124,63 +1091,68 @@ pub fn activity_rows(source: &str, hosts: &[botscope_activity::HostReport]) -> V
     out
 }
 
+#[derive(Serialize, Deserialize, Default)]
+#[serde(default)]
+struct ActivityRecord<'a> {
+    ts: Option<i64>,
+    source: Cow<'a, str>,
+    host: Option<String>,
+    class: Option<Cow<'a, str>>,
+    first: Option<i64>,
+    last: Option<i64>,
+    connections: Option<i64>,
+    requests: Option<i64>,
+    bytes: Option<i64>,
+    share: Option<f64>,
+    peers: Cow<'a, [String]>,
+    evidence: Cow<'a, [String]>,
+    confidence: Option<f64>,
+}
+row!(ActivityRecord<'static>, "activity", ["ts", "first", "last"]);
+
 pub fn activity_batch(rows: &[ActivityRow]) -> Result<RecordBatch, Error> {
-    let mut c = Cols::new();
-    c.ts("ts", rows.iter().map(|r| Some(r.first.0)));
-    c.str("source", rows.iter().map(|r| Some(r.source.as_str())));
-    let hosts: Vec<String> = rows.iter().map(|r| r.host.to_string()).collect();
-    c.str("host", hosts.iter().map(|h| Some(h.as_str())));
-    c.str("class", rows.iter().map(|r| Some(r.class.as_str())));
-    c.ts("first", rows.iter().map(|r| Some(r.first.0)));
-    c.ts("last", rows.iter().map(|r| Some(r.last.0)));
-    c.i64(
-        "connections",
-        rows.iter().map(|r| opt_u64(Some(r.connections))),
-    );
-    c.i64("requests", rows.iter().map(|r| opt_u64(Some(r.requests))));
-    c.i64("bytes", rows.iter().map(|r| opt_u64(Some(r.bytes))));
-    c.f64("share", rows.iter().map(|r| Some(r.share)));
-    c.strs("peers", rows.iter().map(|r| r.peers.iter()));
-    c.strs("evidence", rows.iter().map(|r| r.evidence.iter()));
-    c.f64("confidence", rows.iter().map(|r| r.confidence));
-    c.finish()
+    let rows: Vec<ActivityRecord<'_>> = rows
+        .iter()
+        .map(|r| ActivityRecord {
+            ts: Some(r.first.0),
+            source: Cow::Borrowed(&r.source),
+            host: Some(r.host.to_string()),
+            class: Some(Cow::Borrowed(&r.class)),
+            first: Some(r.first.0),
+            last: Some(r.last.0),
+            connections: Some(i64_of(r.connections)),
+            requests: Some(i64_of(r.requests)),
+            bytes: Some(i64_of(r.bytes)),
+            share: Some(r.share),
+            peers: Cow::Borrowed(&r.peers),
+            evidence: Cow::Borrowed(&r.evidence),
+            confidence: r.confidence,
+        })
+        .collect();
+    to_batch::<ActivityRecord<'static>, _>(&rows)
 }
 
+/// Activity rows of a batch (rows without a host address are skipped).
 pub fn read_activity(b: &RecordBatch) -> Result<Vec<ActivityRow>, Error> {
-    let g = Get::new(b, "activity");
-    let source = g.str("source")?;
-    let host = g.str("host")?;
-    let class = g.str("class")?;
-    let first = g.ts("first")?;
-    let last = g.ts("last")?;
-    let conns = g.i64("connections")?;
-    let reqs = g.i64("requests")?;
-    let bytes = g.i64("bytes")?;
-    let share = g.f64("share")?;
-    let peers = g.strs("peers")?;
-    let evidence = g.strs("evidence")?;
-    let conf = g.f64("confidence")?;
-    let mut out = Vec::with_capacity(g.rows());
-    for i in 0..g.rows() {
-        let Some(h) = host[i].as_deref().and_then(|h| h.parse().ok()) else {
-            continue;
-        };
-        out.push(ActivityRow {
-            source: source[i].clone().unwrap_or_default(),
-            host: h,
-            class: class[i].clone().unwrap_or_default(),
-            first: Ts(first[i].unwrap_or(0)),
-            last: Ts(last[i].unwrap_or(0)),
-            connections: u64_of(conns[i]),
-            requests: u64_of(reqs[i]),
-            bytes: u64_of(bytes[i]),
-            share: share[i].unwrap_or(0.0),
-            peers: peers[i].clone(),
-            evidence: evidence[i].clone(),
-            confidence: conf[i],
-        });
-    }
-    Ok(out)
+    Ok(from_batch::<ActivityRecord<'static>>(b)?
+        .into_iter()
+        .filter_map(|r| {
+            Some(ActivityRow {
+                host: r.host.as_deref()?.parse().ok()?,
+                source: r.source.into_owned(),
+                class: own(r.class).unwrap_or_default(),
+                first: Ts(r.first.unwrap_or(0)),
+                last: Ts(r.last.unwrap_or(0)),
+                connections: u64_of(r.connections),
+                requests: u64_of(r.requests),
+                bytes: u64_of(r.bytes),
+                share: r.share.unwrap_or(0.0),
+                peers: r.peers.into_owned(),
+                evidence: r.evidence.into_owned(),
+                confidence: r.confidence,
+            })
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------
@@ -1202,36 +1174,46 @@ pub struct AlertRow {
     pub series: String,
 }
 
+#[derive(Serialize, Deserialize, Default)]
+#[serde(default)]
+struct AlertRecord<'a> {
+    ts: Option<i64>,
+    family: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    level_before: Option<f64>,
+    level_after: Option<f64>,
+    evidence: Option<Cow<'a, str>>,
+    series: Option<Cow<'a, str>>,
+}
+row!(AlertRecord<'static>, "alert", ["ts"]);
+
 pub fn alert_batch(rows: &[AlertRow]) -> Result<RecordBatch, Error> {
-    let mut c = Cols::new();
-    c.ts("ts", rows.iter().map(|r| Some(r.ts.0)));
-    c.str("family", rows.iter().map(|r| Some(r.family.as_str())));
-    c.str("kind", rows.iter().map(|r| Some(r.kind.as_str())));
-    c.f64("level_before", rows.iter().map(|r| Some(r.level_before)));
-    c.f64("level_after", rows.iter().map(|r| Some(r.level_after)));
-    c.str("evidence", rows.iter().map(|r| Some(r.evidence.as_str())));
-    c.str("series", rows.iter().map(|r| Some(r.series.as_str())));
-    c.finish()
+    let rows: Vec<AlertRecord<'_>> = rows
+        .iter()
+        .map(|r| AlertRecord {
+            ts: Some(r.ts.0),
+            family: Some(Cow::Borrowed(&r.family)),
+            kind: Some(Cow::Borrowed(&r.kind)),
+            level_before: Some(r.level_before),
+            level_after: Some(r.level_after),
+            evidence: Some(Cow::Borrowed(&r.evidence)),
+            series: Some(Cow::Borrowed(&r.series)),
+        })
+        .collect();
+    to_batch::<AlertRecord<'static>, _>(&rows)
 }
 
 pub fn read_alert(b: &RecordBatch) -> Result<Vec<AlertRow>, Error> {
-    let g = Get::new(b, "alert");
-    let ts = g.ts("ts")?;
-    let family = g.str("family")?;
-    let kind = g.str("kind")?;
-    let lb = g.f64("level_before")?;
-    let la = g.f64("level_after")?;
-    let ev = g.str("evidence")?;
-    let series = g.str("series")?;
-    Ok((0..g.rows())
-        .map(|i| AlertRow {
-            ts: Ts(ts[i].unwrap_or(0)),
-            family: family[i].clone().unwrap_or_default(),
-            kind: kind[i].clone().unwrap_or_default(),
-            level_before: lb[i].unwrap_or(f64::NAN),
-            level_after: la[i].unwrap_or(f64::NAN),
-            evidence: ev[i].clone().unwrap_or_default(),
-            series: series[i].clone().unwrap_or_default(),
+    Ok(from_batch::<AlertRecord<'static>>(b)?
+        .into_iter()
+        .map(|r| AlertRow {
+            ts: Ts(r.ts.unwrap_or(0)),
+            family: own(r.family).unwrap_or_default(),
+            kind: own(r.kind).unwrap_or_default(),
+            level_before: r.level_before.unwrap_or(f64::NAN),
+            level_after: r.level_after.unwrap_or(f64::NAN),
+            evidence: own(r.evidence).unwrap_or_default(),
+            series: own(r.series).unwrap_or_default(),
         })
         .collect())
 }
