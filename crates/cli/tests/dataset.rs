@@ -563,6 +563,23 @@ fn pyspark_daily_counts_equal_botscope_timeline() {
     assert_eq!(spark, ours);
 }
 
+/// A loopback port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Wait (30 s at most) until server `what` accepts on loopback `port`.
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// A moto S3 server on loopback, started and stopped by the test.
 struct Moto {
     child: std::process::Child,
@@ -578,11 +595,7 @@ impl Drop for Moto {
 
 impl Moto {
     fn start(py: &Path) -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new(py)
             .args([
                 "-m",
@@ -597,11 +610,7 @@ impl Moto {
             .spawn()
             .expect("start moto");
         let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "moto did not start");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_for_port(port, "moto");
         // The bucket, with the same client library S3 users have.
         let o = Command::new(py)
             .args([
@@ -723,20 +732,7 @@ fn a_store_on_s3_ingests_queries_reports_and_takes_the_trap_feed() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start botscope serve");
-    let dashboard = {
-        use std::io::BufRead;
-        let err = std::io::BufReader::new(serve.stderr.take().unwrap());
-        let mut lines = err.lines().map_while(Result::ok);
-        let addr = lines
-            .find_map(|l| {
-                l.split("dashboard on http://")
-                    .nth(1)
-                    .map(|a| a.trim_end_matches('/').to_string())
-            })
-            .expect("serve printed no address");
-        std::thread::spawn(move || lines.for_each(drop));
-        addr
-    };
+    let dashboard = common::dashboard_address(&mut serve);
     let inputs_now = sql_json(u, "SELECT count(DISTINCT hash) AS n FROM inputs")[0]["n"]
         .as_i64()
         .unwrap();
@@ -910,11 +906,7 @@ impl Azurite {
             eprintln!("SKIP: azurite-blob not installed");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let data = temp_dir("azurite");
         std::fs::create_dir_all(&data).unwrap();
         let child = Command::new(bin)
@@ -926,14 +918,7 @@ impl Azurite {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start azurite");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "azurite did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_for_port(port, "azurite");
         let az = Azurite {
             child,
             port,

@@ -379,7 +379,6 @@ mod cdp;
 /// the API) drawn in headless Chromium without an error, the overview's
 /// charts with their points, and every request to the dashboard itself.
 fn dashboard_draws_every_page(store: &std::path::Path) {
-    use std::io::{BufRead, Read, Write};
     let chrome = std::path::PathBuf::from(
         std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()),
     );
@@ -407,27 +406,8 @@ fn dashboard_draws_every_page(store: &std::path::Path) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start serve");
-    let err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut addr = String::new();
-    for l in err.lines().map_while(Result::ok) {
-        if let Some(a) = l.split("dashboard on http://").nth(1) {
-            addr = a.trim_end_matches('/').to_string();
-            break;
-        }
-    }
-    assert!(!addr.is_empty(), "serve printed no address");
-    let get = |path: &str| -> serde_json::Value {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let i = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        serde_json::from_slice(&raw[i + 4..]).unwrap()
-    };
+    let addr = common::dashboard_address(&mut child);
+    let get = |path: &str| common::get_json(&addr, path);
     let first = |path: &str, key: &str| -> String {
         let v = get(path);
         v[0][key]

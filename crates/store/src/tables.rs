@@ -195,8 +195,21 @@ fn trace<R: DeserializeOwned>(times: &[&str]) -> Result<Vec<FieldRef>, String> {
 
 /// `rows` as one record batch of `R`'s table.
 pub(crate) fn to_batch<R: Row, W: Serialize>(rows: &[W]) -> Result<RecordBatch, Error> {
-    serde_arrow::to_record_batch(&R::fields()?, &rows)
-        .map_err(|e| Error::arrow(format!("{}: {e}", R::TABLE)))
+    rows_to_batch::<R, _>(rows.iter())
+}
+
+/// The rows `rows` yields as one record batch of `R`'s table, each row
+/// serialized as it comes (no vector of rows: a part has a million).
+fn rows_to_batch<R: Row, W: Serialize>(
+    rows: impl ExactSizeIterator<Item = W>,
+) -> Result<RecordBatch, Error> {
+    let err = |e: serde_arrow::Error| Error::arrow(format!("{}: {e}", R::TABLE));
+    let mut b = serde_arrow::ArrayBuilder::from_arrow(&R::fields()?).map_err(err)?;
+    b.reserve(rows.len());
+    for r in rows {
+        b.push(&r).map_err(err)?;
+    }
+    b.into_record_batch().map_err(err)
 }
 
 /// The rows of a batch of `R`'s table. Columns the batch lacks (a file
@@ -334,8 +347,7 @@ fn batch_of<'a, T, R: Row, W: Serialize>(
     rows: &'a [Sourced<'a, T>],
     f: impl Fn(&'a str, &'a T) -> W,
 ) -> Result<RecordBatch, Error> {
-    let rows: Vec<W> = rows.iter().map(|&(s, r)| f(s, r)).collect();
-    to_batch::<R, W>(&rows)
+    rows_to_batch::<R, W>(rows.iter().map(|&(s, r)| f(s, r)))
 }
 
 // ---------------------------------------------------------------------
@@ -919,33 +931,29 @@ struct MailRow<'a> {
 row!(MailRow<'static>, "mail", ["ts", "received_ts", "date_ts"]);
 
 pub fn mail_batch(rows: &[&MailMessage]) -> Result<RecordBatch, Error> {
-    let rows: Vec<MailRow<'_>> = rows
-        .iter()
-        .map(|r| MailRow {
-            ts: mail_time(r),
-            source: Cow::Borrowed(&r.source),
-            received_ts: r.received_ts.map(|t| t.0),
-            message_id: cow(&r.message_id),
-            sender_ip: r.sender_ip.map(|a| a.to_string()),
-            helo: cow(&r.helo),
-            mail_from: cow(&r.mail_from),
-            rcpt_to: Cow::Borrowed(&r.rcpt_to),
-            subject: cow(&r.subject),
-            date_header: cow(&r.date_header),
-            date_ts: r.date_ts.map(|t| t.0),
-            family: Some(Cow::Borrowed(&r.family)),
-            family_confidence: Some(r.family_confidence),
-            campaign: cow(&r.campaign),
-            category: Some(Cow::Borrowed(&r.category)),
-            brand: cow(&r.brand),
-            urls: Cow::Borrowed(&r.urls),
-            domains: Cow::Borrowed(&r.domains),
-            size: Some(i64_of(r.size)),
-            error: cow(&r.error),
-            fingerprint: Cow::Borrowed(&r.fingerprint),
-        })
-        .collect();
-    to_batch::<MailRow<'static>, _>(&rows)
+    rows_to_batch::<MailRow<'static>, _>(rows.iter().map(|r| MailRow {
+        ts: mail_time(r),
+        source: Cow::Borrowed(&r.source),
+        received_ts: r.received_ts.map(|t| t.0),
+        message_id: cow(&r.message_id),
+        sender_ip: r.sender_ip.map(|a| a.to_string()),
+        helo: cow(&r.helo),
+        mail_from: cow(&r.mail_from),
+        rcpt_to: Cow::Borrowed(&r.rcpt_to),
+        subject: cow(&r.subject),
+        date_header: cow(&r.date_header),
+        date_ts: r.date_ts.map(|t| t.0),
+        family: Some(Cow::Borrowed(&r.family)),
+        family_confidence: Some(r.family_confidence),
+        campaign: cow(&r.campaign),
+        category: Some(Cow::Borrowed(&r.category)),
+        brand: cow(&r.brand),
+        urls: Cow::Borrowed(&r.urls),
+        domains: Cow::Borrowed(&r.domains),
+        size: Some(i64_of(r.size)),
+        error: cow(&r.error),
+        fingerprint: Cow::Borrowed(&r.fingerprint),
+    }))
 }
 
 pub fn read_mail(b: &RecordBatch) -> Result<Vec<MailMessage>, Error> {
@@ -1111,25 +1119,21 @@ struct ActivityRecord<'a> {
 row!(ActivityRecord<'static>, "activity", ["ts", "first", "last"]);
 
 pub fn activity_batch(rows: &[ActivityRow]) -> Result<RecordBatch, Error> {
-    let rows: Vec<ActivityRecord<'_>> = rows
-        .iter()
-        .map(|r| ActivityRecord {
-            ts: Some(r.first.0),
-            source: Cow::Borrowed(&r.source),
-            host: Some(r.host.to_string()),
-            class: Some(Cow::Borrowed(&r.class)),
-            first: Some(r.first.0),
-            last: Some(r.last.0),
-            connections: Some(i64_of(r.connections)),
-            requests: Some(i64_of(r.requests)),
-            bytes: Some(i64_of(r.bytes)),
-            share: Some(r.share),
-            peers: Cow::Borrowed(&r.peers),
-            evidence: Cow::Borrowed(&r.evidence),
-            confidence: r.confidence,
-        })
-        .collect();
-    to_batch::<ActivityRecord<'static>, _>(&rows)
+    rows_to_batch::<ActivityRecord<'static>, _>(rows.iter().map(|r| ActivityRecord {
+        ts: Some(r.first.0),
+        source: Cow::Borrowed(&r.source),
+        host: Some(r.host.to_string()),
+        class: Some(Cow::Borrowed(&r.class)),
+        first: Some(r.first.0),
+        last: Some(r.last.0),
+        connections: Some(i64_of(r.connections)),
+        requests: Some(i64_of(r.requests)),
+        bytes: Some(i64_of(r.bytes)),
+        share: Some(r.share),
+        peers: Cow::Borrowed(&r.peers),
+        evidence: Cow::Borrowed(&r.evidence),
+        confidence: r.confidence,
+    }))
 }
 
 /// Activity rows of a batch (rows without a host address are skipped).
@@ -1188,19 +1192,15 @@ struct AlertRecord<'a> {
 row!(AlertRecord<'static>, "alert", ["ts"]);
 
 pub fn alert_batch(rows: &[AlertRow]) -> Result<RecordBatch, Error> {
-    let rows: Vec<AlertRecord<'_>> = rows
-        .iter()
-        .map(|r| AlertRecord {
-            ts: Some(r.ts.0),
-            family: Some(Cow::Borrowed(&r.family)),
-            kind: Some(Cow::Borrowed(&r.kind)),
-            level_before: Some(r.level_before),
-            level_after: Some(r.level_after),
-            evidence: Some(Cow::Borrowed(&r.evidence)),
-            series: Some(Cow::Borrowed(&r.series)),
-        })
-        .collect();
-    to_batch::<AlertRecord<'static>, _>(&rows)
+    rows_to_batch::<AlertRecord<'static>, _>(rows.iter().map(|r| AlertRecord {
+        ts: Some(r.ts.0),
+        family: Some(Cow::Borrowed(&r.family)),
+        kind: Some(Cow::Borrowed(&r.kind)),
+        level_before: Some(r.level_before),
+        level_after: Some(r.level_after),
+        evidence: Some(Cow::Borrowed(&r.evidence)),
+        series: Some(Cow::Borrowed(&r.series)),
+    }))
 }
 
 pub fn read_alert(b: &RecordBatch) -> Result<Vec<AlertRow>, Error> {

@@ -179,3 +179,21 @@ pub fn get_json(addr: &str, path: &str) -> serde_json::Value {
     let i = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     serde_json::from_slice(&raw[i + 4..]).unwrap_or(serde_json::Value::Null)
 }
+
+/// The dashboard address (`host:port`) a `botscope serve` child started
+/// with a piped stderr prints (`dashboard on http://ADDR/`); the rest of
+/// its stderr is drained on a thread so the child never blocks on it.
+pub fn dashboard_address(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let err = std::io::BufReader::new(child.stderr.take().expect("stderr piped"));
+    let mut lines = err.lines().map_while(Result::ok);
+    let addr = lines
+        .find_map(|l| {
+            l.split("dashboard on http://")
+                .nth(1)
+                .map(|a| a.trim_end_matches('/').to_string())
+        })
+        .expect("serve printed no dashboard address");
+    std::thread::spawn(move || lines.for_each(drop));
+    addr
+}
