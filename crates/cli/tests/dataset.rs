@@ -178,26 +178,7 @@ fn four_ingest_processes_at_once_commit_each_input_once() {
             v
         })
         .collect();
-    let children: Vec<std::process::Child> = quarters
-        .iter()
-        .map(|q| {
-            let mut c = botscope();
-            c.args(["ingest", "--json", "-j", "1", "--store", &s]);
-            c.args(q);
-            c.stdout(std::process::Stdio::piped());
-            c.stderr(std::process::Stdio::piped());
-            c.spawn().unwrap()
-        })
-        .collect();
-    for ch in children {
-        let o = ch.wait_with_output().unwrap();
-        let code = o.status.code().unwrap_or(-1);
-        assert!(
-            code == 0 || code == 1,
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    ingest_at_once(&s, &quarters);
     // Each capture once in `inputs` (a capture that fails to decode is
     // not recorded), and conn equals a one-process ingest of the same set.
     let v = sql_json(
@@ -561,6 +542,31 @@ fn pyspark_daily_counts_equal_botscope_timeline() {
         .collect();
     assert!(spark.len() >= 8 * 4, "{spark:?}");
     assert_eq!(spark, ours);
+}
+
+/// One `botscope ingest -j 1 --store STORE` process per argument list,
+/// all started at once; each must end with 0 or 1 (a truncated capture).
+fn ingest_at_once<S: AsRef<std::ffi::OsStr>>(store: &str, args: &[Vec<S>]) {
+    let children: Vec<std::process::Child> = args
+        .iter()
+        .map(|a| {
+            let mut c = botscope();
+            c.args(["ingest", "--json", "-j", "1", "--store", store]);
+            c.args(a);
+            c.stdout(std::process::Stdio::piped());
+            c.stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for ch in children {
+        let o = ch.wait_with_output().unwrap();
+        let code = o.status.code().unwrap_or(-1);
+        assert!(
+            code == 0 || code == 1,
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 }
 
 /// A loopback port nobody listens on now.
@@ -983,24 +989,8 @@ fn a_store_on_azure_blob_storage_takes_two_writers_at_once() {
     ];
     let (code, _, err) = run(&["ingest", "--store", &l, &inputs[0], &inputs[1]], None);
     assert!(code == 0 || code == 1, "{err}");
-    let kids: Vec<_> = (0..2)
-        .map(|_| {
-            let mut c = botscope();
-            c.args(["ingest", "-j", "1", "--store", url, &inputs[0], &inputs[1]]);
-            c.stdout(std::process::Stdio::null());
-            c.stderr(std::process::Stdio::piped());
-            c.spawn().unwrap()
-        })
-        .collect();
-    for k in kids {
-        let o = k.wait_with_output().unwrap();
-        let code = o.status.code().unwrap_or(-1);
-        assert!(
-            code == 0 || code == 1,
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    let both: Vec<Vec<String>> = (0..2).map(|_| inputs.to_vec()).collect();
+    ingest_at_once(url, &both);
     let u = Path::new(url);
     for t in ["conn", "http", "dns", "smtp", "activity"] {
         assert_eq!(n(u, t), n(&local, t), "{t}");
