@@ -43,6 +43,9 @@ pub struct Entity<'a> {
     pub encoding: TransferEncoding,
     /// The file name its headers give (see the module docs).
     pub filename: Option<String>,
+    /// Its `Content-Type`'s `type/subtype`, lower-cased, without
+    /// parameters (`None` when absent or empty).
+    pub media_type: Option<String>,
     bytes: &'a [u8],
     in_multipart: bool,
 }
@@ -184,11 +187,13 @@ impl<'a> Walker<'a> {
             Some(b"quoted-printable") => TransferEncoding::QuotedPrintable,
             _ => TransferEncoding::Identity,
         };
+        let media_type = h.content_type.as_deref().and_then(media_type);
         self.out.push(Entity {
             depth,
             raw: body,
             encoding,
             filename: h.filename,
+            media_type,
             bytes: raw,
             in_multipart,
         });
@@ -293,6 +298,14 @@ impl<'a> Walker<'a> {
             self.entity(start..body.end, nesting, true);
         }
     }
+}
+
+/// `type/subtype` of a `Content-Type` value: up to its first `;`, blanks
+/// trimmed, lower-cased.
+fn media_type(value: &[u8]) -> Option<String> {
+    let end = memchr::memchr(b';', value).unwrap_or(value.len());
+    let t = value[..end].trim_ascii();
+    (!t.is_empty()).then(|| String::from_utf8_lossy(t).to_ascii_lowercase())
 }
 
 #[derive(Clone, Copy)]
@@ -524,6 +537,20 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn media_types_without_parameters() {
+        let got: Vec<Option<String>> = entities(MSG).into_iter().map(|e| e.media_type).collect();
+        assert_eq!(
+            got,
+            vec![
+                Some("text/plain".to_string()),
+                Some("text/html".to_string()),
+                Some("application/octet-stream".to_string()),
+            ]
+        );
+        assert_eq!(entities(b"Subject: x\r\n\r\nbody\r\n")[0].media_type, None);
     }
 
     #[test]
