@@ -23,6 +23,8 @@ fn analyzer() -> &'static MailAnalyzer {
             max_parts: 40,
             max_text_bytes: 8 << 10,
             max_urls: 16,
+            // Binary attachments left undecoded, as by default.
+            decode_attachments: false,
         };
         MailAnalyzer::new(cfg, Some(model))
     })

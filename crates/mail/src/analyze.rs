@@ -5,6 +5,7 @@
 //! section, line length) or right after it (parts, depth), and a message
 //! that hits one still gets its row, with `error` naming the cap.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use botscope_event::{MailMessage, Ts};
@@ -76,6 +77,107 @@ fn is_public(ip: &IpAddr) -> bool {
                 || (s & 0xffc0) == 0xfe80)
         }
     }
+}
+
+/// Base64 content shorter than this is parsed as it is (not worth a copy).
+const BINARY_SKIP_MIN: usize = 512;
+
+/// Bytes of base64 content as mail-parser decodes it without trouble: the
+/// alphabet, padding and blanks. (Anything else, `-` included, makes it
+/// end the part early or read it as text, so such content is kept.)
+const BASE64_CLEAN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'+' | b'/' | b'=' | b' ' | b'\t' | b'\r' | b'\n');
+        b += 1;
+    }
+    t
+};
+
+/// Whether every byte of `content` is in [`BASE64_CLEAN`]: line by line,
+/// a well-formed line checked by SIMD, any other byte by byte.
+fn clean_base64(content: &[u8]) -> bool {
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', content).chain(std::iter::once(content.len())) {
+        let line = content.get(start..nl).unwrap_or_default();
+        start = nl + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() || base64_simd::STANDARD.check(line).is_ok() {
+            continue;
+        }
+        if !line.iter().all(|&b| BASE64_CLEAN[b as usize]) {
+            return false;
+        }
+    }
+    true
+}
+
+/// `bytes` as text, invalid UTF-8 replaced (validated first: most header
+/// bytes are ASCII, which the plain check reads a word at a time).
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// At most `n` characters of `s` (copied whole when it is short enough).
+fn take_chars(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n).collect()
+    }
+}
+
+/// `raw` without the content of its binary attachments: leaf parts whose
+/// `Content-Type` is present and neither text, multipart nor message, with
+/// base64 content made only of the alphabet, padding and blanks. The part
+/// stays (headers, place in the tree, name), its content empty, so the
+/// parser does not decode what no feature reads. Top-level headers keep
+/// their offsets. Borrowed when nothing is left out.
+pub fn without_binary_content(raw: &[u8]) -> Cow<'_, [u8]> {
+    // Most messages carry no base64 part at all.
+    let lower = memchr::memmem::find(raw, b"ase64").is_some();
+    if !lower && memchr::memmem::find(raw, b"ASE64").is_none() {
+        return Cow::Borrowed(raw);
+    }
+    let mut cut: Vec<std::ops::Range<usize>> = Vec::new();
+    for e in botscope_proto::mime::entities(raw) {
+        if e.encoding != botscope_proto::mime::TransferEncoding::Base64
+            || e.raw.len() < BINARY_SKIP_MIN
+        {
+            continue;
+        }
+        let binary = e.media_type.as_deref().is_some_and(|t| {
+            let top = t.split('/').next().unwrap_or(t);
+            !matches!(top, "text" | "multipart" | "message")
+        });
+        let Some(content) = raw.get(e.raw.clone()) else {
+            continue;
+        };
+        if binary && clean_base64(content) {
+            cut.push(e.raw);
+        }
+    }
+    if cut.is_empty() {
+        return Cow::Borrowed(raw);
+    }
+    let removed: usize = cut.iter().map(|r| r.len()).sum();
+    let mut out = Vec::with_capacity(raw.len() - removed);
+    let mut at = 0;
+    for r in cut {
+        if r.start < at {
+            continue;
+        }
+        out.extend_from_slice(&raw[at..r.start]);
+        at = r.end;
+    }
+    out.extend_from_slice(&raw[at..]);
+    Cow::Owned(out)
 }
 
 /// End of the header section: the offset of the empty line.
@@ -307,9 +409,16 @@ impl MailAnalyzer {
             }
             last = nl + 1;
         }
+        // Top-level headers keep their offsets in `parsed` (only bodies
+        // of parts are left out), so header offsets index `raw` too.
+        let parsed = if cfg.decode_attachments {
+            Cow::Borrowed(raw)
+        } else {
+            without_binary_content(raw)
+        };
         let msg = self
             .parser
-            .parse(raw)
+            .parse(&parsed[..])
             .ok_or_else(|| Error::new(ErrorKind::Unparseable))?;
         let (parts, depth) = mime_size(&msg, cfg.max_depth);
         if depth > cfg.max_depth {
@@ -350,7 +459,7 @@ impl MailAnalyzer {
                         if let Some(rcpt) = &r.for_ {
                             let rcpt = rcpt.trim_matches(['<', '>', ' ']);
                             if !rcpt.is_empty() {
-                                f.rcpt_to.push(rcpt.chars().take(255).collect());
+                                f.rcpt_to.push(take_chars(rcpt, 255));
                             }
                         }
                         if let Some(p) = &r.with {
@@ -461,7 +570,7 @@ impl MailAnalyzer {
         );
         if let Some(d) = &date {
             if let Some(z) = d.split_whitespace().last() {
-                f.push("tz", &z.chars().take(12).collect::<String>());
+                f.push("tz", &take_chars(z, 12));
             }
         }
         f.push(
@@ -496,7 +605,7 @@ impl MailAnalyzer {
             f.push("lag", lag_bucket((d.0 - r.0) / 1_000_000));
         }
         f.message_id = msg.message_id().map(str::to_string);
-        f.subject = msg.subject().map(|s| s.chars().take(1000).collect());
+        f.subject = msg.subject().map(|s| take_chars(s, 1000));
         f.mail_from = envelope.and_then(|e| e.mail_from.clone());
         if let Some(env) = envelope.filter(|e| !e.rcpt_to.is_empty()) {
             f.rcpt_to = env.rcpt_to.clone();
@@ -554,7 +663,7 @@ impl MailAnalyzer {
             }
             if let Some(name) = part.attachment_name() {
                 if f.attachment_names.len() < 20 {
-                    f.attachment_names.push(name.chars().take(200).collect());
+                    f.attachment_names.push(take_chars(name, 200));
                 }
             }
         }
@@ -627,7 +736,7 @@ fn clip(s: &str, max: usize) -> &str {
 
 fn host_string(h: &mail_parser::Host<'_>) -> String {
     match h {
-        mail_parser::Host::Name(n) => n.chars().take(255).collect(),
+        mail_parser::Host::Name(n) => take_chars(n, 255),
         mail_parser::Host::IpAddr(ip) => ip.to_string(),
     }
 }
@@ -638,12 +747,12 @@ fn raw_name(raw: &[u8], h: &Header<'_>) -> String {
     let e = (h.offset_start as usize).min(raw.len());
     let bytes = raw.get(s..e).unwrap_or(&[]);
     let bytes = bytes.split(|&b| b == b':').next().unwrap_or(bytes);
-    let name = String::from_utf8_lossy(bytes);
+    let name = lossy(bytes);
     let name = name.trim();
     if name.is_empty() {
         h.name.as_str().to_string()
     } else {
-        name.chars().take(64).collect()
+        take_chars(name, 64)
     }
 }
 
@@ -731,7 +840,11 @@ fn raw_value(raw: &[u8], h: &Header<'_>) -> String {
     let e = (h.offset_end as usize).min(raw.len());
     let bytes = raw.get(s..e).unwrap_or(&[]);
     let bytes = &bytes[..bytes.len().min(2000)];
-    let v = String::from_utf8_lossy(bytes);
+    let v = lossy(bytes);
+    if memchr::memchr(b'\n', bytes).is_none() {
+        // One line: its trailing CRs are blanks that the trim removes.
+        return v.trim().to_string();
+    }
     let mut out = String::with_capacity(v.len());
     for (i, line) in v.split('\n').enumerate() {
         let line = line.trim_end_matches('\r');
@@ -742,10 +855,12 @@ fn raw_value(raw: &[u8], h: &Header<'_>) -> String {
             out.push_str(line);
         }
     }
-    if let HeaderValue::Empty = h.value {
-        return out.trim().to_string();
+    let t = out.trim();
+    if t.len() == out.len() {
+        out
+    } else {
+        t.to_string()
     }
-    out.trim().to_string()
 }
 
 /// Content-Type as formatted by the mailer: the boundary and charset

@@ -188,7 +188,8 @@ impl Model {
         for t in tokens {
             // An absent feature (`date=none`, `cs=`) scores but does not
             // count as a match: sharing an absence says little.
-            let informative = !matches!(t.split_once('=').map(|(_, v)| v), Some("" | "none" | "-"));
+            let value = memchr::memchr(b'=', t.as_bytes()).map(|i| &t.as_bytes()[i + 1..]);
+            let informative = !matches!(value, Some(b"" | b"none" | b"-"));
             counted += usize::from(informative);
             let stats = c.tokens.get(t.as_str());
             if session && is_dialect(t) {

@@ -212,17 +212,23 @@ impl UrlSet {
 /// decoded.
 pub fn strip_tags(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for ch in html.chars() {
-        match ch {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                out.push(' ');
-            }
-            _ if !in_tag => out.push(ch),
-            _ => {}
-        }
+    let b = html.as_bytes();
+    let mut i = 0;
+    // Text up to a `<` is kept, the tag up to its `>` becomes one blank
+    // (a tag left open drops the rest). Both are ASCII: every cut is at
+    // a character boundary.
+    loop {
+        let Some(k) = memchr::memchr(b'<', &b[i..]) else {
+            out.push_str(&html[i..]);
+            break;
+        };
+        out.push_str(&html[i..i + k]);
+        i += k + 1;
+        let Some(k) = memchr::memchr(b'>', &b[i..]) else {
+            break;
+        };
+        out.push(' ');
+        i += k + 1;
     }
     if out.contains('&') {
         out = out
@@ -271,6 +277,38 @@ pub fn registrable_domain(host: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_stripped_as_a_character_walk_strips_them() {
+        // The reading before memchr: one character at a time.
+        fn by_chars(html: &str) -> String {
+            let mut out = String::new();
+            let mut in_tag = false;
+            for ch in html.chars() {
+                match ch {
+                    '<' => in_tag = true,
+                    '>' if in_tag => {
+                        in_tag = false;
+                        out.push(' ');
+                    }
+                    _ if !in_tag => out.push(ch),
+                    _ => {}
+                }
+            }
+            out
+        }
+        for html in [
+            "<p>Médicaments <b>à</b> 50%</p>",
+            "a > b <i>c</i> d",
+            "<<nested>> x",
+            "text <a href='x' never closed",
+            ">>> <br/>ÜBER<",
+            "",
+            "no tags at all",
+        ] {
+            assert_eq!(strip_tags(html), by_chars(html), "{html}");
+        }
+    }
 
     #[test]
     fn finds_and_cleans() {

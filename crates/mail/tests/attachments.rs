@@ -1,0 +1,126 @@
+//! Binary attachments are left undecoded (`MailConfig::decode_attachments`
+//! off, the default): every feature of every message must be what the
+//! whole parse gives, on real mail (CSDMC2010) and on simulated trap mail
+//! with zip attachments.
+
+mod common;
+
+use std::path::PathBuf;
+
+use botscope_mail::analyze::without_binary_content;
+use botscope_mail::{for_each_message, MailAnalyzer, MailConfig};
+use botscope_sim::{load_scenario, simulate, SimOptions};
+use chrono::NaiveDate;
+
+/// (messages, messages with content left out) after checking that both
+/// ways of parsing give the same features for every message under `paths`.
+fn same_features(paths: &[PathBuf]) -> (usize, usize) {
+    let skip = MailAnalyzer::new(MailConfig::default(), None);
+    let whole = MailAnalyzer::new(
+        MailConfig {
+            decode_attachments: true,
+            ..MailConfig::default()
+        },
+        None,
+    );
+    let (mut n, mut cut) = (0, 0);
+    let stats = for_each_message(paths, skip.config(), |m| {
+        n += 1;
+        let stripped = without_binary_content(m.raw);
+        if stripped.len() < m.raw.len() {
+            cut += 1;
+        }
+        let a = skip.features(m.raw, m.envelope);
+        let b = whole.features(m.raw, m.envelope);
+        assert_eq!(
+            format!("{a:?}"),
+            format!("{b:?}"),
+            "{}: features differ when attachments are not decoded",
+            m.source
+        );
+    });
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    (n, cut)
+}
+
+#[test]
+fn real_mail_gives_the_same_features_without_decoding_attachments() {
+    let Some(data) = common::data_dir() else {
+        return;
+    };
+    let (n, cut) = same_features(&[data.join("spam-csdmc2010")]);
+    assert_eq!(n, 4186);
+    eprintln!("CSDMC2010: {cut} of {n} messages had attachment content left out");
+    assert!(cut > 0, "some real messages carry binary attachments");
+}
+
+#[test]
+fn simulated_trap_mail_gives_the_same_features_without_decoding_attachments() {
+    let dir = tempdir();
+    let s = load_scenario("winter-2010").unwrap();
+    let opts = SimOptions {
+        seed: 3,
+        scale: 0.5,
+        from: NaiveDate::from_ymd_opt(2010, 12, 20),
+        to: NaiveDate::from_ymd_opt(2010, 12, 21),
+        pcaps: false,
+        mail: true,
+        trap_captures: false,
+    };
+    simulate(&s, &opts, &dir).unwrap();
+    let (n, cut) = same_features(&[dir.join("mail")]);
+    assert!(n > 500, "{n} messages");
+    assert!(
+        cut > 0,
+        "the malware campaigns' zip attachments are left out"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn only_clean_base64_of_binary_types_is_left_out() {
+    let b64 = "UEsDBBQAAAAIAAAAIQBmb28=\r\n".repeat(40);
+    let msg = |ctype: &str, body: &str| {
+        format!(
+            "From: a@b\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n\
+             --B\r\nContent-Type: text/plain\r\n\r\nhello\r\n\
+             --B\r\nContent-Type: {ctype}; name=\"x.zip\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{body}\r\n--B--\r\n"
+        )
+        .into_bytes()
+    };
+    // A zip attachment: its content goes, the part and its name stay.
+    let m = msg("application/zip", &b64);
+    let out = without_binary_content(&m);
+    assert!(out.len() < m.len() - b64.len() + 8, "{}", out.len());
+    assert!(String::from_utf8_lossy(&out).contains("name=\"x.zip\""));
+    // Text in base64 is read: kept. So is content the parser would not
+    // decode cleanly (a stray byte), and short content.
+    for kept in [
+        msg("text/html", &b64),
+        msg("application/zip", &format!("{b64}-not base64-\r\n")),
+        msg("application/zip", "UEsDBA=="),
+    ] {
+        assert_eq!(&without_binary_content(&kept)[..], &kept[..]);
+    }
+    // And the analyser sees the same message either way.
+    let skip = MailAnalyzer::new(MailConfig::default(), None);
+    let whole = MailAnalyzer::new(
+        MailConfig {
+            decode_attachments: true,
+            ..MailConfig::default()
+        },
+        None,
+    );
+    let a = skip.features(&m, None).unwrap();
+    let b = whole.features(&m, None).unwrap();
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    assert_eq!(a.attachment_names, vec!["x.zip".to_string()]);
+}
+
+fn tempdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("botscope-mail-attach-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
