@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use botscope_activity::{analyze, ActivityConfig};
 use botscope_engine::{analyze_file, EngineConfig};
-use botscope_event::Event;
+use botscope_event::{Event, EventSink};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -319,8 +319,36 @@ pub fn ingest(
     report
 }
 
-/// Decode, analyse and commit one unit (one capture, one flow file, or
-/// the logs of one Zeek run).
+/// What ingest keeps of a capture's events, as they come: the tables'
+/// rows and what the activity analysis reads (certificates too); carved
+/// messages only when they become mail rows. A spam run's carved
+/// messages are never held together in memory only to be dropped.
+struct Kept {
+    events: Vec<Event>,
+    messages: bool,
+}
+
+impl EventSink for Kept {
+    fn emit(&mut self, ev: Event) {
+        let keep = match &ev {
+            Event::Conn(_)
+            | Event::Http(_)
+            | Event::Smtp(_)
+            | Event::Dns(_)
+            | Event::Ssl(_)
+            | Event::Irc(_)
+            | Event::X509(_) => true,
+            Event::Message(_) => self.messages,
+            Event::File(_) | Event::Ftp(_) | Event::Ssh(_) | Event::Weird(_) | Event::Tunnel(_) => {
+                false
+            }
+        };
+        if keep {
+            self.events.push(ev);
+        }
+    }
+}
+
 /// What one input of a unit gave: connection events, mail rows, problems.
 struct InputRead {
     events: Vec<Event>,
@@ -339,7 +367,12 @@ fn read_input(inp: &Input, cfg: &IngestConfig) -> InputRead {
         InputKind::Pcap | InputKind::Pcapng => {
             let mut ecfg = cfg.engine.clone();
             ecfg.shards = 1;
-            let (sinks, summary) = analyze_file(&inp.path, &ecfg, |_| Vec::<Event>::new());
+            let keep_messages = cfg.capture_mail && cfg.mail.is_some();
+            let (sinks, summary) = analyze_file(&inp.path, &ecfg, |_| Kept {
+                events: Vec::new(),
+                messages: keep_messages,
+            });
+            let sinks: Vec<Vec<Event>> = sinks.into_iter().map(|k| k.events).collect();
             if let Some(e) = summary.error {
                 r.errors.push(e);
             }
@@ -364,10 +397,14 @@ fn read_input(inp: &Input, cfg: &IngestConfig) -> InputRead {
                 }
             }
             for s in sinks {
-                r.events.extend(
-                    s.into_iter()
-                        .filter(|e| !matches!(e, Event::Message(_) | Event::Weird(_))),
-                );
+                if keep_messages {
+                    r.events
+                        .extend(s.into_iter().filter(|e| !matches!(e, Event::Message(_))));
+                } else if r.events.is_empty() {
+                    r.events = s;
+                } else {
+                    r.events.extend(s);
+                }
             }
         }
         InputKind::Zeek | InputKind::Binetflow => {
@@ -415,7 +452,11 @@ fn ingest_unit(store: &Store, unit: &[Input], cfg: &IngestConfig) -> Vec<FileOut
     let mut source_of_event: Vec<(usize, usize)> = Vec::new(); // (input index, events end)
     let mut mail_rows: Vec<botscope_event::MailMessage> = Vec::new();
     for (i, r) in reads.into_iter().enumerate() {
-        events.extend(r.events);
+        if events.is_empty() {
+            events = r.events;
+        } else {
+            events.extend(r.events);
+        }
         mail_rows.extend(r.mail);
         errors.push(r.errors);
         source_of_event.push((i, events.len()));
