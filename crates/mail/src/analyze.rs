@@ -138,12 +138,15 @@ fn take_chars(s: &str, n: usize) -> String {
 /// base64 content made only of the alphabet, padding and blanks. The part
 /// stays (headers, place in the tree, name), its content empty, so the
 /// parser does not decode what no feature reads. Top-level headers keep
-/// their offsets. Borrowed when nothing is left out.
-pub fn without_binary_content(raw: &[u8]) -> Cow<'_, [u8]> {
+/// their offsets. Also returns how many parts' content was left out
+/// (borrowed, 0 when none). Each should parse as an empty binary part;
+/// where the parser sees fewer (malformed MIME), the analyser parses the
+/// message whole.
+pub fn without_binary_content(raw: &[u8]) -> (Cow<'_, [u8]>, usize) {
     // Most messages carry no base64 part at all.
     let lower = memchr::memmem::find(raw, b"ase64").is_some();
     if !lower && memchr::memmem::find(raw, b"ASE64").is_none() {
-        return Cow::Borrowed(raw);
+        return (Cow::Borrowed(raw), 0);
     }
     let mut cut: Vec<std::ops::Range<usize>> = Vec::new();
     for e in botscope_proto::mime::entities(raw) {
@@ -164,8 +167,9 @@ pub fn without_binary_content(raw: &[u8]) -> Cow<'_, [u8]> {
         }
     }
     if cut.is_empty() {
-        return Cow::Borrowed(raw);
+        return (Cow::Borrowed(raw), 0);
     }
+    let n = cut.len();
     let removed: usize = cut.iter().map(|r| r.len()).sum();
     let mut out = Vec::with_capacity(raw.len() - removed);
     let mut at = 0;
@@ -177,7 +181,17 @@ pub fn without_binary_content(raw: &[u8]) -> Cow<'_, [u8]> {
         at = r.end;
     }
     out.extend_from_slice(&raw[at..]);
-    Cow::Owned(out)
+    (Cow::Owned(out), n)
+}
+
+/// Binary parts without content among the message's own parts.
+fn empty_binary_parts(msg: &Message<'_>) -> usize {
+    msg.parts
+        .iter()
+        .filter(
+            |p| matches!(&p.body, PartType::Binary(b) | PartType::InlineBinary(b) if b.is_empty()),
+        )
+        .count()
 }
 
 /// End of the header section: the offset of the empty line.
@@ -411,15 +425,23 @@ impl MailAnalyzer {
         }
         // Top-level headers keep their offsets in `parsed` (only bodies
         // of parts are left out), so header offsets index `raw` too.
-        let parsed = if cfg.decode_attachments {
-            Cow::Borrowed(raw)
+        let (parsed, cuts) = if cfg.decode_attachments {
+            (Cow::Borrowed(raw), 0)
         } else {
             without_binary_content(raw)
         };
-        let msg = self
+        let mut msg = self
             .parser
             .parse(&parsed[..])
             .ok_or_else(|| Error::new(ErrorKind::Unparseable))?;
+        // Malformed MIME that the parser reads otherwise than the walker
+        // (a part it does not see): parsed whole, as it is.
+        if cuts > 0 && empty_binary_parts(&msg) < cuts {
+            msg = self
+                .parser
+                .parse(raw)
+                .ok_or_else(|| Error::new(ErrorKind::Unparseable))?;
+        }
         let (parts, depth) = mime_size(&msg, cfg.max_depth);
         if depth > cfg.max_depth {
             return Err(Error::new(ErrorKind::TooDeep {
