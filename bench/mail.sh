@@ -7,6 +7,7 @@
 #   DAYS=14 SCALE=4 bash bench/mail.sh     # more
 #   REAL=1 bash bench/mail.sh              # real mail instead: CSDMC2010 spam + ham
 #                                          # (../shared/data/spam-csdmc2010, 4,186 .eml)
+#   IR=1 bash bench/mail.sh                # also instructions per message (valgrind)
 #
 # The corpus is the simulator's winter-2010 trap mail (seed 2); the model
 # is learned from the sandbox captures of seed 1. botscope's side is
@@ -68,6 +69,19 @@ n=$(awk -F'\t' '$1=="messages"{print $2}' "$WORK/bs.txt")
 one=$(awk -F'\t' '$1=="msgs_per_s_1_thread"{print $2}' "$WORK/bs.txt")
 two=$(awk -F'\t' '$1=="msgs_per_s_2_threads"{print $2}' "$WORK/bs.txt")
 onecpu=$(awk -F'\t' '$1=="msgs_per_cpu_s"{print $2}' "$WORK/bs.txt")
+# With IR=1: instructions per message of one analysis round, counted by
+# valgrind (cachegrind, no cache simulation): a figure this shared
+# machine's changing speed does not move, for comparing two builds.
+if [ "${IR:-0}" = 1 ] && command -v valgrind >/dev/null; then
+    ir() {
+        valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+            "$MB" --model "$WORK/model.json" --threads 1 --rounds "$1" "$CORPUS" 2>&1 >/dev/null |
+            awk '/I *refs:/ { gsub(",", "", $NF); print $NF }'
+    }
+    r1=$(ir 1)
+    r2=$(ir 2)
+    echo "instructions per message, one round of mailbench (valgrind): $(( (r2 - r1) / n ))"
+fi
 # botscope mail end to end (reading the mbox files, JSON out), one thread.
 /usr/bin/time -f '%e %M' -o "$WORK/time.txt" "$BS" mail --json --model "$WORK/model.json" "$CORPUS" >/dev/null
 read -r cli_s cli_kb <"$WORK/time.txt"
