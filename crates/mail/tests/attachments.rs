@@ -12,17 +12,23 @@ use botscope_mail::{for_each_message, MailAnalyzer, MailConfig};
 use botscope_sim::{load_scenario, simulate, SimOptions};
 use chrono::NaiveDate;
 
+/// The default analyser (attachments left undecoded) and one that
+/// parses every message whole.
+fn analysers() -> (MailAnalyzer, MailAnalyzer) {
+    let whole = MailConfig {
+        decode_attachments: true,
+        ..MailConfig::default()
+    };
+    (
+        MailAnalyzer::new(MailConfig::default(), None),
+        MailAnalyzer::new(whole, None),
+    )
+}
+
 /// (messages, messages with content left out) after checking that both
 /// ways of parsing give the same features for every message under `paths`.
 fn same_features(paths: &[PathBuf]) -> (usize, usize) {
-    let skip = MailAnalyzer::new(MailConfig::default(), None);
-    let whole = MailAnalyzer::new(
-        MailConfig {
-            decode_attachments: true,
-            ..MailConfig::default()
-        },
-        None,
-    );
+    let (skip, whole) = analysers();
     let (mut n, mut cut) = (0, 0);
     let mut with_cuts: Vec<Vec<u8>> = Vec::new();
     let stats = for_each_message(paths, skip.config(), |m| {
@@ -146,14 +152,7 @@ fn only_clean_base64_of_binary_types_is_left_out() {
         assert_eq!(&without_binary_content(&kept).0[..], &kept[..]);
     }
     // And the analyser sees the same message either way.
-    let skip = MailAnalyzer::new(MailConfig::default(), None);
-    let whole = MailAnalyzer::new(
-        MailConfig {
-            decode_attachments: true,
-            ..MailConfig::default()
-        },
-        None,
-    );
+    let (skip, whole) = analysers();
     let a = skip.features(&m, None).unwrap();
     let b = whole.features(&m, None).unwrap();
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
