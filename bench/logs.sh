@@ -5,6 +5,9 @@
 #   bash bench/logs.sh                 # 256 MB capture (default)
 #   SIZE_MB=1024 bash bench/logs.sh    # any size
 #   PROFILES="release dist" bash bench/logs.sh   # cargo profiles side by side, one tshark run
+#   BASE=/path/to/older/botscope RUNS=5 bash bench/logs.sh
+#       # an older build beside this one: every binary run RUNS times,
+#       # interleaved (the machine's speed drifts), median and best kept
 #
 # The capture is the shared botnet and protocol captures written as many
 # times as needed (crates/wire/examples/replicate.rs: each copy with its
@@ -36,32 +39,54 @@ measure() { # prints "seconds maxrss_kb"
 # Warm the page cache.
 cat "$BIG" >/dev/null
 
-rows=()
+RUNS=${RUNS:-1}
+bins=()
 for prof in $PROFILES; do
     cargo build --profile "$prof" -q -p botscope
-    BS="$CARGO_TARGET_DIR/$prof/botscope"
-    read -r bs1_s bs1_kb < <(measure "$BS" logs --quiet -j 1 --out "$WORK/out1" "$BIG")
-    read -r bs2_s bs2_kb < <(measure "$BS" logs --quiet --out "$WORK/out2" "$BIG")
-    rows+=("$prof $bs1_s $bs1_kb $bs2_s $bs2_kb $(stat -c %s "$BS")")
+    bins+=("$prof=$CARGO_TARGET_DIR/$prof/botscope")
+done
+if [ -n "${BASE:-}" ]; then
+    bins+=("base=$BASE")
+fi
+# One line per run: "name threads seconds maxrss_kb", binaries interleaved.
+: > "$WORK/runs.txt"
+for _ in $(seq "$RUNS"); do
+    for b in "${bins[@]}"; do
+        name=${b%%=*} BS=${b#*=}
+        read -r s kb < <(measure "$BS" logs --quiet -j 1 --out "$WORK/out1" "$BIG")
+        echo "$name 1 $s $kb" >> "$WORK/runs.txt"
+        read -r s kb < <(measure "$BS" logs --quiet --out "$WORK/out2" "$BIG")
+        echo "$name all $s $kb" >> "$WORK/runs.txt"
+    done
+done
+rows=()
+for b in "${bins[@]}"; do
+    name=${b%%=*} BS=${b#*=}
+    med() { awk -v n="$name" -v j="$1" '$1==n && $2==j {print $3}' "$WORK/runs.txt" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+    kb() { awk -v n="$name" -v j="$1" '$1==n && $2==j {print $4}' "$WORK/runs.txt" | sort -n | tail -1; }
+    best() { awk -v n="$name" -v j="$1" '$1==n && $2==j {print $3}' "$WORK/runs.txt" | sort -n | head -1; }
+    rows+=("$name $(med 1) $(kb 1) $(med all) $(kb all) $(stat -c %s "$BS") $(best 1) $(best all)")
 done
 read -r ts_s ts_kb < <(measure tshark -r "$BIG" -T fields -e http.host -e http.request.uri -e http.referer \
     -e smtp.req.command -e dns.qry.name -e tls.handshake.extensions_server_name)
 
-python3 - "$size" "$ts_s" "$ts_kb" "${rows[@]}" <<'PY'
+python3 - "$size" "$ts_s" "$ts_kb" "$RUNS" "${rows[@]}" <<'PY'
 import sys
-size, t, mt = sys.argv[1:4]
+size, t, mt, runs = sys.argv[1:5]
+runs = int(runs)
 size = int(size); t = float(t)
 mb = size / 1e6
 print(f"| capture | {mb:.0f} MB |")
 print("| --- | --- |")
-for row in sys.argv[4:]:
-    prof, b1, m1, b2, m2, binsize = row.split()
-    b1, b2 = float(b1), float(b2)
-    tag = "" if prof == "release" else f" (--profile {prof})"
-    print(f"| botscope logs{tag}, 1 thread | {b1:.2f} s, {mb/b1:.0f} MB/s, peak RSS {int(m1)//1024} MiB |")
-    print(f"| botscope logs{tag}, all cores | {b2:.2f} s, {mb/b2:.0f} MB/s, peak RSS {int(m2)//1024} MiB |")
-    print(f"| ratio tshark / botscope{tag} (1 thread) | {t/b1:.1f}x |")
-    print(f"| ratio tshark / botscope{tag} (all cores) | {t/b2:.1f}x |")
+for row in sys.argv[5:]:
+    prof, b1, m1, b2, m2, binsize, best1, best2 = row.split()
+    b1, b2, best1, best2 = float(b1), float(b2), float(best1), float(best2)
+    tag = {"release": "", "base": " (BASE)"}.get(prof, f" (--profile {prof})")
+    note = "" if runs == 1 else f" (median of {runs}; best {{:.2f}} s)"
+    print(f"| botscope logs{tag}, 1 thread | {b1:.2f} s{note.format(best1)}, {mb/b1:.0f} MB/s, peak RSS {int(m1)//1024} MiB |")
+    print(f"| botscope logs{tag}, all cores | {b2:.2f} s{note.format(best2)}, {mb/b2:.0f} MB/s, peak RSS {int(m2)//1024} MiB |")
+    print(f"| ratio tshark / botscope{tag} (1 thread) | {t/b1:.1f}x (best {t/best1:.1f}x) |")
+    print(f"| ratio tshark / botscope{tag} (all cores) | {t/b2:.1f}x (best {t/best2:.1f}x) |")
     print(f"| binary{tag} | {int(binsize)/1e6:.0f} MB |")
 print(f"| tshark -T fields | {t:.2f} s, {mb/t:.1f} MB/s, peak RSS {int(mt)//1024} MiB |")
 PY
