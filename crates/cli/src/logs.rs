@@ -234,8 +234,15 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
             .with_context(|| format!("cannot create extraction folder {}", dir.display()))?,
         )),
     };
+    // Compressed captures get a decompression thread only when the
+    // workers leave a core idle; otherwise it would compete with them.
+    let wire = botscope_wire::WireConfig {
+        read_ahead: threads < std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ..Default::default()
+    };
     let cfg = EngineConfig {
         shards: (threads / workers).max(1),
+        wire,
         proto: botscope_proto::ProtoConfig {
             tls_keylog: crate::load_keylog(&args.tls_keylog)?,
             http_hash_all_bodies: args.hash_all_files,

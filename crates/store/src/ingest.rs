@@ -297,6 +297,11 @@ pub fn ingest(
         units.entry(key).or_default().push(inp);
     }
     let units: Vec<Vec<Input>> = units.into_values().collect();
+    // A compressed capture is decompressed on a thread of its own only
+    // when the pool leaves cores idle (fewer units than threads).
+    let mut own = cfg.clone();
+    own.engine.wire.read_ahead &= units.len() < rayon::current_num_threads();
+    let cfg = &own;
     let outcomes: Vec<Vec<FileOutcome>> = units
         .par_iter()
         .map(|u| {

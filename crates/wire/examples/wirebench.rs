@@ -1,5 +1,10 @@
 //! Throughput check: read + decode a capture from memory, repeated.
 //! `cargo run --release -p botscope-wire --example wirebench -- FILE [REPEAT]`
+//!
+//! With `REPEAT` = `file` the capture is read from its file instead (the
+//! page cache copied in by `read`, as `botscope logs` does), with a read
+//! buffer of `BUF` bytes (environment; the default config's otherwise),
+//! on a read-ahead thread unless `READ_AHEAD=0`.
 use std::io::Read;
 use std::time::Instant;
 
@@ -31,15 +36,22 @@ impl Read for Repeat {
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: wirebench FILE.pcap [REPEAT]");
-    let repeat: usize = args.next().map_or(100, |s| s.parse().expect("REPEAT"));
-    let data = std::fs::read(&path).expect("read");
-    let src = Repeat {
-        data,
-        pos: 0,
-        left: repeat,
+    let repeat = args.next().unwrap_or_else(|| "100".into());
+    let mut cfg = WireConfig::default();
+    if let Ok(b) = std::env::var("BUF") {
+        cfg.read_buffer_size = b.parse().expect("BUF: bytes");
+    }
+    cfg.read_ahead = std::env::var("READ_AHEAD").map_or(true, |v| v != "0");
+    let mut r = if repeat == "file" {
+        CaptureReader::open(std::path::Path::new(&path), &cfg).expect("open")
+    } else {
+        let src = Repeat {
+            data: std::fs::read(&path).expect("read"),
+            pos: 0,
+            left: repeat.parse().expect("REPEAT"),
+        };
+        CaptureReader::from_reader(Box::new(src), &path, &cfg).expect("open")
     };
-    let cfg = WireConfig::default();
-    let mut r = CaptureReader::from_reader(Box::new(src), &path, &cfg).expect("open");
     let t = Instant::now();
     let (mut pkts, mut bytes, mut tcp) = (0u64, 0u64, 0u64);
     loop {

@@ -398,7 +398,7 @@ impl CaptureReader {
     /// Open a capture file (`-` is stdin), decompressing gzip / xz / zstd
     /// when the magic bytes say so.
     pub fn open(path: &Path, cfg: &WireConfig) -> Result<CaptureReader, Error> {
-        let opened = input::open_raw(path)?;
+        let opened = input::open_raw_ahead(path, cfg.read_ahead)?;
         Self::build(opened, &path.display().to_string(), cfg)
     }
 

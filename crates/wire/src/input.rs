@@ -11,7 +11,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use crate::{Error, ErrorKind};
 
@@ -115,6 +115,12 @@ pub(crate) fn wrap_reader(raw: Box<dyn Read + Send>, name: &str) -> Result<Opene
 }
 
 pub(crate) fn open_raw(path: &Path) -> Result<Opened, Error> {
+    open_raw_ahead(path, false)
+}
+
+/// [`open_raw`], a compressed stream decompressed on a helper thread
+/// ([`ReadAhead`]) when `read_ahead`.
+pub(crate) fn open_raw_ahead(path: &Path, read_ahead: bool) -> Result<Opened, Error> {
     let name = path.display().to_string();
     let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
@@ -128,7 +134,129 @@ pub(crate) fn open_raw(path: &Path) -> Result<Opened, Error> {
         }
         Box::new(f)
     };
-    wrap_reader(raw, &name)
+    let mut opened = wrap_reader(raw, &name)?;
+    // Only decompression is worth a thread: an uncompressed file's copy
+    // out of the page cache costs less than handing chunks between
+    // threads (0.05 s of system time per GB here).
+    if read_ahead && opened.compression != Compression::None {
+        opened.reader = ReadAhead::spawn(opened.reader);
+    }
+    Ok(opened)
+}
+
+/// Bytes of one read-ahead chunk.
+const READ_AHEAD_CHUNK: usize = 256 << 10;
+/// Chunks in flight between the helper thread and its reader.
+const READ_AHEAD_CHUNKS: usize = 4;
+/// Most bytes a [`ReadAhead`] holds.
+pub const READ_AHEAD_BYTES: usize = READ_AHEAD_CHUNK * READ_AHEAD_CHUNKS;
+
+/// A stream read on a helper thread, up to [`READ_AHEAD_BYTES`] ahead of
+/// its consumer, in chunks that go back and forth between the two (no
+/// allocation after the first few reads).
+///
+/// Bytes arrive in order; an error of the inner stream is returned after
+/// every byte read before it, then the stream ends. Dropping the reader
+/// stops the thread (it is blocked on a channel whose other end is gone).
+pub struct ReadAhead {
+    filled: mpsc::Receiver<io::Result<(Vec<u8>, usize)>>,
+    empty: mpsc::SyncSender<Vec<u8>>,
+    cur: Vec<u8>,
+    len: usize,
+    pos: usize,
+}
+
+impl ReadAhead {
+    /// Read `inner` on a new thread. If no thread can be started, `inner`
+    /// itself is returned, read in the caller's thread.
+    pub fn spawn(inner: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
+        let (filled_tx, filled) = mpsc::sync_channel(READ_AHEAD_CHUNKS);
+        let (empty, empty_rx) = mpsc::sync_channel::<Vec<u8>>(READ_AHEAD_CHUNKS);
+        // The thread takes the stream out; if it never starts, it is here.
+        let slot = Arc::new(std::sync::Mutex::new(Some(inner)));
+        let theirs = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new()
+            .name("read-ahead".into())
+            .spawn(move || {
+                let Some(mut inner) = theirs.lock().ok().and_then(|mut g| g.take()) else {
+                    return;
+                };
+                drop(theirs);
+                let mut made = 0;
+                loop {
+                    let mut chunk = if made < READ_AHEAD_CHUNKS {
+                        made += 1;
+                        vec![0; READ_AHEAD_CHUNK]
+                    } else {
+                        match empty_rx.recv() {
+                            Ok(c) => c,
+                            Err(_) => return,
+                        }
+                    };
+                    // One read, not a full chunk: a pipe's bytes go on
+                    // as they come.
+                    let got = loop {
+                        match inner.read(&mut chunk) {
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            r => break r,
+                        }
+                    };
+                    match got {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            if filled_tx.send(Ok((chunk, n))).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = filled_tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+            });
+        if spawned.is_err() {
+            if let Some(inner) = slot.lock().ok().and_then(|mut g| g.take()) {
+                return inner;
+            }
+        }
+        Box::new(ReadAhead {
+            filled,
+            empty,
+            cur: Vec::new(),
+            len: 0,
+            pos: 0,
+        })
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.pos >= self.len {
+            match self.filled.recv() {
+                Ok(Ok((chunk, n))) => {
+                    let old = std::mem::replace(&mut self.cur, chunk);
+                    if !old.is_empty() {
+                        // The thread may have stopped: the chunk is dropped.
+                        let _ = self.empty.try_send(old);
+                    }
+                    self.len = n.min(self.cur.len());
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The thread is done: end of stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let have = self.cur.get(self.pos..self.len).unwrap_or_default();
+        let n = have.len().min(buf.len());
+        buf[..n].copy_from_slice(&have[..n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Open `path` (`-` is stdin) for reading, decompressing gzip, xz or zstd
@@ -258,6 +386,140 @@ mod tests {
         let mut o = wrap_reader(Box::new(Cursor::new(bad)), "t").unwrap();
         let mut out = Vec::new();
         assert!(o.reader.read_to_end(&mut out).is_err());
+    }
+
+    /// Hands out its bytes in pieces of varying size, then an error (if
+    /// any); notes when it is dropped.
+    struct Pieces {
+        data: Vec<u8>,
+        pos: usize,
+        step: usize,
+        fail: bool,
+        dropped: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Read for Pieces {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.pos == self.data.len() {
+                return if self.fail {
+                    Err(io::Error::other("disk on fire"))
+                } else {
+                    Ok(0)
+                };
+            }
+            self.step = (self.step * 7 + 13) % 70_001;
+            let n = (self.step + 1)
+                .min(buf.len())
+                .min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    impl Drop for Pieces {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn pieces(
+        len: usize,
+        fail: bool,
+    ) -> (Box<dyn Read + Send>, Arc<std::sync::atomic::AtomicBool>) {
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let data = (0..len).map(|i| (i * 31 % 253) as u8).collect();
+        let p = Pieces {
+            data,
+            pos: 0,
+            step: 1,
+            fail,
+            dropped: Arc::clone(&dropped),
+        };
+        (Box::new(p), dropped)
+    }
+
+    #[test]
+    fn read_ahead_gives_the_same_bytes_then_the_error() {
+        let len = 3 * READ_AHEAD_BYTES + 12_345;
+        let want: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
+        // Whole stream, read in odd sizes.
+        let mut ra = ReadAhead::spawn(pieces(len, false).0);
+        let mut got = Vec::new();
+        let mut buf = vec![0; 100_003];
+        let mut k = 1;
+        loop {
+            k = (k * 5 + 3) % buf.len();
+            let n = ra.read(&mut buf[..k.max(1)]).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got.len(), want.len());
+        assert!(got == want);
+        // An error comes after every byte before it, then the stream ends.
+        let mut ra = ReadAhead::spawn(pieces(len, true).0);
+        let mut got = Vec::new();
+        let err = ra.read_to_end(&mut got).unwrap_err();
+        assert_eq!(err.to_string(), "disk on fire");
+        assert!(got == want);
+        assert_eq!(ra.read(&mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn dropping_a_read_ahead_stops_its_thread() {
+        let (inner, dropped) = pieces(64 * READ_AHEAD_BYTES, false);
+        let mut ra = ReadAhead::spawn(inner);
+        let mut buf = [0; 10];
+        ra.read_exact(&mut buf).unwrap();
+        drop(ra);
+        // The thread drops the stream when it sees the reader gone.
+        let t = std::time::Instant::now();
+        while !dropped.load(Ordering::SeqCst) {
+            assert!(
+                t.elapsed().as_secs() < 10,
+                "read-ahead thread still running"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn big_files_are_read_ahead_with_the_same_packets() {
+        use crate::{CaptureReader, WireConfig};
+        let base = std::env::temp_dir().join(format!("botscope-wire-ra-{}", std::process::id()));
+        fs::create_dir_all(&base).unwrap();
+        let pkt = crate::testutil::v4_tcp(&[7; 1400]);
+        let recs: Vec<(u32, u32, &[u8], u32)> = (0..4_000u32)
+            .map(|i| (i, 0, pkt.as_slice(), pkt.len() as u32))
+            .collect();
+        let bytes = crate::testutil::pcap(false, false, 1, 65535, &recs);
+        let plain = base.join("big.pcap");
+        fs::write(&plain, &bytes).unwrap();
+        let gz = base.join("big.pcap.gz");
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&bytes).unwrap();
+        fs::write(&gz, e.finish().unwrap()).unwrap();
+        for path in [&plain, &gz] {
+            let mut counts = Vec::new();
+            for read_ahead in [false, true] {
+                let cfg = WireConfig {
+                    read_ahead,
+                    ..WireConfig::default()
+                };
+                let mut r = CaptureReader::open(path, &cfg).unwrap();
+                let (mut n, mut sum) = (0u64, 0u64);
+                while let Some(p) = r.next_packet().unwrap() {
+                    n += 1;
+                    sum += p.ts.0 as u64 + p.data.len() as u64;
+                }
+                counts.push((n, sum));
+            }
+            assert_eq!(counts[0], counts[1], "{}", path.display());
+            assert_eq!(counts[0].0, 4_000);
+        }
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -121,6 +121,11 @@ pub struct WireConfig {
     /// The buffer only grows when a single record does not fit, and never
     /// beyond `max_record_len` plus block overhead.
     pub read_buffer_size: usize,
+    /// Decompress compressed captures (gzip, xz, zstd) on a helper
+    /// thread, a few chunks ahead of the decoder ([`input::ReadAhead`]),
+    /// so that decompression and decoding run side by side. At most
+    /// [`input::READ_AHEAD_BYTES`] are held. Default on.
+    pub read_ahead: bool,
     /// Largest captured length of one packet record (pcap caplen, pcapng
     /// EPB/SPB/OPB data), and largest pcapng header block (SHB, IDB) we
     /// buffer. Larger records end the file with
@@ -147,6 +152,7 @@ impl Default for WireConfig {
     fn default() -> Self {
         WireConfig {
             read_buffer_size: 1 << 20,
+            read_ahead: true,
             max_record_len: 256 << 10,
             max_interfaces: 1024,
             max_datagrams_in_flight: 1024,
