@@ -3,8 +3,9 @@
 //!
 //! With `REPEAT` = `file` the capture is read from its file instead (the
 //! page cache copied in by `read`, as `botscope logs` does), with a read
-//! buffer of `BUF` bytes (environment; the default config's otherwise),
-//! on a read-ahead thread unless `READ_AHEAD=0`.
+//! buffer of `BUF` bytes (environment; the default config's otherwise);
+//! a compressed capture is decompressed on a read-ahead thread unless
+//! `READ_AHEAD=0`.
 use std::io::Read;
 use std::time::Instant;
 
