@@ -72,6 +72,28 @@ impl<'a> Entity<'a> {
         }
     }
 
+    /// SHA-256 and length of the decoded content, without holding it
+    /// whole: base64 (the encoding of nearly every attachment) is decoded
+    /// a cache-sized chunk at a time into the hash, instead of into a
+    /// fresh buffer as long as the file.
+    pub fn content_sha256(&self) -> ([u8; 32], usize) {
+        use sha2::Digest;
+        if self.encoding == TransferEncoding::Base64 {
+            let mut h = sha2::Sha256::new();
+            let mut n = 0;
+            let whole =
+                crate::util::base64_lines_stream(self.bytes, crate::util::STREAM_CHUNK, |d| {
+                    h.update(d);
+                    n += d.len();
+                });
+            if whole {
+                return (h.finalize().into(), n);
+            }
+        }
+        let c = self.content();
+        (sha2::Sha256::digest(&c).into(), c.len())
+    }
+
     /// The decoded content's length, without decoding base64.
     pub fn decoded_len(&self) -> usize {
         match self.encoding {
@@ -578,6 +600,10 @@ mod tests {
             let c = e.content();
             assert_eq!(e.decoded_len(), c.len());
             assert_eq!(&e.head(4)[..], &c[..c.len().min(4)]);
+            // Hashed as it is decoded: the same as hashing the whole.
+            use sha2::Digest;
+            let whole: [u8; 32] = sha2::Sha256::digest(&c).into();
+            assert_eq!(e.content_sha256(), (whole, c.len()));
         }
     }
 

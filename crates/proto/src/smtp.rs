@@ -900,19 +900,24 @@ impl SmtpAnalyzer {
             let attachment =
                 e.filename.is_some() || !mime_type.is_some_and(|m| m.starts_with("text/"));
             let cut = m.truncated && e.raw.end >= m.data.len();
-            let content = (attachment || self.extract.is_some()).then(|| e.content());
-            let sha256 = content.as_ref().filter(|_| !cut).map(|c| {
-                use sha2::Digest;
-                hex::encode(sha2::Sha256::digest(c))
-            });
-            let seen_bytes = content
-                .as_ref()
-                .map_or_else(|| e.decoded_len(), |c| c.len());
-            let extracted = self
-                .extract
-                .as_ref()
-                .zip(content.as_ref())
-                .and_then(|(x, c)| x.write_whole(c, start, "SMTP", &fuid));
+            // Without extraction the hash is taken as the content is
+            // decoded, never holding it whole.
+            let (sha256, seen_bytes, extracted) = match &self.extract {
+                Some(x) => {
+                    let c = e.content();
+                    let sha256 = (!cut).then(|| {
+                        use sha2::Digest;
+                        hex::encode(sha2::Sha256::digest(&c))
+                    });
+                    (sha256, c.len(), x.write_whole(&c, start, "SMTP", &fuid))
+                }
+                None if attachment && !cut => {
+                    let (h, n) = e.content_sha256();
+                    (Some(hex::encode(h)), n, None)
+                }
+                // Measured only: a text body, or a part cut short.
+                None => (None, e.decoded_len(), None),
+            };
             ctx.emit(Event::File(botscope_event::File {
                 meta: Some(ctx.meta_at(start)),
                 fuid: fuid.clone(),
