@@ -798,8 +798,7 @@ impl TlsAnalyzer {
                 continue;
             }
             let first = fps.is_empty();
-            let fp = crate::x509::fingerprint(der);
-            match crate::x509::parse(der) {
+            let fp = match crate::x509::parse(der) {
                 Some(mut cert) => {
                     cert.meta = Some(ctx.meta());
                     cert.host_cert = first && !client;
@@ -816,10 +815,16 @@ impl TlsAnalyzer {
                         self.row.client_subject = Some(cert.subject.clone());
                         self.row.client_issuer = Some(cert.issuer.clone());
                     }
+                    let fp = cert.fingerprint.clone();
                     ctx.emit(Event::X509(cert));
+                    fp
                 }
-                None => ctx.weird("x509_certificate_parse_error", Some(fp.clone())),
-            }
+                None => {
+                    let fp = crate::x509::fingerprint(der);
+                    ctx.weird("x509_certificate_parse_error", Some(fp.clone()));
+                    fp
+                }
+            };
             fps.push(fp);
         }
         if skipped > 0 {

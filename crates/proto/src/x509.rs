@@ -21,8 +21,10 @@
 //! **No panics on any input**: x509-parser rejects malformed DER with an
 //! error; [`parse`] returns `None` for it and the caller counts a weird.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Mutex;
 
 use botscope_event::{Ts, X509};
 use sha2::{Digest, Sha256};
@@ -44,8 +46,9 @@ pub fn fingerprint(der: &[u8]) -> String {
 pub fn parse(der: &[u8]) -> Option<X509> {
     let (_, cert) = X509Certificate::from_der(der).ok()?;
     let tbs = &cert.tbs_certificate;
+    let digest: [u8; 32] = Sha256::digest(der).into();
     let mut row = X509 {
-        fingerprint: fingerprint(der),
+        fingerprint: hex::encode(digest),
         version: tbs.version.0.saturating_add(1),
         serial: serial_hex(tbs.raw_serial()),
         subject: dn(tbs.subject()),
@@ -90,15 +93,43 @@ pub fn parse(der: &[u8]) -> Option<X509> {
         }
     }
     if tbs.subject().as_raw() == tbs.issuer().as_raw() || row.subject == row.issuer {
-        let verdict = cert.verify_signature(None);
-        row.self_signature_ok = match verdict {
+        row.self_signature_ok = remembered(digest, || match cert.verify_signature(None) {
             Ok(()) => Some(true),
             Err(x509_parser::error::X509Error::SignatureUnsupportedAlgorithm) => None,
             Err(_) => Some(false),
-        };
+        });
         row.self_signed = row.self_signature_ok != Some(false);
     }
     Some(row)
+}
+
+/// Self-signature verdicts kept, by the certificate's SHA-256: a server
+/// sends the same certificate on every connection, and verifying its
+/// signature (RSA through `ring`) is the costliest step of reading it.
+/// Emptied when full; shared by all threads (one lookup per certificate).
+static VERDICTS: Mutex<Option<HashMap<[u8; 32], Option<bool>>>> = Mutex::new(None);
+/// Most verdicts kept.
+const MAX_VERDICTS: usize = 4096;
+
+/// `verify()`'s verdict for the certificate whose SHA-256 is `digest`,
+/// computed once while it stays in [`VERDICTS`].
+fn remembered(digest: [u8; 32], verify: impl FnOnce() -> Option<bool>) -> Option<bool> {
+    let known = VERDICTS
+        .lock()
+        .ok()
+        .and_then(|m| m.as_ref().and_then(|m| m.get(&digest).copied()));
+    if let Some(v) = known {
+        return v;
+    }
+    let v = verify();
+    if let Ok(mut m) = VERDICTS.lock() {
+        let m = m.get_or_insert_with(HashMap::new);
+        if m.len() >= MAX_VERDICTS {
+            m.clear();
+        }
+        m.insert(digest, v);
+    }
+    v
 }
 
 /// Does `host` match the certificate's names (SAN DNS names, or the
