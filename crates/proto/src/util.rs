@@ -56,42 +56,27 @@ pub(crate) fn base64_len(input: &[u8]) -> usize {
 }
 
 /// Well-formed base64 in lines (the standard alphabet, padding only at
-/// the end: every attachment a mailer wrote): the lines' digits gathered
-/// by `memchr`, then decoded by SIMD. `None` for anything else (another
-/// byte, padding inside, a dangling digit, non-zero trailing bits), which
+/// the end: every attachment a mailer wrote), decoded whole by
+/// [`base64_lines_stream`]. `None` for anything else (another byte,
+/// padding inside, a dangling digit, non-zero trailing bits), which
 /// [`base64`]'s table decoder then reads; where this succeeds, the two
 /// agree (the test at the end of this file).
 fn base64_lines_simd(input: &[u8]) -> Option<Vec<u8>> {
-    let mut digits = Vec::with_capacity(input.len());
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', input).chain(std::iter::once(input.len())) {
-        let mut line = input.get(start..end).unwrap_or_default();
-        while let [rest @ .., b'\r' | b' ' | b'\t'] = line {
-            line = rest;
-        }
-        digits.extend_from_slice(line);
-        start = end + 1;
-    }
-    let mut d = digits.as_slice();
-    for _ in 0..2 {
-        if let [rest @ .., b'='] = d {
-            d = rest;
-        }
-    }
-    base64_simd::STANDARD_NO_PAD.decode_to_vec(d).ok()
+    let mut out = Vec::with_capacity(input.len() / 4 * 3);
+    base64_lines_stream(input, STREAM_CHUNK, |d| out.extend_from_slice(d)).then_some(out)
 }
 
 /// Digits decoded per step by [`base64_lines_stream`]: a multiple of four
 /// that stays in the L1/L2 cache with its decoded bytes.
 pub(crate) const STREAM_CHUNK: usize = 32 * 1024;
 
-/// [`base64_lines_simd`] without the whole output: the lines' digits
-/// gathered `chunk` at a time (a multiple of four) into one buffer,
-/// decoded in place and handed to `f` in order. The last four digits are
-/// always kept for the final step, so the padding at the very end is
-/// stripped there as the whole decoder strips it. `false` where the
-/// whole decoder gives `None` (some of the content may have reached `f`
-/// by then: the caller starts over with [`base64`]).
+/// Base64 in lines without the whole output: each line's digits (trailing
+/// blanks dropped) gathered `chunk` at a time (a multiple of four) into
+/// one buffer, decoded in place by SIMD and handed to `f` in order. The
+/// last four digits are always kept for the final step, where up to two
+/// `=` of padding at the very end are stripped. `false` for anything but
+/// well-formed base64 (see [`base64_lines_simd`]; some of the content may
+/// have reached `f` by then: the caller starts over with [`base64`]).
 pub(crate) fn base64_lines_stream(input: &[u8], chunk: usize, mut f: impl FnMut(&[u8])) -> bool {
     let chunk = (chunk / 4).max(1) * 4;
     let cap = chunk + 4;
@@ -503,6 +488,9 @@ mod tests {
                     Some(whole) => assert!(ok && got == whole, "{chunk} {v:?}"),
                     None => assert!(!ok, "{chunk} {v:?}"),
                 }
+                if ok {
+                    assert_eq!(Some(got), base64_reference(&v, true), "{chunk} {v:?}");
+                }
             }
             assert_eq!(base64_len(&v), base64_reference(&v, true).unwrap().len());
         }
@@ -581,6 +569,9 @@ mod tests {
                         assert!(ok && &got == w, "{chunk} {:?}", String::from_utf8_lossy(&v))
                     }
                     None => assert!(!ok, "{chunk} {:?}", String::from_utf8_lossy(&v)),
+                }
+                if ok {
+                    assert_eq!(Some(got), base64_reference(&v, true), "{chunk}");
                 }
             }
         }
