@@ -266,7 +266,60 @@ fn tunnel_row_and_tunnel_parents_as_zeek_writes_them() {
 fn escaped(s: &str, in_container: bool) -> String {
     let mut out = Vec::new();
     zeek_escape(s.as_bytes(), in_container, &mut out);
+    // The variant for strings known to be UTF-8 writes the same bytes.
+    let mut again = Vec::new();
+    crate::tsv::zeek_escape_str(s, in_container, &mut again);
+    assert_eq!(again, out, "{s:?}");
     String::from_utf8(out).unwrap()
+}
+
+/// Counts and times written without the formatter read as `Display`
+/// writes them.
+#[test]
+fn numbers_as_display_writes_them() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut values: Vec<i64> = vec![
+        0,
+        1,
+        -1,
+        999_999,
+        -999_999,
+        1_000_000,
+        -1_000_000,
+        i64::MAX,
+        i64::MIN,
+    ];
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // Every magnitude, both signs.
+        values.push((x as i64) >> (x % 64));
+    }
+    for v in values {
+        let mut out = Vec::new();
+        crate::tsv::push_micros(&mut out, v);
+        assert_eq!(String::from_utf8(out).unwrap(), Ts(v).to_string(), "{v}");
+        let mut out = Vec::new();
+        crate::tsv::push_count(&mut out, v.unsigned_abs());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            v.unsigned_abs().to_string()
+        );
+        // Addresses from the same bits.
+        let b = v.to_be_bytes();
+        for a in [
+            IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
+            IpAddr::V4(Ipv4Addr::new(b[4] % 10, 0, b[6], 0)),
+            IpAddr::V6(Ipv6Addr::from(
+                u128::from(v as u64) << 64 | u128::from(b[0]),
+            )),
+        ] {
+            let mut out = Vec::new();
+            crate::tsv::push_addr(&mut out, a);
+            assert_eq!(String::from_utf8(out).unwrap(), a.to_string());
+        }
+    }
 }
 
 #[test]

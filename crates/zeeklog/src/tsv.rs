@@ -93,6 +93,65 @@ pub fn zeek_escape(value: &[u8], in_container: bool, out: &mut Vec<u8>) {
     }
 }
 
+/// [`zeek_escape`] for text already known to be UTF-8 (every string
+/// field of an event): the same bytes out, without validating it again.
+pub fn zeek_escape_str(value: &str, in_container: bool, out: &mut Vec<u8>) {
+    let value = value.as_bytes();
+    if value.is_empty() {
+        out.extend_from_slice(EMPTY);
+        return;
+    }
+    let mut rest = value;
+    if value == UNSET || value == EMPTY {
+        push_hex(out, value[0]);
+        rest = &value[1..];
+    }
+    // What is left of a valid string after its first ASCII byte is valid.
+    escape_utf8_run(out, rest, in_container);
+}
+
+/// A count in decimal, as `{}` writes it (without the formatter).
+pub(crate) fn push_count(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// An address as `Display` writes it: IPv4 dotted without the formatter
+/// (most rows hold two), IPv6 through it (its zero compression).
+pub(crate) fn push_addr(out: &mut Vec<u8>, a: IpAddr) {
+    match a {
+        IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa::Buffer::new().format(o).as_bytes());
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(out, "{a}");
+        }
+    }
+}
+
+/// Zeek's `time`/`interval`: seconds with six decimals, as [`Ts`]'s
+/// `Display` writes them (without the formatter).
+pub(crate) fn push_micros(out: &mut Vec<u8>, us: i64) {
+    if us < 0 {
+        out.push(b'-');
+    }
+    let v = us.unsigned_abs();
+    push_count(out, v / 1_000_000);
+    let frac = v % 1_000_000;
+    let mut d = [b'0'; 7];
+    d[0] = b'.';
+    let mut f = frac;
+    for slot in d[1..].iter_mut().rev() {
+        *slot = b'0' + (f % 10) as u8;
+        f /= 10;
+    }
+    out.extend_from_slice(&d);
+}
+
 /// The eight header lines Zeek writes at the top of a log (each ending
 /// in `\n`): separators, `#path`, `#open` (a `YYYY-MM-DD-HH-MM-SS`
 /// stamp, see [`zeek_time_stamp`](crate::zeek_time_stamp)), `#fields`
@@ -192,19 +251,15 @@ impl TsvRow<'_> {
 // ignored below.
 impl Sink for TsvRow<'_> {
     fn time(&mut self, _: &'static str, v: Option<Ts>) {
-        self.field(v, |o, t| {
-            let _ = write!(o, "{t}");
-        });
+        self.field(v, |o, t| push_micros(o, t.0));
     }
 
     fn interval(&mut self, _: &'static str, v: Option<Duration>) {
-        self.field(v, |o, d| {
-            let _ = write!(o, "{d}");
-        });
+        self.field(v, |o, d| push_micros(o, d.0));
     }
 
     fn string(&mut self, _: &'static str, v: Option<&str>) {
-        self.field(v, |o, s| zeek_escape(s.as_bytes(), false, o));
+        self.field(v, |o, s| zeek_escape_str(s, false, o));
     }
 
     fn enumeration(&mut self, name: &'static str, v: Option<&str>) {
@@ -218,9 +273,7 @@ impl Sink for TsvRow<'_> {
     }
 
     fn count(&mut self, _: &'static str, v: Option<u64>) {
-        self.field(v, |o, n| {
-            let _ = write!(o, "{n}");
-        });
+        self.field(v, push_count);
     }
 
     fn port(&mut self, name: &'static str, v: Option<u16>) {
@@ -228,9 +281,7 @@ impl Sink for TsvRow<'_> {
     }
 
     fn addr(&mut self, _: &'static str, v: Option<IpAddr>) {
-        self.field(v, |o, a| {
-            let _ = write!(o, "{a}");
-        });
+        self.field(v, push_addr);
     }
 
     fn boolean(&mut self, _: &'static str, v: Option<bool>) {
@@ -243,7 +294,7 @@ impl Sink for TsvRow<'_> {
         match items {
             [] => return self.out.extend_from_slice(UNSET),
             // Only a single name can collide with `-`/`(empty)`.
-            [one] => return zeek_escape(one.as_ref().as_bytes(), false, self.out),
+            [one] => return zeek_escape_str(one.as_ref(), false, self.out),
             _ => {}
         }
         for (i, item) in items.iter().enumerate() {
@@ -273,14 +324,12 @@ impl Sink for TsvRow<'_> {
             if i > 0 {
                 self.out.push(b',');
             }
-            zeek_escape(item.as_ref().as_bytes(), true, self.out);
+            zeek_escape_str(item.as_ref(), true, self.out);
         }
     }
 
     fn addrs(&mut self, _: &'static str, items: &[IpAddr], if_empty: IfEmpty) {
-        self.list(items, if_empty, |o, a| {
-            let _ = write!(o, "{a}");
-        });
+        self.list(items, if_empty, push_addr);
     }
 
     fn seconds(&mut self, _: &'static str, items: &[u32], if_empty: IfEmpty) {
