@@ -229,13 +229,18 @@ pub(crate) fn bytes_to_string(b: &[u8]) -> String {
         Ok(s) => s.to_owned(),
         Err(_) => {
             let mut out = String::with_capacity(b.len() + 8);
-            for chunk in b.utf8_chunks() {
-                out.push_str(chunk.valid());
-                for byte in chunk.invalid() {
-                    out.push_str(&format!("\\x{byte:02x}"));
-                }
-            }
+            push_lossy(&mut out, b);
             out
+        }
+    }
+}
+
+/// [`bytes_to_string`] appended to `out`.
+pub(crate) fn push_lossy(out: &mut String, b: &[u8]) {
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
         }
     }
 }

@@ -174,6 +174,41 @@ struct Message {
     headers: bool,
 }
 
+/// One grown message buffer per thread, passed from message to message
+/// whatever the connection: a message is gathered in it and leaves as an
+/// exact-size copy. Grown afresh for every message, its doublings touched
+/// twice the message's size in new memory (zeroed by the kernel, 2 MiB
+/// at a time under transparent huge pages) plus a copy per doubling.
+mod spare {
+    use std::cell::Cell;
+
+    /// A larger buffer is not kept (its memory goes back to the allocator).
+    const MAX_KEPT: usize = 4 << 20;
+
+    thread_local! {
+        static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    }
+
+    pub(super) fn take() -> Vec<u8> {
+        SPARE.with(Cell::take)
+    }
+
+    pub(super) fn give(mut v: Vec<u8>) {
+        if v.capacity() <= MAX_KEPT {
+            v.clear();
+            SPARE.with(|s| {
+                // Keep the larger of the two.
+                let old = s.take();
+                s.set(if old.capacity() > v.capacity() {
+                    old
+                } else {
+                    v
+                });
+            });
+        }
+    }
+}
+
 /// SMTP analyzer for one connection.
 pub struct SmtpAnalyzer {
     max_line: usize,
@@ -610,15 +645,20 @@ impl SmtpAnalyzer {
         self.bad_replies = 0;
         let cont = line.get(3) == Some(&b'-');
         let text = line.get(4..).unwrap_or_default();
-        let reply = Some(format!("{code} {}", bytes_to_string(text)));
         let ends_message = matches!(
             self.pending.front(),
             Some(Cmd::EndOfData | Cmd::Bdat { last: true })
         );
-        match self.awaiting.as_mut() {
-            Some(row) if ends_message => row.last_reply = reply,
-            _ => self.cur.last_reply = reply,
-        }
+        let slot = match self.awaiting.as_mut() {
+            Some(row) if ends_message => &mut row.last_reply,
+            _ => &mut self.cur.last_reply,
+        };
+        // "CODE text", written over the previous reply's string.
+        let reply = slot.get_or_insert_with(String::new);
+        reply.clear();
+        reply.push_str(itoa::Buffer::new().format(code));
+        reply.push(' ');
+        crate::http::push_lossy(reply, text);
         if cont {
             return;
         }
@@ -721,7 +761,7 @@ impl SmtpAnalyzer {
         };
         self.msg = Some(Message {
             ts: ctx.ts,
-            data: Vec::new(),
+            data: spare::take(),
             marks: Vec::new(),
             truncated: false,
             headers,
@@ -872,9 +912,10 @@ impl SmtpAnalyzer {
             helo: self.cur.helo.clone(),
             mailfrom: self.cur.mailfrom.clone(),
             rcptto: self.cur.rcptto.clone(),
-            data: m.data,
+            data: m.data.to_vec(),
             truncated: m.truncated,
         };
+        spare::give(m.data);
         ctx.emit(Event::Message(ev));
     }
 
