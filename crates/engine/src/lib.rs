@@ -210,8 +210,8 @@ where
         let mut table = FlowTable::new(cfg.flow.clone(), handler, seed_of(&name));
         let mut tunnels =
             tunnel::Tunnels::new(seed_of(&name), cfg.max_tunnel_depth, cfg.max_ip_tunnels);
-        front.run(&mut reader, &mut summary, |ts, _, _, pkt, _| {
-            tunnels.feed(&mut table, ts, pkt);
+        front.run(&mut reader, &mut summary, |ts, _, _, pkt, encap| {
+            tunnels.feed(&mut table, ts, pkt, encap);
         });
         let (handler, stats) = table.finish();
         summary.flow = stats;
@@ -383,7 +383,9 @@ impl<'a> Front<'a> {
 
     /// Count what unwrapping `pkt`'s tunnels will not deliver (the shards
     /// walk the same layers again: see [`tunnel`]). Returns whether the
-    /// packet is (or claims to be) a tunnel.
+    /// packet is (or claims to be) a tunnel: whether its outer layer
+    /// decapsulates to anything but plain (`Ok(None)`), the flag
+    /// [`tunnel::Tunnels::feed`] takes instead of looking again.
     fn check_tunnels(
         &mut self,
         summary: &mut FileSummary,
@@ -396,7 +398,6 @@ impl<'a> Front<'a> {
             return false;
         }
         let w = tunnel::walk(pkt, self.max_tunnel_depth);
-        let tunnel = !w.layers.is_empty() || matches!(w.end, tunnel::End::BadEncap(_));
         if !w.layers.is_empty() {
             summary.tunneled += 1;
         }
@@ -411,7 +412,7 @@ impl<'a> Front<'a> {
                 self.skip(summary, ts, "exceeded_tunnel_max_depth", true, offset)
             }
         }
-        tunnel
+        true
     }
 
     fn weird(&mut self, ts: Ts, name: &'static str, offset: u64) {

@@ -106,7 +106,7 @@ where
                         table.advance(now);
                         // Decoded once already by the front: cannot fail.
                         if let Ok(pkt) = botscope_wire::packet::decode(link, bytes) {
-                            tunnels.feed(&mut table, ts, &pkt);
+                            tunnels.feed(&mut table, ts, &pkt, false);
                         }
                     }
                     b.meta.clear();
@@ -137,7 +137,7 @@ where
                 };
                 if i == 0 {
                     inline.advance(now);
-                    inline_tunnels.feed(&mut inline, ts, pkt);
+                    inline_tunnels.feed(&mut inline, ts, pkt, tunnel);
                     return;
                 }
                 let Some(b) = cur.get_mut(i - 1) else { return };

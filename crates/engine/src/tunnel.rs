@@ -193,15 +193,18 @@ impl Tunnels {
         uid
     }
 
-    /// Give `pkt` and the layers it carries to `table`.
+    /// Give `pkt` and the layers it carries to `table`. `encap`: whether
+    /// its outer layer decapsulates to anything but plain, as the reader
+    /// found it (it looks once per packet).
     pub(crate) fn feed<S: EventSink>(
         &mut self,
         table: &mut FlowTable<AppHandler<S>>,
         ts: Ts,
         pkt: &Packet<'_>,
+        encap: bool,
     ) {
         // Most packets are no tunnel: no walk, no copy of the packet.
-        if matches!(decapsulate(pkt), Ok(None)) {
+        if !encap {
             if let Some(v) = view(ts, pkt) {
                 table.process(&v);
             }
