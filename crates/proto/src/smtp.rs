@@ -174,6 +174,10 @@ struct Message {
     headers: bool,
 }
 
+/// A line break followed by a dot: where DATA may end or a dot is unstuffed.
+static LINE_DOT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n."));
+
 /// One grown message buffer per thread, passed from message to message
 /// whatever the connection: a message is gathered in it and leaves as an
 /// exact-size copy. Grown afresh for every message, its doublings touched
@@ -847,8 +851,11 @@ impl SmtpAnalyzer {
                 i += 1;
                 continue;
             }
+            // Only a dot at the start of a line matters: everything up to
+            // the next line that starts with one is message content, taken
+            // in one piece rather than a line at a time.
             let rest = data.get(i..).unwrap_or_default();
-            match memchr::memchr(b'\n', rest) {
+            match LINE_DOT.find(rest) {
                 Some(p) => {
                     self.push_msg(ctx, rest.get(..=p).unwrap_or_default());
                     i += p + 1;
@@ -857,7 +864,7 @@ impl SmtpAnalyzer {
                 None => {
                     self.push_msg(ctx, rest);
                     i = data.len();
-                    line_start = false;
+                    line_start = rest.last() == Some(&b'\n');
                 }
             }
         }

@@ -673,3 +673,55 @@ fn data_while_a_bdat_message_is_open_is_carved_not_read_into_the_row() {
     assert_eq!(o.msgs.len(), 2);
     assert!(o.rows.iter().all(|r| r.subject.is_none()));
 }
+
+/// DATA's end and dot-unstuffing, by a byte-at-a-time reference: a line
+/// (after any `\n`) that starts with a dot ends the message when `\n` or
+/// `\r\n` follows, and loses the dot otherwise. Random bodies of line
+/// breaks, bare CRs, dots and text, fed whole, a byte at a time and in
+/// random pieces (`check`), carve what the reference keeps.
+#[test]
+fn data_end_and_unstuffing_match_a_reference() {
+    fn reference(b: &[u8]) -> Option<Vec<u8>> {
+        let (mut out, mut line_start, mut i) = (Vec::new(), true, 0);
+        while let Some(&c) = b.get(i) {
+            if line_start && c == b'.' {
+                match (b.get(i + 1), b.get(i + 2)) {
+                    (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return Some(out),
+                    _ => {
+                        i += 1;
+                        line_start = false;
+                        continue;
+                    }
+                }
+            }
+            out.push(c);
+            line_start = c == b'\n';
+            i += 1;
+        }
+        None
+    }
+    const TOKENS: &[&[u8]] = &[
+        b"\r\n", b"\n", b".", b"..", b"\r", b"text", b"a.b", b".\r", b"\r\n.", b"x\n.y",
+    ];
+    let mut rng = 0x5eed_u64;
+    for _ in 0..300 {
+        let mut body = Vec::new();
+        for _ in 0..(xorshift(&mut rng) % 40) {
+            body.extend_from_slice(TOKENS[(xorshift(&mut rng) % TOKENS.len() as u64) as usize]);
+        }
+        body.extend_from_slice(b"\r\n.\r\n");
+        let want = reference(&body).expect("the body ends with a terminator");
+        let o = check(&[
+            (S, GREETING),
+            (
+                C,
+                b"HELO bot\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n",
+            ),
+            (S, b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+            (C, &body),
+            (S, b"250 queued\r\n"),
+        ]);
+        let got = o.msgs.first().map(|m| m.data.clone());
+        assert_eq!(got, Some(want), "body {:?}", String::from_utf8_lossy(&body));
+    }
+}
