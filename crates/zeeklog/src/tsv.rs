@@ -76,15 +76,9 @@ fn escape_utf8_run(out: &mut Vec<u8>, s: &[u8], in_container: bool) {
 /// Takes bytes so callers can log raw protocol bytes: invalid UTF-8 is
 /// escaped byte by byte.
 pub fn zeek_escape(value: &[u8], in_container: bool, out: &mut Vec<u8>) {
-    if value.is_empty() {
-        out.extend_from_slice(EMPTY);
+    let Some(rest) = reserved(value, out) else {
         return;
-    }
-    let mut rest = value;
-    if value == UNSET || value == EMPTY {
-        push_hex(out, value[0]);
-        rest = &value[1..];
-    }
+    };
     for chunk in rest.utf8_chunks() {
         escape_utf8_run(out, chunk.valid().as_bytes(), in_container);
         for &b in chunk.invalid() {
@@ -96,18 +90,25 @@ pub fn zeek_escape(value: &[u8], in_container: bool, out: &mut Vec<u8>) {
 /// [`zeek_escape`] for text already known to be UTF-8 (every string
 /// field of an event): the same bytes out, without validating it again.
 pub fn zeek_escape_str(value: &str, in_container: bool, out: &mut Vec<u8>) {
-    let value = value.as_bytes();
+    // What is left of a valid string after its first ASCII byte is valid.
+    if let Some(rest) = reserved(value.as_bytes(), out) {
+        escape_utf8_run(out, rest, in_container);
+    }
+}
+
+/// The values that would read as Zeek's markers: an empty value is
+/// written `(empty)` (nothing left to escape: `None`); one that reads as
+/// `-` or `(empty)` has its first byte hex-escaped. The rest of the value.
+fn reserved<'a>(value: &'a [u8], out: &mut Vec<u8>) -> Option<&'a [u8]> {
     if value.is_empty() {
         out.extend_from_slice(EMPTY);
-        return;
+        return None;
     }
-    let mut rest = value;
     if value == UNSET || value == EMPTY {
         push_hex(out, value[0]);
-        rest = &value[1..];
+        return value.get(1..);
     }
-    // What is left of a valid string after its first ASCII byte is valid.
-    escape_utf8_run(out, rest, in_container);
+    Some(value)
 }
 
 /// A count in decimal, as `{}` writes it (without the formatter).
