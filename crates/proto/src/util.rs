@@ -134,6 +134,12 @@ pub(crate) fn base64(input: &[u8], lenient: bool) -> Option<Vec<u8>> {
             return Some(v);
         }
     }
+    base64_table(input, lenient)
+}
+
+/// [`base64`] without trying the SIMD decoder first: for input it has
+/// already turned down.
+pub(crate) fn base64_table(input: &[u8], lenient: bool) -> Option<Vec<u8>> {
     let mut out = vec![0u8; input.len() / 4 * 3 + 3];
     let mut o = 0;
     let mut acc: u32 = 0;
