@@ -355,6 +355,21 @@ fn sigkill_in_the_middle_loses_no_acknowledged_message() {
         "only {} messages acknowledged before the kill",
         acked.len()
     );
+    // Restart on the same store: the lock of the killed process is gone,
+    // tmp/ leftovers are removed, messages acknowledged but not yet filed
+    // are written from the write-ahead log, and mail flows again.
+    let trap = TrapProc::start(&store, &[]);
+    assert!(std::fs::read_dir(store.join("trap/maildir/tmp"))
+        .unwrap()
+        .next()
+        .is_none());
+    assert!(
+        std::fs::read_dir(store.join("trap/wal"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "the replayed write-ahead log is deleted at start"
+    );
     let files = stored(&store);
     // Every acknowledged message is there, whole.
     for (id, seq, expected) in &acked {
@@ -368,7 +383,7 @@ fn sigkill_in_the_middle_loses_no_acknowledged_message() {
             "message {seq} not whole"
         );
     }
-    // Whatever else is in new/ (stored, but killed before the 250 left) is
+    // Whatever else is in new/ (logged, but killed before the 250 left) is
     // whole too: no partial file is ever visible.
     let mut load_payload = None;
     let mut load_stored = 0;
@@ -398,13 +413,6 @@ fn sigkill_in_the_middle_loses_no_acknowledged_message() {
             .unwrap_or_else(|| panic!("{name}: not one of ours"));
         assert_eq!(body, &sent[&seq][..], "{name} is partial");
     }
-    // Restart on the same store: the lock of the killed process is gone,
-    // tmp/ leftovers are removed, and mail flows again.
-    let trap = TrapProc::start(&store, &[]);
-    assert!(std::fs::read_dir(store.join("trap/maildir/tmp"))
-        .unwrap()
-        .next()
-        .is_none());
     let (ok, t) = swaks(&trap.addr, &["--to", "x@trap.example"]);
     assert!(ok && queued_id(&t).is_some(), "{t}");
     let port = trap.port().to_string();
@@ -418,7 +426,7 @@ fn sigkill_in_the_middle_loses_no_acknowledged_message() {
         .iter()
         .any(|r| r["server_port"].as_u64().map(|p| p.to_string()) == Some(port.clone())));
     eprintln!(
-        "crash test: {} swaks messages acknowledged, {} sent; {} in new/ after SIGKILL, {} of them from smtp-source",
+        "crash test: {} swaks messages acknowledged, {} sent; {} in new/ after SIGKILL and restart, {} of them from smtp-source",
         acked.len(),
         sent.len(),
         files.len(),

@@ -26,7 +26,8 @@
 //! max_errors = 20                   # bad commands before 421 and close
 //! max_messages_per_session = 100    # messages in one session before 421 and close
 //! max_recorded_commands = 256       # commands kept in one session record (all are counted)
-//! max_commit_batch = 512            # messages made durable by one directory fsync
+//! max_commit_batch = 512            # messages made durable by one sync (group commit)
+//! max_unfiled_bytes = 67108864      # logged but not yet written to new/; past it, 250s wait
 //! session_log_max_bytes = 268435456 # sessions.jsonl is rotated past this size (whole lines)
 //! session_log_keep = 8              # rotated logs kept: sessions.jsonl.1 (newest) .. .8
 //!
@@ -168,9 +169,15 @@ pub struct Limits {
     /// Commands kept in one session record; later ones are only counted.
     /// Default 256.
     pub max_recorded_commands: usize,
-    /// Messages whose renames into `new/` one directory fsync makes
-    /// durable (group commit). Default 512.
+    /// Messages made durable together by one sync of the write-ahead log
+    /// (or, for messages spilled to `tmp/`, one fsync of `new/`): the group
+    /// commit. Default 512.
     pub max_commit_batch: usize,
+    /// Message bytes durable in the write-ahead log but not yet written
+    /// into the Maildir's `new/` (held in memory for the thread that
+    /// files them). Past it, the next group commit waits for the filing:
+    /// the trap slows down instead of growing. Default 67,108,864 (64 MiB).
+    pub max_unfiled_bytes: usize,
     /// Size in bytes past which `sessions.jsonl` is rotated (between whole
     /// records): it becomes `sessions.jsonl.1`, older ones move up by one.
     /// At least 4096. Default 268,435,456 (256 MiB).
@@ -198,6 +205,7 @@ impl Default for Limits {
             max_messages_per_session: 100,
             max_recorded_commands: 256,
             max_commit_batch: 512,
+            max_unfiled_bytes: 64 * 1024 * 1024,
             session_log_max_bytes: 256 * 1024 * 1024,
             session_log_keep: 8,
         }
@@ -332,6 +340,9 @@ impl TrapConfig {
         }
         if l.max_commit_batch == 0 {
             return bad("max_commit_batch");
+        }
+        if l.max_unfiled_bytes == 0 {
+            return bad("max_unfiled_bytes");
         }
         if l.session_log_max_bytes < 4096 {
             return Err(ConfigError::Invalid(

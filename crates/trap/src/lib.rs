@@ -44,6 +44,7 @@ mod session;
 pub mod stats;
 pub mod store;
 pub mod tls;
+pub mod wal;
 pub mod wire;
 
 pub use config::{AuthConfig, ConfigError, Domains, Limits, TrapConfig};
@@ -144,6 +145,7 @@ impl Trap {
             &opts.store,
             &opts.config.hostname,
             opts.config.limits.max_commit_batch,
+            opts.config.limits.max_unfiled_bytes,
             store::LogRotation {
                 max_bytes: opts.config.limits.session_log_max_bytes,
                 keep: opts.config.limits.session_log_keep,

@@ -1016,15 +1016,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.reply(552, "5.3.4 Error: message file too big");
             return Ok(());
         }
-        let (pending, r) = blocking(move || {
-            let r = if io_failed {
-                Err(io::Error::other("earlier write failed"))
-            } else {
-                pending.finish(&buf)
-            };
-            (pending, r)
-        })
-        .await;
+        // Held in memory all along (nearly every message): into the
+        // write-ahead log, no file of its own before the 250.
+        let in_memory = pending.written == 0 && !io_failed;
+        let (pending, buf, r) = if in_memory {
+            (pending, buf, Ok(()))
+        } else {
+            blocking(move || {
+                let r = if io_failed {
+                    Err(io::Error::other("earlier write failed"))
+                } else {
+                    pending.finish(&buf)
+                };
+                (pending, Vec::new(), r)
+            })
+            .await
+        };
         let id = pending.id.clone();
         let committed = match r {
             Ok(()) => {
@@ -1042,7 +1049,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     commands: self.rec.commands.iter().map(|c| c.verb.clone()).collect(),
                     pipelined: self.rec.pipelined_commands > 0,
                 };
-                store.commit(pending, stored).await
+                if in_memory {
+                    store.commit_bytes(pending, buf, stored).await
+                } else {
+                    store.commit(pending, stored).await
+                }
             }
             Err(e) => {
                 let _ = blocking(move || pending.discard()).await;

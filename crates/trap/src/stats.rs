@@ -72,6 +72,13 @@ pub struct Stats {
     pub accept_errors: AtomicU64,
     /// Incomplete files of a previous run removed from `tmp/` at start.
     pub tmp_cleaned: AtomicU64,
+    /// Messages written into `new/` at start from the write-ahead log
+    /// (acknowledged by a run that stopped before it filed them).
+    pub wal_replayed: AtomicU64,
+    /// Bytes at the end of the write-ahead log that were not a whole,
+    /// checksummed record at start (a write cut by a crash before any
+    /// `250` for it was sent); skipped.
+    pub wal_torn_bytes: AtomicU64,
     /// AUTH exchanges clients started (every one failed).
     pub auth_attempts: AtomicU64,
     /// Lone-dot lines inside DATA that were not `<CRLF>.<CRLF>` (SMTP
@@ -94,6 +101,8 @@ pub struct StatsSnapshot {
     pub tls_failures: u64,
     pub accept_errors: u64,
     pub tmp_cleaned: u64,
+    pub wal_replayed: u64,
+    pub wal_torn_bytes: u64,
     pub auth_attempts: u64,
     pub smuggling_attempts: u64,
     pub session_log_rotations: u64,
@@ -146,6 +155,8 @@ impl Stats {
             tls_failures: g(&self.tls_failures),
             accept_errors: g(&self.accept_errors),
             tmp_cleaned: g(&self.tmp_cleaned),
+            wal_replayed: g(&self.wal_replayed),
+            wal_torn_bytes: g(&self.wal_torn_bytes),
             auth_attempts: g(&self.auth_attempts),
             smuggling_attempts: g(&self.smuggling_attempts),
             session_log_rotations: g(&self.session_log_rotations),

@@ -1,8 +1,10 @@
-//! Durable storage: a Maildir and a JSON-lines session log.
+//! Durable storage: a write-ahead log, a Maildir and a JSON-lines session
+//! log.
 //!
 //! ```text
 //! STORE/trap/.lock                    one trap per store (flock)
-//! STORE/trap/maildir/tmp/ID           a message being received
+//! STORE/trap/wal/SEQ.log              write-ahead log segments (checksummed records)
+//! STORE/trap/maildir/tmp/ID           a message being received or filed
 //! STORE/trap/maildir/new/ID,S=BYTES   a stored message (our Received: + the message as sent)
 //! STORE/trap/maildir/cur/             (left to readers, Maildir convention)
 //! STORE/trap/sessions.jsonl           one SessionRecord per line, appended when a session ends
@@ -13,12 +15,28 @@
 //! process id, a counter and its configured host name, never from anything
 //! the client sent.
 //!
-//! A message is durable before its `250`: the session writes `tmp/ID` and
-//! fdatasyncs it (many sessions do this at once, so their fsyncs share
-//! journal commits), then hands it to the committer thread, which renames a
-//! whole batch into `new/` and makes all the renames durable with one fsync
-//! of `new/` (group commit) before acknowledging each. After a crash, `new/`
-//! holds exactly whole messages; files left in `tmp/` were never
+//! A message is durable before its `250`. A message held in memory (up to
+//! `limits.max_buffered_bytes`, nearly all spam) is handed to the committer
+//! thread, which appends the messages of every session waiting at that
+//! moment to the current segment of the write-ahead log as checksummed
+//! records and makes them durable with **one** `fdatasync` (group commit)
+//! before acknowledging each. A filing thread then writes each logged
+//! message into the Maildir (`tmp/ID`, renamed into `new/`) without a
+//! sync of its own, and hands it to the [`Sink`]. A segment is retired
+//! (at 64 MiB, after 30 s, or at close) once all its messages are filed:
+//! one `syncfs` makes those files and renames durable, then the segment is
+//! deleted. At the next start, the records of segments still present are
+//! written into `new/` again (a message already in `cur/` is left alone),
+//! so a crash between the `250` and the file's own durability loses
+//! nothing; a record cut by the crash was never acknowledged and is
+//! skipped. Why: creating, syncing and renaming a file per message before
+//! its `250` cost ~140 µs of kernel CPU per message on the path to the
+//! reply (BENCHMARKS.md, "`botscope trap` vs Postfix smtp-sink").
+//!
+//! A message bigger than `max_buffered_bytes` is streamed into `tmp/ID`
+//! instead, fdatasynced, and renamed into `new/` by the committer, which
+//! makes a batch of renames durable with one fsync of `new/` before
+//! acknowledging each. After a crash, files left in `tmp/` were never
 //! acknowledged and are removed at the next start. Session records are
 //! appended as sessions end and synced at most once a second (nobody
 //! waits for them), so a crash loses at most the last second of them. The
@@ -35,6 +53,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::record::{SessionRecord, Sink, StoredMessage};
 use crate::stats::Stats;
+use crate::wal;
 
 /// The store's folders and files.
 #[derive(Clone, Debug)]
@@ -46,6 +65,8 @@ pub struct Layout {
     pub tmp: PathBuf,
     pub new: PathBuf,
     pub cur: PathBuf,
+    /// `STORE/trap/wal`
+    pub wal: PathBuf,
     /// `STORE/trap/sessions.jsonl`
     pub sessions: PathBuf,
 }
@@ -59,6 +80,7 @@ impl Layout {
             new: maildir.join("new"),
             cur: maildir.join("cur"),
             sessions: root.join("sessions.jsonl"),
+            wal: root.join("wal"),
             maildir,
             root,
         }
@@ -112,6 +134,14 @@ enum Job {
     Message {
         tmp: PathBuf,
         new: PathBuf,
+        stored: Box<StoredMessage>,
+        ack: tokio::sync::oneshot::Sender<io::Result<()>>,
+    },
+    /// A message held in memory: into the write-ahead log.
+    Logged {
+        /// The file name in `new/` (`ID,S=BYTES`).
+        name: String,
+        bytes: Vec<u8>,
         stored: Box<StoredMessage>,
         ack: tokio::sync::oneshot::Sender<io::Result<()>>,
     },
@@ -182,6 +212,7 @@ impl Store {
         store: &Path,
         hostname: &str,
         max_batch: usize,
+        max_unfiled: usize,
         rotation: LogRotation,
         stats: Arc<Stats>,
         sink: Arc<dyn Sink>,
@@ -193,6 +224,7 @@ impl Store {
             &layout.tmp,
             &layout.new,
             &layout.cur,
+            &layout.wal,
         ] {
             fs::create_dir_all(d).map_err(io_at(d))?;
         }
@@ -224,6 +256,23 @@ impl Store {
             }
         }
         stats.tmp_cleaned.store(cleaned, Ordering::Relaxed);
+        // Messages an earlier run acknowledged but had not made durable in
+        // the Maildir yet.
+        let (replayed, torn, next_seq) =
+            wal::replay(&layout.wal, &layout.tmp, &layout.new, &layout.cur)
+                .map_err(io_at(&layout.wal))?;
+        stats.wal_replayed.store(replayed, Ordering::Relaxed);
+        stats.wal_torn_bytes.store(torn, Ordering::Relaxed);
+        let log = wal::Log::start(
+            layout.wal.clone(),
+            next_seq,
+            layout.tmp.clone(),
+            layout.new.clone(),
+            max_unfiled,
+            stats.clone(),
+            sink.clone(),
+        )
+        .map_err(io_at(&layout.wal))?;
         repair_log_tail(&layout.sessions).map_err(io_at(&layout.sessions))?;
         let sessions_log = OpenOptions::new()
             .create(true)
@@ -248,6 +297,7 @@ impl Store {
             sink,
             last_log_sync: std::time::Instant::now(),
             log_dirty: false,
+            log,
         };
         let handle = std::thread::Builder::new()
             .name("trap-committer".into())
@@ -307,6 +357,34 @@ impl Store {
         self.send(Job::Message {
             tmp: pending.tmp.clone(),
             new: new.clone(),
+            stored: Box::new(stored),
+            ack,
+        })?;
+        match done.await {
+            Ok(Ok(())) => Ok(new),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::other("committer stopped")),
+        }
+    }
+
+    /// Makes a message held in memory durable in the write-ahead log and
+    /// returns, once it is, the path it will have in `new/` (written there
+    /// right after; see the module doc).
+    pub async fn commit_bytes(
+        &self,
+        pending: PendingMessage,
+        bytes: Vec<u8>,
+        mut stored: StoredMessage,
+    ) -> io::Result<PathBuf> {
+        debug_assert_eq!(pending.written, 0, "nothing of it in tmp/");
+        let name = format!("{},S={}", pending.id, bytes.len());
+        let new = self.layout.new.join(&name);
+        stored.path = new.clone();
+        stored.id = pending.id;
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.send(Job::Logged {
+            name,
+            bytes,
             stored: Box::new(stored),
             ack,
         })?;
@@ -396,6 +474,7 @@ struct Committer {
     sink: Arc<dyn Sink>,
     last_log_sync: std::time::Instant,
     log_dirty: bool,
+    log: wal::Log,
 }
 
 /// How often the session log is synced while sessions keep ending.
@@ -439,7 +518,15 @@ impl Committer {
     }
 
     fn run(mut self) {
-        while let Ok(first) = self.rx.recv() {
+        loop {
+            let first = match self.rx.recv_timeout(LOG_SYNC_EVERY) {
+                Ok(j) => j,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.log.idle();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let mut batch = vec![first];
             while batch.len() < self.max_batch {
                 match self.rx.try_recv() {
@@ -448,17 +535,26 @@ impl Committer {
                 }
             }
             self.commit(batch);
+            self.log.after_group();
         }
         if self.log_dirty {
             let _ = self.sessions_log.sync_data();
         }
+        self.log.close();
     }
 
     fn commit(&mut self, batch: Vec<Job>) {
         let mut messages = Vec::new();
         let mut sessions = Vec::new();
+        let mut logged = Vec::new();
         for job in batch {
             match job {
+                Job::Logged {
+                    name,
+                    bytes,
+                    stored,
+                    ack,
+                } => logged.push((name, bytes, stored, ack)),
                 Job::Message {
                     tmp,
                     new,
@@ -472,6 +568,34 @@ impl Committer {
                     messages.push((r, stored, ack));
                 }
                 Job::Session(rec) => sessions.push(rec),
+            }
+        }
+        if !logged.is_empty() {
+            let group: Vec<(&str, &[u8])> = logged
+                .iter()
+                .map(|(n, b, _, _)| (n.as_str(), b.as_slice()))
+                .collect();
+            let r = self.log.append(&group);
+            drop(group);
+            for (name, bytes, stored, ack) in logged {
+                match &r {
+                    Ok(()) => {
+                        self.stats.messages_stored.fetch_add(1, Ordering::Relaxed);
+                        self.stats
+                            .bytes_stored
+                            .fetch_add(stored.size, Ordering::Relaxed);
+                        let _ = ack.send(Ok(()));
+                        self.log.file(name, bytes, stored);
+                    }
+                    Err(e) => {
+                        self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                        self.stats.log(&format!(
+                            "cannot store {}: write-ahead log: {e}",
+                            stored.path.display()
+                        ));
+                        let _ = ack.send(Err(io::Error::new(e.kind(), e.to_string())));
+                    }
+                }
             }
         }
         if messages.iter().any(|(r, _, _)| r.is_ok()) {

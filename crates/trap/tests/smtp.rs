@@ -60,8 +60,22 @@ impl Running {
             .collect()
     }
 
+    /// The messages in `new/`, once every acknowledged one is filed there
+    /// (the filing thread writes them from the write-ahead log right after
+    /// the `250`).
     fn stored(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        stored_in(&self.dir)
+        let acked = self
+            .stats
+            .messages_stored
+            .load(std::sync::atomic::Ordering::Relaxed) as usize;
+        let t0 = std::time::Instant::now();
+        loop {
+            let v = stored_in(&self.dir);
+            if v.len() >= acked || t0.elapsed() > Duration::from_secs(10) {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 

@@ -1,0 +1,502 @@
+//! The write-ahead log of messages held in memory (see [`crate::store`]
+//! for how it fits): segments of checksummed records, the thread that
+//! files logged messages into the Maildir, and the replay at start.
+//!
+//! A record:
+//!
+//! ```text
+//! "BSW1" | payload length (u32 LE) | CRC-32 of the payload (u32 LE) | payload
+//! payload = name length (u16 LE) | name (`ID,S=BYTES`) | the message file's bytes
+//! ```
+//!
+//! Segments are written only by the committer thread, a whole group of
+//! records per `write` followed by one `fdatasync`; a write that fails
+//! ends the segment (the next group starts a new one), so a segment is a
+//! run of whole records, possibly followed by one torn write that no
+//! `250` acknowledged.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::record::{Sink, StoredMessage};
+use crate::stats::Stats;
+
+const MAGIC: &[u8; 4] = b"BSW1";
+const HEADER: usize = 12;
+/// A segment is retired once it holds this much.
+pub const SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// ... or once it is this old (so a quiet trap does not keep one forever).
+pub const SEGMENT_MAX_AGE: Duration = Duration::from_secs(30);
+/// Longest record payload replay accepts (the committer never writes more
+/// than a message held in memory: `max_buffered_bytes` plus headers, and
+/// that limit is validated far below this).
+const MAX_PAYLOAD: usize = 1 << 30;
+
+/// Appends one record for `name` and `bytes` to `out`.
+pub fn encode(out: &mut Vec<u8>, name: &str, bytes: &[u8]) {
+    let name = &name.as_bytes()[..name.len().min(u16::MAX as usize)];
+    let len = 2 + name.len() + bytes.len();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&(name.len() as u16).to_le_bytes());
+    crc.update(name);
+    crc.update(bytes);
+    out.reserve(HEADER + len);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(name);
+    out.extend_from_slice(bytes);
+}
+
+/// The whole records at the start of `seg`, as (name, message bytes), and
+/// the number of bytes after them that are not a whole, valid record.
+pub fn decode(seg: &[u8]) -> (Vec<(&str, &[u8])>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while seg.len() - at >= HEADER {
+        let h = &seg[at..at + HEADER];
+        if &h[..4] != MAGIC {
+            break;
+        }
+        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+        let crc = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        if !(2..=MAX_PAYLOAD).contains(&len) || seg.len() - at - HEADER < len {
+            break;
+        }
+        let payload = &seg[at + HEADER..at + HEADER + len];
+        if crc32fast::hash(payload) != crc {
+            break;
+        }
+        let nlen = u16::from_le_bytes([payload[0], payload[1]]) as usize;
+        let Some(name) = payload
+            .get(2..2 + nlen)
+            .and_then(|n| std::str::from_utf8(n).ok())
+        else {
+            break;
+        };
+        if !safe_name(name) {
+            break;
+        }
+        out.push((name, &payload[2 + nlen..]));
+        at += HEADER + len;
+    }
+    (out, seg.len() - at)
+}
+
+/// A name replay may create in `new/`: one plain path component.
+fn safe_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
+}
+
+/// The segments under `dir`, oldest first (`SEQ.log`, SEQ a number).
+pub fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let Some(seq) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".log"))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        out.push((seq, e.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The name of segment `seq`.
+pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:016}.log"))
+}
+
+/// Writes `bytes` as `new/NAME` through `tmp/NAME` (no sync).
+fn file_message(tmp: &Path, new: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    let t = tmp.join(name);
+    let n = new.join(name);
+    let r = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&t)?;
+        f.write_all(bytes)?;
+        drop(f);
+        fs::rename(&t, &n)
+    })();
+    if r.is_err() {
+        let _ = fs::remove_file(&t);
+    }
+    r.map(|()| n)
+}
+
+/// Makes everything written on `dir`'s file system durable.
+#[cfg(target_os = "linux")]
+fn sync_fs(dir: &File) -> io::Result<()> {
+    rustix::fs::syncfs(dir).map_err(io::Error::from)
+}
+
+/// Makes everything written durable (no `syncfs` here: `sync`, which
+/// waits for the writes on the systems that have no `syncfs`).
+#[cfg(not(target_os = "linux"))]
+fn sync_fs(_dir: &File) -> io::Result<()> {
+    rustix::fs::sync();
+    Ok(())
+}
+
+/// The filer's nice value: under a burst, answering clients comes first
+/// and filing catches up when the sessions leave CPU time (the messages
+/// are durable in the log meanwhile; `max_unfiled_bytes` bounds the lag).
+const FILER_NICE: i32 = 10;
+
+/// Start-up: every record of the segments left by an earlier run is
+/// written into `new/` (unless the message is already in `cur/`, where a
+/// reader moved it), made durable, and the segments are deleted. Returns
+/// (messages written, torn bytes skipped, the next segment number).
+pub fn replay(wal: &Path, tmp: &Path, new: &Path, cur: &Path) -> io::Result<(u64, u64, u64)> {
+    let segs = segments(wal)?;
+    let next = segs.last().map_or(1, |(s, _)| s + 1);
+    if segs.is_empty() {
+        return Ok((0, 0, next));
+    }
+    let in_cur: std::collections::HashSet<String> = fs::read_dir(cur)?
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.to_string();
+            Some(n.split(':').next().unwrap_or(&n).to_string())
+        })
+        .collect();
+    let (mut written, mut torn) = (0u64, 0u64);
+    for (_, path) in &segs {
+        let data = fs::read(path)?;
+        let (records, rest) = decode(&data);
+        torn += rest as u64;
+        for (name, bytes) in records {
+            if in_cur.contains(name) {
+                continue;
+            }
+            file_message(tmp, new, name, bytes)?;
+            written += 1;
+        }
+    }
+    let new_dir = File::open(new)?;
+    sync_fs(&new_dir)?;
+    new_dir.sync_all()?;
+    for (_, path) in &segs {
+        fs::remove_file(path)?;
+    }
+    File::open(wal)?.sync_all()?;
+    Ok((written, torn, next))
+}
+
+/// Bytes logged but not yet filed, shared by the committer (which waits
+/// when they pass the limit) and the filer.
+#[derive(Default)]
+pub struct Backlog {
+    bytes: Mutex<usize>,
+    filed: Condvar,
+}
+
+impl Backlog {
+    fn add(&self, n: usize) {
+        let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        *g += n;
+    }
+
+    fn sub(&self, n: usize) {
+        let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        *g = g.saturating_sub(n);
+        self.filed.notify_all();
+    }
+
+    /// Waits until at most `limit` bytes are unfiled.
+    fn wait_below(&self, limit: usize) {
+        let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        while *g > limit {
+            g = self.filed.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// What the committer sends the filer.
+pub enum FilerJob {
+    File {
+        name: String,
+        bytes: Vec<u8>,
+        stored: Box<StoredMessage>,
+    },
+    /// Every message of this segment has been sent: make the files durable
+    /// and delete it.
+    Retire(PathBuf),
+}
+
+/// The committer's side of the log: the open segment and the filer.
+pub struct Log {
+    dir: PathBuf,
+    seg: Option<(File, u64, Instant, PathBuf)>,
+    next_seq: u64,
+    filer: Option<mpsc::Sender<FilerJob>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    backlog: Arc<Backlog>,
+    max_unfiled: usize,
+    buf: Vec<u8>,
+}
+
+impl Log {
+    /// Starts the filer thread.
+    pub fn start(
+        dir: PathBuf,
+        next_seq: u64,
+        tmp: PathBuf,
+        new: PathBuf,
+        max_unfiled: usize,
+        stats: Arc<Stats>,
+        sink: Arc<dyn Sink>,
+    ) -> io::Result<Log> {
+        let (tx, rx) = mpsc::channel();
+        let backlog = Arc::new(Backlog::default());
+        let filer = Filer {
+            rx,
+            new_dir: File::open(&new)?,
+            tmp,
+            new,
+            backlog: backlog.clone(),
+            stats,
+            sink,
+            failed: false,
+        };
+        let handle = std::thread::Builder::new()
+            .name("trap-filer".into())
+            .spawn(move || filer.run())?;
+        Ok(Log {
+            dir,
+            seg: None,
+            next_seq,
+            filer: Some(tx),
+            handle: Some(handle),
+            backlog,
+            max_unfiled: max_unfiled.max(1),
+            buf: Vec::new(),
+        })
+    }
+
+    fn open_segment(&mut self) -> io::Result<()> {
+        if self.seg.is_some() {
+            return Ok(());
+        }
+        let path = segment_path(&self.dir, self.next_seq);
+        self.next_seq += 1;
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        // The segment's directory entry must survive a crash too.
+        File::open(&self.dir)?.sync_all()?;
+        self.seg = Some((f, 0, Instant::now(), path));
+        Ok(())
+    }
+
+    /// Appends the records of `msgs` and makes them durable with one
+    /// `fdatasync`. On success each message goes to the filer; on error
+    /// the segment is ended (a torn write stays at its end).
+    pub fn append(&mut self, msgs: &[(&str, &[u8])]) -> io::Result<()> {
+        self.buf.clear();
+        for (name, bytes) in msgs {
+            encode(&mut self.buf, name, bytes);
+        }
+        let r = self.open_segment().and_then(|()| {
+            let (f, len, _, _) = self.seg.as_mut().expect("segment opened");
+            f.write_all(&self.buf)?;
+            f.sync_data()?;
+            *len += self.buf.len() as u64;
+            Ok(())
+        });
+        if self.buf.capacity() > 4 * 1024 * 1024 {
+            self.buf = Vec::new();
+        }
+        if r.is_err() {
+            // Never write after a failed write: the next group starts a
+            // new segment. This one is retired like any other once its
+            // acknowledged messages are filed.
+            self.retire();
+        }
+        r
+    }
+
+    /// Hands a durable message to the filer.
+    pub fn file(&mut self, name: String, bytes: Vec<u8>, stored: Box<StoredMessage>) {
+        self.backlog.add(bytes.len());
+        if let Some(tx) = &self.filer {
+            let _ = tx.send(FilerJob::File {
+                name,
+                bytes,
+                stored,
+            });
+        }
+    }
+
+    /// Retires the segment if it is full or old; waits while too much is
+    /// unfiled.
+    pub fn after_group(&mut self) {
+        if let Some((_, len, opened, _)) = &self.seg {
+            if *len >= SEGMENT_MAX_BYTES || opened.elapsed() >= SEGMENT_MAX_AGE {
+                self.retire();
+            }
+        }
+        self.backlog.wait_below(self.max_unfiled);
+    }
+
+    /// Called when no message came for a while: retires an old segment.
+    pub fn idle(&mut self) {
+        if let Some((_, _, opened, _)) = &self.seg {
+            if opened.elapsed() >= SEGMENT_MAX_AGE {
+                self.retire();
+            }
+        }
+    }
+
+    fn retire(&mut self) {
+        if let Some((_, _, _, path)) = self.seg.take() {
+            if let Some(tx) = &self.filer {
+                let _ = tx.send(FilerJob::Retire(path));
+            }
+        }
+    }
+
+    /// Files everything, retires the last segment and stops the filer.
+    pub fn close(&mut self) {
+        self.retire();
+        self.filer.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+struct Filer {
+    rx: mpsc::Receiver<FilerJob>,
+    new_dir: File,
+    tmp: PathBuf,
+    new: PathBuf,
+    backlog: Arc<Backlog>,
+    stats: Arc<Stats>,
+    sink: Arc<dyn Sink>,
+    /// A message of the current segment could not be filed: keep the
+    /// segment for the next start's replay.
+    failed: bool,
+}
+
+impl Filer {
+    fn run(mut self) {
+        #[cfg(target_os = "linux")]
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), FILER_NICE);
+        while let Ok(job) = self.rx.recv() {
+            match job {
+                FilerJob::File {
+                    name,
+                    bytes,
+                    mut stored,
+                } => {
+                    let n = bytes.len();
+                    match file_message(&self.tmp, &self.new, &name, &bytes) {
+                        Ok(path) => {
+                            drop(bytes);
+                            stored.path = path;
+                            self.sink.message_stored(&stored);
+                        }
+                        Err(e) => {
+                            self.failed = true;
+                            self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                            self.stats.log(&format!(
+                                "cannot file {name} into new/ ({e}); it stays in the write-ahead log for the next start"
+                            ));
+                        }
+                    }
+                    self.backlog.sub(n);
+                }
+                FilerJob::Retire(seg) => {
+                    let r = sync_fs(&self.new_dir).and_then(|()| self.new_dir.sync_all());
+                    match r {
+                        Ok(()) if !self.failed => {
+                            if let Err(e) = fs::remove_file(&seg) {
+                                self.stats.log(&format!(
+                                    "cannot remove {}: {e} (replayed at the next start)",
+                                    seg.display()
+                                ));
+                            }
+                        }
+                        Ok(()) => self.stats.log(&format!(
+                            "{} kept for the next start: a message of it could not be filed",
+                            seg.display()
+                        )),
+                        Err(e) => {
+                            self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                            self.stats.log(&format!(
+                                "cannot sync the Maildir ({e}); {} kept for the next start",
+                                seg.display()
+                            ));
+                        }
+                    }
+                    self.failed = false;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_a_torn_tail_is_skipped() {
+        let mut seg = Vec::new();
+        encode(&mut seg, "1.M2P3Q0.h,S=5", b"hello");
+        encode(&mut seg, "1.M2P3Q1.h,S=0", b"");
+        let whole = seg.len();
+        encode(&mut seg, "1.M2P3Q2.h,S=3", b"abc");
+        let (r, rest) = decode(&seg);
+        assert_eq!(
+            r,
+            vec![
+                ("1.M2P3Q0.h,S=5", &b"hello"[..]),
+                ("1.M2P3Q1.h,S=0", &b""[..]),
+                ("1.M2P3Q2.h,S=3", &b"abc"[..])
+            ]
+        );
+        assert_eq!(rest, 0);
+        // Every cut of the last record leaves the first two and counts the rest.
+        for cut in whole..seg.len() {
+            let (r, rest) = decode(&seg[..cut]);
+            assert_eq!(r.len(), 2, "cut at {cut}");
+            assert_eq!(rest, cut - whole);
+        }
+        // A flipped bit anywhere in the last record stops there.
+        for i in whole..seg.len() {
+            let mut bad = seg.clone();
+            bad[i] ^= 0x10;
+            let (r, rest) = decode(&bad);
+            assert_eq!(r.len(), 2, "flip at {i}");
+            assert_eq!(rest, seg.len() - whole);
+        }
+        // Names that would leave new/ are refused.
+        for name in ["../x", "a/b", "", ".."] {
+            let mut s = Vec::new();
+            encode(&mut s, name, b"x");
+            assert!(decode(&s).0.is_empty(), "{name:?}");
+        }
+    }
+}
