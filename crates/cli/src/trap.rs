@@ -120,6 +120,13 @@ pub fn run(args: &TrapArgs) -> anyhow::Result<u8> {
         if cleaned > 0 && !quiet {
             eprintln!("botscope trap: removed {cleaned} incomplete message(s) of an earlier run from tmp/");
         }
+        let snap = trap.stats().snapshot();
+        if (snap.wal_replayed > 0 || snap.wal_torn_bytes > 0) && !quiet {
+            eprintln!(
+                "botscope trap: filed {} message(s) an earlier run acknowledged from the write-ahead log into new/ ({} bytes of an unacknowledged, cut record skipped)",
+                snap.wal_replayed, snap.wal_torn_bytes
+            );
+        }
         // Tests and scripts read this line for the port.
         eprintln!(
             "botscope trap: listening on {addr}, storing into {}",

@@ -6,7 +6,9 @@
 //! cargo run --release -p botscope-trap --example trapd -- 127.0.0.1:2525 STORE [CONFIG.toml]
 //! ```
 //! Prints `listening` on stderr when ready; stops on SIGTERM or Ctrl-C and
-//! prints the stored-message count.
+//! prints the stored-message count. `TRAPD_WORKERS=N` sets tokio's worker
+//! threads; `TRAPD_ON_WORKER=1` runs the accept loop on a worker instead of
+//! the main thread (as `botscope serve --trap` does).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,12 +29,20 @@ fn main() {
         }
         None => TrapConfig::default(),
     };
-    let trap = Trap::new(TrapOptions::new(config, PathBuf::from(&args[2]))).expect("trap");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    let trap = std::sync::Arc::new(
+        Trap::new(TrapOptions::new(config, PathBuf::from(&args[2]))).expect("trap"),
+    );
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Ok(n) = std::env::var("TRAPD_WORKERS") {
+        b.worker_threads(n.parse().expect("TRAPD_WORKERS"));
+    }
+    let rt = b.enable_all().build().expect("runtime");
+    let on_worker = std::env::var("TRAPD_ON_WORKER").is_ok();
+    let t2 = trap.clone();
+    let listen = args[1].clone();
+    let run = async move {
+        let trap = t2;
+        let args = [String::new(), listen];
         let listener = tokio::net::TcpListener::bind(&args[1]).await.expect("bind");
         eprintln!("trapd: listening on {}", args[1]);
         let stop = async {
@@ -44,6 +54,13 @@ fn main() {
             }
         };
         trap.serve(listener, stop, Duration::from_secs(10)).await;
+    };
+    rt.block_on(async move {
+        if on_worker {
+            let _ = tokio::spawn(run).await;
+        } else {
+            run.await;
+        }
     });
     let s = trap.stats().snapshot();
     eprintln!("trapd: stored {} messages", s.messages_stored);

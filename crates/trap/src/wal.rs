@@ -227,14 +227,19 @@ impl Backlog {
 
 /// What the committer sends the filer.
 pub enum FilerJob {
-    File {
-        name: String,
-        bytes: Vec<u8>,
-        stored: Box<StoredMessage>,
-    },
+    /// The messages of one group commit (one wake-up of the filer per
+    /// group, not per message).
+    Files(Vec<Logged>),
     /// Every message of this segment has been sent: make the files durable
     /// and delete it.
     Retire(PathBuf),
+}
+
+/// A message durable in the log, to be filed.
+pub struct Logged {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub stored: Box<StoredMessage>,
 }
 
 /// The committer's side of the log: the open segment and the filer.
@@ -247,6 +252,8 @@ pub struct Log {
     backlog: Arc<Backlog>,
     max_unfiled: usize,
     buf: Vec<u8>,
+    /// This group's durable messages, sent to the filer together.
+    to_file: Vec<Logged>,
 }
 
 impl Log {
@@ -284,6 +291,7 @@ impl Log {
             backlog,
             max_unfiled: max_unfiled.max(1),
             buf: Vec::new(),
+            to_file: Vec::new(),
         })
     }
 
@@ -330,21 +338,31 @@ impl Log {
         r
     }
 
-    /// Hands a durable message to the filer.
+    /// Queues a durable message for the filer (sent with the rest of its
+    /// group by [`Log::after_group`]).
     pub fn file(&mut self, name: String, bytes: Vec<u8>, stored: Box<StoredMessage>) {
         self.backlog.add(bytes.len());
+        self.to_file.push(Logged {
+            name,
+            bytes,
+            stored,
+        });
+    }
+
+    fn send_files(&mut self) {
+        if self.to_file.is_empty() {
+            return;
+        }
+        let group = std::mem::take(&mut self.to_file);
         if let Some(tx) = &self.filer {
-            let _ = tx.send(FilerJob::File {
-                name,
-                bytes,
-                stored,
-            });
+            let _ = tx.send(FilerJob::Files(group));
         }
     }
 
-    /// Retires the segment if it is full or old; waits while too much is
-    /// unfiled.
+    /// Sends the group's messages to the filer, retires the segment if it
+    /// is full or old, and waits while too much is unfiled.
     pub fn after_group(&mut self) {
+        self.send_files();
         if let Some((_, len, opened, _)) = &self.seg {
             if *len >= SEGMENT_MAX_BYTES || opened.elapsed() >= SEGMENT_MAX_AGE {
                 self.retire();
@@ -363,6 +381,7 @@ impl Log {
     }
 
     fn retire(&mut self) {
+        self.send_files();
         if let Some((_, _, _, path)) = self.seg.take() {
             if let Some(tx) = &self.filer {
                 let _ = tx.send(FilerJob::Retire(path));
@@ -405,27 +424,30 @@ impl Filer {
         let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), FILER_NICE);
         while let Ok(job) = self.rx.recv() {
             match job {
-                FilerJob::File {
-                    name,
-                    bytes,
-                    mut stored,
-                } => {
-                    let n = bytes.len();
-                    match file_message(&self.tmp, &self.new, &name, &bytes) {
-                        Ok(path) => {
-                            drop(bytes);
-                            stored.path = path;
-                            self.sink.message_stored(&stored);
+                FilerJob::Files(group) => {
+                    for Logged {
+                        name,
+                        bytes,
+                        mut stored,
+                    } in group
+                    {
+                        let n = bytes.len();
+                        match file_message(&self.tmp, &self.new, &name, &bytes) {
+                            Ok(path) => {
+                                drop(bytes);
+                                stored.path = path;
+                                self.sink.message_stored(&stored);
+                            }
+                            Err(e) => {
+                                self.failed = true;
+                                self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                                self.stats.log(&format!(
+                                    "cannot file {name} into new/ ({e}); it stays in the write-ahead log for the next start"
+                                ));
+                            }
                         }
-                        Err(e) => {
-                            self.failed = true;
-                            self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                            self.stats.log(&format!(
-                                "cannot file {name} into new/ ({e}); it stays in the write-ahead log for the next start"
-                            ));
-                        }
+                        self.backlog.sub(n);
                     }
-                    self.backlog.sub(n);
                 }
                 FilerJob::Retire(seg) => {
                     let r = sync_fs(&self.new_dir).and_then(|()| self.new_dir.sync_all());
