@@ -1,7 +1,8 @@
 //! A live feed of stored messages into the dataset: what `botscope trap`
 //! uses so that trapped mail shows up in `timeline` within seconds.
 //!
-//! The trap hands over each message once it is durable in its Maildir
+//! The trap hands over each message once it is durable and its file is
+//! in its Maildir's `new/`
 //! ([`LiveMail::push`], cheap: a channel send). A feeder thread collects
 //! them and, every `flush_every` (or at `max_batch` messages), analyses
 //! them and commits their `mail` rows (and `mail_hourly` rollup) in one

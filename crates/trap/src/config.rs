@@ -356,7 +356,7 @@ impl TrapConfig {
         }
         if !valid_hostname(&self.hostname) {
             return Err(ConfigError::Invalid(format!(
-                "hostname {:?}: letters, digits, '-' and '.' only",
+                "hostname {:?}: letters, digits, '-' and '.' only, at most 180",
                 self.hostname
             )));
         }
@@ -366,8 +366,10 @@ impl TrapConfig {
 
 /// Our own host name goes into file names and headers: keep it plain.
 pub(crate) fn valid_hostname(h: &str) -> bool {
+    // 180, not DNS's 253: the host name ends every message's file name
+    // (`SECS.MUSECSPpidQseq.HOSTNAME,S=BYTES`), which must fit in 255 bytes.
     !h.is_empty()
-        && h.len() <= 253
+        && h.len() <= 180
         && h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
@@ -430,6 +432,23 @@ mod tests {
             hostname: "a/b".into(),
             ..TrapConfig::default()
         };
+        assert!(c.validate().is_err());
+        // The longest host name whose message file names still fit in 255
+        // bytes (`SECS.MUSECSPpidQseq.HOST,S=BYTES` at their longest).
+        c.hostname = "a".repeat(180);
+        assert!(c.validate().is_ok());
+        // Seconds until the year 5138, Linux's largest pid, any counter
+        // and size.
+        let longest = format!(
+            "{}.M999999P{}Q{}.{},S={}",
+            99_999_999_999u64,
+            4_194_304,
+            u64::MAX,
+            c.hostname,
+            u64::MAX
+        );
+        assert!(longest.len() <= 255, "{}", longest.len());
+        c.hostname = "a".repeat(181);
         assert!(c.validate().is_err());
         c.hostname = "ok.example".into();
         c.tls_cert = Some("x".into());

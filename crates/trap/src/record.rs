@@ -183,13 +183,22 @@ impl StoredMessage {
 
 /// Where stored messages and finished sessions go next.
 ///
-/// Both methods run on the trap's committer thread, in commit order: a
-/// message right after it is durable (rename into `new/` and directory
-/// fsync), a session right after its line is written to `sessions.jsonl`
-/// (synced within a second). They must be
-/// quick — hand real work to a channel — because the next commit waits.
+/// `message_stored` sees each message once it is durable and its file is
+/// in `new/`: for a message held in memory (nearly all), on the filing
+/// thread, in log order, after its `250` (the file written, not yet synced
+/// on its own; the write-ahead log holds the durable copy); for a message
+/// spilled to `tmp/`, on the committer thread after the rename into `new/`
+/// and the directory fsync, before its `250`. Messages an earlier run
+/// logged and the next start replays into `new/` are not passed to it
+/// (the dataset feed's `catch_up` reads them from the Maildir).
+/// `session_closed` runs on the committer thread right after the
+/// session's line is written to `sessions.jsonl` (synced within a second),
+/// possibly before the filing thread has passed on that session's last
+/// messages. Both must be quick — hand real work to a channel — because
+/// the next commit or filing waits; a panic in `message_stored` is caught
+/// and logged.
 pub trait Sink: Send + Sync + 'static {
-    /// A message is durably stored; its `250` is about to be sent.
+    /// A message is durably stored and its file is in `new/`.
     fn message_stored(&self, _msg: &StoredMessage) {}
     /// A session ended and its record is in `sessions.jsonl`.
     fn session_closed(&self, _rec: &SessionRecord) {}

@@ -117,10 +117,11 @@ pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:016}.log"))
 }
 
-/// Writes `bytes` as `new/NAME` through `tmp/NAME` (no sync).
-fn file_message(tmp: &Path, new: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-    let t = tmp.join(name);
-    let n = new.join(name);
+/// Writes `bytes` as `dir/NAME` through `tmp/` (no sync on Linux, where
+/// a segment's `syncfs` covers it; elsewhere the file is synced here).
+fn file_message(tmp: &Path, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    let t = tmp.join(name.split(':').next().unwrap_or(name));
+    let n = dir.join(name);
     let r = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -128,6 +129,8 @@ fn file_message(tmp: &Path, new: &Path, name: &str, bytes: &[u8]) -> io::Result<
             .truncate(true)
             .open(&t)?;
         f.write_all(bytes)?;
+        #[cfg(not(target_os = "linux"))]
+        f.sync_data()?;
         drop(f);
         fs::rename(&t, &n)
     })();
@@ -143,11 +146,10 @@ fn sync_fs(dir: &File) -> io::Result<()> {
     rustix::fs::syncfs(dir).map_err(io::Error::from)
 }
 
-/// Makes everything written durable (no `syncfs` here: `sync`, which
-/// waits for the writes on the systems that have no `syncfs`).
+/// Without `syncfs` (and `sync(2)` may return before the writes are done
+/// on some systems), each filed file is synced by `file_message` instead.
 #[cfg(not(target_os = "linux"))]
 fn sync_fs(_dir: &File) -> io::Result<()> {
-    rustix::fs::sync();
     Ok(())
 }
 
@@ -156,39 +158,82 @@ fn sync_fs(_dir: &File) -> io::Result<()> {
 /// are durable in the log meanwhile; `max_unfiled_bytes` bounds the lag).
 const FILER_NICE: i32 = 10;
 
+/// A segment file bigger than this is not one the committer wrote (a
+/// segment ends past 64 MiB by at most one group): replay refuses it.
+const MAX_SEGMENT_READ: u64 = 1 << 30;
+
 /// Start-up: every record of the segments left by an earlier run is
-/// written into `new/` (unless the message is already in `cur/`, where a
-/// reader moved it), made durable, and the segments are deleted. Returns
-/// (messages written, torn bytes skipped, the next segment number).
+/// written into `new/` — or, when a reader already moved the message to
+/// `cur/`, that file is checked against the record and rewritten if it
+/// differs (a power loss can leave it empty) — made durable, and the
+/// segments are deleted. Returns (messages written, torn bytes skipped,
+/// the next segment number).
 pub fn replay(wal: &Path, tmp: &Path, new: &Path, cur: &Path) -> io::Result<(u64, u64, u64)> {
     let segs = segments(wal)?;
-    let next = segs.last().map_or(1, |(s, _)| s + 1);
+    let next = match segs.last() {
+        None => 1,
+        Some((s, p)) => s.checked_add(1).ok_or_else(|| {
+            io::Error::other(format!("{}: segment number too large", p.display()))
+        })?,
+    };
     if segs.is_empty() {
         return Ok((0, 0, next));
     }
-    let in_cur: std::collections::HashSet<String> = fs::read_dir(cur)?
-        .flatten()
-        .filter_map(|e| {
-            let n = e.file_name().to_str()?.to_string();
-            Some(n.split(':').next().unwrap_or(&n).to_string())
-        })
-        .collect();
+    let read = |path: &Path| -> io::Result<Vec<u8>> {
+        let len = fs::metadata(path)?.len();
+        if len > MAX_SEGMENT_READ {
+            return Err(io::Error::other(format!(
+                "{}: {len} bytes, not a segment this trap wrote (at most {MAX_SEGMENT_READ}); move it away to start",
+                path.display()
+            )));
+        }
+        fs::read(path)
+    };
+    // The names logged, then the ones of them a reader moved to cur/
+    // (cur/ may be large: only those are kept).
+    let mut logged = std::collections::HashSet::new();
+    for (_, path) in &segs {
+        let data = read(path)?;
+        for (name, _) in decode(&data).0 {
+            logged.insert(name.to_string());
+        }
+    }
+    let mut in_cur = std::collections::HashMap::new();
+    for e in fs::read_dir(cur)?.flatten() {
+        let Some(n) = e.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let base = n.split(':').next().unwrap_or(&n);
+        if logged.contains(base) {
+            in_cur.insert(base.to_string(), n);
+        }
+    }
+    drop(logged);
     let (mut written, mut torn) = (0u64, 0u64);
     for (_, path) in &segs {
-        let data = fs::read(path)?;
+        let data = read(path)?;
         let (records, rest) = decode(&data);
         torn += rest as u64;
         for (name, bytes) in records {
-            if in_cur.contains(name) {
-                continue;
+            match in_cur.get(name) {
+                Some(full) => {
+                    if fs::read(cur.join(full)).ok().as_deref() != Some(bytes) {
+                        file_message(tmp, cur, full, bytes)?;
+                        written += 1;
+                    }
+                }
+                None => {
+                    file_message(tmp, new, name, bytes)?;
+                    written += 1;
+                }
             }
-            file_message(tmp, new, name, bytes)?;
-            written += 1;
         }
     }
-    let new_dir = File::open(new)?;
-    sync_fs(&new_dir)?;
-    new_dir.sync_all()?;
+    for d in [new, cur] {
+        let dir = File::open(d)?;
+        sync_fs(&dir)?;
+        dir.sync_all()?;
+    }
     for (_, path) in &segs {
         fs::remove_file(path)?;
     }
@@ -200,26 +245,35 @@ pub fn replay(wal: &Path, tmp: &Path, new: &Path, cur: &Path) -> io::Result<(u64
 /// when they pass the limit) and the filer.
 #[derive(Default)]
 pub struct Backlog {
-    bytes: Mutex<usize>,
+    /// (bytes unfiled, the filer has stopped)
+    bytes: Mutex<(usize, bool)>,
     filed: Condvar,
 }
 
 impl Backlog {
     fn add(&self, n: usize) {
         let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
-        *g += n;
+        g.0 += n;
     }
 
     fn sub(&self, n: usize) {
         let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
-        *g = g.saturating_sub(n);
+        g.0 = g.0.saturating_sub(n);
         self.filed.notify_all();
     }
 
-    /// Waits until at most `limit` bytes are unfiled.
+    fn filer_stopped(&self) {
+        let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        g.1 = true;
+        self.filed.notify_all();
+    }
+
+    /// Waits until at most `limit` bytes are unfiled (or the filer is
+    /// gone: then nothing more will be filed in this run, and the
+    /// messages wait in the log for the next start's replay).
     fn wait_below(&self, limit: usize) {
         let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
-        while *g > limit {
+        while g.0 > limit && !g.1 {
             g = self.filed.wait(g).unwrap_or_else(|p| p.into_inner());
         }
     }
@@ -278,6 +332,7 @@ impl Log {
             stats,
             sink,
             failed: false,
+            sync_failed: false,
         };
         let handle = std::thread::Builder::new()
             .name("trap-filer".into())
@@ -416,12 +471,25 @@ struct Filer {
     /// A message of the current segment could not be filed: keep the
     /// segment for the next start's replay.
     failed: bool,
+    /// The last `syncfs` failed: an error is reported once, so the
+    /// segment after it is kept too.
+    sync_failed: bool,
+}
+
+/// Tells the committer when the filer stops, however it stops.
+struct Alive(Arc<Backlog>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.filer_stopped();
+    }
 }
 
 impl Filer {
     fn run(mut self) {
         #[cfg(target_os = "linux")]
         let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), FILER_NICE);
+        let _alive = Alive(self.backlog.clone());
         while let Ok(job) = self.rx.recv() {
             match job {
                 FilerJob::Files(group) => {
@@ -436,7 +504,16 @@ impl Filer {
                             Ok(path) => {
                                 drop(bytes);
                                 stored.path = path;
-                                self.sink.message_stored(&stored);
+                                // A sink that panics must not stop the
+                                // filing (the committer would wait on it).
+                                let sink = &self.sink;
+                                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    sink.message_stored(&stored)
+                                }))
+                                .is_err()
+                                {
+                                    self.stats.log("the message sink panicked");
+                                }
                             }
                             Err(e) => {
                                 self.failed = true;
@@ -451,9 +528,14 @@ impl Filer {
                 }
                 FilerJob::Retire(seg) => {
                     let r = sync_fs(&self.new_dir).and_then(|()| self.new_dir.sync_all());
+                    let carried = std::mem::replace(&mut self.sync_failed, r.is_err());
                     match r {
-                        Ok(()) if !self.failed => {
-                            if let Err(e) = fs::remove_file(&seg) {
+                        Ok(()) if !self.failed && !carried => {
+                            let removed = fs::remove_file(&seg).and_then(|()| match seg.parent() {
+                                Some(d) => File::open(d)?.sync_all(),
+                                None => Ok(()),
+                            });
+                            if let Err(e) = removed {
                                 self.stats.log(&format!(
                                     "cannot remove {}: {e} (replayed at the next start)",
                                     seg.display()
@@ -461,7 +543,7 @@ impl Filer {
                             }
                         }
                         Ok(()) => self.stats.log(&format!(
-                            "{} kept for the next start: a message of it could not be filed",
+                            "{} kept for the next start: a message of it could not be filed, or the sync before it failed",
                             seg.display()
                         )),
                         Err(e) => {

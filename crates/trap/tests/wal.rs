@@ -40,6 +40,7 @@ async fn a_crashed_runs_log_is_replayed_into_new_and_removed() {
     let mut seg1 = Vec::new();
     wal::encode(&mut seg1, "100.M1P9Q0.trap,S=5", b"first");
     wal::encode(&mut seg1, "100.M1P9Q1.trap,S=6", b"second");
+    wal::encode(&mut seg1, "100.M1P9Q5.trap,S=5", b"fifth");
     std::fs::write(wal::segment_path(&walp, 3), &seg1).unwrap();
     let mut seg2 = Vec::new();
     wal::encode(&mut seg2, "100.M1P9Q2.trap,S=5", b"third");
@@ -50,6 +51,9 @@ async fn a_crashed_runs_log_is_replayed_into_new_and_removed() {
     // A reader had already moved the second message to cur/ (and kept
     // the first in new/ whole: written again, same bytes).
     std::fs::write(cur.join("100.M1P9Q1.trap,S=6:2,S"), b"second").unwrap();
+    // ... and moved another one there whose data a power loss lost (an
+    // empty file): rewritten in place from the log.
+    std::fs::write(cur.join("100.M1P9Q5.trap,S=5:2,"), b"").unwrap();
     std::fs::write(new.join("100.M1P9Q0.trap,S=5"), b"first").unwrap();
 
     let cfg = TrapConfig {
@@ -59,7 +63,7 @@ async fn a_crashed_runs_log_is_replayed_into_new_and_removed() {
     };
     let trap = Trap::new(TrapOptions::new(cfg, d.clone())).expect("trap starts");
     let s = trap.stats().snapshot();
-    assert_eq!(s.wal_replayed, 2, "{s:?}");
+    assert_eq!(s.wal_replayed, 3, "{s:?}");
     assert_eq!(s.wal_torn_bytes, 9);
     assert!(names(&walp).is_empty(), "{:?}", names(&walp));
     assert_eq!(names(&new), ["100.M1P9Q0.trap,S=5", "100.M1P9Q2.trap,S=5"]);
@@ -67,7 +71,14 @@ async fn a_crashed_runs_log_is_replayed_into_new_and_removed() {
         std::fs::read(new.join("100.M1P9Q2.trap,S=5")).unwrap(),
         b"third"
     );
-    assert_eq!(names(&cur), ["100.M1P9Q1.trap,S=6:2,S"]);
+    assert_eq!(
+        names(&cur),
+        ["100.M1P9Q1.trap,S=6:2,S", "100.M1P9Q5.trap,S=5:2,"]
+    );
+    assert_eq!(
+        std::fs::read(cur.join("100.M1P9Q5.trap,S=5:2,")).unwrap(),
+        b"fifth"
+    );
 
     // Mail flows again; segments numbered after the replayed ones; a
     // clean close files everything and leaves no log behind.
@@ -135,5 +146,76 @@ async fn a_segment_of_many_records_is_replayed_whole() {
             "{n}"
         );
     }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn a_file_in_wal_too_big_to_be_a_segment_stops_the_start_with_its_name() {
+    let d = dir("big");
+    let walp = d.join("trap/wal");
+    std::fs::create_dir_all(&walp).unwrap();
+    let p = wal::segment_path(&walp, 1);
+    // Sparse: nothing is written.
+    std::fs::File::create(&p)
+        .unwrap()
+        .set_len((1 << 30) + 1)
+        .unwrap();
+    let cfg = TrapConfig {
+        hostname: "trap.example".into(),
+        starttls: false,
+        ..TrapConfig::default()
+    };
+    let err = match Trap::new(TrapOptions::new(cfg, d.clone())) {
+        Ok(_) => panic!("started over a 1 GiB segment"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("0000000000000001.log"), "{err}");
+    assert!(p.exists(), "the file is left for the operator");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+struct Panicking;
+
+impl botscope_trap::Sink for Panicking {
+    fn message_stored(&self, _m: &botscope_trap::StoredMessage) {
+        panic!("a sink that fails");
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_sink_neither_stops_the_filing_nor_hangs_the_close() {
+    let d = dir("panic");
+    let cfg = TrapConfig {
+        hostname: "trap.example".into(),
+        starttls: false,
+        ..TrapConfig::default()
+    };
+    let mut opts = TrapOptions::new(cfg, d.clone());
+    opts.sink = std::sync::Arc::new(Panicking);
+    let trap = Trap::new(opts).expect("trap starts");
+    for i in 0..3 {
+        let (client, server) = tokio::io::duplex(4096);
+        let (r, mut w) = tokio::io::split(client);
+        let mut r = BufReader::new(r);
+        let driver = async {
+            let mut l = String::new();
+            r.read_line(&mut l).await.unwrap();
+            w.write_all(format!("HELO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@trap.example>\r\nDATA\r\nSubject: {i}\r\n\r\nbody\r\n.\r\nQUIT\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut last = String::new();
+            for _ in 0..6 {
+                last.clear();
+                r.read_line(&mut last).await.unwrap();
+            }
+            assert!(last.starts_with("221"), "{last}");
+        };
+        let peer = "192.0.2.1:4711".parse().unwrap();
+        let (rec, ()) = tokio::join!(trap.serve_stream(server, peer), driver);
+        assert_eq!(rec.messages[0].outcome, "stored");
+    }
+    trap.close();
+    assert_eq!(names(&d.join("trap/maildir/new")).len(), 3);
+    assert!(names(&d.join("trap/wal")).is_empty());
     let _ = std::fs::remove_dir_all(d);
 }
