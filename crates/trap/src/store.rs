@@ -353,13 +353,26 @@ impl Store {
             .join(format!("{},S={}", pending.id, pending.written));
         stored.path = new.clone();
         stored.id = pending.id.clone();
-        let (ack, done) = tokio::sync::oneshot::channel();
-        self.send(Job::Message {
-            tmp: pending.tmp.clone(),
-            new: new.clone(),
+        let tmp = pending.tmp.clone();
+        let new2 = new.clone();
+        self.submit(new, |ack| Job::Message {
+            tmp,
+            new: new2,
             stored: Box::new(stored),
             ack,
-        })?;
+        })
+        .await
+    }
+
+    /// Queues the job `make` builds around an acknowledgement and waits for
+    /// the committer's answer; `new` is the message's path once stored.
+    async fn submit(
+        &self,
+        new: PathBuf,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<io::Result<()>>) -> Job,
+    ) -> io::Result<PathBuf> {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.send(make(ack))?;
         match done.await {
             Ok(Ok(())) => Ok(new),
             Ok(Err(e)) => Err(e),
@@ -381,18 +394,13 @@ impl Store {
         let new = self.layout.new.join(&name);
         stored.path = new.clone();
         stored.id = pending.id;
-        let (ack, done) = tokio::sync::oneshot::channel();
-        self.send(Job::Logged {
+        self.submit(new, |ack| Job::Logged {
             name,
             bytes,
             stored: Box::new(stored),
             ack,
-        })?;
-        match done.await {
-            Ok(Ok(())) => Ok(new),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::Error::other("committer stopped")),
-        }
+        })
+        .await
     }
 
     /// Appends a session record to `sessions.jsonl` (durable with the next

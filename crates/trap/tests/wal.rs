@@ -24,6 +24,31 @@ fn names(d: &std::path::Path) -> Vec<String> {
     v
 }
 
+/// One session with one message (Subject: `subject`, body "body"); the
+/// replies must be the usual ones, ending with QUIT's 221.
+async fn one_message(trap: &Trap, subject: &str) -> botscope_trap::SessionRecord {
+    let (client, server) = tokio::io::duplex(4096);
+    let (r, mut w) = tokio::io::split(client);
+    let mut r = BufReader::new(r);
+    let driver = async {
+        let mut l = String::new();
+        r.read_line(&mut l).await.unwrap();
+        w.write_all(format!("HELO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@trap.example>\r\nDATA\r\nSubject: {subject}\r\n\r\nbody\r\n.\r\nQUIT\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut codes = Vec::new();
+        for _ in 0..6 {
+            l.clear();
+            r.read_line(&mut l).await.unwrap();
+            codes.push(l[..3].to_string());
+        }
+        assert_eq!(codes, ["250", "250", "250", "354", "250", "221"]);
+    };
+    let peer = "192.0.2.1:4711".parse().unwrap();
+    let (rec, ()) = tokio::join!(trap.serve_stream(server, peer), driver);
+    rec
+}
+
 #[tokio::test]
 async fn a_crashed_runs_log_is_replayed_into_new_and_removed() {
     let d = dir("replay");
@@ -80,27 +105,9 @@ async fn a_crashed_runs_log_is_replayed_into_new_and_removed() {
         b"fifth"
     );
 
-    // Mail flows again; segments numbered after the replayed ones; a
-    // clean close files everything and leaves no log behind.
-    let (client, server) = tokio::io::duplex(4096);
-    let (r, mut w) = tokio::io::split(client);
-    let mut r = BufReader::new(r);
-    let driver = async {
-        let mut l = String::new();
-        r.read_line(&mut l).await.unwrap();
-        w.write_all(b"HELO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@trap.example>\r\nDATA\r\nSubject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n")
-            .await
-            .unwrap();
-        let mut codes = Vec::new();
-        for _ in 0..6 {
-            l.clear();
-            r.read_line(&mut l).await.unwrap();
-            codes.push(l[..3].to_string());
-        }
-        assert_eq!(codes, ["250", "250", "250", "354", "250", "221"]);
-    };
-    let peer = "192.0.2.1:4711".parse().unwrap();
-    let (rec, ()) = tokio::join!(trap.serve_stream(server, peer), driver);
+    // Mail flows again; a clean close files everything and leaves no log
+    // behind.
+    let rec = one_message(&trap, "hi").await;
     trap.close();
     assert!(names(&walp).is_empty(), "{:?}", names(&walp));
     let path = d.join(rec.messages[0].path.as_ref().unwrap());
@@ -194,24 +201,7 @@ async fn a_panicking_sink_neither_stops_the_filing_nor_hangs_the_close() {
     opts.sink = std::sync::Arc::new(Panicking);
     let trap = Trap::new(opts).expect("trap starts");
     for i in 0..3 {
-        let (client, server) = tokio::io::duplex(4096);
-        let (r, mut w) = tokio::io::split(client);
-        let mut r = BufReader::new(r);
-        let driver = async {
-            let mut l = String::new();
-            r.read_line(&mut l).await.unwrap();
-            w.write_all(format!("HELO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@trap.example>\r\nDATA\r\nSubject: {i}\r\n\r\nbody\r\n.\r\nQUIT\r\n").as_bytes())
-                .await
-                .unwrap();
-            let mut last = String::new();
-            for _ in 0..6 {
-                last.clear();
-                r.read_line(&mut last).await.unwrap();
-            }
-            assert!(last.starts_with("221"), "{last}");
-        };
-        let peer = "192.0.2.1:4711".parse().unwrap();
-        let (rec, ()) = tokio::join!(trap.serve_stream(server, peer), driver);
+        let rec = one_message(&trap, &i.to_string()).await;
         assert_eq!(rec.messages[0].outcome, "stored");
     }
     trap.close();
