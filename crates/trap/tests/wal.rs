@@ -14,6 +14,15 @@ fn dir(name: &str) -> PathBuf {
     d
 }
 
+/// The trap's settings in these tests: a fixed host name, no STARTTLS.
+fn config() -> TrapConfig {
+    TrapConfig {
+        hostname: "trap.example".into(),
+        starttls: false,
+        ..TrapConfig::default()
+    }
+}
+
 fn names(d: &std::path::Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(d)
         .unwrap()
@@ -81,11 +90,7 @@ async fn a_crashed_runs_log_is_replayed_into_new_and_removed() {
     std::fs::write(cur.join("100.M1P9Q5.trap,S=5:2,"), b"").unwrap();
     std::fs::write(new.join("100.M1P9Q0.trap,S=5"), b"first").unwrap();
 
-    let cfg = TrapConfig {
-        hostname: "trap.example".into(),
-        starttls: false,
-        ..TrapConfig::default()
-    };
+    let cfg = config();
     let trap = Trap::new(TrapOptions::new(cfg, d.clone())).expect("trap starts");
     let s = trap.stats().snapshot();
     assert_eq!(s.wal_replayed, 3, "{s:?}");
@@ -123,11 +128,7 @@ async fn a_segment_of_many_records_is_replayed_whole() {
     // Records as the committer encodes them, of many sizes (empty too),
     // in a segment never retired (the process killed).
     let d = dir("own");
-    let cfg = TrapConfig {
-        hostname: "trap.example".into(),
-        starttls: false,
-        ..TrapConfig::default()
-    };
+    let cfg = config();
     let trap = Trap::new(TrapOptions::new(cfg.clone(), d.clone())).expect("trap starts");
     trap.close();
     drop(trap);
@@ -167,11 +168,7 @@ fn a_file_in_wal_too_big_to_be_a_segment_stops_the_start_with_its_name() {
         .unwrap()
         .set_len((1 << 30) + 1)
         .unwrap();
-    let cfg = TrapConfig {
-        hostname: "trap.example".into(),
-        starttls: false,
-        ..TrapConfig::default()
-    };
+    let cfg = config();
     let err = match Trap::new(TrapOptions::new(cfg, d.clone())) {
         Ok(_) => panic!("started over a 1 GiB segment"),
         Err(e) => e.to_string(),
@@ -192,11 +189,7 @@ impl botscope_trap::Sink for Panicking {
 #[tokio::test]
 async fn a_panicking_sink_neither_stops_the_filing_nor_hangs_the_close() {
     let d = dir("panic");
-    let cfg = TrapConfig {
-        hostname: "trap.example".into(),
-        starttls: false,
-        ..TrapConfig::default()
-    };
+    let cfg = config();
     let mut opts = TrapOptions::new(cfg, d.clone());
     opts.sink = std::sync::Arc::new(Panicking);
     let trap = Trap::new(opts).expect("trap starts");
