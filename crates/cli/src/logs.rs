@@ -234,10 +234,12 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
             .with_context(|| format!("cannot create extraction folder {}", dir.display()))?,
         )),
     };
-    // Compressed captures get a decompression thread only when the
-    // workers leave a core idle; otherwise it would compete with them.
+    // Compressed captures get a decompression thread, and large bodies
+    // their SHA-256 on a helper thread, only when the workers leave a
+    // core idle; otherwise the helpers would compete with them.
+    let idle_core = threads < std::thread::available_parallelism().map_or(1, |n| n.get());
     let wire = botscope_wire::WireConfig {
-        read_ahead: threads < std::thread::available_parallelism().map_or(1, |n| n.get()),
+        read_ahead: idle_core,
         ..Default::default()
     };
     let cfg = EngineConfig {
@@ -247,6 +249,7 @@ pub fn run(args: &LogsArgs, tty: bool) -> Result<u8> {
             tls_keylog: crate::load_keylog(&args.tls_keylog)?,
             http_hash_all_bodies: args.hash_all_files,
             extract: extract.clone(),
+            offload_hashes: idle_core,
             ..Default::default()
         },
         ..EngineConfig::default()

@@ -205,3 +205,52 @@ fn extracted_files_are_the_logged_files() {
         "{err}"
     );
 }
+
+/// Downloads longer than 64 KiB are hashed on a helper thread when the
+/// workers leave a core idle (`-j 1` here, on a machine with two cores
+/// or more) and inline otherwise: the same rows either way, and each
+/// digest is that of the file carved from the capture.
+#[test]
+fn large_downloads_hashed_on_the_helper_thread_are_the_carved_files() {
+    let Some(data) = data_dir() else { return };
+    let input = [data.join("malware-real/ac-2015-nuclear-ek-dga-payload.pcap")];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (out1, dir, err) = extract(&input, "offload-j1", &["-j", "1"]);
+    let files: Vec<Row> = read_tsv(&out1.join("files.log"))
+        .into_iter()
+        .flatten()
+        .collect();
+    let large: Vec<&Row> = files
+        .iter()
+        .filter(|r| r["source"] == "HTTP" && r["seen_bytes"].parse::<u64>().unwrap() > 65_536)
+        .collect();
+    assert!(large.len() >= 2, "{err}");
+    for r in &large {
+        assert_eq!(r["missing_bytes"], "0");
+        assert_eq!(r["analyzers"], "SHA256");
+        assert_eq!(sha256_file(&dir.join(&r["extracted"])), r["sha256"]);
+    }
+    // Every core analysing: hashed inline. Same rows, same digests (the
+    // http.log rows too, whose uids and order are those of the files).
+    let (outn, _, err) = extract(&input, "offload-jn", &["-j", &cores.to_string()]);
+    for log in ["files.log", "http.log"] {
+        let rows = |p: &std::path::Path| {
+            let mut v: Vec<String> = read_tsv(&p.join(log))
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    r.into_iter()
+                        .filter(|(k, _)| k != "extracted")
+                        .collect::<BTreeMap<String, String>>()
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("|")
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(rows(&out1), rows(&outn), "{log}: {err}");
+    }
+}

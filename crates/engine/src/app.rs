@@ -140,7 +140,9 @@ const MAX_UDP_PROBE_DATAGRAMS_WITH_STUN: usize = 32;
 /// Events go through here so that carved messages get file names and
 /// SMTP rows point at them.
 pub struct AppHandler<S: EventSink> {
-    pub sink: S,
+    /// Where events go, in order, body digests hashed on the helper
+    /// thread filled in ([`crate::ordered`]).
+    pub sink: crate::ordered::Ordered<S>,
     pub config: ProtoConfig,
     pub app: AppConfig,
     /// Expectations made by the analyzer call in progress.
@@ -163,7 +165,7 @@ impl<S: EventSink> AppHandler<S> {
     /// A handler sharing its linker with the other shards of a capture.
     pub fn with_linker(sink: S, config: ProtoConfig, linker: Arc<Mutex<Linker>>) -> Self {
         AppHandler {
-            sink,
+            sink: crate::ordered::Ordered::new(sink),
             config,
             app: AppConfig::default(),
             expectations: Vec::new(),
@@ -191,7 +193,7 @@ impl<S: EventSink> AppHandler<S> {
         for r in rows {
             self.sink.emit(Event::Irc(r));
         }
-        self.sink
+        self.sink.into_inner()
     }
 
     /// Route events produced by an analyzer call to the sink, fixing up

@@ -15,6 +15,7 @@ use botscope_proto::ProtoConfig;
 use botscope_wire::{CaptureReader, Defragmenter, LinkType, Packet, WireConfig, L4};
 
 mod app;
+pub mod ordered;
 mod shard;
 mod tunnel;
 

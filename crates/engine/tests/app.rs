@@ -287,3 +287,93 @@ fn a_smtp_greeting_off_port_still_needs_ehlo_and_the_probe_cap_is_counted() {
         vec![(2525, "smtp".to_string()), (7000, String::new())]
     );
 }
+
+/// Downloads longer than the inline-hash limit are hashed on the helper
+/// thread: every row still carries the digest of its body (the same as
+/// hashing inline), rows leave in the order they were made, and no
+/// placeholder escapes.
+#[test]
+fn large_downloads_hashed_off_thread_keep_digests_and_row_order() {
+    use sha2::{Digest, Sha256};
+    let mut t = FlowTable::new(
+        FlowConfig::default(),
+        AppHandler::new(
+            Vec::new(),
+            ProtoConfig {
+                offload_hashes: true,
+                ..ProtoConfig::default()
+            },
+        ),
+        1,
+    );
+    let mut v = Conv::open(&mut t, (ip(1), 40000), (ip(2), 80), 0);
+    let body = |n: usize, salt: u8| -> Vec<u8> {
+        let mut b = b"MZ\x90\x00".to_vec();
+        b.extend((0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt)));
+        b
+    };
+    // Large, small, large: the small one's rows wait behind the first's.
+    let bodies = [body(300_000, 1), body(2_000, 2), body(200_000, 3)];
+    let before = botscope_proto::offload::offloaded();
+    for (i, b) in bodies.iter().enumerate() {
+        v.client(
+            &mut t,
+            format!("GET /f{i}.exe HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes(),
+        );
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            b.len()
+        );
+        v.server(&mut t, head.as_bytes());
+        for seg in b.chunks(1448) {
+            v.server(&mut t, seg);
+        }
+    }
+    v.pkt(&mut t, true, TcpFlags::FIN | TcpFlags::ACK, b"");
+    v.pkt(&mut t, false, TcpFlags::FIN | TcpFlags::ACK, b"");
+    let ev = finish(t);
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        // Both large bodies went to the helper thread.
+        assert!(botscope_proto::offload::offloaded() >= before + 2);
+    }
+    let want: Vec<String> = bodies
+        .iter()
+        .map(|b| hex::encode(Sha256::digest(b)))
+        .collect();
+    let files: Vec<&botscope_event::File> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::File(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    let http: Vec<&botscope_event::Http> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Http(h) => Some(h),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        files.iter().map(|f| f.sha256.clone()).collect::<Vec<_>>(),
+        want.iter().cloned().map(Some).collect::<Vec<_>>()
+    );
+    assert!(files.iter().all(|f| f.analyzers == vec!["SHA256"]));
+    assert_eq!(
+        http.iter()
+            .map(|h| h.resp_body_sha256.clone())
+            .collect::<Vec<_>>(),
+        want.iter().cloned().map(Some).collect::<Vec<_>>()
+    );
+    // Order as made: each body's files row, then its http row, then the
+    // connection's row.
+    let kinds: Vec<&str> = ev.iter().map(|e| e.log_name()).collect();
+    assert_eq!(
+        kinds,
+        ["files", "http", "files", "http", "files", "http", "conn"]
+    );
+    assert_eq!(
+        http.iter().map(|h| h.trans_depth).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+}

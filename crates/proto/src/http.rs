@@ -431,6 +431,8 @@ struct Body {
     /// `--extract-files`: where to write the body, once it has a byte.
     extract: Option<std::sync::Arc<crate::extract::Extractor>>,
     sink: Option<crate::extract::Sink>,
+    /// Large bodies hash on the helper thread ([`crate::offload`]).
+    offload: bool,
 }
 
 /// Whether a body's bytes are hashed (SHA-256).
@@ -441,6 +443,8 @@ enum Hash {
         all: bool,
     },
     On(Sha256),
+    /// Past [`crate::offload::OFFLOAD_AFTER`] bytes: on the helper thread.
+    Offloaded(crate::offload::Pending),
     Off,
 }
 
@@ -505,6 +509,7 @@ impl Body {
             start: Ts(0),
             extract: None,
             sink: None,
+            offload: false,
         }
     }
 
@@ -530,6 +535,12 @@ impl Body {
         if all {
             self.hash = Hash::Undecided { all: true };
         }
+        self
+    }
+
+    /// Hash a large body on the helper thread ([`ProtoConfig::offload_hashes`]).
+    fn offloading(mut self, offload: bool) -> Body {
+        self.offload = offload;
         self
     }
 
@@ -595,8 +606,25 @@ impl Body {
             return;
         }
         self.len = self.len.saturating_add(d.len() as u64);
-        if let Hash::On(sha) = &mut self.hash {
-            sha.update(d);
+        match &mut self.hash {
+            Hash::On(_) if self.offload && self.len > crate::offload::OFFLOAD_AFTER => {
+                if let Hash::On(sha) = std::mem::replace(&mut self.hash, Hash::Off) {
+                    self.hash = match crate::offload::Pending::start(sha) {
+                        Ok(mut p) => {
+                            p.update(d);
+                            Hash::Offloaded(p)
+                        }
+                        Err(mut sha) => {
+                            self.offload = false;
+                            sha.update(d);
+                            Hash::On(sha)
+                        }
+                    };
+                }
+            }
+            Hash::On(sha) => sha.update(d),
+            Hash::Offloaded(p) => p.update(d),
+            Hash::Undecided { .. } | Hash::Off => {}
         }
         if let Some(ex) = self.extract.take() {
             self.sink = ex.begin();
@@ -685,6 +713,8 @@ impl Body {
             prefix,
             sha256: match self.hash {
                 Hash::On(sha) if self.len > 0 => Some(hex::encode(sha.finalize())),
+                // Its files.log row and its HTTP row: two placeholders.
+                Hash::Offloaded(p) => Some(p.finish(2)),
                 _ => None,
             },
             mime,
@@ -835,6 +865,7 @@ struct Shared {
     max_pending: usize,
     extract: Option<std::sync::Arc<crate::extract::Extractor>>,
     hash_all: bool,
+    offload: bool,
     /// An HTTP/0.9 request was taken without the blank line that ends
     /// its (empty) header block: Zeek ends that message at the close,
     /// after its reply was logged, and logs an empty row for it.
@@ -881,6 +912,7 @@ impl HttpAnalyzer {
                 max_pending: config.max_pending.max(1),
                 extract: config.extract.clone(),
                 hash_all: config.http_hash_all_bodies,
+                offload: config.offload_hashes,
                 open_09: false,
             },
         }
@@ -1077,6 +1109,7 @@ fn headers(
                     Body::new(sh.prefix_bytes)
                         .starting(ctx.ts)
                         .hashing_all(sh.hash_all)
+                        .offloading(sh.offload)
                         .extracting(sh.extract.as_ref()),
                 );
                 side.phase = Phase::Body(Framing::UntilClose);
@@ -1618,6 +1651,7 @@ fn on_request(side: &mut Side, sh: &mut Shared, ctx: &mut Ctx<'_>, block: &[u8])
                     .with_content_type(ct.as_deref())
                     .starting(ctx.ts)
                     .hashing_all(sh.hash_all)
+                    .offloading(sh.offload)
                     .extracting(sh.extract.as_ref()),
             );
             side.phase = Phase::Body(f);
@@ -1767,6 +1801,7 @@ fn on_response(
                     .with_content_type(side.resp.content_type.as_deref())
                     .starting(ctx.ts)
                     .hashing_all(sh.hash_all)
+                    .offloading(sh.offload)
                     .extracting(sh.extract.as_ref()),
             );
             side.phase = Phase::Body(f);

@@ -31,6 +31,7 @@ pub mod mailbox;
 pub mod mime;
 pub mod multipart;
 mod nested;
+pub mod offload;
 pub mod quic;
 pub mod smtp;
 pub mod ssh;
@@ -157,6 +158,13 @@ pub struct ProtoConfig {
     /// FTP transfers) into a folder, capped ([`extract::Limits`]).
     /// Default none.
     pub extract: Option<std::sync::Arc<extract::Extractor>>,
+    /// Hash HTTP bodies longer than [`offload::OFFLOAD_AFTER`] on a helper
+    /// thread; their events then carry placeholders that the consumer
+    /// must resolve with [`offload::resolve`] before use (the engine's
+    /// handler does, in order). Worth it only when a core would
+    /// otherwise idle (`botscope logs` sets it when its workers are
+    /// fewer than the cores). Default `false`.
+    pub offload_hashes: bool,
 }
 
 impl Default for ProtoConfig {
@@ -180,6 +188,7 @@ impl Default for ProtoConfig {
             http_hash_all_bodies: false,
             tls_keylog: None,
             extract: None,
+            offload_hashes: false,
         }
     }
 }
