@@ -146,10 +146,10 @@ struct Dead<'a>(&'a Shared);
 
 impl Drop for Dead<'_> {
     fn drop(&mut self) {
-        if let Ok(mut st) = self.0.state.lock() {
-            st.dead = true;
-            st.open.clear();
-        }
+        let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.dead = true;
+        st.open.clear();
+        drop(st);
         self.0.cv.notify_all();
     }
 }
