@@ -340,20 +340,14 @@ fn large_downloads_hashed_off_thread_keep_digests_and_row_order() {
         .iter()
         .map(|b| hex::encode(Sha256::digest(b)))
         .collect();
-    let files: Vec<&botscope_event::File> = ev
-        .iter()
-        .filter_map(|e| match e {
-            Event::File(f) => Some(f),
-            _ => None,
-        })
-        .collect();
-    let http: Vec<&botscope_event::Http> = ev
-        .iter()
-        .filter_map(|e| match e {
-            Event::Http(h) => Some(h),
-            _ => None,
-        })
-        .collect();
+    let (mut files, mut http) = (Vec::new(), Vec::new());
+    for e in &ev {
+        match e {
+            Event::File(f) => files.push(f),
+            Event::Http(h) => http.push(h),
+            _ => {}
+        }
+    }
     assert_eq!(
         files.iter().map(|f| f.sha256.clone()).collect::<Vec<_>>(),
         want.iter().cloned().map(Some).collect::<Vec<_>>()
