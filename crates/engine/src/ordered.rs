@@ -35,11 +35,6 @@ impl<S: EventSink> Ordered<S> {
         self.inner
     }
 
-    /// Events waiting for a digest.
-    pub fn held(&self) -> usize {
-        self.held.len()
-    }
-
     fn release(&mut self, wait_all: bool) {
         loop {
             let wait = wait_all || self.held.len() > MAX_HELD;

@@ -169,14 +169,18 @@ fn run(rx: &std::sync::mpsc::Receiver<Job>, shared: &Shared) {
                 shared.give_back(bytes);
             }
             Job::Finish(id, uses) => {
-                let digest: [u8; 32] = match states.remove(&id) {
-                    Some(st) => st.finalize().into(),
-                    None => continue,
-                };
+                let digest: Option<[u8; 32]> = states.remove(&id).map(|st| st.finalize().into());
                 let Ok(mut st) = shared.state.lock() else {
                     return;
                 };
+                // No state (its start was lost): no digest, but no one
+                // waits for it either.
                 st.open.remove(&id);
+                let Some(digest) = digest else {
+                    drop(st);
+                    shared.cv.notify_all();
+                    continue;
+                };
                 st.done.insert(id, (digest, uses.max(1)));
                 st.order.push_back(id);
                 while st.done.len() > MAX_DONE {
