@@ -229,10 +229,14 @@ pub fn run(args: &TraceArgs) -> Result<u8> {
         None => None,
     };
     let intel = load_intel(&args.intel)?;
+    // One thread analyses each capture in turn: with a second core, large
+    // downloads are hashed beside it (as `botscope logs -j 1` does).
+    let idle_core = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
     let engine = EngineConfig {
         proto: botscope_proto::ProtoConfig {
             tls_keylog: crate::load_keylog(&args.tls_keylog)?,
             http_hash_all_bodies: args.hash_all_files,
+            offload_hashes: idle_core,
             ..Default::default()
         },
         ..EngineConfig::default()

@@ -162,8 +162,9 @@ pub struct ProtoConfig {
     /// thread; their events then carry placeholders that the consumer
     /// must resolve with [`offload::resolve`] before use (the engine's
     /// handler does, in order). Worth it only when a core would
-    /// otherwise idle (`botscope logs` sets it when its workers are
-    /// fewer than the cores). Default `false`.
+    /// otherwise idle (`botscope logs` and `ingest` set it when their
+    /// workers are fewer than the cores, `trace` when there is a second
+    /// core). Default `false`.
     pub offload_hashes: bool,
 }
 

@@ -297,10 +297,13 @@ pub fn ingest(
         units.entry(key).or_default().push(inp);
     }
     let units: Vec<Vec<Input>> = units.into_values().collect();
-    // A compressed capture is decompressed on a thread of its own only
-    // when the pool leaves cores idle (fewer units than threads).
+    // A compressed capture is decompressed, and large downloads hashed, on
+    // threads of their own only when the pool leaves cores idle (fewer
+    // units than threads); otherwise they would compete with the workers.
     let mut own = cfg.clone();
-    own.engine.wire.read_ahead &= units.len() < rayon::current_num_threads();
+    let idle_core = units.len() < rayon::current_num_threads();
+    own.engine.wire.read_ahead &= idle_core;
+    own.engine.proto.offload_hashes |= idle_core;
     let cfg = &own;
     let outcomes: Vec<Vec<FileOutcome>> = units
         .par_iter()

@@ -1250,3 +1250,50 @@ fn a_column_added_later_reads_as_null_in_older_files() {
     assert_eq!(scored(), (new, scores.iter().sum::<i64>()));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `trace` and single-file `ingest` hash large downloads on the helper
+/// thread when a core is idle: the payload digests they report must be
+/// those of inline hashing (real capture: a Nuclear exploit-kit payload
+/// download, labelled in malware-real).
+#[test]
+fn trace_hashes_the_same_payloads_on_the_helper_thread() {
+    let Some(data) = data_dir() else { return };
+    let cap = data.join("malware-real/ac-2015-nuclear-ek-dga-payload.pcap");
+    let run = |offload: bool| {
+        let engine = botscope_engine::EngineConfig {
+            proto: botscope_proto::ProtoConfig {
+                offload_hashes: offload,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let t = botscope_store::trace::trace_inputs_engine(
+            std::slice::from_ref(&cap),
+            &botscope_activity::ActivityConfig::default(),
+            None,
+            &botscope_activity::Capture::Network,
+            None,
+            &engine,
+        );
+        assert!(t.errors.is_empty(), "{:?}", t.errors);
+        t.iocs
+    };
+    let before = botscope_proto::offload::offloaded();
+    let (inline, helper) = (run(false), run(true));
+    assert!(
+        botscope_proto::offload::offloaded() > before,
+        "the helper thread hashed nothing"
+    );
+    let hashes = |v: &[botscope_activity::ioc::Ioc]| -> Vec<String> {
+        v.iter()
+            .filter(|i| i.kind == botscope_activity::ioc::IocKind::Sha256)
+            .map(|i| i.value.clone())
+            .collect()
+    };
+    assert!(!hashes(&inline).is_empty(), "no payload digest: {inline:?}");
+    assert!(hashes(&helper)
+        .iter()
+        .all(|h| h.len() == 64 && !h.contains('\u{1}')));
+    assert_eq!(hashes(&helper), hashes(&inline));
+    assert_eq!(helper, inline);
+}
