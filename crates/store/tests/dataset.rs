@@ -1251,10 +1251,10 @@ fn a_column_added_later_reads_as_null_in_older_files() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `trace` and single-file `ingest` hash large downloads on the helper
-/// thread when a core is idle: the payload digests they report must be
-/// those of inline hashing (real capture: a Nuclear exploit-kit payload
-/// download, labelled in malware-real).
+/// `trace` hashes large downloads on the helper thread when a core is
+/// idle: the payload digests it reports must be those of inline hashing
+/// (real capture: a Nuclear exploit-kit payload download, labelled in
+/// malware-real). `ingest` turns on the same engine setting.
 #[test]
 fn trace_hashes_the_same_payloads_on_the_helper_thread() {
     let Some(data) = data_dir() else { return };
