@@ -2,10 +2,11 @@
 //!
 //! The calling thread reads and decodes (the "front") and runs shard 0
 //! itself; a packet for another shard (picked by the symmetric host-pair
-//! hash) is copied into a batch for that shard's thread, which runs its
-//! own connection table and analyzers. Both directions of a connection
-//! hash alike, so a connection never spans shards. Batches are recycled,
-//! so steady-state work allocates nothing.
+//! hash) goes into a batch for that shard's thread, which runs its own
+//! connection table and analyzers: its decoded fields, with its transport
+//! payload copied (the frame is not decoded a second time). Both
+//! directions of a connection hash alike, so a connection never spans
+//! shards. Batches are recycled, so steady-state work allocates nothing.
 
 use std::collections::BTreeMap;
 
@@ -24,10 +25,18 @@ const BATCH_BYTES: usize = 512 * 1024;
 const QUEUE: usize = 8;
 
 struct Batch {
-    /// (capture time, the capture's latest time so far, link type, start,
-    /// length) of each packet in `bytes`.
-    meta: Vec<(Ts, Ts, LinkType, usize, usize)>,
+    /// (capture time, the capture's latest time so far, what of the packet
+    /// is in `bytes`, start, length) of each packet.
+    meta: Vec<(Ts, Ts, Held, usize, usize)>,
     bytes: Vec<u8>,
+}
+
+/// A packet in a batch: decoded, its payload in the batch's bytes, or
+/// (a fragment's view, which borrows more than its payload) the frame
+/// itself, decoded again by the shard.
+enum Held {
+    Decoded(Packet<'static>),
+    Frame(LinkType),
 }
 
 impl Batch {
@@ -38,10 +47,20 @@ impl Batch {
         }
     }
 
-    fn push(&mut self, ts: Ts, now: Ts, link: LinkType, data: &[u8]) {
+    fn push(&mut self, ts: Ts, now: Ts, link: LinkType, data: &[u8], pkt: &Packet<'_>) {
         let start = self.bytes.len();
-        self.bytes.extend_from_slice(data);
-        self.meta.push((ts, now, link, start, data.len()));
+        let held = match pkt.with_payload(&[]) {
+            Some(fields) => {
+                self.bytes.extend_from_slice(pkt.payload());
+                Held::Decoded(fields)
+            }
+            None => {
+                self.bytes.extend_from_slice(data);
+                Held::Frame(link)
+            }
+        };
+        self.meta
+            .push((ts, now, held, start, self.bytes.len() - start));
     }
 
     fn full(&self) -> bool {
@@ -97,16 +116,20 @@ where
                 let mut table = FlowTable::new(cfg.flow.clone(), handler, seed);
                 let mut tunnels = Tunnels::new(seed, cfg.max_tunnel_depth, cfg.max_ip_tunnels);
                 for mut b in rx {
-                    for &(ts, now, link, start, len) in &b.meta {
-                        let Some(bytes) = b.bytes.get(start..start + len) else {
+                    for (ts, now, held, start, len) in &b.meta {
+                        let Some(bytes) = b.bytes.get(*start..*start + *len) else {
                             continue;
                         };
                         // Timeouts run on the capture's clock, not this
                         // shard's share of it.
-                        table.advance(now);
-                        // Decoded once already by the front: cannot fail.
-                        if let Ok(pkt) = botscope_wire::packet::decode(link, bytes) {
-                            tunnels.feed(&mut table, ts, &pkt, false);
+                        table.advance(*now);
+                        let pkt = match held {
+                            Held::Decoded(fields) => fields.with_payload(bytes),
+                            // Decoded once already by the front: cannot fail.
+                            Held::Frame(link) => botscope_wire::packet::decode(*link, bytes).ok(),
+                        };
+                        if let Some(pkt) = pkt {
+                            tunnels.feed(&mut table, *ts, &pkt, false);
                         }
                     }
                     b.meta.clear();
@@ -141,7 +164,7 @@ where
                     return;
                 }
                 let Some(b) = cur.get_mut(i - 1) else { return };
-                b.push(ts, now, link, data);
+                b.push(ts, now, link, data, pkt);
                 if b.full() {
                     let fresh = free_rx.try_recv().unwrap_or_else(|_| Batch::new());
                     let full = std::mem::replace(b, fresh);

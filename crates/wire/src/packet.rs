@@ -66,6 +66,72 @@ pub struct Packet<'a> {
     pub l4: L4<'a>,
 }
 
+impl<'a> Packet<'a> {
+    /// The transport payload this packet borrows (TCP, UDP, ICMP data or
+    /// the other protocol's IP payload; empty for a fragment).
+    pub fn payload(&self) -> &'a [u8] {
+        match self.l4 {
+            L4::Tcp(t) => t.payload,
+            L4::Udp { payload, .. } | L4::Icmp { payload, .. } | L4::Other { payload, .. } => {
+                payload
+            }
+            L4::Fragment => &[],
+        }
+    }
+
+    /// The same packet with its transport payload borrowed from `payload`
+    /// (a copy of [`Packet::payload`]) instead: how a decoded packet moves
+    /// to another thread without its frame being decoded again. `None`
+    /// for a fragment, whose datagram bytes it also borrows.
+    pub fn with_payload<'b>(&self, payload: &'b [u8]) -> Option<Packet<'b>> {
+        if self.fragment.is_some() {
+            return None;
+        }
+        let l4 = match self.l4 {
+            L4::Tcp(t) => L4::Tcp(TcpSeg { payload, ..t }),
+            L4::Udp {
+                src_port,
+                dst_port,
+                truncated,
+                ..
+            } => L4::Udp {
+                src_port,
+                dst_port,
+                payload,
+                truncated,
+            },
+            L4::Icmp {
+                v6,
+                icmp_type,
+                code,
+                ..
+            } => L4::Icmp {
+                v6,
+                icmp_type,
+                code,
+                payload,
+            },
+            L4::Other { proto, .. } => L4::Other { proto, payload },
+            L4::Fragment => return None,
+        };
+        Some(Packet {
+            src: self.src,
+            dst: self.dst,
+            ip_version: self.ip_version,
+            ip_len: self.ip_len,
+            ttl: self.ttl,
+            proto: self.proto,
+            payload_len: self.payload_len,
+            vlan: self.vlan,
+            inner_vlan: self.inner_vlan,
+            ip_checksum_ok: self.ip_checksum_ok,
+            ip_len_zero: self.ip_len_zero,
+            fragment: None,
+            l4,
+        })
+    }
+}
+
 /// Fragment fields of an IPv4 packet or an IPv6 fragment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FragInfo<'a> {

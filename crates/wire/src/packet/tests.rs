@@ -530,3 +530,45 @@ fn tso_zero_total_length_uses_captured_length() {
     assert_eq!(t.payload_len, 3000);
     assert!(!decode_ip(&v4_tcp(b"x")).unwrap().ip_len_zero);
 }
+
+#[test]
+fn with_payload_rebuilds_the_packet_from_a_copy() {
+    // A decoded packet moved to another thread as (fields, copied payload)
+    // must equal the packet decoded from the frame, whatever its transport.
+    let frames = [
+        v4_tcp(b"GET / HTTP/1.1\r\n"),
+        ipv4(
+            [1, 2, 3, 4],
+            [5, 6, 7, 8],
+            17,
+            9,
+            0,
+            &[],
+            &udp(53, 1053, b"q"),
+        ),
+        ipv4(
+            [1, 2, 3, 4],
+            [5, 6, 7, 8],
+            1,
+            9,
+            0,
+            &[],
+            &[8, 0, 0, 0, 0, 1, 0, 1, b'x'],
+        ),
+        ipv4([1, 2, 3, 4], [5, 6, 7, 8], 47, 9, 0, &[], b"gre bytes"),
+        v4_tcp(b""),
+    ];
+    for ip in &frames {
+        for cut in [ip.len(), ip.len() - 1] {
+            let Ok(p) = decode_ip(&ip[..cut]) else {
+                continue;
+            };
+            let copy = p.payload().to_vec();
+            assert_eq!(p.with_payload(&copy), Some(p), "{p:?}");
+        }
+    }
+    let frag = ipv4([1, 2, 3, 4], [5, 6, 7, 8], 17, 77, 0x2000, &[], &[0; 16]);
+    let p = decode_ip(&frag).unwrap();
+    assert!(p.payload().is_empty());
+    assert_eq!(p.with_payload(&[]), None);
+}
