@@ -29,9 +29,10 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use botscope_event::MailMessage;
@@ -102,6 +103,12 @@ type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
 pub struct LiveMail {
     tx: Mutex<Option<mpsc::SyncSender<Msg>>>,
     handle: Mutex<Option<JoinHandle<()>>>,
+    /// The feeder thread, to wake it early (a full batch, `finish`).
+    feeder: Option<Thread>,
+    /// Messages pushed and not yet committed or dropped (in the channel or
+    /// in the feeder's open batch).
+    waiting: Arc<AtomicUsize>,
+    max_batch: usize,
     stats: Arc<Mutex<LiveStats>>,
     log: Option<LogFn>,
 }
@@ -125,6 +132,9 @@ impl LiveMail {
         let stats = Arc::new(Mutex::new(LiveStats::default()));
         let st = Arc::clone(&stats);
         let flog = log.clone();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let fw = Arc::clone(&waiting);
+        let max_batch = cfg.max_batch.max(1);
         let handle = std::thread::Builder::new()
             .name("botscope-live-mail".into())
             .spawn(move || {
@@ -136,13 +146,17 @@ impl LiveMail {
                     stats: st,
                     ledger_pos: 0,
                     store: None,
+                    waiting: fw,
                 };
                 f.run(rx);
             })
             .ok();
         LiveMail {
             tx: Mutex::new(Some(tx)),
+            feeder: handle.as_ref().map(|h| h.thread().clone()),
             handle: Mutex::new(handle),
+            waiting,
+            max_batch,
             stats,
             log,
         }
@@ -154,7 +168,20 @@ impl LiveMail {
     pub fn push(&self, m: PendingMessage) {
         let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         let Some(tx) = guard.as_ref() else { return };
-        if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(Msg::Message(m)) {
+        // Counted before the send, so the feeder never takes a message it
+        // has not counted (the count only says when to wake it).
+        let before = self.waiting.fetch_add(1, Ordering::Relaxed);
+        let sent = tx.try_send(Msg::Message(m));
+        if sent.is_ok() {
+            if before + 1 == self.max_batch {
+                if let Some(t) = &self.feeder {
+                    t.unpark();
+                }
+            }
+        } else {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Err(mpsc::TrySendError::Full(_)) = sent {
             let first = {
                 let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
                 s.dropped += 1;
@@ -184,6 +211,9 @@ impl LiveMail {
     /// Commit what waits and stop the feeder (waits for it).
     pub fn finish(&self) -> LiveStats {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = &self.feeder {
+            t.unpark();
+        }
         if let Some(h) = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = h.join();
         }
@@ -207,6 +237,8 @@ struct Feeder {
     ledger_pos: u64,
     /// The store, kept open between commits (its tables stay loaded).
     store: Option<Store>,
+    /// [`LiveMail::waiting`].
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Feeder {
@@ -256,6 +288,25 @@ impl Feeder {
         self.stat(|s| s.caught_up += n);
     }
 
+    /// Takes one message off the channel into `pending`.
+    fn take(&mut self, m: Msg, pending: &mut Vec<PendingMessage>, due: &mut Option<Instant>) {
+        match m {
+            Msg::Message(m) => {
+                if due.is_none() {
+                    *due = Some(Instant::now() + self.cfg.flush_every);
+                }
+                pending.push(m);
+                if pending.len() > self.cfg.max_pending {
+                    let over = pending.len() - self.cfg.max_pending;
+                    pending.drain(..over);
+                    self.waiting.fetch_sub(over, Ordering::Relaxed);
+                    self.stat(|s| s.dropped += over as u64);
+                }
+            }
+            Msg::CatchUp(dirs) => self.catch_up(&dirs),
+        }
+    }
+
     fn run(&mut self, rx: mpsc::Receiver<Msg>) {
         let mut pending: Vec<PendingMessage> = Vec::new();
         // When the oldest waiting message is due; no commit is tried
@@ -263,30 +314,37 @@ impl Feeder {
         let mut due: Option<Instant> = None;
         let mut retry: Option<Instant> = None;
         loop {
-            let wait = due
-                .max(retry)
-                .map(|d| d.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_secs(3600));
-            let closed = match rx.recv_timeout(wait) {
-                Ok(Msg::Message(m)) => {
-                    if due.is_none() {
-                        due = Some(Instant::now() + self.cfg.flush_every);
-                    }
-                    pending.push(m);
-                    if pending.len() > self.cfg.max_pending {
-                        let over = pending.len() - self.cfg.max_pending;
-                        pending.drain(..over);
-                        self.stat(|s| s.dropped += over as u64);
-                    }
-                    false
+            if pending.is_empty() {
+                // Nothing waits: block until the first message.
+                match rx.recv_timeout(Duration::from_secs(3600)) {
+                    Ok(m) => self.take(m, &mut pending, &mut due),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
                 }
-                Ok(Msg::CatchUp(dirs)) => {
-                    self.catch_up(&dirs);
-                    false
+            } else if let Some(d) = due.max(retry) {
+                // A batch is open: sleep until it is due, then take what
+                // came meanwhile. A receiver blocked on the channel would
+                // be woken by every message (a futex wake and a context
+                // switch each, measured on the trap's hot path); parked,
+                // it is woken once per commit, or early by `push` (a full
+                // batch) and `finish`.
+                let now = Instant::now();
+                let full = self.waiting.load(Ordering::Relaxed) >= self.cfg.max_batch;
+                if now < d && !full {
+                    std::thread::park_timeout(d - now);
                 }
-                Err(RecvTimeoutError::Timeout) => false,
-                Err(RecvTimeoutError::Disconnected) => true,
-            };
+            }
+            let mut closed = false;
+            loop {
+                match rx.try_recv() {
+                    Ok(m) => self.take(m, &mut pending, &mut due),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
             if pending.is_empty() {
                 if closed {
                     return;
@@ -416,6 +474,7 @@ impl Feeder {
                 return false;
             }
         }
+        self.waiting.fetch_sub(pending.len(), Ordering::Relaxed);
         pending.clear();
         self.ledger_pos = pos;
         self.stat(|s| {

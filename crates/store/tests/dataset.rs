@@ -1297,3 +1297,80 @@ fn trace_hashes_the_same_payloads_on_the_helper_thread() {
     assert_eq!(hashes(&helper), hashes(&inline));
     assert_eq!(helper, inline);
 }
+
+/// The live feed (the trap's) sleeps while a batch is open instead of
+/// being woken by every message; the push that fills a batch and `finish`
+/// wake it. With an interval of an hour, only those wake-ups can commit
+/// within this test's deadline. Real spam from CSDMC2010.
+#[test]
+fn the_live_feed_commits_a_full_batch_and_at_finish_without_waiting_its_interval() {
+    use botscope_store::{LiveConfig, LiveMail, PendingMessage};
+    use std::time::{Duration, Instant};
+    let Some(data) = data_dir() else { return };
+    let mut spam: Vec<PathBuf> = std::fs::read_dir(data.join("spam-csdmc2010/spam"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    spam.sort();
+    assert!(spam.len() >= 15, "{} messages", spam.len());
+    let dir = temp("live-batch");
+    let feed = LiveMail::start(
+        dir.clone(),
+        std::sync::Arc::new(botscope_mail::MailAnalyzer::new(
+            botscope_mail::MailConfig::default(),
+            None,
+        )),
+        LiveConfig {
+            flush_every: Duration::from_secs(3600),
+            max_batch: 10,
+            ..LiveConfig::default()
+        },
+        None,
+    );
+    let push = |p: &PathBuf| {
+        feed.push(PendingMessage {
+            path: p.clone(),
+            envelope: botscope_mail::Envelope {
+                session: true,
+                mail_from: Some("bot@example.com".into()),
+                rcpt_to: vec!["trap@example.net".into()],
+                ..Default::default()
+            },
+        })
+    };
+    let t0 = Instant::now();
+    // One message opens the batch and the feeder goes to sleep on it; the
+    // ninth after it fills the batch (and must wake it).
+    push(&spam[0]);
+    std::thread::sleep(Duration::from_millis(300));
+    for p in &spam[1..10] {
+        push(p);
+    }
+    let deadline = t0 + Duration::from_secs(120);
+    while feed.stats().messages < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "a full batch was not committed: {:?}",
+            feed.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(feed.stats().commits, 1, "{:?}", feed.stats());
+    for p in &spam[10..15] {
+        push(p);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // `finish` must wake the sleeping feeder (not wait out the hour).
+    let feed = std::sync::Arc::new(feed);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let f = std::sync::Arc::clone(&feed);
+    std::thread::spawn(move || tx.send(f.finish()));
+    let stats = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("finish returned while the batch was still open");
+    assert_eq!((stats.messages, stats.commits), (15, 2), "{stats:?}");
+    assert_eq!(count(&dir, "mail"), 15);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -245,26 +245,42 @@ pub fn replay(wal: &Path, tmp: &Path, new: &Path, cur: &Path) -> io::Result<(u64
 /// when they pass the limit) and the filer.
 #[derive(Default)]
 pub struct Backlog {
-    /// (bytes unfiled, the filer has stopped)
-    bytes: Mutex<(usize, bool)>,
+    state: Mutex<BacklogState>,
     filed: Condvar,
 }
 
+#[derive(Default)]
+struct BacklogState {
+    /// Bytes unfiled.
+    bytes: usize,
+    /// The filer has stopped.
+    stopped: bool,
+    /// The committer is waiting in [`Backlog::wait_below`]: only then is
+    /// there anyone to wake (a notify is a system call even with no
+    /// waiter, and the filer subtracts after every group).
+    waiting: bool,
+}
+
 impl Backlog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BacklogState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn add(&self, n: usize) {
-        let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
-        g.0 += n;
+        self.lock().bytes += n;
     }
 
     fn sub(&self, n: usize) {
-        let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
-        g.0 = g.0.saturating_sub(n);
-        self.filed.notify_all();
+        let mut g = self.lock();
+        g.bytes = g.bytes.saturating_sub(n);
+        if g.waiting {
+            self.filed.notify_all();
+        }
     }
 
     fn filer_stopped(&self) {
-        let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
-        g.1 = true;
+        let mut g = self.lock();
+        g.stopped = true;
         self.filed.notify_all();
     }
 
@@ -272,10 +288,12 @@ impl Backlog {
     /// gone: then nothing more will be filed in this run, and the
     /// messages wait in the log for the next start's replay).
     fn wait_below(&self, limit: usize) {
-        let mut g = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
-        while g.0 > limit && !g.1 {
+        let mut g = self.lock();
+        while g.bytes > limit && !g.stopped {
+            g.waiting = true;
             g = self.filed.wait(g).unwrap_or_else(|p| p.into_inner());
         }
+        g.waiting = false;
     }
 }
 
@@ -493,6 +511,7 @@ impl Filer {
         while let Ok(job) = self.rx.recv() {
             match job {
                 FilerJob::Files(group) => {
+                    let mut done = 0;
                     for Logged {
                         name,
                         bytes,
@@ -523,8 +542,9 @@ impl Filer {
                                 ));
                             }
                         }
-                        self.backlog.sub(n);
+                        done += n;
                     }
+                    self.backlog.sub(done);
                 }
                 FilerJob::Retire(seg) => {
                     let r = sync_fs(&self.new_dir).and_then(|()| self.new_dir.sync_all());
@@ -564,6 +584,50 @@ impl Filer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The committer's wait on the filer: released when the filer has
+    /// filed enough (it notifies only while someone waits), or when it
+    /// stops.
+    #[test]
+    fn backlog_wait_is_released_by_filing_or_by_the_filer_stopping() {
+        use std::time::Duration;
+        let b = Arc::new(Backlog::default());
+        b.add(100);
+        b.sub(10); // nobody waits: no notify needed, the count still falls
+        let (tx, rx) = mpsc::channel();
+        let w = Arc::clone(&b);
+        let t = std::thread::spawn(move || {
+            w.wait_below(10);
+            tx.send(()).unwrap();
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "90 > 10 unfiled"
+        );
+        b.sub(50);
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "40 > 10 unfiled"
+        );
+        b.sub(35);
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("5 <= 10: released");
+        t.join().unwrap();
+        assert!(!b.lock().waiting);
+
+        b.add(100);
+        let (tx, rx) = mpsc::channel();
+        let w = Arc::clone(&b);
+        let t = std::thread::spawn(move || {
+            w.wait_below(10);
+            tx.send(()).unwrap();
+        });
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        b.filer_stopped();
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("a stopped filer releases the wait");
+        t.join().unwrap();
+    }
 
     #[test]
     fn records_round_trip_and_a_torn_tail_is_skipped() {
