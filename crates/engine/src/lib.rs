@@ -326,8 +326,8 @@ impl<'a> Front<'a> {
     }
 
     /// Read every packet; hand each decoded one (with its link type and
-    /// bytes, for re-decoding elsewhere, and whether it carries a tunnel)
-    /// to `deliver`.
+    /// bytes, which a shard receives only for a view that cannot move
+    /// without them, and whether it carries a tunnel) to `deliver`.
     fn run<D>(&mut self, reader: &mut CaptureReader, summary: &mut FileSummary, mut deliver: D)
     where
         D: FnMut(Ts, LinkType, &[u8], &Packet<'_>, bool),
