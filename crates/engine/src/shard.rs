@@ -31,9 +31,10 @@ struct Batch {
     bytes: Vec<u8>,
 }
 
-/// A packet in a batch: decoded, its payload in the batch's bytes, or
-/// (a fragment's view, which borrows more than its payload) the frame
-/// itself, decoded again by the shard.
+/// A packet in a batch: decoded, its payload in the batch's bytes, or the
+/// frame itself, decoded again by the shard, for a view that borrows more
+/// than its payload (a fragment's: the front delivers reassembled
+/// datagrams, so this is a fallback, not a path taken today).
 enum Held {
     Decoded(Packet<'static>),
     Frame(LinkType),

@@ -17,8 +17,8 @@
 //!   (`Tunnel::DISCOVER`).
 //!
 //! The front ([`crate::Front`]) walks every packet once to count what could
-//! not be unwrapped; shards walk again (the walk is stateless and cheap)
-//! so that only the outermost bytes travel between threads. Every packet
+//! not be unwrapped; shard 0 walks again (the walk is stateless and
+//! cheap) rather than carrying the layers over. Every packet
 //! that carries (or claims to carry) a tunnel is handled by shard 0, so a
 //! tunnel and what it carries meet in one connection table even when an
 //! inner connection moves between tunnels (Teredo relays). A UDP tunnel

@@ -328,8 +328,11 @@ impl Feeder {
                 // switch each, measured on the trap's hot path); parked,
                 // it is woken once per commit, or early by `push` (a full
                 // batch) and `finish`.
+                // A full batch is committed at once, unless a failed commit
+                // is waiting out its retry (no spinning until then).
                 let now = Instant::now();
-                let full = self.waiting.load(Ordering::Relaxed) >= self.cfg.max_batch;
+                let full = retry.is_none_or(|r| now >= r)
+                    && self.waiting.load(Ordering::Relaxed) >= self.cfg.max_batch;
                 if now < d && !full {
                     std::thread::park_timeout(d - now);
                 }

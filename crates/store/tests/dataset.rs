@@ -1374,3 +1374,73 @@ fn the_live_feed_commits_a_full_batch_and_at_finish_without_waiting_its_interval
     assert_eq!(count(&dir, "mail"), 15);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CPU time (user + system, in clock ticks) of this process's threads
+/// named `name` (Linux `/proc`).
+#[cfg(target_os = "linux")]
+fn thread_ticks(name: &str) -> u64 {
+    let mut total = 0;
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        total += f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        total += f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    total
+}
+
+/// A commit that fails (here: the dataset's folder cannot be created)
+/// with a full batch waiting must leave the feed asleep until its retry,
+/// not spinning on the batch being full.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_live_feed_sleeps_while_a_failed_commit_waits_for_its_retry() {
+    use botscope_store::{LiveConfig, LiveMail, PendingMessage};
+    use std::time::{Duration, Instant};
+    let dir = temp("live-retry");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("not-a-folder");
+    std::fs::write(&file, b"x").unwrap();
+    let feed = LiveMail::start(
+        file.join("store"),
+        std::sync::Arc::new(botscope_mail::MailAnalyzer::new(
+            botscope_mail::MailConfig::default(),
+            None,
+        )),
+        LiveConfig {
+            flush_every: Duration::from_secs(30),
+            max_batch: 2,
+            ..LiveConfig::default()
+        },
+        None,
+    );
+    for i in 0..2 {
+        feed.push(PendingMessage {
+            path: dir.join(format!("{i}.eml")),
+            envelope: botscope_mail::Envelope::default(),
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while feed.stats().commit_errors == 0 {
+        assert!(Instant::now() < deadline, "no commit was tried");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = thread_ticks("botscope-live-m");
+    std::thread::sleep(Duration::from_millis(1500));
+    let spent = thread_ticks("botscope-live-m") - before;
+    // A spinning feeder burns the whole 1.5 s (about 150 ticks).
+    assert!(
+        spent < 50,
+        "the feed used {spent} ticks while waiting to retry"
+    );
+    assert_eq!(feed.stats().commit_errors, 1, "{:?}", feed.stats());
+    // Its last commit would retry for 30 s at `finish`: leave it.
+    std::mem::forget(feed);
+    let _ = std::fs::remove_dir_all(&dir);
+}

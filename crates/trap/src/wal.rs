@@ -257,7 +257,9 @@ struct BacklogState {
     stopped: bool,
     /// The committer is waiting in [`Backlog::wait_below`]: only then is
     /// there anyone to wake (a notify is a system call even with no
-    /// waiter, and the filer subtracts after every group).
+    /// waiter, and the filer subtracts after every group). One flag is
+    /// enough because there is one waiter: the committer's thread
+    /// ([`Log::after_group`], `&mut self`).
     waiting: bool,
 }
 
