@@ -1298,13 +1298,34 @@ fn trace_hashes_the_same_payloads_on_the_helper_thread() {
     assert_eq!(helper, inline);
 }
 
+/// The trap's dataset feed into `dir` with the default analyser.
+fn live_feed(
+    dir: PathBuf,
+    flush_every: std::time::Duration,
+    max_batch: usize,
+) -> botscope_store::LiveMail {
+    botscope_store::LiveMail::start(
+        dir,
+        std::sync::Arc::new(botscope_mail::MailAnalyzer::new(
+            botscope_mail::MailConfig::default(),
+            None,
+        )),
+        botscope_store::LiveConfig {
+            flush_every,
+            max_batch,
+            ..botscope_store::LiveConfig::default()
+        },
+        None,
+    )
+}
+
 /// The live feed (the trap's) sleeps while a batch is open instead of
 /// being woken by every message; the push that fills a batch and `finish`
 /// wake it. With an interval of an hour, only those wake-ups can commit
 /// within this test's deadline. Real spam from CSDMC2010.
 #[test]
 fn the_live_feed_commits_a_full_batch_and_at_finish_without_waiting_its_interval() {
-    use botscope_store::{LiveConfig, LiveMail, PendingMessage};
+    use botscope_store::PendingMessage;
     use std::time::{Duration, Instant};
     let Some(data) = data_dir() else { return };
     let mut spam: Vec<PathBuf> = std::fs::read_dir(data.join("spam-csdmc2010/spam"))
@@ -1316,19 +1337,7 @@ fn the_live_feed_commits_a_full_batch_and_at_finish_without_waiting_its_interval
     spam.sort();
     assert!(spam.len() >= 15, "{} messages", spam.len());
     let dir = temp("live-batch");
-    let feed = LiveMail::start(
-        dir.clone(),
-        std::sync::Arc::new(botscope_mail::MailAnalyzer::new(
-            botscope_mail::MailConfig::default(),
-            None,
-        )),
-        LiveConfig {
-            flush_every: Duration::from_secs(3600),
-            max_batch: 10,
-            ..LiveConfig::default()
-        },
-        None,
-    );
+    let feed = live_feed(dir.clone(), Duration::from_secs(3600), 10);
     let push = |p: &PathBuf| {
         feed.push(PendingMessage {
             path: p.clone(),
@@ -1401,25 +1410,13 @@ fn thread_ticks(name: &str) -> u64 {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_live_feed_sleeps_while_a_failed_commit_waits_for_its_retry() {
-    use botscope_store::{LiveConfig, LiveMail, PendingMessage};
+    use botscope_store::PendingMessage;
     use std::time::{Duration, Instant};
     let dir = temp("live-retry");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("not-a-folder");
     std::fs::write(&file, b"x").unwrap();
-    let feed = LiveMail::start(
-        file.join("store"),
-        std::sync::Arc::new(botscope_mail::MailAnalyzer::new(
-            botscope_mail::MailConfig::default(),
-            None,
-        )),
-        LiveConfig {
-            flush_every: Duration::from_secs(30),
-            max_batch: 2,
-            ..LiveConfig::default()
-        },
-        None,
-    );
+    let feed = live_feed(file.join("store"), Duration::from_secs(30), 2);
     for i in 0..2 {
         feed.push(PendingMessage {
             path: dir.join(format!("{i}.eml")),
