@@ -1,7 +1,8 @@
 //! Binary attachments are left undecoded (`MailConfig::decode_attachments`
-//! off, the default): every feature of every message must be what the
-//! whole parse gives, on real mail (CSDMC2010) and on simulated trap mail
-//! with zip attachments.
+//! off, the default) and headers whose parsed value no feature reads are
+//! skipped: every feature of every message must be what the whole parse
+//! (every part decoded, every header parsed) gives, on real mail
+//! (CSDMC2010) and on simulated trap mail with zip attachments.
 
 mod common;
 
@@ -25,10 +26,24 @@ fn analysers() -> (MailAnalyzer, MailAnalyzer) {
     )
 }
 
+/// The default analyser and one that parses every header.
+fn header_analysers() -> (MailAnalyzer, MailAnalyzer) {
+    (
+        MailAnalyzer::new(MailConfig::default(), None),
+        MailAnalyzer::new(MailConfig::default(), None).with_every_header_parsed(),
+    )
+}
+
 /// (messages, messages with content left out) after checking that both
-/// ways of parsing give the same features for every message under `paths`.
-fn same_features(paths: &[PathBuf]) -> (usize, usize) {
-    let (skip, whole) = analysers();
+/// ways of parsing give the same features for every message under `paths`
+/// and for copies of some of them damaged at random (those with content
+/// left out, or with `damage_all` the first ones read).
+fn same_features(
+    paths: &[PathBuf],
+    (skip, whole): (MailAnalyzer, MailAnalyzer),
+    what: &str,
+    damage_all: bool,
+) -> (usize, usize) {
     let (mut n, mut cut) = (0, 0);
     let mut with_cuts: Vec<Vec<u8>> = Vec::new();
     let stats = for_each_message(paths, skip.config(), |m| {
@@ -37,16 +52,16 @@ fn same_features(paths: &[PathBuf]) -> (usize, usize) {
         assert_eq!(cuts > 0, stripped.len() < m.raw.len());
         if cuts > 0 {
             cut += 1;
-            if with_cuts.len() < 200 {
-                with_cuts.push(m.raw.to_vec());
-            }
+        }
+        if (cuts > 0 || damage_all) && with_cuts.len() < 200 {
+            with_cuts.push(m.raw.to_vec());
         }
         let a = skip.features(m.raw, m.envelope);
         let b = whole.features(m.raw, m.envelope);
         assert_eq!(
             format!("{a:?}"),
             format!("{b:?}"),
-            "{}: features differ when attachments are not decoded",
+            "{}: features differ when {what}",
             m.source
         );
     });
@@ -84,7 +99,7 @@ fn same_features(paths: &[PathBuf]) -> (usize, usize) {
         assert_eq!(
             format!("{a:?}"),
             format!("{b:?}"),
-            "damaged message {k}: features differ when attachments are not decoded"
+            "damaged message {k}: features differ when {what}"
         );
     }
     (n, cut)
@@ -95,7 +110,12 @@ fn real_mail_gives_the_same_features_without_decoding_attachments() {
     let Some(data) = common::data_dir() else {
         return;
     };
-    let (n, cut) = same_features(&[data.join("spam-csdmc2010")]);
+    let (n, cut) = same_features(
+        &[data.join("spam-csdmc2010")],
+        analysers(),
+        "attachments are not decoded",
+        false,
+    );
     assert_eq!(n, 4186);
     eprintln!("CSDMC2010: {cut} of {n} messages had attachment content left out");
     assert!(cut > 0, "some real messages carry binary attachments");
@@ -115,13 +135,39 @@ fn simulated_trap_mail_gives_the_same_features_without_decoding_attachments() {
         trap_captures: false,
     };
     simulate(&s, &opts, &dir).unwrap();
-    let (n, cut) = same_features(&[dir.join("mail")]);
+    let (n, cut) = same_features(
+        &[dir.join("mail")],
+        analysers(),
+        "attachments are not decoded",
+        false,
+    );
     assert!(n > 500, "{n} messages");
     assert!(
         cut > 0,
         "the malware campaigns' zip attachments are left out"
     );
+    let (m, _) = same_features(
+        &[dir.join("mail")],
+        header_analysers(),
+        "headers no feature reads are not parsed",
+        true,
+    );
+    assert_eq!(m, n);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn real_mail_gives_the_same_features_without_parsing_unread_headers() {
+    let Some(data) = common::data_dir() else {
+        return;
+    };
+    let (n, _) = same_features(
+        &[data.join("spam-csdmc2010")],
+        header_analysers(),
+        "headers no feature reads are not parsed",
+        true,
+    );
+    assert_eq!(n, 4186);
 }
 
 #[test]
