@@ -317,14 +317,14 @@ fn read_file<F>(
         return;
     }
     let kind = sniff(&head);
-    let mut r = BufReader::with_capacity(64 << 10, io::Cursor::new(head).chain(input));
     match kind {
         Kind::Capture => {
-            drop(r);
+            drop(input);
             stats.captures += 1;
             read_capture(path, root, stats, f);
         }
         Kind::Mbox => {
+            let mut r = BufReader::with_capacity(64 << 10, io::Cursor::new(head).chain(input));
             if let Err(e) = read_mbox(&mut r, path, root, cfg, stats, f) {
                 stats
                     .errors
@@ -333,8 +333,10 @@ fn read_file<F>(
         }
         Kind::NotMail if walked => stats.skipped_files.push(name),
         Kind::Message | Kind::NotMail => {
-            let mut buf = Vec::new();
-            match read_capped(&mut r, cfg.max_message_bytes, &mut buf) {
+            // One message: the head, then the rest read straight into the
+            // same buffer (no 64 KiB read buffer to zero per file).
+            let mut buf = head;
+            match read_capped_after(&mut input, cfg.max_message_bytes, &mut buf) {
                 Ok(total) => {
                     let source = format!("{name}#0");
                     stats.messages += 1;
@@ -353,12 +355,16 @@ fn read_file<F>(
     }
 }
 
-/// Read at most `cap` bytes into `buf`; count (and drop) the rest.
-/// Returns the total size.
-fn read_capped<R: Read>(r: &mut R, cap: usize, buf: &mut Vec<u8>) -> io::Result<u64> {
-    let n = r.by_ref().take(cap as u64).read_to_end(buf)?;
+/// Keep at most `cap` bytes in `buf`, which holds the input's first
+/// bytes, reading the rest of `r` after them; count (and drop) what is
+/// beyond. Returns the total size.
+fn read_capped_after<R: Read>(r: &mut R, cap: usize, buf: &mut Vec<u8>) -> io::Result<u64> {
+    let head = buf.len() as u64;
+    buf.truncate(cap);
+    let room = cap - buf.len();
+    let n = r.by_ref().take(room as u64).read_to_end(buf)?;
     let rest = io::copy(r, &mut io::sink())?;
-    Ok(n as u64 + rest)
+    Ok(head + n as u64 + rest)
 }
 
 /// Read one line (through `\n`), keeping at most `keep` bytes of it in
