@@ -364,6 +364,31 @@ mod tests {
     }
 
     #[test]
+    fn a_message_is_two_known_fields_at_line_starts_in_any_case() {
+        for (head, eml) in [
+            (&b"Received: from x\r\nSubject: hi\r\n\r\nbody"[..], true),
+            (b"X-Spam: 1\nFROM: a@b\nsubject: s\n", true),
+            (b"Return-Path: <a@b>\r\nMessage-ID: <1@b>\r\n", true),
+            // One field, however often.
+            (b"Subject: a\nSubject: b\n\nSubject: c", false),
+            // A field name inside a line does not count.
+            (b"X-Note: from: a date: b\nSubject: s\n", false),
+            (b"X-Note: y\n from: a\n", false),
+            // The first line is not a header field.
+            (b"hello world\nFrom: a\nDate: b\n", false),
+            (b": x\nFrom: a\nDate: b\n", false),
+            (b"", false),
+        ] {
+            assert_eq!(
+                sniff_bytes(head) == InputKind::Eml,
+                eml,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+
+    #[test]
     fn decompression_by_magic() {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         for c in [
@@ -658,19 +683,35 @@ fn looks_like_message(head: &[u8]) -> bool {
     {
         return false;
     }
-    let lower: Vec<u8> = head.to_ascii_lowercase();
+    // Each field at the start of a line, in any case.
     let fields: [&[u8]; 7] = [
-        b"\nreceived:",
-        b"\nfrom:",
-        b"\nsubject:",
-        b"\nmessage-id:",
-        b"\ndate:",
-        b"\nto:",
-        b"\nreturn-path:",
+        b"received:",
+        b"from:",
+        b"subject:",
+        b"message-id:",
+        b"date:",
+        b"to:",
+        b"return-path:",
     ];
-    let mut with_nl = b"\n".to_vec();
-    with_nl.extend_from_slice(&lower);
-    fields.iter().filter(|f| memfind(&with_nl, f)).count() >= 2
+    let mut seen = [false; 7];
+    let starts = std::iter::once(0).chain(
+        head.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i + 1),
+    );
+    for at in starts {
+        let line = &head[at..];
+        for (k, f) in fields.iter().enumerate() {
+            if line
+                .get(..f.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(f))
+            {
+                seen[k] = true;
+            }
+        }
+    }
+    seen.iter().filter(|s| **s).count() >= 2
 }
 
 /// Recognise the file at `path` (decompressing first).
