@@ -34,8 +34,12 @@ if [ -z "${BS:-}" ]; then
     cargo build --release -q -p botscope
     BS="$CARGO_TARGET_DIR/release/botscope"
 fi
-cargo build --release -q -p botscope-mail --example mailbench
-MB="$CARGO_TARGET_DIR/release/examples/mailbench"
+# MB=path/to/mailbench likewise (e.g. `cargo build --profile dist -p
+# botscope-mail --example mailbench`).
+if [ -z "${MB:-}" ]; then
+    cargo build --release -q -p botscope-mail --example mailbench
+    MB="$CARGO_TARGET_DIR/release/examples/mailbench"
+fi
 
 to=$(date -u -d "2010-12-01 + $((DAYS - 1)) days" +%F)
 if [ ! -d "$WORK/seed1/pcap" ]; then
