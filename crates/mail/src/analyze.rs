@@ -289,7 +289,9 @@ impl MailAnalyzer {
 
     /// Parse every header as mail-parser's default does (addresses,
     /// Received chains, list headers...), which no feature reads: the
-    /// features are the same, only slower. For the tests that check so.
+    /// features are the same, only slower (except where a `Resent-Date`
+    /// parsed so would swallow the next header: see [`parser`]). For the
+    /// tests that check so.
     #[doc(hidden)]
     pub fn with_every_header_parsed(mut self) -> Self {
         self.parser = MessageParser::default();
@@ -790,12 +792,16 @@ fn raw_name(raw: &[u8], h: &Header<'_>) -> String {
 }
 
 /// The parser: only the headers whose parsed value is read are parsed
-/// (Subject, Date, Message-ID, and the MIME headers mail-parser itself
-/// reads to walk the parts); every other header is skipped to its end and
-/// kept with its name and offsets, its value read raw ([`raw_value`]) or
-/// not at all. Each of these is read as mail-parser's default parse reads
-/// it; [`MailAnalyzer::with_every_header_parsed`] gives that parse, for
-/// the tests that compare the two.
+/// (Subject, Date, Message-ID, and Content-Type, -Disposition and
+/// -Transfer-Encoding, which mail-parser itself reads to walk the parts);
+/// every other header is skipped to its end and kept with its name and
+/// offsets, its value read raw ([`raw_value`]) or not at all. Those read
+/// are parsed as mail-parser's default parse reads them;
+/// [`MailAnalyzer::with_every_header_parsed`] gives that parse, for the
+/// tests that compare the two. A skipped header always ends at its last
+/// line: mail-parser's date parser, used by default for `Resent-Date`,
+/// can read past the line end after an obsolete one-letter zone and take
+/// the next header in (`Date` still can: it is parsed).
 fn parser() -> MessageParser {
     use HeaderName as H;
     MessageParser::new()
@@ -808,8 +814,8 @@ fn parser() -> MessageParser {
         .default_header_ignore()
 }
 
-/// A Received header parsed from its raw value (the parser keeps them
-/// raw: see [`MailAnalyzer::new`]).
+/// A Received header parsed from its raw value (the parser skips them:
+/// see [`parser`]).
 fn received_of<'x>(raw: &'x [u8], h: &Header<'_>) -> Option<mail_parser::Received<'x>> {
     let s = h.offset_start as usize;
     let e = (h.offset_end as usize).min(raw.len());
@@ -1134,6 +1140,25 @@ mod tests {
         // Subject, Date, Message-ID, Content-Type; From is skipped.
         assert_eq!(parsed, 4);
         assert_eq!(ours.subject(), Some("Café"));
+    }
+
+    #[test]
+    fn a_skipped_header_ends_at_its_line_where_the_date_parser_would_not() {
+        // mail-parser's date parser reads two bytes after an obsolete
+        // one-letter zone, line end or not: parsed so, this Resent-Date
+        // takes the From line in. Skipped, it ends at its line.
+        let raw = b"Resent-Date: Sat, 1 Jan 2011 10:00:00 Z\r\nFrom: a@b\r\nSubject: s\r\n\r\nx";
+        let names = |m: &Message<'_>| -> Vec<String> {
+            m.root_part()
+                .headers
+                .iter()
+                .map(|h| h.name.as_str().to_string())
+                .collect()
+        };
+        let ours = parser().parse(&raw[..]).unwrap();
+        let default = MessageParser::default().parse(&raw[..]).unwrap();
+        assert_eq!(names(&ours), ["Resent-Date", "From", "Subject"]);
+        assert_eq!(names(&default), ["Resent-Date", "Subject"]);
     }
 
     #[test]

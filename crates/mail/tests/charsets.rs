@@ -27,6 +27,10 @@ fn long_single_byte_text_decodes_as_its_short_pieces_do() {
         text.extend(std::iter::repeat_n(b'a' + b % 26, usize::from(b % 7)));
     }
     assert!(text.len() > 1000);
+    // And text of 8-bit bytes only (Cyrillic or Greek spam), with one
+    // ASCII byte in the middle.
+    let mut high: Vec<u8> = (0x80u8..=0xff).chain(0x80u8..=0xff).collect();
+    high.insert(100, b'q');
     for charset in [
         "us-ascii",
         "iso-8859-1",
@@ -50,5 +54,9 @@ fn long_single_byte_text_decodes_as_its_short_pieces_do() {
             "{charset}: one char per byte"
         );
         assert!(whole.contains("bbbbbb"), "{charset}");
+        let whole = body(charset, &high);
+        let pieces: String = high.chunks(50).map(|c| body(charset, c)).collect();
+        assert_eq!(whole, pieces, "{charset}: 8-bit text");
+        assert_eq!(whole.chars().count(), high.len(), "{charset}");
     }
 }

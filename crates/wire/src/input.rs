@@ -708,10 +708,13 @@ fn looks_like_message(head: &[u8]) -> bool {
                 .is_some_and(|p| p.eq_ignore_ascii_case(f))
             {
                 seen[k] = true;
+                if seen.iter().filter(|s| **s).count() >= 2 {
+                    return true;
+                }
             }
         }
     }
-    seen.iter().filter(|s| **s).count() >= 2
+    false
 }
 
 /// Recognise the file at `path` (decompressing first).

@@ -5,29 +5,34 @@
  */
 
 fn single_byte_decoder(table: &[char], bytes: &[u8]) -> String {
-    // botscope's patch: a table that maps ASCII to itself (most of them)
+    // botscope's patch: a table that maps ASCII to itself (all of them)
     // copies runs of ASCII whole, and the result is sized for ASCII first
-    // (grown when another byte needs more room): text in an 8-bit charset
+    // (grown when other bytes need more room): text in an 8-bit charset
     // is mostly ASCII. Short input (a header's encoded word) is not worth
     // checking the table for.
     if bytes.len() >= 64
-        && table.len() >= 128
+        && table.len() >= 256
         && table[..128]
             .iter()
             .enumerate()
             .all(|(i, c)| *c as u32 == i as u32)
     {
         let mut result = String::with_capacity(bytes.len());
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let run = rest.iter().position(|b| !b.is_ascii()).unwrap_or(rest.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let end = bytes[i..]
+                .iter()
+                .position(|b| !b.is_ascii())
+                .map_or(bytes.len(), |n| i + n);
             // ASCII bytes are UTF-8 as they are.
-            result.push_str(std::str::from_utf8(&rest[..run]).unwrap_or_default());
-            if let Some(byte) = rest.get(run) {
-                result.push(table[*byte as usize]);
-                rest = &rest[run + 1..];
-            } else {
-                rest = &[];
+            result.push_str(std::str::from_utf8(&bytes[i..end]).unwrap_or_default());
+            i = end;
+            while let Some(&byte) = bytes.get(i) {
+                if byte.is_ascii() {
+                    break;
+                }
+                result.push(table[byte as usize]);
+                i += 1;
             }
         }
         return result;
