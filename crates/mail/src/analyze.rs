@@ -984,13 +984,15 @@ pub fn campaign_id(category: &str, brand: Option<&str>, f: &Features) -> String 
     }
     sigs.sort();
     if sigs.is_empty() {
+        // The first twelve long words without digits: the split stops there.
         let mut n = 0;
-        crate::dict::words(&f.text, |w| {
-            if n < 12 && w.len() >= 4 && !w.bytes().any(|b| b.is_ascii_digit()) {
+        crate::dict::words_while(&f.text, |w| {
+            if w.len() >= 4 && !w.bytes().any(|b| b.is_ascii_digit()) {
                 key.push_str(w);
                 key.push(' ');
                 n += 1;
             }
+            n < 12
         });
     } else {
         key.push_str(&sigs.join(" "));
@@ -1159,6 +1161,26 @@ mod tests {
         let default = MessageParser::default().parse(&raw[..]).unwrap();
         assert_eq!(names(&ours), ["Resent-Date", "From", "Subject"]);
         assert_eq!(names(&default), ["Resent-Date", "Subject"]);
+    }
+
+    #[test]
+    fn a_campaign_without_urls_is_its_first_twelve_long_words() {
+        let id = |text: &str| {
+            let f = Features {
+                text: text.to_string(),
+                ..Features::default()
+            };
+            campaign_id("pharma", None, &f)
+        };
+        // Twelve long words, "shop" the twelfth: words of three letters or
+        // fewer and words with digits do not count, nor does what follows.
+        let head = "Dear friend, we have 100 cheap pills: order today from our \
+                    licensed online pharmacy shop";
+        let a = id(&format!("{head} and more words here"));
+        assert_eq!(a, id(&format!("{head} but another tail altogether")));
+        assert_eq!(a, id(head));
+        assert_ne!(a, id(&head.replace("shop", "store")));
+        assert_ne!(a, id(&head.replace("Dear", "Hello")));
     }
 
     #[test]

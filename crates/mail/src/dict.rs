@@ -82,6 +82,14 @@ pub struct Dictionary {
 /// Split into lower-case words (letters, digits, `$`, `'`, `&`); ASCII
 /// takes a fast path.
 pub(crate) fn words(text: &str, mut f: impl FnMut(&str)) {
+    words_while(text, |w| {
+        f(w);
+        true
+    });
+}
+
+/// [`words`], stopping after the word for which `f` returns false.
+pub(crate) fn words_while(text: &str, mut f: impl FnMut(&str) -> bool) {
     let mut w = String::new();
     for ch in text.chars() {
         if ch.is_ascii() {
@@ -94,7 +102,9 @@ pub(crate) fn words(text: &str, mut f: impl FnMut(&str)) {
             continue;
         }
         if !w.is_empty() {
-            f(&w);
+            if !f(&w) {
+                return;
+            }
             w.clear();
         }
     }
