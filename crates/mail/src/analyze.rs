@@ -427,7 +427,13 @@ impl MailAnalyzer {
             None => {}
         }
         let mut last = 0usize;
-        for nl in memchr::memchr_iter(b'\n', raw).chain(std::iter::once(raw.len())) {
+        // A message no longer than the cap has no line longer than it.
+        let lines: &[u8] = if raw.len() > cfg.max_line_bytes {
+            raw
+        } else {
+            &[]
+        };
+        for nl in memchr::memchr_iter(b'\n', lines).chain(std::iter::once(lines.len())) {
             if nl - last > cfg.max_line_bytes {
                 return Err(Error::new(ErrorKind::LineTooLong {
                     offset: last,
@@ -837,8 +843,13 @@ fn raw_value(raw: &[u8], h: &Header<'_>) -> String {
         return v.trim().to_string();
     }
     let mut out = String::with_capacity(v.len());
-    for (i, line) in v.split('\n').enumerate() {
-        let line = line.trim_end_matches('\r');
+    // The lines (as `split('\n')` gives them), found by memchr: `\n` is
+    // ASCII, so every cut is at a character boundary.
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', v.as_bytes()).chain(std::iter::once(v.len()));
+    for (i, end) in ends.enumerate() {
+        let line = v.get(start..end).unwrap_or_default().trim_end_matches('\r');
+        start = end + 1;
         if i > 0 {
             out.push(' ');
             out.push_str(line.trim_start());

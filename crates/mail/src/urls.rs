@@ -96,10 +96,10 @@ impl UrlSet {
         let u = u
             .trim()
             .trim_end_matches(['.', ',', ')', ']', '>', '"', '\'', ';']);
-        let lower = u.get(..8).unwrap_or(u).to_ascii_lowercase();
-        let u = if lower.starts_with("www.") {
+        let starts = |p: &str| u.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+        let u = if starts("www.") {
             format!("http://{u}")
-        } else if lower.starts_with("http://") || lower.starts_with("https://") {
+        } else if starts("http://") || starts("https://") {
             u.to_string()
         } else {
             return;
@@ -194,7 +194,11 @@ impl UrlSet {
                     None => break,
                 };
                 if let Some(v) = html.get(start..end) {
-                    self.push(&v.replace(['\r', '\n'], ""));
+                    if memchr::memchr2(b'\r', b'\n', v.as_bytes()).is_some() {
+                        self.push(&v.replace(['\r', '\n'], ""));
+                    } else {
+                        self.push(v);
+                    }
                 }
                 from = end.max(from);
                 if self.urls.len() >= self.max {
@@ -230,30 +234,79 @@ pub fn strip_tags(html: &str) -> String {
         out.push(' ');
         i += k + 1;
     }
-    if out.contains('&') {
-        out = out
-            .replace("&nbsp;", " ")
-            .replace("&amp;", "&")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"");
+    if memchr::memchr(b'&', out.as_bytes()).is_some() {
+        out = decode_entities(&out);
     }
     out
 }
 
+/// `&nbsp;`, `&amp;`, `&lt;`, `&gt;` and `&quot;` decoded in one pass,
+/// with the result of replacing them one after the other in that order
+/// (what this did before): an `&` made from `&amp;` starts an `&lt;`,
+/// `&gt;` or `&quot;` with the text after it, never an `&nbsp;` or
+/// another `&amp;`.
+fn decode_entities(s: &str) -> String {
+    const LATER: [(&str, char); 3] = [("lt;", '<'), ("gt;", '>'), ("quot;", '"')];
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(k) = memchr::memchr(b'&', b.get(i..).unwrap_or_default()) {
+        let at = i + k;
+        // `&` is ASCII: every cut here is at a character boundary.
+        out.push_str(s.get(i..at).unwrap_or_default());
+        let rest = s.get(at + 1..).unwrap_or_default();
+        i = at + 1;
+        if rest.starts_with("nbsp;") {
+            out.push(' ');
+            i += 5;
+            continue;
+        }
+        let (amp, rest) = match rest.strip_prefix("amp;") {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        if amp {
+            i += 4;
+        }
+        match LATER.iter().find(|(name, _)| rest.starts_with(name)) {
+            Some((name, c)) => {
+                out.push(*c);
+                i += name.len();
+            }
+            None => out.push('&'),
+        }
+    }
+    out.push_str(s.get(i..).unwrap_or_default());
+    out
+}
+
 /// The host of an `http(s)://` URL, lower-cased, without port or user.
+/// Every cut is at an ASCII byte, so at a character boundary.
 pub fn host_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let auth = &rest[..end];
-    let host = auth.rsplit_once('@').map(|(_, h)| h).unwrap_or(auth);
-    let host = if host.starts_with('[') {
-        host.split_once(']').map(|(h, _)| &h[1..]).unwrap_or(host)
-    } else {
-        host.split(':').next().unwrap_or(host)
+    let b = url.as_bytes();
+    let sep = memchr::memchr_iter(b':', b).find(|&i| b.get(i + 1..i + 3) == Some(b"//"))?;
+    let rest = url.get(sep + 3..)?;
+    let end = rest
+        .bytes()
+        .position(|c| matches!(c, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let auth = rest.get(..end)?;
+    let host = match memchr::memrchr(b'@', auth.as_bytes()) {
+        Some(i) => auth.get(i + 1..)?,
+        None => auth,
     };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.is_empty() || host.len() > 253 || !host.contains(['.', ':']) {
+    let host = if host.starts_with('[') {
+        host.split_once(']')
+            .and_then(|(h, _)| h.get(1..))
+            .unwrap_or(host)
+    } else {
+        match memchr::memchr(b':', host.as_bytes()) {
+            Some(i) => host.get(..i)?,
+            None => host,
+        }
+    };
+    let host = host.trim_end_matches('.');
+    if host.is_empty() || host.len() > 253 || !host.bytes().any(|c| c == b'.' || c == b':') {
         return None;
     }
     if !host
@@ -262,7 +315,7 @@ pub fn host_of(url: &str) -> Option<String> {
     {
         return None;
     }
-    Some(host)
+    Some(host.to_ascii_lowercase())
 }
 
 /// Registrable domain of a host (`www.shop.example.co.uk` →
@@ -307,6 +360,84 @@ mod tests {
             "no tags at all",
         ] {
             assert_eq!(strip_tags(html), by_chars(html), "{html}");
+        }
+    }
+
+    /// The one-pass entity decoder gives what the five replacements in a
+    /// row gave, on random text made of entity pieces.
+    #[test]
+    fn entities_decode_as_the_replacements_in_a_row_did() {
+        fn in_a_row(s: &str) -> String {
+            s.replace("&nbsp;", " ")
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+        }
+        let pieces = [
+            "&", "amp;", "nbsp;", "lt;", "gt;", "quot;", "&amp;", "&lt;", "&nbsp;", "a", " ", "é",
+            ";", "&#38;", "am", "p;",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5000 {
+            let n = (next() % 12) as usize;
+            let text: String = (0..n)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            assert_eq!(decode_entities(&text), in_a_row(&text), "{text:?}");
+        }
+    }
+
+    /// `host_of` as it was written before (string searches).
+    fn host_of_by_str(url: &str) -> Option<String> {
+        let rest = url.split_once("://")?.1;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let auth = &rest[..end];
+        let host = auth.rsplit_once('@').map(|(_, h)| h).unwrap_or(auth);
+        let host = if host.starts_with('[') {
+            host.split_once(']').map(|(h, _)| &h[1..]).unwrap_or(host)
+        } else {
+            host.split(':').next().unwrap_or(host)
+        };
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if host.is_empty() || host.len() > 253 || !host.contains(['.', ':']) {
+            return None;
+        }
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':' || b == b'_')
+        {
+            return None;
+        }
+        Some(host)
+    }
+
+    /// The byte-level `host_of` gives what the string searches gave, on
+    /// random URL-like text.
+    #[test]
+    fn hosts_are_cut_as_the_string_searches_cut_them() {
+        let pieces = [
+            "http", "https", "://", ":", "/", "//", "?", "#", "@", "[", "]", ".", "..", "Ex",
+            "ample", "com", "-", "_", "80", "::1", "é", " ", "www", "user:pw", "%2F",
+        ];
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20000 {
+            let n = (next() % 10) as usize;
+            let mut url = String::from(["http://", "HTTPS://", "", "x"][(next() % 4) as usize]);
+            url.extend((0..n).map(|_| pieces[(next() % pieces.len() as u64) as usize]));
+            assert_eq!(host_of(&url), host_of_by_str(&url), "{url:?}");
         }
     }
 
