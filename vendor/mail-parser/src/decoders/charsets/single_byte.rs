@@ -17,13 +17,23 @@ fn single_byte_decoder(table: &[char], bytes: &[u8]) -> String {
             .enumerate()
             .all(|(i, c)| *c as u32 == i as u32)
     {
+        // All ASCII (most text parts): the bytes are the string.
+        if bytes.is_ascii() {
+            return String::from_utf8(bytes.to_vec()).unwrap_or_default();
+        }
         let mut result = String::with_capacity(bytes.len());
         let mut i = 0;
         while i < bytes.len() {
-            let end = bytes[i..]
-                .iter()
-                .position(|b| !b.is_ascii())
-                .map_or(bytes.len(), |n| i + n);
+            // The end of the ASCII run, looked for 16 bytes at a time.
+            let mut end = i;
+            for chunk in bytes[i..].chunks(16) {
+                if chunk.is_ascii() {
+                    end += chunk.len();
+                    continue;
+                }
+                end += chunk.iter().position(|b| !b.is_ascii()).unwrap_or(0);
+                break;
+            }
             // ASCII bytes are UTF-8 as they are.
             result.push_str(std::str::from_utf8(&bytes[i..end]).unwrap_or_default());
             i = end;
