@@ -452,13 +452,7 @@ mod tests {
             "ß", "İ", "Ⱥ", "Σ", "ς", "Ж", "中", "ǅ", "\u{a0}", "—", "’", "¡", "€", "😀", "\u{301}",
             "Ⅻ", "١",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::xorshift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..3000 {
             let n = (next() % 40) as usize;
             let text: String = (0..n)

@@ -70,3 +70,15 @@ pub use json::to_json;
 pub use model::{family_label, Model};
 pub use reader::{for_each_message, for_each_session_message, RawMessage, ReadStats};
 pub use rules::Rules;
+
+/// A seeded xorshift generator for the unit tests' random inputs (the
+/// same input on every run).
+#[cfg(test)]
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

@@ -378,13 +378,7 @@ mod tests {
             "&", "amp;", "nbsp;", "lt;", "gt;", "quot;", "&amp;", "&lt;", "&nbsp;", "a", " ", "é",
             ";", "&#38;", "am", "p;",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..5000 {
             let n = (next() % 12) as usize;
             let text: String = (0..n)
@@ -426,13 +420,7 @@ mod tests {
             "http", "https", "://", ":", "/", "//", "?", "#", "@", "[", "]", ".", "..", "Ex",
             "ample", "com", "-", "_", "80", "::1", "é", " ", "www", "user:pw", "%2F",
         ];
-        let mut seed = 0x1234_5678_9abc_def1u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::xorshift(0x1234_5678_9abc_def1);
         for _ in 0..20000 {
             let n = (next() % 10) as usize;
             let mut url = String::from(["http://", "HTTPS://", "", "x"][(next() % 4) as usize]);

@@ -9,6 +9,16 @@
 
 use mail_parser::MessageParser;
 
+/// A seeded xorshift generator: the same random input on every run.
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 fn body(charset: &str, bytes: &[u8]) -> String {
     let mut m =
         format!("Subject: x\r\nContent-Type: text/plain; charset={charset}\r\n\r\n").into_bytes();
@@ -100,13 +110,7 @@ fn quoted_printable_decodes_as_the_published_decoder_does() {
         b"\xe9\xff",
         b"\x0c",
     ];
-    let mut seed = 0x5851_f42d_4c95_7f2du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x5851_f42d_4c95_7f2d);
     for round in 0..20_000 {
         let n = (next() % 24) as usize;
         let mut input = Vec::new();
@@ -137,13 +141,7 @@ fn a_skipped_header_ends_where_the_published_loop_ends_it() {
     let pieces: [&[u8]; 10] = [
         b"x", b"value", b" ", b"\t", b"\r\n", b"\n", b"\r\n ", b"\n\t", b"\r", b":",
     ];
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     for _ in 0..5_000 {
         let n = (next() % 16) as usize;
         let mut input = Vec::new();
