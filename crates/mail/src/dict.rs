@@ -164,52 +164,50 @@ impl WordList {
             };
         }
         let mut bytes: Vec<u8> = Vec::with_capacity(text.len());
-        {
-            // Where the current word starts in `bytes`, if one is open (a
-            // word may join ASCII runs and non-ASCII letters).
-            let mut open: Option<usize> = None;
-            let mut i = 0;
-            while let Some(&b) = t.get(i) {
-                if b < 0x80 {
-                    let s = i;
-                    i += 1;
-                    if WORD_BYTE[b as usize] {
-                        while t.get(i).is_some_and(|&b| WORD_BYTE[b as usize]) {
-                            i += 1;
-                        }
-                        open.get_or_insert(bytes.len());
-                        bytes.extend_from_slice(t.get(s..i).unwrap_or_default());
-                    } else {
-                        while t
-                            .get(i)
-                            .is_some_and(|&b| b < 0x80 && !WORD_BYTE[b as usize])
-                        {
-                            i += 1;
-                        }
-                        if let Some(w) = open.take() {
-                            ranges.push((w, bytes.len()));
-                        }
+        // Where the current word starts in `bytes`, if one is open (a
+        // word may join ASCII runs and non-ASCII letters).
+        let mut open: Option<usize> = None;
+        let mut i = 0;
+        while let Some(&b) = t.get(i) {
+            if b < 0x80 {
+                let s = i;
+                i += 1;
+                if WORD_BYTE[b as usize] {
+                    while t.get(i).is_some_and(|&b| WORD_BYTE[b as usize]) {
+                        i += 1;
                     }
-                    continue;
-                }
-                // A non-ASCII character (`text` is a str: `i` is at its start).
-                let Some(ch) = text.get(i..).and_then(|r| r.chars().next()) else {
-                    break;
-                };
-                i += ch.len_utf8();
-                if ch.is_alphanumeric() {
                     open.get_or_insert(bytes.len());
-                    let mut enc = [0u8; 4];
-                    for l in ch.to_lowercase() {
-                        bytes.extend_from_slice(l.encode_utf8(&mut enc).as_bytes());
+                    bytes.extend_from_slice(t.get(s..i).unwrap_or_default());
+                } else {
+                    while t
+                        .get(i)
+                        .is_some_and(|&b| b < 0x80 && !WORD_BYTE[b as usize])
+                    {
+                        i += 1;
                     }
-                } else if let Some(w) = open.take() {
-                    ranges.push((w, bytes.len()));
+                    if let Some(w) = open.take() {
+                        ranges.push((w, bytes.len()));
+                    }
                 }
+                continue;
             }
-            if let Some(w) = open {
+            // A non-ASCII character (`text` is a str: `i` is at its start).
+            let Some(ch) = text.get(i..).and_then(|r| r.chars().next()) else {
+                break;
+            };
+            i += ch.len_utf8();
+            if ch.is_alphanumeric() {
+                open.get_or_insert(bytes.len());
+                let mut enc = [0u8; 4];
+                for l in ch.to_lowercase() {
+                    bytes.extend_from_slice(l.encode_utf8(&mut enc).as_bytes());
+                }
+            } else if let Some(w) = open.take() {
                 ranges.push((w, bytes.len()));
             }
+        }
+        if let Some(w) = open {
+            ranges.push((w, bytes.len()));
         }
         // ASCII letters only change: what non-ASCII letters lower-case to
         // holds no upper-case ASCII.
