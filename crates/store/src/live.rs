@@ -513,7 +513,13 @@ fn overlay(row: &mut MailMessage, env: &Envelope) {
 fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let f = std::fs::File::open(path)?;
-    let mut raw = Vec::new();
+    // Sized from the file's length (one `fstat`): the file is read in one
+    // `read` and its end found by a second, not by doubling from 32 bytes
+    // (eight reads for a 1 KB message; `Take` hides the size hint that
+    // `File::read_to_end` would use). A file that grows meanwhile is still
+    // read whole up to the cap.
+    let len = f.metadata()?.len();
+    let mut raw = Vec::with_capacity(len.min(cap.saturating_add(1)) as usize);
     f.take(cap.saturating_add(1)).read_to_end(&mut raw)?;
     if raw.len() as u64 > cap {
         return Err(std::io::Error::other(format!(
@@ -521,4 +527,27 @@ fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
         )));
     }
     Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_capped;
+
+    #[test]
+    fn a_message_file_is_read_whole_up_to_its_cap() {
+        let dir = std::env::temp_dir().join(format!("botscope-live-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for len in [0usize, 1, 31, 32, 33, 1319, 8192, 8193, 70_000] {
+            let p = dir.join(format!("m{len}"));
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(&p, &bytes).unwrap();
+            assert_eq!(read_capped(&p, 70_000).unwrap(), bytes, "{len} bytes");
+            if len > 0 {
+                assert_eq!(read_capped(&p, len as u64).unwrap(), bytes, "cap = length");
+                let e = read_capped(&p, len as u64 - 1).unwrap_err();
+                assert!(e.to_string().contains("larger than"), "{e}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
