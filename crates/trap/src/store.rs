@@ -39,8 +39,11 @@
 //! makes a batch of renames durable with one fsync of `new/` before
 //! acknowledging each. After a crash, files left in `tmp/` were never
 //! acknowledged and are removed at the next start. Session records are
-//! appended as sessions end and synced at most once a second (nobody
-//! waits for them), so a crash loses at most the last second of them. The
+//! queued as sessions end, without waking the committer (a wake-up per
+//! session cost a context switch per message under load): it appends them
+//! after its next group commit, or within a second when no message comes.
+//! They are synced at most once a second (nobody waits for them), so a
+//! crash loses at most the last two seconds of them. The
 //! session log is rotated between whole records once it passes
 //! `limits.session_log_max_bytes`, keeping `limits.session_log_keep` old
 //! files ([`LogRotation`]).
@@ -146,7 +149,14 @@ enum Job {
         stored: Box<StoredMessage>,
         ack: tokio::sync::oneshot::Sender<io::Result<()>>,
     },
-    Session(Box<SessionRecord>),
+}
+
+/// Session records waiting for the committer, and whether it has stopped
+/// taking them (after its last write at close).
+#[derive(Default)]
+struct Ended {
+    closed: bool,
+    records: Vec<SessionRecord>,
 }
 
 /// The Maildir writer; cheap to share (`Arc`).
@@ -156,6 +166,7 @@ pub struct Store {
     pid: u32,
     seq: AtomicU64,
     jobs: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
+    ended: Arc<std::sync::Mutex<Ended>>,
     committer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     _lock: File,
 }
@@ -286,8 +297,10 @@ impl Store {
             .len();
         let new_dir = File::open(&layout.new).map_err(io_at(&layout.new))?;
         let (tx, rx) = mpsc::channel();
+        let ended = Arc::new(std::sync::Mutex::new(Ended::default()));
         let committer = Committer {
             rx,
+            ended: ended.clone(),
             new_dir,
             sessions_log,
             log_path: layout.sessions.clone(),
@@ -310,6 +323,7 @@ impl Store {
             pid: std::process::id(),
             seq: AtomicU64::new(0),
             jobs: std::sync::Mutex::new(Some(tx)),
+            ended,
             committer: std::sync::Mutex::new(Some(handle)),
             _lock: lock,
         }))
@@ -404,10 +418,15 @@ impl Store {
         .await
     }
 
-    /// Appends a session record to `sessions.jsonl` (durable with the next
-    /// batch; nothing waits for it).
+    /// Queues a session record for `sessions.jsonl`: written after the
+    /// committer's next group commit or within a second, synced within a
+    /// second more; nothing waits for it, and the committer is not woken.
     pub fn log_session(&self, rec: SessionRecord) {
-        let _ = self.send(Job::Session(Box::new(rec)));
+        if let Ok(mut g) = self.ended.lock() {
+            if !g.closed {
+                g.records.push(rec);
+            }
+        }
     }
 
     fn send(&self, job: Job) -> io::Result<()> {
@@ -472,6 +491,7 @@ fn repair_log_tail(path: &Path) -> io::Result<()> {
 
 struct Committer {
     rx: mpsc::Receiver<Job>,
+    ended: Arc<std::sync::Mutex<Ended>>,
     new_dir: File,
     sessions_log: File,
     log_path: PathBuf,
@@ -531,6 +551,7 @@ impl Committer {
             let first = match self.rx.recv_timeout(LOG_SYNC_EVERY) {
                 Ok(j) => j,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.write_sessions(false);
                     self.log.idle();
                     continue;
                 }
@@ -544,8 +565,10 @@ impl Committer {
                 }
             }
             self.commit(batch);
+            self.write_sessions(false);
             self.log.after_group();
         }
+        self.write_sessions(true);
         if self.log_dirty {
             let _ = self.sessions_log.sync_data();
         }
@@ -571,7 +594,6 @@ impl Committer {
 
     fn commit(&mut self, batch: Vec<Job>) {
         let mut messages = Vec::new();
-        let mut sessions = Vec::new();
         let mut logged = Vec::new();
         for job in batch {
             match job {
@@ -593,7 +615,6 @@ impl Committer {
                     }
                     messages.push((r, stored, ack));
                 }
-                Job::Session(rec) => sessions.push(rec),
             }
         }
         if !logged.is_empty() {
@@ -633,44 +654,74 @@ impl Committer {
             }
             let _ = ack.send(r);
         }
-        if !sessions.is_empty() {
-            let mut text = Vec::new();
-            for rec in &sessions {
-                if serde_json::to_writer(&mut text, rec).is_ok() {
-                    text.push(b'\n');
+    }
+
+    /// Appends the session records queued since the last call (at close,
+    /// the last ones, and stops taking more) and syncs the log if a second
+    /// has passed since its last sync.
+    fn write_sessions(&mut self, closing: bool) {
+        let sessions = match self.ended.lock() {
+            Ok(mut g) => {
+                g.closed |= closing;
+                std::mem::take(&mut g.records)
+            }
+            Err(_) => Vec::new(),
+        };
+        let due = self.last_log_sync.elapsed() >= LOG_SYNC_EVERY;
+        if sessions.is_empty() {
+            if due && self.log_dirty {
+                self.last_log_sync = std::time::Instant::now();
+                self.log_dirty = false;
+                if let Err(e) = self.sessions_log.sync_data() {
+                    self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                    self.stats.log(&format!("cannot sync the session log: {e}"));
                 }
             }
-            // Session records are not acknowledged to anyone: sync them at
-            // most once a second (and at close) so they do not cost every
-            // batch a journal commit. A crash loses at most that second.
-            if self.log_len > 0
-                && self.log_len.saturating_add(text.len() as u64) > self.rotation.max_bytes
-            {
-                if let Err(e) = self.rotate() {
+            return;
+        }
+        // Session records are not acknowledged to anyone: sync them at
+        // most once a second (and at close) so they do not cost every
+        // batch a journal commit. The log is rotated between whole
+        // records, before the one that would take it past its size.
+        let mut text = Vec::new();
+        for rec in &sessions {
+            let at = text.len();
+            if serde_json::to_writer(&mut text, rec).is_err() {
+                text.truncate(at);
+                continue;
+            }
+            text.push(b'\n');
+            let line = (text.len() - at) as u64;
+            let len = self.log_len.saturating_add(at as u64);
+            if len > 0 && len.saturating_add(line) > self.rotation.max_bytes {
+                let r = self.sessions_log.write_all(&text[..at]);
+                self.log_len = len;
+                text.drain(..at);
+                if let Err(e) = r.and_then(|()| self.rotate()) {
                     self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
                     self.stats
                         .log(&format!("cannot rotate the session log: {e}"));
                 }
             }
-            let due = self.last_log_sync.elapsed() >= LOG_SYNC_EVERY;
-            self.log_len = self.log_len.saturating_add(text.len() as u64);
-            let r = self.sessions_log.write_all(&text).and_then(|()| {
-                if due {
-                    self.last_log_sync = std::time::Instant::now();
-                    self.sessions_log.sync_data()
-                } else {
-                    self.log_dirty = true;
-                    Ok(())
-                }
-            });
-            if let Err(e) = r {
-                self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                self.stats
-                    .log(&format!("cannot write the session log: {e}"));
+        }
+        self.log_len = self.log_len.saturating_add(text.len() as u64);
+        let r = self.sessions_log.write_all(&text).and_then(|()| {
+            if due {
+                self.last_log_sync = std::time::Instant::now();
+                self.log_dirty = false;
+                self.sessions_log.sync_data()
+            } else {
+                self.log_dirty = true;
+                Ok(())
             }
-            for rec in &sessions {
-                self.sink.session_closed(rec);
-            }
+        });
+        if let Err(e) = r {
+            self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .log(&format!("cannot write the session log: {e}"));
+        }
+        for rec in &sessions {
+            self.sink.session_closed(rec);
         }
     }
 }

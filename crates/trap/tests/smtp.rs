@@ -884,6 +884,36 @@ async fn issue17_session_log_is_rotated_and_bounded() {
     assert_eq!(helos, want);
 }
 
+/// Session records no longer wake the committer: they are written after
+/// its next group commit, or within about a second when no message comes.
+/// A session without a message must still reach the log while the trap
+/// runs, not only at its close.
+#[tokio::test]
+async fn a_session_without_a_message_is_logged_within_seconds_while_running() {
+    let t = Running::start("idle-log", quick(|_| {})).await;
+    let (mut c, code) = Client::connect(t.addr).await;
+    assert_eq!(code, 220);
+    assert_eq!(c.cmd("HELO scanner.example\r\n").await, 250);
+    assert_eq!(c.cmd("QUIT\r\n").await, 221);
+    assert_eq!(c.reply().await.0, 0);
+    let log = t.dir.join("trap/sessions.jsonl");
+    let t0 = std::time::Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("scanner.example") || t0.elapsed() > Duration::from_secs(5) {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        text.contains("scanner.example"),
+        "no record after {:?}: {text:?}",
+        t0.elapsed()
+    );
+    let recs = t.stop().await;
+    assert_eq!(recs.len(), 1, "written once, not again at close");
+}
+
 /// CHUNKING is not offered, but a BDAT chunk is consumed by its size: a
 /// forged envelope inside it is never read as commands.
 #[tokio::test]
