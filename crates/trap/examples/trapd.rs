@@ -8,7 +8,8 @@
 //! Prints `listening` on stderr when ready; stops on SIGTERM or Ctrl-C and
 //! prints the stored-message count. `TRAPD_WORKERS=N` sets tokio's worker
 //! threads; `TRAPD_ON_WORKER=1` runs the accept loop on a worker instead of
-//! the main thread (as `botscope serve --trap` does).
+//! the main thread (as `botscope serve --trap` does); `TRAPD_CURRENT=1`
+//! runs everything on tokio's current-thread runtime (one thread).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,7 +33,11 @@ fn main() {
     let trap = std::sync::Arc::new(
         Trap::new(TrapOptions::new(config, PathBuf::from(&args[2]))).expect("trap"),
     );
-    let mut b = tokio::runtime::Builder::new_multi_thread();
+    let mut b = if std::env::var("TRAPD_CURRENT").is_ok() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
     if let Ok(n) = std::env::var("TRAPD_WORKERS") {
         b.worker_threads(n.parse().expect("TRAPD_WORKERS"));
     }
