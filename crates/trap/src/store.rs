@@ -7,7 +7,7 @@
 //! STORE/trap/maildir/tmp/ID           a message being received or filed
 //! STORE/trap/maildir/new/ID,S=BYTES   a stored message (our Received: + the message as sent)
 //! STORE/trap/maildir/cur/             (left to readers, Maildir convention)
-//! STORE/trap/sessions.jsonl           one SessionRecord per line, appended when a session ends
+//! STORE/trap/sessions.jsonl           one SessionRecord per line, appended about a second at most after a session ends
 //! STORE/trap/sessions.jsonl.1 .. .N    rotated session logs, .1 the newest
 //! ```
 //!
