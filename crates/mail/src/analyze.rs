@@ -485,7 +485,10 @@ impl MailAnalyzer {
         let mut trap_idx: Option<usize> = None;
         if !session {
             for (i, h) in headers.iter().enumerate() {
-                if h.name != HeaderName::Received {
+                // A hop whose value has no word `from` names no client
+                // address (mail-parser sets `from_ip` only after a `from`
+                // token), so it cannot be the trap's: not parsed.
+                if h.name != HeaderName::Received || !names_a_client(raw, h) {
                     continue;
                 }
                 if let Some(r) = received_of(raw, h) {
@@ -504,10 +507,9 @@ impl MailAnalyzer {
                             }
                         }
                         if let Some(p) = &r.with {
-                            let p = format!("{p:?}");
                             f.push(
                                 "greet",
-                                if p.starts_with("SMTP") {
+                                if *p == mail_parser::Protocol::SMTP {
                                     "HELO"
                                 } else {
                                     "EHLO"
@@ -829,6 +831,19 @@ fn received_of<'x>(raw: &'x [u8], h: &Header<'_>) -> Option<mail_parser::Receive
         HeaderValue::Received(r) => Some(*r),
         _ => None,
     }
+}
+
+/// Whether a Received header's value holds `from` in any case, which
+/// every header mail-parser finds a client address in does: its
+/// tokenizer sets `from_ip` only in the clause a `from` token opens.
+fn names_a_client(raw: &[u8], h: &Header<'_>) -> bool {
+    let s = h.offset_start as usize;
+    let e = (h.offset_end as usize).min(raw.len());
+    let v = raw.get(s..e).unwrap_or_default();
+    memchr::memchr2_iter(b'f', b'F', v).any(|i| {
+        v.get(i + 1..i + 4)
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(b"rom"))
+    })
 }
 
 /// The header value as sent, unfolded and trimmed (at most 2,000 bytes).
@@ -1219,6 +1234,68 @@ mod tests {
             civil_ts(2010, 12, 20, 0, 0, 31),
             Some(Ts(1_292_803_231_000_000))
         );
+    }
+
+    /// Random Received values, most without the word `from` (some with
+    /// `fro`, `FrOm`, `xfromy`, an address in brackets or parentheses, a
+    /// folded line): every one the parser gives a client address is one
+    /// `names_a_client` keeps, so skipping the others loses no trap hop.
+    #[test]
+    fn received_hops_skipped_unparsed_name_no_client() {
+        let pieces = [
+            "from",
+            "FrOm",
+            "fro",
+            "m",
+            "rom",
+            "f",
+            "xfromy",
+            " ",
+            "\r\n\t",
+            "(",
+            ")",
+            "[",
+            "]",
+            "203.0.113.9",
+            "10.1.2.3",
+            "2001:db8::1",
+            "by",
+            "with",
+            "ESMTP",
+            "for",
+            "<a@b>",
+            ";",
+            "Sat, 25 Dec 2010 10:11:12 +0000",
+            "mx.example.org",
+            "helo=pc",
+            "id",
+            "=",
+        ];
+        let mut next = crate::xorshift(0x5851_f42d_4c95_7f2d);
+        let (mut with_ip, mut skipped) = (0, 0);
+        for _ in 0..5000 {
+            let n = 1 + (next() % 16) as usize;
+            let mut value = String::new();
+            for _ in 0..n {
+                value.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+                if !next().is_multiple_of(4) {
+                    value.push(' ');
+                }
+            }
+            let raw = format!("Received: {value}\r\nSubject: x\r\n\r\nbody\r\n");
+            let msg = parser().parse(raw.as_bytes()).unwrap();
+            let h = &msg.root_part().headers[0];
+            assert_eq!(h.name, HeaderName::Received);
+            let ip = received_of(raw.as_bytes(), h).and_then(|r| r.from_ip);
+            if names_a_client(raw.as_bytes(), h) {
+                with_ip += usize::from(ip.is_some());
+            } else {
+                skipped += 1;
+                assert_eq!(ip, None, "{value:?}");
+            }
+        }
+        // Both kinds were drawn.
+        assert!(with_ip > 100 && skipped > 100, "{with_ip} {skipped}");
     }
 
     #[test]
