@@ -128,6 +128,53 @@ const WORD_BYTE: [bool; 256] = {
     t
 };
 
+/// Calls `f(start, end)` for each run of word bytes of ASCII `t`, in
+/// order. Runs are found 64 bytes at a time from a mask of word bytes,
+/// one step per word edge (a byte loop stopped at every edge, a branch
+/// the processor mostly guessed wrong).
+fn ascii_words(t: &[u8], mut f: impl FnMut(usize, usize)) {
+    let mut start = 0;
+    // Whether the byte before the block was a word byte.
+    let mut carry = 0u64;
+    for (k, block) in t.chunks(64).enumerate() {
+        let base = k * 64;
+        let mut m = 0u64;
+        for (j, &b) in block.iter().enumerate() {
+            m |= u64::from(WORD_BYTE[usize::from(b)]) << j;
+        }
+        // A bit for each byte whose kind differs from the byte before it:
+        // a word starts where the byte is a word byte, ends where it is
+        // not (for a short last block, at its end).
+        let mut edges = m ^ ((m << 1) | carry);
+        carry = m >> 63;
+        while edges != 0 {
+            let j = edges.trailing_zeros() as usize;
+            edges &= edges - 1;
+            if (m >> j) & 1 == 1 {
+                start = base + j;
+            } else {
+                f(start, base + j);
+            }
+        }
+    }
+    if carry == 1 {
+        f(start, t.len());
+    }
+}
+
+/// Length of the ASCII prefix of `t` (16 bytes at a time).
+fn ascii_prefix(t: &[u8]) -> usize {
+    let mut n = 0;
+    for c in t.chunks(16) {
+        if c.is_ascii() {
+            n += c.len();
+        } else {
+            return n + c.iter().position(|&b| b >= 0x80).unwrap_or(c.len());
+        }
+    }
+    n
+}
+
 /// A word's class for [`Dictionary::classes`]: its length (up to 31),
 /// first and last bytes, folded into 16 bits.
 fn word_class(w: &str) -> usize {
@@ -157,37 +204,8 @@ impl WordList {
         let mut ranges = Vec::with_capacity(text.len() / 8 + 1);
         if text.is_ascii() {
             // The words are the runs of word bytes of the text lower-cased
-            // whole: their ranges index it as they index the text. Runs
-            // are found 64 bytes at a time from a mask of word bytes, one
-            // step per word edge (a byte loop stopped at every edge, a
-            // branch the processor mostly guessed wrong).
-            let mut start = 0;
-            // Whether the byte before the block was a word byte.
-            let mut carry = 0u64;
-            for (k, block) in t.chunks(64).enumerate() {
-                let base = k * 64;
-                let mut m = 0u64;
-                for (j, &b) in block.iter().enumerate() {
-                    m |= u64::from(WORD_BYTE[usize::from(b)]) << j;
-                }
-                // A bit for each byte whose kind differs from the byte
-                // before it: a word starts where the byte is a word byte,
-                // ends where it is not (for a short last block, at its end).
-                let mut edges = m ^ ((m << 1) | carry);
-                carry = m >> 63;
-                while edges != 0 {
-                    let j = edges.trailing_zeros() as usize;
-                    edges &= edges - 1;
-                    if (m >> j) & 1 == 1 {
-                        start = base + j;
-                    } else {
-                        ranges.push((start, base + j));
-                    }
-                }
-            }
-            if carry == 1 {
-                ranges.push((start, t.len()));
-            }
+            // whole: their ranges index it as they index the text.
+            ascii_words(t, |s, e| ranges.push((s, e)));
             return WordList {
                 buf: text.to_ascii_lowercase(),
                 ranges,
@@ -200,25 +218,33 @@ impl WordList {
         let mut i = 0;
         while let Some(&b) = t.get(i) {
             if b < 0x80 {
-                let s = i;
-                i += 1;
-                if WORD_BYTE[b as usize] {
-                    while t.get(i).is_some_and(|&b| WORD_BYTE[b as usize]) {
-                        i += 1;
+                // A run of ASCII up to the next non-ASCII character: its
+                // words copied whole. A word at the run's start joins an
+                // open one (a letter before it); one at its end stays open.
+                let run = t.get(i..).unwrap_or_default();
+                let run = run.get(..ascii_prefix(run)).unwrap_or_default();
+                let mut words = 0;
+                ascii_words(run, |s, e| {
+                    if s > 0 {
+                        if let Some(w) = open.take() {
+                            ranges.push((w, bytes.len()));
+                        }
                     }
                     open.get_or_insert(bytes.len());
-                    bytes.extend_from_slice(t.get(s..i).unwrap_or_default());
-                } else {
-                    while t
-                        .get(i)
-                        .is_some_and(|&b| b < 0x80 && !WORD_BYTE[b as usize])
-                    {
-                        i += 1;
+                    bytes.extend_from_slice(run.get(s..e).unwrap_or_default());
+                    if e < run.len() {
+                        if let Some(w) = open.take() {
+                            ranges.push((w, bytes.len()));
+                        }
                     }
+                    words += 1;
+                });
+                if words == 0 {
                     if let Some(w) = open.take() {
                         ranges.push((w, bytes.len()));
                     }
                 }
+                i += run.len();
                 continue;
             }
             // A non-ASCII character (`text` is a str: `i` is at its start).
