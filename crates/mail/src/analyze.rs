@@ -822,12 +822,17 @@ fn parser() -> MessageParser {
         .default_header_ignore()
 }
 
+/// A header's value as sent (empty if its offsets are past `raw`).
+fn value_bytes<'x>(raw: &'x [u8], h: &Header<'_>) -> &'x [u8] {
+    let s = h.offset_start as usize;
+    let e = (h.offset_end as usize).min(raw.len());
+    raw.get(s..e).unwrap_or_default()
+}
+
 /// A Received header parsed from its raw value (the parser skips them:
 /// see [`parser`]).
 fn received_of<'x>(raw: &'x [u8], h: &Header<'_>) -> Option<mail_parser::Received<'x>> {
-    let s = h.offset_start as usize;
-    let e = (h.offset_end as usize).min(raw.len());
-    match mail_parser::parsers::MessageStream::new(raw.get(s..e)?).parse_received() {
+    match mail_parser::parsers::MessageStream::new(value_bytes(raw, h)).parse_received() {
         HeaderValue::Received(r) => Some(*r),
         _ => None,
     }
@@ -837,9 +842,7 @@ fn received_of<'x>(raw: &'x [u8], h: &Header<'_>) -> Option<mail_parser::Receive
 /// every header mail-parser finds a client address in does: its
 /// tokenizer sets `from_ip` only in the clause a `from` token opens.
 fn names_a_client(raw: &[u8], h: &Header<'_>) -> bool {
-    let s = h.offset_start as usize;
-    let e = (h.offset_end as usize).min(raw.len());
-    let v = raw.get(s..e).unwrap_or_default();
+    let v = value_bytes(raw, h);
     memchr::memchr2_iter(b'f', b'F', v).any(|i| {
         v.get(i + 1..i + 4)
             .is_some_and(|rest| rest.eq_ignore_ascii_case(b"rom"))
@@ -848,9 +851,7 @@ fn names_a_client(raw: &[u8], h: &Header<'_>) -> bool {
 
 /// The header value as sent, unfolded and trimmed (at most 2,000 bytes).
 fn raw_value(raw: &[u8], h: &Header<'_>) -> String {
-    let s = h.offset_start as usize;
-    let e = (h.offset_end as usize).min(raw.len());
-    let bytes = raw.get(s..e).unwrap_or(&[]);
+    let bytes = value_bytes(raw, h);
     let bytes = &bytes[..bytes.len().min(2000)];
     let v = lossy(bytes);
     if memchr::memchr(b'\n', bytes).is_none() {

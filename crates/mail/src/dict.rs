@@ -223,13 +223,12 @@ impl WordList {
                 // open one (a letter before it); one at its end stays open.
                 let run = t.get(i..).unwrap_or_default();
                 let run = run.get(..ascii_prefix(run)).unwrap_or_default();
-                let mut words = 0;
-                ascii_words(run, |s, e| {
-                    if s > 0 {
-                        if let Some(w) = open.take() {
-                            ranges.push((w, bytes.len()));
-                        }
+                if run.first().is_some_and(|&b| !WORD_BYTE[usize::from(b)]) {
+                    if let Some(w) = open.take() {
+                        ranges.push((w, bytes.len()));
                     }
+                }
+                ascii_words(run, |s, e| {
                     open.get_or_insert(bytes.len());
                     bytes.extend_from_slice(run.get(s..e).unwrap_or_default());
                     if e < run.len() {
@@ -237,13 +236,7 @@ impl WordList {
                             ranges.push((w, bytes.len()));
                         }
                     }
-                    words += 1;
                 });
-                if words == 0 {
-                    if let Some(w) = open.take() {
-                        ranges.push((w, bytes.len()));
-                    }
-                }
                 i += run.len();
                 continue;
             }
@@ -370,10 +363,15 @@ impl Dictionary {
         })
     }
 
+    /// Whether some key has `w`'s class (if not, `w` is no key).
+    fn may_hold(&self, w: &str) -> bool {
+        let c = word_class(w);
+        self.classes[c / 64] & (1 << (c % 64)) != 0
+    }
+
     /// What `w` looks up, if anything.
     fn entry(&self, w: &str) -> Option<&Entry> {
-        let c = word_class(w);
-        if self.classes[c / 64] & (1 << (c % 64)) == 0 {
+        if !self.may_hold(w) {
             return None;
         }
         self.entries.get(w)
@@ -583,12 +581,7 @@ mod tests {
         let text = "hello friend we are writing to say the meeting moved to \
             thursday afternoon please bring the quarterly report and coffee";
         let ws = WordList::new(text);
-        let let_through = (0..ws.len())
-            .filter(|&i| {
-                let c = word_class(ws.get(i));
-                d.classes[c / 64] & (1 << (c % 64)) != 0
-            })
-            .count();
+        let let_through = (0..ws.len()).filter(|&i| d.may_hold(ws.get(i))).count();
         assert!(let_through * 4 < ws.len(), "{let_through} of {}", ws.len());
     }
 
