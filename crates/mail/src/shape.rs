@@ -91,7 +91,8 @@ pub fn shape(s: &str, max: usize) -> String {
 /// Shape of a display address (`"Name" <a@b>`): words become `w`, so the
 /// quoting and bracketing style of the mailer remains.
 pub fn addr_shape(s: &str, max: usize) -> String {
-    let mut out = String::new();
+    // At most `max` bytes plus the last character written.
+    let mut out = String::with_capacity(max + 4);
     let mut in_word = false;
     for ch in s.trim().chars() {
         if out.len() >= max {
