@@ -44,14 +44,14 @@ pub fn shape(s: &str, max: usize) -> String {
             let letters = lower + upper;
             if letters == 0 {
                 if len >= 3 {
-                    out.push_str(&format!("D{len}"));
+                    push_class(&mut out, b'D', len);
                 } else {
                     out.push('D');
                 }
             } else if digits > 0 && len >= 6 && lhex && upper == 0 {
-                out.push_str(&format!("x{len}"));
+                push_class(&mut out, b'x', len);
             } else if digits > 0 && len >= 6 && uhex && lower == 0 {
-                out.push_str(&format!("X{len}"));
+                push_class(&mut out, b'X', len);
             } else if digits == 0 {
                 if upper == 0 {
                     out.push('a');
@@ -63,7 +63,7 @@ pub fn shape(s: &str, max: usize) -> String {
                     out.push_str("aA");
                 }
             } else if len >= 6 {
-                out.push_str(&format!("m{len}"));
+                push_class(&mut out, b'm', len);
             } else {
                 out.push('m');
             }
@@ -86,6 +86,26 @@ pub fn shape(s: &str, max: usize) -> String {
     }
     out.truncate(max);
     out
+}
+
+/// A class letter and a run length (`D12`), written without formatting
+/// machinery or a temporary string.
+fn push_class(out: &mut String, class: u8, len: usize) {
+    out.push(char::from(class));
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = len;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
 }
 
 /// Shape of a display address (`"Name" <a@b>`): words become `w`, so the
@@ -120,6 +140,15 @@ pub fn addr_shape(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_lengths_of_every_size() {
+        for len in [3usize, 9, 10, 99, 100, 1234] {
+            assert_eq!(shape(&"7".repeat(len), 100), format!("D{len}"));
+            assert_eq!(shape(&"a1".repeat(len), 100), format!("x{}", 2 * len));
+            assert_eq!(shape(&"Q1".repeat(len), 100), format!("m{}", 2 * len));
+        }
+    }
 
     #[test]
     fn shapes() {
