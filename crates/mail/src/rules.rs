@@ -130,6 +130,14 @@ impl Rules {
         self.rules.is_empty()
     }
 
+    /// Whether a condition reads a header's value (`header:`), so that
+    /// every header's value must be read for [`Rules::apply`].
+    pub fn reads_headers(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.all.iter().any(|c| c.header.is_some()))
+    }
+
     /// The first matching rule: (family, confidence, overrides the model).
     pub fn apply(&self, f: &Features) -> Option<(String, f64, bool)> {
         self.rules

@@ -63,3 +63,30 @@ fn bad_rules_are_refused_with_a_reason() {
     assert!(e.to_string().contains("equals or contains"), "{e}");
     assert!(Rules::from_yaml("rulez: []\n").is_err());
 }
+
+/// A rule may read any header, not only those the fingerprint is made
+/// from: the analyser reads every value when a rule reads headers (and
+/// leaves the others unread when none does).
+#[test]
+fn rules_read_headers_the_fingerprint_does_not() {
+    const MSG: &[u8] =
+        b"Message-ID: <a1@b>\nSubject: hi\nX-Campaign-Tag:\n  Spring-Sale 2011\n\nhello\n";
+    let rules = Rules::from_yaml(
+        "rules:\n  - name: tag\n    family: TaggedBot\n    all:\n      - header: x-campaign-tag\n        equals: Spring-Sale 2011\n",
+    )
+    .unwrap();
+    assert!(rules.reads_headers());
+    let a = MailAnalyzer::new(MailConfig::default(), None).with_rules(rules);
+    assert_eq!(a.analyze("m#0".into(), MSG, None).family, "taggedbot");
+    // The features of the message carry every value, unfolded.
+    let f = a.features(MSG, None).unwrap();
+    assert!(f
+        .headers
+        .iter()
+        .any(|(n, v)| n == "X-Campaign-Tag" && v == "Spring-Sale 2011"));
+    let feature_only = Rules::from_yaml(
+        "rules:\n  - name: mid\n    family: X\n    all:\n      - feature: mid\n        equals: \"<a1@a>\"\n",
+    )
+    .unwrap();
+    assert!(!feature_only.reads_headers());
+}
