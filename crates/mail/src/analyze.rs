@@ -1386,13 +1386,7 @@ mod tests {
             "Text", "html", "Ä", "é", "=", ";", "\"", " ", "\t", "\u{a0}", "\u{3000}", "\r\n ",
             "\n\t", "\r", "\r\n", "x", "BOUNDARY", "-", "0",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
             let mut v = String::new();
             for _ in 0..next() % 30 {

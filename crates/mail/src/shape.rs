@@ -92,20 +92,7 @@ pub fn shape(s: &str, max: usize) -> String {
 /// machinery or a temporary string.
 fn push_class(out: &mut String, class: u8, len: usize) {
     out.push(char::from(class));
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = len;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
+    out.push_str(itoa::Buffer::new().format(len));
 }
 
 /// Shape of a display address (`"Name" <a@b>`): words become `w`, so the
