@@ -364,9 +364,9 @@ impl MailAnalyzer {
             );
             return row;
         }
-        // Header values only the rules would read are left empty unless
-        // a rule reads headers: `fill` reads the values of HEADER_SHAPES'
-        // headers, the tokens and the rest, never the other values.
+        // Only the values of HEADER_SHAPES' headers (the tokens made from
+        // them) are unfolded, unless a rule reads headers: nothing else on
+        // this path reads a header's value.
         match self.features_with(raw, envelope, self.rules.reads_headers()) {
             Ok(f) => self.fill(&mut row, f),
             Err(e) => row.error = Some(e.to_string()),
@@ -672,9 +672,8 @@ impl MailAnalyzer {
         if let Some(ct) = ctype {
             toks.push(token("ct", &ct_shape(ct)));
         }
-        let date = date.map(str::to_string);
         f.tokens.append(&mut toks);
-        f.date_header = date.clone();
+        f.date_header = date.map(str::to_string);
         f.date_ts = msg.date().and_then(plausible);
         if date.is_some() && f.date_ts.is_none() {
             f.push("date_bogus", "1");
